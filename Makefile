@@ -1,0 +1,18 @@
+# pg_mixpeek: PGXS build.  `make`, `make install`; tests: see README.
+
+MODULE_big = mixpeek
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+EXTENSION = mixpeek
+DATA = mixpeek--0.1.0.sql
+PGFILEDESC = "mixpeek - query Mixpeek documents from PostgreSQL"
+
+REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --load-extension=mixpeek
+
+PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl jansson)
+SHLIB_LINK = $(shell pkg-config --libs libcurl jansson)
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

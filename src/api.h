@@ -1,0 +1,72 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.h
+ *		The Mixpeek calls we make: request building (URLs with every path
+ *		segment percent-encoded, JSON bodies) and reading responses into
+ *		jsonb, with the error mapping of the interface contract.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIXPEEK_API_H
+#define MIXPEEK_API_H
+
+#include "http.h"
+#include "utils/jsonb.h"
+
+/* Where requests go and with which credentials. */
+typedef struct MxTarget
+{
+	const char *base_url;		/* without trailing slash */
+	const char *api_key;		/* never NULL once resolved */
+	const char *namespace;		/* NULL or "" when unset */
+} MxTarget;
+
+/* Open a batch for a target (sets Authorization / X-Namespace headers). */
+extern MxBatch *mx_api_batch(const MxTarget *target, int concurrency,
+							 MxHttpStats *stats);
+
+/* GET /v1/collections/{collection}/documents/{document_id} */
+extern MxHttpRequest *mx_api_get_document(const MxTarget *target,
+										  const char *collection,
+										  const char *document_id,
+										  bool return_url,
+										  bool return_vectors);
+
+/*
+ * POST /v1/collections/{collection}/documents/list?limit=N with the given
+ * JSON body (built by the caller with jansson and dumped to text).
+ */
+extern MxHttpRequest *mx_api_list_documents(const MxTarget *target,
+											const char *collection,
+											int limit,
+											const char *json_body);
+
+/* POST /v1/collections/list?limit=N, body {} or with a cursor */
+extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
+											  const char *cursor);
+
+/*
+ * Read a finished GET document request: the document, or NULL when the
+ * document does not exist (404 for the document itself).  Any other
+ * failure raises the ERROR of the contract's error table.
+ */
+extern Jsonb *mx_api_document_result(MxHttpRequest *req);
+
+/*
+ * Read a finished request expected to return a JSON object (list calls):
+ * raises the contract's ERROR for anything but a 2xx with a JSON object.
+ */
+extern Jsonb *mx_api_object_result(MxHttpRequest *req);
+
+/* Raise the ERROR for a failed request; never returns. */
+extern void mx_api_report_failure(MxHttpRequest *req) pg_attribute_noreturn();
+
+/* Percent-encode one path segment (RFC 3986 unreserved kept as is). */
+extern char *mx_api_escape_segment(const char *segment);
+
+/* The "collection/document" path of a request, for messages and EXPLAIN. */
+extern char *mx_api_document_path(const char *collection,
+								  const char *document_id);
+extern char *mx_api_list_path(const char *collection, int limit);
+
+#endif							/* MIXPEEK_API_H */

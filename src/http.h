@@ -1,0 +1,88 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *		The HTTP core: libcurl multi interface, one per backend.
+ *
+ * Requests are grouped in a batch.  A batch runs up to "concurrency"
+ * requests at once over the backend's shared connection cache, retries
+ * failed attempts with backoff, and hands back finished requests one at a
+ * time, in completion order.  Nothing here raises an ERROR from inside a
+ * libcurl callback; failures are recorded in the request and reported by
+ * the caller (see api.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIXPEEK_HTTP_H
+#define MIXPEEK_HTTP_H
+
+#include "lib/stringinfo.h"
+
+typedef enum MxHttpOutcome
+{
+	MX_HTTP_PENDING = 0,		/* not finished yet */
+	MX_HTTP_DONE,				/* a response arrived (any status) */
+	MX_HTTP_CONNECT_FAILED,		/* refused, DNS, TLS, reset, ... */
+	MX_HTTP_TIMED_OUT,			/* mixpeek.timeout_ms / connect_timeout_ms */
+	MX_HTTP_TOO_LARGE			/* body over mixpeek.max_response_bytes */
+} MxHttpOutcome;
+
+typedef struct MxHttpRequest
+{
+	/* set by the caller before mx_batch_add() */
+	const char *method;			/* "GET" or "POST" */
+	char	   *url;			/* full URL, path already percent-encoded */
+	const char *path;			/* path (and query) for messages; no host */
+	char	   *body;			/* request body for POST, or NULL */
+	void	   *arg;			/* caller's own pointer, untouched */
+
+	/* results, valid once mx_batch_next() returned the request */
+	MxHttpOutcome outcome;
+	long		status;			/* HTTP status, 0 if none */
+	StringInfoData response;	/* decompressed body, NUL-terminated */
+	char		curl_error[256];	/* libcurl's message for failures */
+	int			attempts;		/* 1 + retries made */
+	int			retries;		/* retries made */
+	uint64		bytes;			/* body bytes received, all attempts */
+
+	/* private to http.c */
+	struct MxHttpPrivate *priv;
+} MxHttpRequest;
+
+/* Counters for EXPLAIN ANALYZE; a caller may pass one to a batch. */
+typedef struct MxHttpStats
+{
+	uint64		requests;		/* attempts sent */
+	uint64		retries;
+	uint64		bytes;
+} MxHttpStats;
+
+typedef struct MxBatch MxBatch;
+
+/*
+ * Credentials and headers are fixed for a batch.  api_key is copied into
+ * the batch's header list and never logged.
+ */
+extern MxBatch *mx_batch_create(const char *api_key, const char *namespace,
+								int concurrency, MxHttpStats *stats);
+extern void mx_batch_add(MxBatch *batch, MxHttpRequest *req);
+
+/*
+ * Start whatever can be started and move transfers along without
+ * blocking; lets a scan fetch the next page while rows are consumed.
+ */
+extern void mx_batch_poll(MxBatch *batch);
+
+/*
+ * Wait (interruptibly) until some request finishes, retries included, and
+ * return it; NULL once nothing is queued or running.
+ */
+extern MxHttpRequest *mx_batch_next(MxBatch *batch);
+
+/* Forget everything queued or running; safe to call more than once. */
+extern void mx_batch_destroy(MxBatch *batch);
+
+extern int	mx_batch_pending(MxBatch *batch);
+
+extern void mx_http_init(void);
+
+#endif							/* MIXPEEK_HTTP_H */
