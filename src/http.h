@@ -59,6 +59,13 @@ typedef struct MxHttpStats
 typedef struct MxBatch MxBatch;
 
 /*
+ * A new request in CurrentMemoryContext; its response buffer grows in the
+ * same context.  url and body must stay valid until the request is done.
+ */
+extern MxHttpRequest *mx_http_request_new(const char *method, char *url,
+										  const char *path, char *body);
+
+/*
  * Credentials and headers are fixed for a batch.  api_key is copied into
  * the batch's header list and never logged.
  */
@@ -82,6 +89,9 @@ extern MxHttpRequest *mx_batch_next(MxBatch *batch);
 extern void mx_batch_destroy(MxBatch *batch);
 
 extern int	mx_batch_pending(MxBatch *batch);
+
+/* text with every occurrence of the request's API key masked, palloc'd */
+extern char *mx_http_redact(MxHttpRequest *req, const char *text);
 
 extern void mx_http_init(void);
 

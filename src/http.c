@@ -1,0 +1,682 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *		The HTTP core: one libcurl multi handle per backend.
+ *
+ * The multi handle lives as long as the backend, so its connection cache
+ * keeps connections to Mixpeek open between statements (keep-alive, or one
+ * multiplexed HTTP/2 connection where the server offers it).  Easy handles
+ * are pooled for the same reason.
+ *
+ * libcurl callbacks never raise an ERROR: a longjmp through libcurl would
+ * leave it corrupt.  They record what went wrong in the request and return;
+ * the request is then reported by the caller.  Waiting happens in slices
+ * of at most MX_WAIT_SLICE_MS with CHECK_FOR_INTERRUPTS() between them, so
+ * cancel and statement_timeout stop a stalled request promptly.  Should an
+ * ERROR escape while transfers run, the batch is taken apart by a memory
+ * context callback or, failing that, by the (sub)transaction abort hooks,
+ * so the multi handle is sound for the next statement.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "access/xact.h"
+#include "common/pg_prng.h"
+#include "lib/ilist.h"
+#include "miscadmin.h"
+#include "port/pg_bitutils.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "http.h"
+#include "settings.h"
+
+#define MX_WAIT_SLICE_MS 25
+#define MX_BACKOFF_BASE_MS 200
+#define MX_BACKOFF_CAP_MS 10000
+#define MX_RETRY_AFTER_CAP_MS 60000
+#define MX_MAX_HANDLES 64
+
+typedef struct MxHttpPrivate
+{
+	MxBatch    *batch;
+	CURL	   *easy;			/* while running */
+	MemoryContext cxt;			/* where the response buffer grows */
+	size_t		limit;			/* max_response_bytes for this attempt */
+	bool		too_large;
+	bool		out_of_memory;
+	TimestampTz not_before;		/* back-off: do not start before */
+	char		retry_after[64];
+} MxHttpPrivate;
+
+struct MxBatch
+{
+	dlist_node	node;			/* in live_batches */
+	MemoryContext cxt;
+	MemoryContextCallback cleanup;
+	SubTransactionId subxid;
+	bool		destroyed;
+	int			concurrency;
+	MxHttpStats *stats;
+	struct curl_slist *headers;
+	char	   *api_key;		/* only to mask it in messages */
+	List	   *waiting;		/* queued or backing off, in order */
+	List	   *finished;		/* done, not yet handed back */
+	MxHttpRequest *running[MX_MAX_HANDLES];
+	int			nrunning;
+};
+
+static CURLM *multi = NULL;
+static CURL *idle_handles[MX_MAX_HANDLES];
+static int	nidle = 0;
+static dlist_head live_batches = DLIST_STATIC_INIT(live_batches);
+
+/* The header list is cached across batches: building it is per-call work. */
+static struct curl_slist *cached_headers = NULL;
+static char *cached_key = NULL;
+static char *cached_namespace = NULL;
+
+static void batch_cleanup_callback(void *arg);
+
+/* ---------- libcurl callbacks: record, never raise ---------- */
+
+static size_t
+write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	MxHttpRequest *req = userdata;
+	MxHttpPrivate *priv = req->priv;
+	StringInfo	buf = &req->response;
+	size_t		n = size * nmemb;
+	size_t		needed = (size_t) buf->len + n + 1;
+
+	if ((size_t) buf->len + n > priv->limit)
+	{
+		priv->too_large = true;
+		return 0;
+	}
+	if (needed > (size_t) buf->maxlen)
+	{
+		size_t		newlen = pg_nextpower2_size_t(needed);
+		char	   *data;
+
+		data = MemoryContextAllocExtended(priv->cxt, newlen,
+										  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (data == NULL)
+		{
+			priv->out_of_memory = true;
+			return 0;
+		}
+		memcpy(data, buf->data, buf->len);
+		pfree(buf->data);
+		buf->data = data;
+		buf->maxlen = newlen;
+	}
+	memcpy(buf->data + buf->len, ptr, n);
+	buf->len += n;
+	buf->data[buf->len] = '\0';
+	req->bytes += n;
+	return n;
+}
+
+static size_t
+header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	MxHttpRequest *req = userdata;
+	size_t		n = size * nmemb;
+	static const char name[] = "retry-after:";
+
+	if (n > sizeof(name) - 1 && pg_strncasecmp(ptr, name, sizeof(name) - 1) == 0)
+	{
+		size_t		vlen = n - (sizeof(name) - 1);
+		char	   *dst = req->priv->retry_after;
+
+		vlen = Min(vlen, sizeof(req->priv->retry_after) - 1);
+		memcpy(dst, ptr + sizeof(name) - 1, vlen);
+		dst[vlen] = '\0';
+	}
+	return n;
+}
+
+/* ---------- handles and headers ---------- */
+
+static void
+ensure_multi(void)
+{
+	if (multi != NULL)
+		return;
+	multi = curl_multi_init();
+	if (multi == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not initialize libcurl")));
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) MX_MAX_HANDLES);
+	curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+}
+
+static CURL *
+new_easy_handle(void)
+{
+	CURL	   *easy = curl_easy_init();
+
+	if (easy == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not create a libcurl handle")));
+
+	/* libcurl must not use SIGALRM: the backend owns it for its timeouts */
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* ids such as ".." must reach the server as they are */
+	curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "pg_mixpeek/" MIXPEEK_VERSION);
+	curl_easy_setopt(easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_callback);
+	return easy;
+}
+
+static CURL *
+take_handle(void)
+{
+	if (nidle > 0)
+		return idle_handles[--nidle];
+	return new_easy_handle();
+}
+
+static void
+return_handle(CURL *easy)
+{
+	if (nidle < MX_MAX_HANDLES)
+		idle_handles[nidle++] = easy;
+	else
+		curl_easy_cleanup(easy);
+}
+
+static char *
+strdup_top(const char *s)
+{
+	return MemoryContextStrdup(TopMemoryContext, s ? s : "");
+}
+
+/* Wipe the key from memory we are about to give back. */
+static void
+free_cached_headers(void)
+{
+	struct curl_slist *h;
+
+	for (h = cached_headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(cached_headers);
+	cached_headers = NULL;
+	if (cached_key)
+	{
+		explicit_bzero(cached_key, strlen(cached_key));
+		pfree(cached_key);
+		cached_key = NULL;
+	}
+	if (cached_namespace)
+		pfree(cached_namespace);
+	cached_namespace = NULL;
+}
+
+static struct curl_slist *
+append_header(struct curl_slist *list, const char *name, const char *value)
+{
+	char	   *line = psprintf("%s: %s", name, value);
+	struct curl_slist *result = curl_slist_append(list, line);
+
+	explicit_bzero(line, strlen(line));
+	pfree(line);
+	if (result == NULL)
+	{
+		curl_slist_free_all(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return result;
+}
+
+static struct curl_slist *
+headers_for(const char *api_key, const char *namespace)
+{
+	const char *ns = namespace ? namespace : "";
+	struct curl_slist *list = NULL;
+	char	   *bearer;
+
+	if (cached_headers != NULL && strcmp(cached_key, api_key) == 0 &&
+		strcmp(cached_namespace, ns) == 0)
+		return cached_headers;
+
+	free_cached_headers();
+	bearer = psprintf("Bearer %s", api_key);
+	list = append_header(list, "Authorization", bearer);
+	explicit_bzero(bearer, strlen(bearer));
+	pfree(bearer);
+	if (ns[0] != '\0')
+		list = append_header(list, "X-Namespace", ns);
+	list = append_header(list, "Accept", "application/json");
+	list = append_header(list, "Content-Type", "application/json");
+	/* a POST body is small; waiting for 100-continue only adds a round trip */
+	list = append_header(list, "Expect", "");
+	cached_headers = list;
+	cached_key = strdup_top(api_key);
+	cached_namespace = strdup_top(ns);
+	return list;
+}
+
+/* ---------- batches ---------- */
+
+MxHttpRequest *
+mx_http_request_new(const char *method, char *url, const char *path, char *body)
+{
+	MxHttpRequest *req = palloc0(sizeof(MxHttpRequest));
+
+	req->method = method;
+	req->url = url;
+	req->path = path;
+	req->body = body;
+	initStringInfo(&req->response);
+	req->priv = palloc0(sizeof(MxHttpPrivate));
+	req->priv->cxt = CurrentMemoryContext;
+	return req;
+}
+
+MxBatch *
+mx_batch_create(const char *api_key, const char *namespace, int concurrency,
+				MxHttpStats *stats)
+{
+	MxBatch    *batch;
+
+	ensure_multi();
+	batch = palloc0(sizeof(MxBatch));
+	batch->cxt = CurrentMemoryContext;
+	batch->concurrency = Max(1, Min(concurrency, MX_MAX_HANDLES));
+	batch->stats = stats;
+	batch->headers = headers_for(api_key, namespace);
+	batch->api_key = pstrdup(api_key);
+	batch->subxid = GetCurrentSubTransactionId();
+	batch->cleanup.func = batch_cleanup_callback;
+	batch->cleanup.arg = batch;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &batch->cleanup);
+	dlist_push_tail(&live_batches, &batch->node);
+	return batch;
+}
+
+void
+mx_batch_add(MxBatch *batch, MxHttpRequest *req)
+{
+	MemoryContext old = MemoryContextSwitchTo(batch->cxt);
+
+	Assert(!batch->destroyed);
+	req->priv->batch = batch;
+	req->outcome = MX_HTTP_PENDING;
+	batch->waiting = lappend(batch->waiting, req);
+	MemoryContextSwitchTo(old);
+}
+
+int
+mx_batch_pending(MxBatch *batch)
+{
+	return list_length(batch->waiting) + batch->nrunning +
+		list_length(batch->finished);
+}
+
+static void
+detach(MxBatch *batch, int i)
+{
+	MxHttpRequest *req = batch->running[i];
+
+	curl_multi_remove_handle(multi, req->priv->easy);
+	return_handle(req->priv->easy);
+	req->priv->easy = NULL;
+	batch->running[i] = batch->running[--batch->nrunning];
+}
+
+void
+mx_batch_destroy(MxBatch *batch)
+{
+	if (batch == NULL || batch->destroyed)
+		return;
+	batch->destroyed = true;
+	while (batch->nrunning > 0)
+		detach(batch, batch->nrunning - 1);
+	dlist_delete(&batch->node);
+}
+
+static void
+batch_cleanup_callback(void *arg)
+{
+	mx_batch_destroy((MxBatch *) arg);
+}
+
+static void
+start_request(MxBatch *batch, MxHttpRequest *req)
+{
+	MxHttpPrivate *priv = req->priv;
+	CURL	   *easy = take_handle();
+	CURLMcode	rc;
+
+	priv->easy = easy;
+	priv->limit = (size_t) mx_max_response_kb * 1024;
+	priv->too_large = false;
+	priv->retry_after[0] = '\0';
+	req->response.len = 0;
+	req->response.data[0] = '\0';
+
+	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, batch->headers);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) mx_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) mx_connect_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) priv->limit);
+	if (req->body != NULL)
+	{
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) strlen(req->body));
+	}
+	else
+		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+
+	rc = curl_multi_add_handle(multi, easy);
+	if (rc != CURLM_OK)
+	{
+		return_handle(easy);
+		priv->easy = NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not start a Mixpeek request: %s",
+						curl_multi_strerror(rc))));
+	}
+	batch->running[batch->nrunning++] = req;
+	req->attempts++;
+	if (batch->stats)
+		batch->stats->requests++;
+}
+
+/* Start what the concurrency limit and back-off allow; return the soonest back-off end. */
+static TimestampTz
+start_ready(MxBatch *batch)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = 0;
+	ListCell   *lc;
+
+	foreach(lc, batch->waiting)
+	{
+		MxHttpRequest *req = lfirst(lc);
+
+		if (batch->nrunning >= batch->concurrency)
+			break;
+		if (req->priv->not_before > now)
+		{
+			if (next == 0 || req->priv->not_before < next)
+				next = req->priv->not_before;
+			continue;
+		}
+		start_request(batch, req);
+		batch->waiting = foreach_delete_current(batch->waiting, lc);
+	}
+	return next;
+}
+
+static bool
+retryable(MxHttpRequest *req, CURLcode code)
+{
+	if (req->retries >= mx_max_retries)
+		return false;
+	if (req->outcome == MX_HTTP_CONNECT_FAILED)
+		return code != CURLE_COULDNT_RESOLVE_HOST && code != CURLE_SSL_CONNECT_ERROR &&
+			code != CURLE_PEER_FAILED_VERIFICATION &&
+			code != CURLE_UNSUPPORTED_PROTOCOL && code != CURLE_URL_MALFORMAT;
+	return req->outcome == MX_HTTP_DONE &&
+		(req->status == 429 || req->status == 502 ||
+		 req->status == 503 || req->status == 504);
+}
+
+/*
+ * Back-off before a retry: Retry-After when the server sent one, else
+ * exponential with jitter (half fixed, half random) so that many sessions
+ * hitting the same limit do not come back in step.
+ */
+static long
+backoff_ms(MxHttpRequest *req)
+{
+	const char *ra = req->priv->retry_after;
+	long		ms;
+
+	while (*ra == ' ' || *ra == '\t')
+		ra++;
+	if (*ra >= '0' && *ra <= '9')
+		ms = Min(strtol(ra, NULL, 10), MX_RETRY_AFTER_CAP_MS / 1000) * 1000;
+	else if (*ra != '\0' && *ra != '\r' && *ra != '\n')
+	{
+		time_t		when = curl_getdate(ra, NULL);
+
+		ms = (when > 0) ? ((long) (when - time(NULL))) * 1000 : -1;
+		ms = Min(Max(ms, 0), MX_RETRY_AFTER_CAP_MS);
+	}
+	else
+	{
+		long		cap = Min((long) MX_BACKOFF_CAP_MS,
+							  (long) MX_BACKOFF_BASE_MS << Min(req->retries, 10));
+
+		ms = cap / 2 + (long) (pg_prng_double(&pg_global_prng_state) * (cap / 2));
+	}
+	return ms;
+}
+
+static void
+classify(MxHttpRequest *req, CURLcode code)
+{
+	MxHttpPrivate *priv = req->priv;
+
+	req->status = 0;
+	curl_easy_getinfo(priv->easy, CURLINFO_RESPONSE_CODE, &req->status);
+	req->curl_error[0] = '\0';
+	if (code == CURLE_OK)
+		req->outcome = MX_HTTP_DONE;
+	else if (priv->too_large || code == CURLE_FILESIZE_EXCEEDED)
+		req->outcome = MX_HTTP_TOO_LARGE;
+	else if (code == CURLE_OPERATION_TIMEDOUT)
+		req->outcome = MX_HTTP_TIMED_OUT;
+	else
+		req->outcome = MX_HTTP_CONNECT_FAILED;
+	if (code != CURLE_OK)
+		strlcpy(req->curl_error, curl_easy_strerror(code), sizeof(req->curl_error));
+}
+
+/* A transfer ended (classified already, handle detached): retry or hand back. */
+static void
+finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
+{
+	List	  **target = &batch->finished;
+	MemoryContext old;
+
+	if (req->priv->out_of_memory)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while receiving the response to %s %s.",
+						   req->method, req->path)));
+	if (retryable(req, code))
+	{
+		req->retries++;
+		if (batch->stats)
+			batch->stats->retries++;
+		req->priv->not_before =
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), backoff_ms(req));
+		target = &batch->waiting;
+	}
+	else if (batch->stats)
+		batch->stats->bytes += req->bytes;
+	old = MemoryContextSwitchTo(batch->cxt);
+	*target = lappend(*target, req);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Collect finished transfers.  The message is read before the handle is
+ * detached: it does not survive curl_multi_remove_handle().
+ */
+static void
+drain(MxBatch *batch)
+{
+	CURLMsg    *msg;
+	int			left;
+
+	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
+	{
+		MxHttpRequest *req = NULL;
+		CURLcode	code;
+		int			i;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+		for (i = 0; i < batch->nrunning; i++)
+			if (batch->running[i] == req)
+				break;
+		if (i == batch->nrunning)
+			continue;			/* belongs to no live request of ours */
+		code = msg->data.result;
+		classify(req, code);
+		detach(batch, i);
+		finish(batch, req, code);
+	}
+}
+
+void
+mx_batch_poll(MxBatch *batch)
+{
+	int			still;
+
+	if (batch->destroyed)
+		return;
+	start_ready(batch);
+	if (batch->nrunning > 0)
+	{
+		curl_multi_perform(multi, &still);
+		drain(batch);
+	}
+}
+
+MxHttpRequest *
+mx_batch_next(MxBatch *batch)
+{
+	for (;;)
+	{
+		TimestampTz next_start;
+		long		wait_ms = MX_WAIT_SLICE_MS;
+		int			still;
+
+		if (batch->destroyed)
+			return NULL;
+		if (batch->finished != NIL)
+		{
+			MxHttpRequest *req = linitial(batch->finished);
+
+			batch->finished = list_delete_first(batch->finished);
+			return req;
+		}
+		if (batch->waiting == NIL && batch->nrunning == 0)
+			return NULL;
+
+		next_start = start_ready(batch);
+		if (batch->nrunning > 0)
+		{
+			curl_multi_perform(multi, &still);
+			drain(batch);
+			if (batch->finished != NIL)
+				continue;
+		}
+		if (next_start != 0)
+		{
+			long		until = (long) ((next_start - GetCurrentTimestamp()) / 1000);
+
+			wait_ms = Max(0, Min(wait_ms, until));
+		}
+		if (batch->nrunning > 0)
+			curl_multi_poll(multi, NULL, 0, (int) wait_ms, NULL);
+		else if (wait_ms > 0)
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+char *
+mx_http_redact(MxHttpRequest *req, const char *text)
+{
+	const char *key = req->priv->batch ? req->priv->batch->api_key : NULL;
+	size_t		keylen = key ? strlen(key) : 0;
+	StringInfoData out;
+	const char *p = text;
+	const char *hit;
+
+	initStringInfo(&out);
+	while (keylen > 0 && (hit = strstr(p, key)) != NULL)
+	{
+		appendBinaryStringInfo(&out, p, hit - p);
+		appendStringInfoString(&out, "[redacted]");
+		p = hit + keylen;
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
+/* ---------- clean-up after errors ---------- */
+
+static void
+destroy_batches(SubTransactionId subxid)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &live_batches)
+	{
+		MxBatch    *batch = dlist_container(MxBatch, node, iter.cur);
+
+		if (subxid == InvalidSubTransactionId || batch->subxid >= subxid)
+			mx_batch_destroy(batch);
+	}
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		destroy_batches(InvalidSubTransactionId);
+}
+
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		destroy_batches(mySubid);
+}
+
+void
+mx_http_init(void)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not initialize libcurl")));
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+}

@@ -1,0 +1,24 @@
+/*-------------------------------------------------------------------------
+ *
+ * mixpeek.c
+ *		Module entry point of pg_mixpeek.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "http.h"
+#include "settings.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	mx_settings_init();
+	mx_http_init();
+}
