@@ -528,11 +528,14 @@ finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
 }
 
 /*
- * Collect finished transfers.  The message is read before the handle is
- * detached: it does not survive curl_multi_remove_handle().
+ * Collect finished transfers, of every batch: several may be live at once
+ * (a scan's next page in flight while a function in the same query runs its
+ * own request), and a message read here is gone from libcurl's queue.  The
+ * message is read before the handle is detached: it does not survive
+ * curl_multi_remove_handle().
  */
 static void
-drain(MxBatch *batch)
+drain(void)
 {
 	CURLMsg    *msg;
 	int			left;
@@ -540,21 +543,25 @@ drain(MxBatch *batch)
 	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 	{
 		MxHttpRequest *req = NULL;
+		MxBatch    *owner;
 		CURLcode	code;
 		int			i;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
-		for (i = 0; i < batch->nrunning; i++)
-			if (batch->running[i] == req)
+		owner = req ? req->priv->batch : NULL;
+		if (owner == NULL || owner->destroyed)
+			continue;
+		for (i = 0; i < owner->nrunning; i++)
+			if (owner->running[i] == req)
 				break;
-		if (i == batch->nrunning)
-			continue;			/* belongs to no live request of ours */
+		if (i == owner->nrunning)
+			continue;
 		code = msg->data.result;
 		classify(req, code);
-		detach(batch, i);
-		finish(batch, req, code);
+		detach(owner, i);
+		finish(owner, req, code);
 	}
 }
 
@@ -569,7 +576,7 @@ mx_batch_poll(MxBatch *batch)
 	if (batch->nrunning > 0)
 	{
 		curl_multi_perform(multi, &still);
-		drain(batch);
+		drain();
 	}
 }
 
@@ -598,7 +605,7 @@ mx_batch_next(MxBatch *batch)
 		if (batch->nrunning > 0)
 		{
 			curl_multi_perform(multi, &still);
-			drain(batch);
+			drain();
 			if (batch->finished != NIL)
 				continue;
 		}
