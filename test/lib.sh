@@ -34,10 +34,11 @@ mx_start_mock() {
   export MIXPEEK_MOCK_CONTROL="$MIXPEEK_MOCK_URL/_mock"
 }
 
-# mx_in_cluster CMD...: a throwaway PostgreSQL 15 cluster with the library
+# mx_in_cluster CMD...: a throwaway PostgreSQL 15 cluster (-t: in a temporary
+# directory, so that several can run at once) with the library
 # preloaded, pointed at the mock with the test key.
 mx_in_cluster() {
-  pg_virtualenv -v 15 \
+  pg_virtualenv -t -v 15 \
     -o "shared_preload_libraries=mixpeek" \
     -o "mixpeek.base_url=$MIXPEEK_MOCK_URL" \
     -o "mixpeek.api_key=sk_test_alpha" \
