@@ -3,13 +3,906 @@
  * fdw.c
  *		mixpeek_fdw handler and planner/executor callbacks.
  *
+ * A scan is one of three kinds (deparse.c decides): a GET for
+ * "document_id = v" (also once per outer row of a nested loop), concurrent
+ * GETs for "document_id = ANY(...)", or a list request followed page by
+ * page along the cursor.  List pages are pipelined: once a page is parsed
+ * the next one is requested, and mx_batch_poll() moves it along while the
+ * rows of the current page are returned.  Only the current page and the
+ * one in flight are in memory: they alternate between two contexts.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "foreign/fdwapi.h"
+#include <math.h>
 
+#include "access/table.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "json.h"
 #include "mixpeek_fdw.h"
+#include "settings.h"
+
+/* What the planner keeps in baserel->fdw_private. */
+typedef struct MxPlanInfo
+{
+	MxRelation *rel;
+	List	   *remote_conds;	/* RestrictInfos sent as filters */
+	List	   *local_conds;	/* RestrictInfos that cannot be */
+	Expr	   *id_expr;		/* document_id lookup, or NULL */
+	bool		id_many;
+	Bitmapset  *attrs_used;
+	double		fetched;		/* documents the API sends back */
+} MxPlanInfo;
+
+/* fdw_private of a ForeignScan plan */
+enum MxPrivateIndex
+{
+	MX_PRIVATE_SPEC,
+	MX_PRIVATE_ATTRS
+};
+
+typedef struct MxScanState
+{
+	MxRelation *rel;
+	MxScanSpec *spec;
+	MxConverter *conv;
+	Bitmapset  *attrs_used;
+	MxTarget   *target;			/* NULL for EXPLAIN without ANALYZE */
+	int			request_limit;	/* limit of list requests */
+
+	/* fdw_exprs, evaluated at the start of each scan */
+	List	   *expr_states;
+	int			nexprs;
+	Datum	   *values;
+	bool	   *isnull;
+	Oid		   *types;
+
+	MemoryContext scan_cxt;		/* the query's: batch, state */
+	MemoryContext request_cxt;	/* GET requests (one child each) */
+	MemoryContext page_cxt[2];	/* list pages, alternating */
+	int			cur;			/* page_cxt of the current page */
+	MemoryContext tuple_cxt;	/* converted values of the current row */
+
+	MxBatch    *batch;
+	MxHttpStats stats;
+	uint64		pages;
+
+	bool		evaluated;		/* values of this scan computed */
+	bool		started;		/* first request queued */
+	bool		empty;			/* a NULL comparison value: no rows */
+
+	/* list scans */
+	bool		page_pending;
+	JsonbContainer *results;
+	int			nresults;
+	JsonbValue	document;		/* the current row's */
+	int			next;
+	char	   *cursor;			/* next_cursor of the current page */
+
+	/* GET scans */
+	char	  **ids;
+	int			nids;
+	int			next_id;
+	int			in_flight;
+	MemoryContext row_cxt;		/* the request of the current row */
+} MxScanState;
+
+/* ---------- planning ---------- */
+
+static int
+page_size_of(MxRelation *rel)
+{
+	return rel->page_size > 0 ? rel->page_size : mx_page_size;
+}
+
+static double
+array_length_estimate(Expr *expr)
+{
+	if (IsA(expr, Const) && !((Const *) expr)->constisnull)
+		return ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(((Const *) expr)->constvalue)),
+							  ARR_DIMS(DatumGetArrayTypeP(((Const *) expr)->constvalue)));
+	if (IsA(expr, ArrayExpr))
+		return list_length(((ArrayExpr *) expr)->elements);
+	return 10;
+}
+
+static void
+collect_attrs(Index relid, List *exprs, Bitmapset **attrs)
+{
+	ListCell   *lc;
+
+	foreach(lc, exprs)
+	{
+		Node	   *node = lfirst(lc);
+
+		if (IsA(node, RestrictInfo))
+			node = (Node *) ((RestrictInfo *) node)->clause;
+		pull_varattnos(node, relid, attrs);
+	}
+}
+
+static void
+mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+						 Oid foreigntableid)
+{
+	MxPlanInfo *info = palloc0(sizeof(MxPlanInfo));
+	Relation	relation = table_open(foreigntableid, NoLock);
+	Selectivity remote_sel;
+
+	info->rel = mx_fdw_relation(foreigntableid, RelationGetDescr(relation));
+	table_close(relation, NoLock);
+	baserel->fdw_private = info;
+
+	mx_classify_conditions(root, baserel, info->rel, baserel->baserestrictinfo,
+						   &info->id_expr, &info->id_many,
+						   &info->remote_conds, &info->local_conds);
+	collect_attrs(baserel->relid, baserel->reltarget->exprs, &info->attrs_used);
+	collect_attrs(baserel->relid, baserel->baserestrictinfo, &info->attrs_used);
+
+	baserel->tuples = MX_DEFAULT_ROWS;
+	if (info->id_expr != NULL)
+	{
+		/* document ids are unique */
+		info->fetched = info->id_many ? array_length_estimate(info->id_expr) : 1;
+		baserel->rows = clamp_row_est(info->fetched);
+		return;
+	}
+	remote_sel = clauselist_selectivity(root, info->remote_conds,
+										baserel->relid, JOIN_INNER, NULL);
+	info->fetched = clamp_row_est(MX_DEFAULT_ROWS * remote_sel);
+	baserel->rows = clamp_row_est(MX_DEFAULT_ROWS *
+								  clauselist_selectivity(root,
+														 baserel->baserestrictinfo,
+														 baserel->relid,
+														 JOIN_INNER, NULL));
+}
+
+/*
+ * A request costs MX_COST_REQUEST; concurrent GETs overlap, list pages do
+ * not (each needs the previous page's cursor).  Every row is converted and
+ * every clause is checked locally.
+ */
+static void
+estimate_costs(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
+			   double fetched, double requests, List *clauses,
+			   Cost *startup, Cost *total)
+{
+	QualCost	qual;
+
+	cost_qual_eval(&qual, clauses, root);
+	*startup = MX_COST_REQUEST + qual.startup;
+	*total = *startup + MX_COST_REQUEST * (Max(requests, 1) - 1) +
+		fetched * (cpu_tuple_cost + MX_COST_ROW + qual.per_tuple) +
+		baserel->reltarget->cost.per_tuple * baserel->rows;
+}
+
+static double
+requests_of(MxPlanInfo *info)
+{
+	if (info->id_expr == NULL)
+		return ceil(info->fetched / page_size_of(info->rel));
+	if (info->id_many)
+		return ceil(info->fetched / mx_max_concurrency);
+	return 1;
+}
+
+/* Does some pathkey-sorted list path make sense, and on which column? */
+static bool
+sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
+					   MxPlanInfo *info, AttrNumber *attnum, bool *desc)
+{
+	PathKey    *pk;
+	ListCell   *lc;
+
+	if (!mx_pushdown || info->id_expr != NULL || info->local_conds != NIL ||
+		list_length(root->query_pathkeys) != 1)
+		return false;
+	pk = linitial_node(PathKey, root->query_pathkeys);
+	if (pk->pk_strategy != BTLessStrategyNumber &&
+		pk->pk_strategy != BTGreaterStrategyNumber)
+		return false;
+	*desc = (pk->pk_strategy == BTGreaterStrategyNumber);
+	foreach(lc, pk->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = lfirst(lc);
+
+		if (bms_equal(em->em_relids, baserel->relids) &&
+			mx_sort_pushable(info->rel, baserel->relid, em->em_expr,
+							 pk->pk_opfamily, pk->pk_eclass->ec_collation,
+							 pk->pk_nulls_first, *desc,
+							 attnum))
+			return true;
+	}
+	return false;
+}
+
+static bool
+id_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+				  EquivalenceMember *em, void *arg)
+{
+	MxPlanInfo *info = arg;
+
+	return mx_is_id_expr(info->rel, rel->relid, em->em_expr);
+}
+
+/*
+ * "document_id = outer.x": one GET per outer row in a nested loop.  The
+ * clause comes from an equivalence class (inner joins) or from joininfo
+ * (outer joins).
+ */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
+						MxPlanInfo *info)
+{
+	List	   *clauses;
+	List	   *done = NIL;
+	ListCell   *lc;
+
+	clauses = generate_implied_equalities_for_column(root, baserel,
+													 id_member_matches, info,
+													 baserel->lateral_referencers);
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+
+		if (join_clause_is_movable_to(ri, baserel))
+			clauses = lappend(clauses, ri);
+	}
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Relids		required_outer;
+		ParamPathInfo *param_info;
+		Expr	   *id_expr;
+		bool		many;
+		Cost		startup,
+					total;
+
+		if (!mx_is_id_condition(info->rel, baserel->relid, ri->clause,
+								&id_expr, &many) || many)
+			continue;
+		required_outer = bms_union(ri->clause_relids, baserel->lateral_relids);
+		required_outer = bms_del_member(required_outer, baserel->relid);
+		if (bms_is_empty(required_outer) || list_member(done, required_outer))
+			continue;
+		done = lappend(done, required_outer);
+
+		param_info = get_baserel_parampathinfo(root, baserel, required_outer);
+		estimate_costs(root, baserel, info, 1, 1,
+					   list_concat_copy(param_info->ppi_clauses,
+										baserel->baserestrictinfo),
+					   &startup, &total);
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, 1,
+										 startup, total, NIL,
+										 required_outer, NULL, NIL));
+	}
+}
+
+static void
+mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+					   Oid foreigntableid)
+{
+	MxPlanInfo *info = baserel->fdw_private;
+	Cost		startup,
+				total;
+	AttrNumber	sort_attnum;
+	bool		sort_desc;
+
+	estimate_costs(root, baserel, info, info->fetched, requests_of(info),
+				   baserel->baserestrictinfo, &startup, &total);
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup, total, NIL, NULL, NULL, NIL));
+
+	if (sortable_query_pathkey(root, baserel, info, &sort_attnum, &sort_desc))
+		add_path(baserel, (Path *)
+				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+										 startup, total + 1.0,
+										 root->query_pathkeys, NULL, NULL,
+										 list_make2_int(sort_attnum, sort_desc)));
+
+	if (mx_pushdown)
+		add_parameterized_paths(root, baserel, info);
+}
+
+/*
+ * Ask the API for no more than LIMIT rows per page when nothing else
+ * stands between this scan and the query's LIMIT: no other relation, no
+ * condition left to check locally, and either no ORDER BY or the API's
+ * sort.  Later pages are only requested if rows are still wanted.
+ */
+static int
+pushed_limit(PlannerInfo *root, RelOptInfo *baserel, ForeignPath *path,
+			 List *local_conds)
+{
+	if (!mx_pushdown || root->limit_tuples <= 0 || local_conds != NIL ||
+		path->path.param_info != NULL ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON)
+		return 0;
+	if (root->query_pathkeys != NIL &&
+		!pathkeys_contained_in(root->query_pathkeys, path->path.pathkeys))
+		return 0;
+	return (int) Min(ceil(root->limit_tuples), 1000.0);
+}
+
+static List *
+attrs_to_list(Bitmapset *attrs)
+{
+	List	   *list = NIL;
+	int			x = -1;
+
+	while ((x = bms_next_member(attrs, x)) >= 0)
+		list = lappend_int(list, x);
+	return list;
+}
+
+static ForeignScan *
+mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+					  Oid foreigntableid, ForeignPath *best_path,
+					  List *tlist, List *scan_clauses, Plan *outer_plan)
+{
+	MxPlanInfo *info = baserel->fdw_private;
+	List	   *remote;
+	List	   *local;
+	Expr	   *id_expr;
+	bool		id_many;
+	Bitmapset  *attrs = bms_copy(info->attrs_used);
+	List	   *fdw_exprs = NIL;
+	MxScanSpec *spec;
+
+	/* with a parameterized path, scan_clauses include the join clause */
+	mx_classify_conditions(root, baserel, info->rel, scan_clauses,
+						   &id_expr, &id_many, &remote, &local);
+	collect_attrs(baserel->relid, scan_clauses, &attrs);
+
+	spec = mx_build_scan_spec(root, baserel, info->rel, remote, local,
+							  id_expr, id_many, attrs, &fdw_exprs);
+	if (best_path->fdw_private != NIL)
+	{
+		spec->sort_attnum = linitial_int(best_path->fdw_private);
+		spec->sort_desc = lsecond_int(best_path->fdw_private);
+	}
+	if (spec->kind == MX_SCAN_LIST)
+		spec->limit = pushed_limit(root, baserel, best_path, local);
+
+	/* every clause is checked again locally: see deparse.c */
+	return make_foreignscan(tlist,
+							extract_actual_clauses(scan_clauses, false),
+							baserel->relid,
+							fdw_exprs,
+							list_make2(mx_spec_to_list(spec),
+									   attrs_to_list(attrs)),
+							NIL, NIL, outer_plan);
+}
+
+/* ---------- execution ---------- */
+
+static void
+mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	Relation	relation = node->ss.ss_currentRelation;
+	MxScanState *s = palloc0(sizeof(MxScanState));
+	List	   *attrs = lsecond(plan->fdw_private);
+	ListCell   *lc;
+	int			i = 0;
+
+	node->fdw_state = s;
+	s->rel = mx_fdw_relation(RelationGetRelid(relation),
+							 RelationGetDescr(relation));
+	s->spec = mx_spec_from_list(linitial(plan->fdw_private));
+	foreach(lc, attrs)
+		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
+	s->nexprs = list_length(plan->fdw_exprs);
+	s->values = palloc0(sizeof(Datum) * Max(s->nexprs, 1));
+	s->isnull = palloc0(sizeof(bool) * Max(s->nexprs, 1));
+	s->types = palloc0(sizeof(Oid) * Max(s->nexprs, 1));
+	foreach(lc, plan->fdw_exprs)
+		s->types[i++] = exprType(lfirst(lc));
+	s->request_limit = s->spec->limit > 0 ? s->spec->limit
+		: page_size_of(s->rel);
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	{
+		RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, estate);
+		Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser
+			: GetUserId();
+
+		s->target = mx_fdw_target(s->rel->serverid, userid, s->rel->namespace);
+	}
+	s->conv = mx_converter_create(s->rel);
+	s->expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	s->scan_cxt = CurrentMemoryContext;
+	s->request_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw requests",
+										   ALLOCSET_DEFAULT_SIZES);
+	s->page_cxt[0] = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw page",
+										   ALLOCSET_DEFAULT_SIZES);
+	s->page_cxt[1] = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw page",
+										   ALLOCSET_DEFAULT_SIZES);
+	s->tuple_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw row",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+static MxBatch *
+scan_batch(MxScanState *s)
+{
+	if (s->batch == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->scan_cxt);
+
+		s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
+		MemoryContextSwitchTo(old);
+	}
+	return s->batch;
+}
+
+static int
+compare_ids(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The ids to GET, without NULLs, empty strings and duplicates. */
+static void
+collect_ids(MxScanState *s)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (s->isnull[0])
+		return;
+	if (s->spec->kind == MX_SCAN_GET)
+	{
+		elems = &s->values[0];
+		nulls = &s->isnull[0];
+		n = 1;
+	}
+	else
+		deconstruct_array(DatumGetArrayTypeP(s->values[0]), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, &nulls, &n);
+
+	s->ids = palloc(sizeof(char *) * Max(n, 1));
+	s->nids = 0;
+	for (i = 0; i < n; i++)
+	{
+		char	   *id;
+
+		if (nulls[i])
+			continue;
+		id = TextDatumGetCString(elems[i]);
+		if (id[0] != '\0')
+			s->ids[s->nids++] = id;
+	}
+	qsort(s->ids, s->nids, sizeof(char *), compare_ids);
+	for (i = 1, n = Min(s->nids, 1); i < s->nids; i++)
+	{
+		if (strcmp(s->ids[i], s->ids[n - 1]) != 0)
+			s->ids[n++] = s->ids[i];
+	}
+	s->nids = n;
+}
+
+/*
+ * Evaluate the scan's values (parameters may have changed since the last
+ * scan).  A comparison with NULL is never true: then there is nothing to
+ * ask for.
+ */
+static void
+start_scan(ForeignScanState *node, MxScanState *s)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, s->expr_states)
+	{
+		s->values[i] = ExecEvalExpr(lfirst(lc), econtext, &s->isnull[i]);
+		i++;
+	}
+	s->empty = false;
+	foreach(lc, s->spec->conds)
+	{
+		MxCond	   *cond = lfirst(lc);
+
+		if (cond->expr_index >= 0 && s->isnull[cond->expr_index])
+			s->empty = true;
+	}
+	if (s->spec->kind != MX_SCAN_LIST)
+		collect_ids(s);
+	MemoryContextSwitchTo(old);
+	s->evaluated = true;
+}
+
+static void
+queue_page(MxScanState *s, const char *cursor)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->page_cxt[1 - s->cur]);
+	char	   *body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
+									s->types, NULL, cursor);
+	MxHttpRequest *req = mx_api_list_documents(s->target, s->rel->collection,
+											   s->request_limit, body);
+
+	mx_batch_add(scan_batch(s), req);
+	mx_batch_poll(s->batch);
+	s->page_pending = true;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+read_page(MxScanState *s, MxHttpRequest *req)
+{
+	Jsonb	   *page = mx_api_object_result(req);
+	JsonbValue *results = mx_json_get(&page->root, "results");
+	JsonbValue *pagination = mx_json_get(&page->root, "pagination");
+	JsonbValue *cursor = NULL;
+
+	if (results == NULL || results->type == jbvNull)
+		s->nresults = 0;
+	else if (results->type == jbvBinary &&
+			 JsonContainerIsArray(results->val.binary.data))
+	{
+		s->results = results->val.binary.data;
+		s->nresults = JsonContainerSize(s->results);
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("unexpected response from Mixpeek for %s %s",
+						req->method, req->path),
+				 errdetail("\"results\" is not an array.")));
+	s->next = 0;
+	if (pagination != NULL && pagination->type == jbvBinary &&
+		JsonContainerIsObject(pagination->val.binary.data))
+		cursor = mx_json_get(pagination->val.binary.data, "next_cursor");
+	s->cursor = cursor ? mx_json_string(cursor) : NULL;
+	s->pages++;
+}
+
+/*
+ * Make the next page current.  The pending request lives in the other
+ * page context; the current page's context is emptied first.
+ */
+static bool
+next_page(MxScanState *s)
+{
+	MxHttpRequest *req;
+	MemoryContext old;
+
+	if (!s->page_pending && s->cursor != NULL && s->spec->limit > 0)
+		queue_page(s, s->cursor);
+	if (!s->page_pending)
+		return false;
+
+	MemoryContextReset(s->page_cxt[s->cur]);
+	s->results = NULL;
+	s->nresults = 0;
+	s->cursor = NULL;
+	s->cur = 1 - s->cur;
+
+	req = mx_batch_next(s->batch);
+	if (req == NULL)
+		elog(ERROR, "mixpeek_fdw: list request vanished from its batch");
+	s->page_pending = false;
+	old = MemoryContextSwitchTo(s->page_cxt[s->cur]);
+	read_page(s, req);
+	MemoryContextSwitchTo(old);
+
+	/* without a pushed LIMIT, every page will be wanted: ask now */
+	if (s->cursor != NULL && s->spec->limit == 0)
+		queue_page(s, s->cursor);
+	return true;
+}
+
+static JsonbValue *
+next_listed_document(MxScanState *s)
+{
+	for (;;)
+	{
+		if (s->results != NULL && s->next < s->nresults)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(s->results, s->next++);
+
+			if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+						 errmsg("unexpected response from Mixpeek for a list of collection \"%s\"",
+								s->rel->collection),
+						 errdetail("An element of \"results\" is not an object.")));
+			if (s->page_pending)
+				mx_batch_poll(s->batch);
+			return v;
+		}
+		if (!s->started)
+		{
+			s->started = true;
+			queue_page(s, NULL);
+		}
+		if (!next_page(s))
+			return NULL;
+	}
+}
+
+/* Keep up to twice the concurrency queued, so the batch never idles. */
+static void
+queue_gets(MxScanState *s)
+{
+	while (s->next_id < s->nids && s->in_flight < 2 * mx_max_concurrency)
+	{
+		MemoryContext cxt = AllocSetContextCreate(s->request_cxt,
+												  "mixpeek_fdw document",
+												  ALLOCSET_SMALL_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		MxHttpRequest *req = mx_api_get_document(s->target, s->rel->collection,
+												 s->ids[s->next_id++],
+												 s->spec->return_url,
+												 s->spec->return_vectors);
+
+		req->arg = cxt;
+		mx_batch_add(scan_batch(s), req);
+		s->in_flight++;
+		MemoryContextSwitchTo(old);
+	}
+	if (s->batch)
+		mx_batch_poll(s->batch);
+}
+
+static JsonbValue *
+next_fetched_document(MxScanState *s)
+{
+	for (;;)
+	{
+		MxHttpRequest *req;
+		Jsonb	   *doc;
+		MemoryContext old;
+
+		if (s->row_cxt != NULL)
+		{
+			MemoryContextDelete(s->row_cxt);
+			s->row_cxt = NULL;
+		}
+		queue_gets(s);
+		if (s->in_flight == 0)
+			return NULL;
+		req = mx_batch_next(s->batch);
+		if (req == NULL)
+			return NULL;
+		s->in_flight--;
+		s->row_cxt = req->arg;
+		old = MemoryContextSwitchTo(s->row_cxt);
+		doc = mx_api_document_result(req);
+		MemoryContextSwitchTo(old);
+		if (doc != NULL)
+		{
+			queue_gets(s);
+			s->document.type = jbvBinary;
+			s->document.val.binary.data = &doc->root;
+			s->document.val.binary.len = VARSIZE(doc) - VARHDRSZ;
+			return &s->document;
+		}
+	}
+}
+
+static TupleTableSlot *
+mixpeekIterateForeignScan(ForeignScanState *node)
+{
+	MxScanState *s = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	JsonbValue *doc;
+	MemoryContext old;
+
+	ExecClearTuple(slot);
+	MemoryContextReset(s->tuple_cxt);
+	if (!s->evaluated)
+		start_scan(node, s);
+	if (s->empty)
+		return slot;
+
+	old = MemoryContextSwitchTo(s->tuple_cxt);
+	if (s->spec->kind == MX_SCAN_LIST)
+		doc = next_listed_document(s);
+	else
+		doc = next_fetched_document(s);
+	if (doc != NULL)
+	{
+		mx_convert_document(s->conv, doc, s->attrs_used,
+							slot->tts_values, slot->tts_isnull);
+		ExecStoreVirtualTuple(slot);
+	}
+	MemoryContextSwitchTo(old);
+	return slot;
+}
+
+static void
+mixpeekReScanForeignScan(ForeignScanState *node)
+{
+	MxScanState *s = node->fdw_state;
+
+	/* requests of the previous scan may still be running: drop them */
+	if (s->batch != NULL && mx_batch_pending(s->batch) > 0)
+	{
+		mx_batch_destroy(s->batch);
+		s->batch = NULL;
+	}
+	MemoryContextReset(s->request_cxt);
+	MemoryContextReset(s->page_cxt[0]);
+	MemoryContextReset(s->page_cxt[1]);
+	s->row_cxt = NULL;
+	s->evaluated = false;
+	s->started = false;
+	s->empty = false;
+	s->page_pending = false;
+	s->results = NULL;
+	s->nresults = s->next = 0;
+	s->cursor = NULL;
+	s->ids = NULL;
+	s->nids = s->next_id = s->in_flight = 0;
+}
+
+static void
+mixpeekEndForeignScan(ForeignScanState *node)
+{
+	MxScanState *s = node->fdw_state;
+
+	if (s != NULL && s->batch != NULL)
+	{
+		mx_batch_destroy(s->batch);
+		s->batch = NULL;
+	}
+}
+
+/* ---------- EXPLAIN ---------- */
+
+/* The plan's values: constants as they are, others as SQL text. */
+static const char **
+explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	const char **shown = palloc0(sizeof(char *) * Max(s->nexprs, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, plan->fdw_exprs)
+	{
+		Node	   *expr = lfirst(lc);
+
+		if (IsA(expr, Const))
+		{
+			s->values[i] = ((Const *) expr)->constvalue;
+			s->isnull[i] = ((Const *) expr)->constisnull;
+		}
+		else
+			shown[i] = deparse_expression(expr, es->deparse_cxt,
+										  es->verbose, false);
+		i++;
+	}
+	return shown;
+}
+
+/* id NULL: a placeholder, shown as such rather than percent-encoded */
+static char *
+document_request_text(MxScanState *s, const char *id)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (id != NULL)
+		appendStringInfo(&buf, "GET %s",
+						 mx_api_document_path(s->rel->collection, id));
+	else
+		appendStringInfo(&buf, "GET /v1/collections/%s/documents/{document_id}",
+						 mx_api_escape_segment(s->rel->collection));
+	if (s->spec->return_url)
+		appendStringInfoString(&buf, "?return_url=true&return_presigned_urls=true");
+	if (s->spec->return_vectors)
+		appendStringInfo(&buf, "%sreturn_vectors=true",
+						 s->spec->return_url ? "&" : "?");
+	return buf.data;
+}
+
+static void
+explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
+			 ExplainState *es)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	Node	   *expr = linitial(plan->fdw_exprs);
+
+	if (s->spec->kind == MX_SCAN_GET && IsA(expr, Const) && !s->isnull[0])
+	{
+		ExplainPropertyText("Remote Request",
+							document_request_text(s, TextDatumGetCString(s->values[0])),
+							es);
+		return;
+	}
+	ExplainPropertyText("Remote Request",
+						document_request_text(s, NULL), es);
+	ExplainPropertyText(s->spec->kind == MX_SCAN_GET ? "Remote Document Id"
+						: "Remote Document Ids",
+						shown[0] ? shown[0]
+						: deparse_expression(expr, es->deparse_cxt, false, false),
+						es);
+}
+
+static void
+explain_list(MxScanState *s, const char **shown, ExplainState *es)
+{
+	char	   *filters,
+			   *sort,
+			   *select;
+
+	mx_explain_parts(s->rel, s->spec, s->values, s->isnull, s->types, shown,
+					 &filters, &sort, &select);
+	ExplainPropertyText("Remote Request",
+						psprintf("POST %s",
+								 mx_api_list_path(s->rel->collection,
+												  s->request_limit)),
+						es);
+	if (filters)
+		ExplainPropertyText("Remote Filters", filters, es);
+	if (sort)
+		ExplainPropertyText("Remote Sort", sort, es);
+	if (s->spec->limit > 0)
+		ExplainPropertyInteger("Remote Limit", NULL, s->spec->limit, es);
+	if (select)
+		ExplainPropertyText("Remote Select", select, es);
+	if (s->spec->return_url || s->spec->return_vectors)
+		ExplainPropertyText("Remote Returns",
+							s->spec->return_url && s->spec->return_vectors
+							? "urls, vectors"
+							: s->spec->return_url ? "urls" : "vectors",
+							es);
+}
+
+static void
+mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	MxScanState *s = node->fdw_state;
+
+	if (es->verbose)
+	{
+		const char **shown = explain_values(node, s, es);
+
+		if (s->spec->kind == MX_SCAN_LIST)
+			explain_list(s, shown, es);
+		else
+			explain_gets(node, s, shown, es);
+	}
+	if (es->analyze)
+	{
+		ExplainPropertyUInteger("Remote Requests", NULL, s->stats.requests, es);
+		ExplainPropertyUInteger("Remote Retries", NULL, s->stats.retries, es);
+		ExplainPropertyUInteger("Remote Pages", NULL, s->pages, es);
+		ExplainPropertyUInteger("Remote Bytes", NULL, s->stats.bytes, es);
+	}
+}
+
+/* ---------- handler ---------- */
 
 PG_FUNCTION_INFO_V1(mixpeek_fdw_handler);
 
@@ -17,6 +910,16 @@ Datum
 mixpeek_fdw_handler(PG_FUNCTION_ARGS)
 {
 	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = mixpeekGetForeignRelSize;
+	routine->GetForeignPaths = mixpeekGetForeignPaths;
+	routine->GetForeignPlan = mixpeekGetForeignPlan;
+	routine->BeginForeignScan = mixpeekBeginForeignScan;
+	routine->IterateForeignScan = mixpeekIterateForeignScan;
+	routine->ReScanForeignScan = mixpeekReScanForeignScan;
+	routine->EndForeignScan = mixpeekEndForeignScan;
+	routine->ExplainForeignScan = mixpeekExplainForeignScan;
+	routine->ImportForeignSchema = mx_import_foreign_schema;
 
 	PG_RETURN_POINTER(routine);
 }

@@ -2,8 +2,9 @@
  *
  * mixpeek_fdw.h
  *		Declarations shared by the modules of the mixpeek_fdw foreign-data
- *		wrapper (fdw.c, deparse.c, options.c, connection.c, convert.c,
- *		import.c).
+ *		wrapper: fdw.c (callbacks), deparse.c (what is sent), options.c,
+ *		connection.c (where it is sent), convert.c (JSON to Datums) and
+ *		import.c (IMPORT FOREIGN SCHEMA).
  *
  *-------------------------------------------------------------------------
  */
@@ -11,5 +12,171 @@
 #define MIXPEEK_FDW_H
 
 #include "fmgr.h"
+#include "nodes/pathnodes.h"
+#include "utils/jsonb.h"
+#include "utils/relcache.h"
+
+#include "api.h"
+
+/*
+ * Costs, in the planner's units (a sequential page read is 1.0).  One HTTP
+ * round trip to the API is worth about a hundred page reads; converting a
+ * document into a row about as much as evaluating a few operators.
+ */
+#define MX_COST_REQUEST		100.0
+#define MX_COST_ROW			0.01
+
+/*
+ * Rows assumed for a collection; the API does not tell us its size cheaply
+ * and the contract has no table option for it.
+ */
+#define MX_DEFAULT_ROWS		1000.0
+
+/*
+ * Where a column's value comes from.  A column reads the first of its
+ * locations that holds a non-null value; each location is a path of keys.
+ */
+#define MX_MAX_LOCATIONS	2
+
+typedef struct MxLocation
+{
+	int			nkeys;
+	char	  **keys;
+	char	   *dotted;			/* keys joined with '.', for the API */
+	bool		remote_ok;		/* no key contains '.', so the API can
+								 * address it */
+} MxLocation;
+
+typedef struct MxColumn
+{
+	AttrNumber	attnum;
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+	bool		whole_document; /* the "document" column */
+	int			nlocations;
+	MxLocation	locations[MX_MAX_LOCATIONS];
+	bool		needs_vectors;	/* ask for return_vectors when used */
+	bool		needs_url;		/* ask for return_url when used */
+} MxColumn;
+
+/* A foreign table's columns, by attribute number (index attnum - 1). */
+typedef struct MxRelation
+{
+	Oid			relid;
+	char	   *collection;
+	char	   *namespace;		/* table option, or NULL */
+	int			page_size;		/* table option, or 0 */
+	Oid			serverid;
+	int			natts;
+	MxColumn   *columns;		/* NULL name for dropped columns */
+} MxRelation;
+
+/* options.c */
+extern MxRelation *mx_fdw_relation(Oid relid, TupleDesc tupdesc);
+extern char *mx_fdw_option(List *options, const char *name);
+
+/* connection.c */
+extern MxTarget *mx_fdw_target(Oid serverid, Oid userid,
+							   const char *table_namespace);
+extern const char *mx_fdw_server_name(Oid serverid);
+
+/* convert.c */
+typedef struct MxConverter MxConverter;
+
+extern MxConverter *mx_converter_create(MxRelation *rel);
+extern void mx_convert_document(MxConverter *conv, JsonbValue *document,
+								Bitmapset *attrs_used,
+								Datum *values, bool *isnull);
+extern JsonbValue *mx_column_value(MxColumn *col, JsonbContainer *document);
+
+/*
+ * deparse.c: what a scan sends.  The planner fills an MxScanSpec, which
+ * travels to the executor in the plan's fdw_private (as a List) with the
+ * value expressions in fdw_exprs.
+ */
+typedef enum MxScanKind
+{
+	MX_SCAN_LIST,				/* POST documents/list, cursor paging */
+	MX_SCAN_GET,				/* GET one document by id */
+	MX_SCAN_GET_MANY			/* concurrent GETs for an array of ids */
+} MxScanKind;
+
+typedef enum MxCondOp
+{
+	MX_OP_EQ,
+	MX_OP_NE,
+	MX_OP_LT,
+	MX_OP_LE,
+	MX_OP_GT,
+	MX_OP_GE,
+	MX_OP_IN,
+	MX_OP_NIN,
+	MX_OP_IS_NULL,
+	MX_OP_NOT_NULL,
+	MX_OP_PREFIX
+} MxCondOp;
+
+/* One condition sent in the list filters. */
+typedef struct MxCond
+{
+	AttrNumber	attnum;
+	MxCondOp	op;
+	int			expr_index;		/* into fdw_exprs, -1 for IS [NOT] NULL */
+} MxCond;
+
+typedef struct MxScanSpec
+{
+	MxScanKind	kind;
+	List	   *conds;			/* MxCond *, ANDed */
+	AttrNumber	sort_attnum;	/* 0: no sort */
+	bool		sort_desc;
+	int			limit;			/* 0: none */
+	List	   *select;			/* String paths; NIL: whole documents */
+	bool		return_vectors;
+	bool		return_url;
+} MxScanSpec;
+
+/* How the value of a condition is to be sent, from the column type. */
+typedef enum MxValueKind
+{
+	MX_VALUE_NONE,				/* cannot be compared remotely */
+	MX_VALUE_STRING,
+	MX_VALUE_INTEGER,
+	MX_VALUE_NUMBER,
+	MX_VALUE_BOOLEAN
+} MxValueKind;
+
+extern MxValueKind mx_value_kind(Oid typid);
+
+extern void mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
+								   MxRelation *rel, List *clauses,
+								   Expr **id_expr, bool *id_many,
+								   List **remote, List **local);
+extern bool mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
+							   Expr **id_expr, bool *id_many);
+extern MxScanSpec *mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel,
+									  MxRelation *rel, List *remote_conds,
+									  List *local_conds, Expr *id_expr,
+									  bool id_many, Bitmapset *attrs_used,
+									  List **fdw_exprs);
+extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
+							 Oid opfamily, Oid collation, bool nulls_first,
+							 bool desc, AttrNumber *attnum);
+extern List *mx_spec_to_list(MxScanSpec *spec);
+extern MxScanSpec *mx_spec_from_list(List *list);
+extern char *mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values,
+						  bool *isnull, Oid *types, const char **shown,
+						  const char *cursor);
+extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
+							 Datum *values, bool *isnull, Oid *types,
+							 const char **shown, char **filters,
+							 char **sort, char **select);
+extern bool mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr);
+
+/* import.c */
+extern List *mx_import_foreign_schema(ImportForeignSchemaStmt *stmt,
+									  Oid serverOid);
 
 #endif							/* MIXPEEK_FDW_H */

@@ -1,18 +1,385 @@
 /*-------------------------------------------------------------------------
  *
  * options.c
- *		mixpeek_fdw option validation and lookup.
+ *		mixpeek_fdw option validation, and what the options of a foreign
+ *		table mean: its collection and where each column's value lives.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/reloptions.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_type.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
 #include "mixpeek_fdw.h"
+
+typedef struct MxOption
+{
+	const char *name;
+	Oid			context;		/* catalog the option belongs to */
+} MxOption;
+
+static const MxOption valid_options[] = {
+	{"base_url", ForeignServerRelationId},
+	{"namespace", ForeignServerRelationId},
+	{"api_key", UserMappingRelationId},
+	{"collection", ForeignTableRelationId},
+	{"namespace", ForeignTableRelationId},
+	{"page_size", ForeignTableRelationId},
+	{"field", AttributeRelationId},
+	{NULL, InvalidOid}
+};
+
+/*
+ * The standard columns of SPEC section 1: the flat (older) location first,
+ * then the nested (current) one.
+ */
+typedef struct MxStandardColumn
+{
+	const char *name;
+	const char *flat;
+	const char *nested;
+	bool		needs_vectors;
+	bool		needs_url;
+} MxStandardColumn;
+
+static const MxStandardColumn standard_columns[] = {
+	{"document_id", "document_id", NULL},
+	{"collection_id", "collection_id", NULL},
+	{"root_object_id", "root_object_id", "_internal.lineage.root_object_id"},
+	{"root_bucket_id", "root_bucket_id", "_internal.lineage.root_bucket_id"},
+	{"source_type", "source_type", "_internal.lineage.source_type"},
+	{"source_collection_id", "source_collection_id",
+	"_internal.lineage.source_collection_id"},
+	{"source_document_id", "source_document_id",
+	"_internal.lineage.source_document_id"},
+	{"source_object_id", "source_object_id",
+	"_internal.lineage.source_object_id"},
+	{"lineage_path", "lineage_path", "_internal.lineage.path"},
+	{"lineage_chain", "lineage_chain", "_internal.lineage.chain"},
+	{"source_blobs", "source_blobs", "_internal.source_blobs"},
+	{"document_blobs", "document_blobs", "_internal.document_blobs", false, true},
+	{"internal_metadata", "internal_metadata", "_internal.metadata"},
+	{"created_at", "created_at", "_internal.created_at"},
+	{"updated_at", "updated_at", "_internal.updated_at"},
+	{"modality", "modality", "_internal.modality"},
+	{"mime_type", "mime_type", "_internal.mime_type"},
+	{"vector", "vector", "_internal.vector", true, false},
+	{"presigned_url", "presigned_url", "_internal.presigned_url", false, true},
+	{"presigned_urls", "presigned_urls", "_internal.presigned_urls", false, true},
+	{NULL}
+};
+
+static bool
+has_control_chars(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char) *s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static void
+invalid_value(DefElem *def, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+			 errmsg("invalid value for option \"%s\": \"%s\"",
+					def->defname, defGetString(def)),
+			 errdetail("%s", detail)));
+}
+
+static void
+check_base_url(DefElem *def)
+{
+	const char *url = defGetString(def);
+	const char *host;
+
+	if (pg_strncasecmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else if (pg_strncasecmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else
+		invalid_value(def, "The URL must start with http:// or https://.");
+	if (host[0] == '\0' || host[0] == '/')
+		invalid_value(def, "The URL must name a host.");
+	if (strpbrk(url, " \"<>\\^`{|}") != NULL || has_control_chars(url))
+		invalid_value(def, "The URL must not contain spaces, quotes or control characters.");
+}
+
+static void
+check_page_size(DefElem *def)
+{
+	int			value;
+
+	if (!parse_int(defGetString(def), &value, 0, NULL) ||
+		value < 1 || value > 1000)
+		invalid_value(def, "The page size must be an integer between 1 and 1000.");
+}
+
+static void
+check_field(DefElem *def)
+{
+	const char *path = defGetString(def);
+	size_t		len = strlen(path);
+
+	if (len == 0 || path[0] == '.' || path[len - 1] == '.' ||
+		strstr(path, "..") != NULL)
+		invalid_value(def, "A field is a dotted path of non-empty keys, such as \"metadata.title\".");
+	if (has_control_chars(path))
+		invalid_value(def, "A field must not contain control characters.");
+}
+
+/* Values that end up in HTTP headers or paths: no empty strings, no CR/LF. */
+static void
+check_plain_string(DefElem *def)
+{
+	const char *value = defGetString(def);
+
+	if (value[0] == '\0')
+		invalid_value(def, "The value must not be empty.");
+	if (has_control_chars(value))
+		invalid_value(def, "The value must not contain control characters.");
+}
+
+static void
+report_invalid_option(DefElem *def, Oid context)
+{
+	StringInfoData buf;
+	const MxOption *opt;
+
+	if (strcmp(def->defname, "api_key") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"api_key\" is only allowed in a user mapping"),
+				 errhint("Store the key with CREATE USER MAPPING FOR role SERVER server OPTIONS (api_key '...'); "
+						 "user mapping options are hidden from other roles.")));
+
+	initStringInfo(&buf);
+	for (opt = valid_options; opt->name; opt++)
+	{
+		if (opt->context == context)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", opt->name);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid option \"%s\"", def->defname),
+			 buf.len > 0
+			 ? errhint("Valid options in this context are: %s.", buf.data)
+			 : errhint("There are no valid options in this context.")));
+}
+
+static bool
+is_valid_option(const char *name, Oid context)
+{
+	const MxOption *opt;
+
+	for (opt = valid_options; opt->name; opt++)
+	{
+		if (opt->context == context && strcmp(opt->name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+check_option_value(DefElem *def)
+{
+	if (strcmp(def->defname, "base_url") == 0)
+		check_base_url(def);
+	else if (strcmp(def->defname, "page_size") == 0)
+		check_page_size(def);
+	else if (strcmp(def->defname, "field") == 0)
+		check_field(def);
+	else
+		check_plain_string(def);
+}
 
 PG_FUNCTION_INFO_V1(mixpeek_fdw_validator);
 
+/*
+ * Called with the complete option list of an object on CREATE and ALTER,
+ * so a missing "collection" is caught here as well.
+ */
 Datum
 mixpeek_fdw_validator(PG_FUNCTION_ARGS)
 {
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			context = PG_GETARG_OID(1);
+	bool		have_collection = false;
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (!is_valid_option(def->defname, context))
+			report_invalid_option(def, context);
+		check_option_value(def);
+		if (strcmp(def->defname, "collection") == 0)
+			have_collection = true;
+	}
+
+	if (context == ForeignTableRelationId && !have_collection)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"collection\" is required for a mixpeek_fdw foreign table"),
+				 errhint("Add OPTIONS (collection 'col_...') with the collection's id or name.")));
+
 	PG_RETURN_VOID();
+}
+
+/* Value of an option in a DefElem list, or NULL. */
+char *
+mx_fdw_option(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (strcmp(def->defname, name) == 0)
+			return defGetString(def);
+	}
+	return NULL;
+}
+
+static void
+set_location(MxLocation *loc, const char *path, bool dotted)
+{
+	loc->dotted = pstrdup(path);
+	loc->remote_ok = true;
+	if (!dotted)
+	{
+		/* a column name is one key, even if it contains dots */
+		loc->nkeys = 1;
+		loc->keys = palloc(sizeof(char *));
+		loc->keys[0] = loc->dotted;
+		loc->remote_ok = (strchr(path, '.') == NULL);
+		return;
+	}
+	{
+		char	   *copy = pstrdup(path);
+		char	   *key;
+		char	   *save = NULL;
+
+		loc->nkeys = 0;
+		loc->keys = palloc(sizeof(char *) * (strlen(path) + 1));
+		for (key = strtok_r(copy, ".", &save); key; key = strtok_r(NULL, ".", &save))
+			loc->keys[loc->nkeys++] = key;
+	}
+}
+
+static const MxStandardColumn *
+find_standard_column(const char *name)
+{
+	const MxStandardColumn *std;
+
+	for (std = standard_columns; std->name; std++)
+	{
+		if (strcmp(std->name, name) == 0)
+			return std;
+	}
+	return NULL;
+}
+
+static void
+set_column_source(MxColumn *col, const char *field)
+{
+	const MxStandardColumn *std;
+
+	if (field != NULL)
+	{
+		col->nlocations = 1;
+		set_location(&col->locations[0], field, true);
+		/* a field that names a standard location needs what it needs */
+		for (std = standard_columns; std->name; std++)
+		{
+			if (strcmp(field, std->flat) == 0 ||
+				(std->nested && strcmp(field, std->nested) == 0))
+			{
+				col->needs_vectors = std->needs_vectors;
+				col->needs_url = std->needs_url;
+			}
+		}
+		return;
+	}
+
+	if (strcmp(col->name, "document") == 0 &&
+		(col->typid == JSONBOID || col->typid == JSONOID))
+	{
+		col->whole_document = true;
+		return;
+	}
+
+	std = find_standard_column(col->name);
+	if (std == NULL)
+	{
+		col->nlocations = 1;
+		set_location(&col->locations[0], col->name, false);
+		return;
+	}
+	col->nlocations = 0;
+	set_location(&col->locations[col->nlocations++], std->flat, true);
+	if (std->nested)
+		set_location(&col->locations[col->nlocations++], std->nested, true);
+	col->needs_vectors = std->needs_vectors;
+	col->needs_url = std->needs_url;
+}
+
+/*
+ * Everything the planner and executor need to know about a foreign table,
+ * read from the catalogs.
+ */
+MxRelation *
+mx_fdw_relation(Oid relid, TupleDesc tupdesc)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	MxRelation *rel = palloc0(sizeof(MxRelation));
+	char	   *page_size;
+	int			i;
+
+	rel->relid = relid;
+	rel->serverid = table->serverid;
+	rel->collection = mx_fdw_option(table->options, "collection");
+	rel->namespace = mx_fdw_option(table->options, "namespace");
+	page_size = mx_fdw_option(table->options, "page_size");
+	if (page_size != NULL)
+		rel->page_size = pg_strtoint32(page_size);
+	if (rel->collection == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("foreign table \"%s\" has no \"collection\" option",
+						get_rel_name(relid))));
+
+	rel->natts = tupdesc->natts;
+	rel->columns = palloc0(sizeof(MxColumn) * tupdesc->natts);
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		MxColumn   *col = &rel->columns[i];
+
+		if (att->attisdropped)
+			continue;
+		col->attnum = att->attnum;
+		col->name = pstrdup(NameStr(att->attname));
+		col->typid = att->atttypid;
+		col->typmod = att->atttypmod;
+		col->collid = att->attcollation;
+		set_column_source(col,
+						  mx_fdw_option(GetForeignColumnOptions(relid, att->attnum),
+										"field"));
+	}
+	return rel;
 }

@@ -1,0 +1,330 @@
+/*-------------------------------------------------------------------------
+ *
+ * convert.c
+ *		Documents (jsonb) to the columns of a mixpeek_fdw row (SPEC §4).
+ *
+ * Scalars go through the column type's input function, so every type that
+ * can be written as text works, domains and enums included; JSON arrays
+ * fill array columns element by element; json/jsonb columns take any value
+ * as JSON.  A value that does not convert is reported with the column, the
+ * document id and the value, keeping the input function's SQLSTATE.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/sysattr.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+
+#include "json.h"
+#include "mixpeek_fdw.h"
+
+/* How a column's value is made. */
+typedef enum MxConvKind
+{
+	MX_CONV_JSONB,				/* jsonb: the value itself */
+	MX_CONV_JSON_TEXT,			/* json or a domain over json(b): JSON text */
+	MX_CONV_TEXT,				/* text: strings as is, others as JSON */
+	MX_CONV_ARRAY,				/* array type: element by element */
+	MX_CONV_SCALAR				/* anything else: the input function */
+} MxConvKind;
+
+typedef struct MxTypeInput
+{
+	Oid			typid;
+	int32		typmod;
+	FmgrInfo	input;
+	Oid			ioparam;
+} MxTypeInput;
+
+typedef struct MxColumnConverter
+{
+	MxColumn   *col;
+	MxConvKind	kind;
+	MxTypeInput type;
+	/* for arrays */
+	MxTypeInput elem;
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	void	   *domain_extra;	/* domain over an array type */
+} MxColumnConverter;
+
+struct MxConverter
+{
+	MxRelation *rel;
+	MxColumnConverter *columns;
+};
+
+/* What a failed conversion reports. */
+typedef struct MxConvertError
+{
+	MxColumn   *col;
+	JsonbContainer *document;
+} MxConvertError;
+
+#define MX_SHOWN_VALUE_LEN 80
+
+static void
+init_type_input(MxTypeInput *ti, Oid typid, int32 typmod)
+{
+	Oid			func;
+
+	ti->typid = typid;
+	ti->typmod = typmod;
+	getTypeInputInfo(typid, &func, &ti->ioparam);
+	fmgr_info(func, &ti->input);
+}
+
+static void
+init_column(MxColumnConverter *cc, MxColumn *col)
+{
+	Oid			base = getBaseType(col->typid);
+	Oid			elemtype = get_element_type(base);
+
+	cc->col = col;
+	init_type_input(&cc->type, col->typid, col->typmod);
+	if (col->typid == JSONBOID)
+		cc->kind = MX_CONV_JSONB;
+	else if (base == JSONBOID || base == JSONOID)
+		cc->kind = MX_CONV_JSON_TEXT;
+	else if (col->typid == TEXTOID)
+		cc->kind = MX_CONV_TEXT;
+	else if (OidIsValid(elemtype))
+	{
+		cc->kind = MX_CONV_ARRAY;
+		/* element typmod: the column's, as array_in passes it */
+		init_type_input(&cc->elem, elemtype, col->typmod);
+		get_typlenbyvalalign(elemtype, &cc->elemlen, &cc->elembyval,
+							 &cc->elemalign);
+	}
+	else
+		cc->kind = MX_CONV_SCALAR;
+}
+
+MxConverter *
+mx_converter_create(MxRelation *rel)
+{
+	MxConverter *conv = palloc0(sizeof(MxConverter));
+	int			i;
+
+	conv->rel = rel;
+	conv->columns = palloc0(sizeof(MxColumnConverter) * rel->natts);
+	for (i = 0; i < rel->natts; i++)
+	{
+		if (rel->columns[i].name != NULL)
+			init_column(&conv->columns[i], &rel->columns[i]);
+	}
+	return conv;
+}
+
+/* The first non-null location of a column, or NULL. */
+JsonbValue *
+mx_column_value(MxColumn *col, JsonbContainer *document)
+{
+	int			i;
+
+	for (i = 0; i < col->nlocations; i++)
+	{
+		MxLocation *loc = &col->locations[i];
+		JsonbValue *v = mx_json_get_keys(document, loc->keys, loc->nkeys);
+
+		if (v != NULL && v->type != jbvNull)
+			return v;
+	}
+	return NULL;
+}
+
+/* A JSON value as JSON text. */
+static char *
+json_text(JsonbValue *v)
+{
+	Jsonb	   *jb = JsonbValueToJsonb(v);
+
+	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+}
+
+/* A JSON value as the text handed to an input function. */
+static char *
+scalar_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return json_text(v);
+	}
+}
+
+static char *
+shown_value(const char *text)
+{
+	if (strlen(text) <= MX_SHOWN_VALUE_LEN)
+		return pstrdup(text);
+	return psprintf("%.*s...", pg_mbcliplen(text, strlen(text), MX_SHOWN_VALUE_LEN),
+					text);
+}
+
+static char *
+document_id_of(JsonbContainer *document)
+{
+	char	   *id = mx_json_string(mx_json_get(document, "document_id"));
+
+	return id ? id : pstrdup("(none)");
+}
+
+/*
+ * Call an input function; on failure, raise an ERROR that says which
+ * column, document and value, with the input function's SQLSTATE and its
+ * message as the detail.
+ */
+static Datum
+input_value(MxTypeInput *ti, char *text, MxConvertError *where)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = InputFunctionCall(&ti->input, text, ti->ioparam, ti->typmod);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("cannot convert value \"%s\" of document \"%s\" to column \"%s\" of type %s",
+						shown_value(text), document_id_of(where->document),
+						where->col->name, format_type_be(ti->typid)),
+				 errdetail("%c%s.", pg_toupper((unsigned char) edata->message[0]),
+						   edata->message + 1)));
+	}
+	PG_END_TRY();
+	return result;
+}
+
+static Datum
+convert_array(MxColumnConverter *cc, JsonbValue *v, MxConvertError *where)
+{
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	int			n = 0;
+	int			size = JsonContainerSize(v->val.binary.data);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(size, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(size, 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+	Datum		result;
+
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		nulls[n] = (elem.type == jbvNull);
+		elems[n] = nulls[n] ? (Datum) 0
+			: input_value(&cc->elem, scalar_text(&elem), where);
+		n++;
+	}
+	dims[0] = n;
+	result = PointerGetDatum(construct_md_array(elems, nulls, n > 0 ? 1 : 0,
+												dims, lbs, cc->elem.typid,
+												cc->elemlen, cc->elembyval,
+												cc->elemalign));
+	if (cc->type.typid != getBaseType(cc->type.typid))
+		domain_check(result, false, cc->type.typid, &cc->domain_extra,
+					 CurrentMemoryContext);
+	return result;
+}
+
+static bool
+is_json_array(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) &&
+		!JsonContainerIsScalar(v->val.binary.data);
+}
+
+static Datum
+convert_value(MxColumnConverter *cc, JsonbValue *v, MxConvertError *where)
+{
+	switch (cc->kind)
+	{
+		case MX_CONV_JSONB:
+			return JsonbPGetDatum(JsonbValueToJsonb(v));
+		case MX_CONV_JSON_TEXT:
+			return input_value(&cc->type, json_text(v), where);
+		case MX_CONV_TEXT:
+			return PointerGetDatum(cstring_to_text(scalar_text(v)));
+		case MX_CONV_ARRAY:
+			if (is_json_array(v))
+				return convert_array(cc, v, where);
+			/* a scalar may still be an array literal such as "{1,2}" */
+			return input_value(&cc->type, scalar_text(v), where);
+		case MX_CONV_SCALAR:
+			break;
+	}
+	return input_value(&cc->type, scalar_text(v), where);
+}
+
+
+
+/*
+ * Fill values/isnull for one document (a jbvBinary object).  Columns not in attrs_used (offsets
+ * by FirstLowInvalidHeapAttributeNumber, as pull_varattnos makes them) are
+ * left NULL; a whole-row reference uses them all.
+ */
+void
+mx_convert_document(MxConverter *conv, JsonbValue *document,
+					Bitmapset *attrs_used,
+					Datum *values, bool *isnull)
+{
+	MxRelation *rel = conv->rel;
+	bool		all = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
+									attrs_used);
+	int			i;
+
+	for (i = 0; i < rel->natts; i++)
+	{
+		MxColumnConverter *cc = &conv->columns[i];
+		MxConvertError where = {cc->col, document->val.binary.data};
+		JsonbValue *v;
+
+		isnull[i] = true;
+		values[i] = (Datum) 0;
+		if (cc->col == NULL ||
+			(!all && !bms_is_member(i + 1 - FirstLowInvalidHeapAttributeNumber,
+									attrs_used)))
+			continue;
+		if (cc->col->whole_document)
+		{
+			values[i] = convert_value(cc, document, &where);
+			isnull[i] = false;
+			continue;
+		}
+		v = mx_column_value(cc->col, document->val.binary.data);
+		if (v == NULL)
+			continue;
+		values[i] = convert_value(cc, v, &where);
+		isnull[i] = false;
+	}
+}

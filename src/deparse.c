@@ -1,0 +1,1070 @@
+/*-------------------------------------------------------------------------
+ *
+ * deparse.c
+ *		What a mixpeek_fdw scan asks the API for: which WHERE clauses can be
+ *		sent as list filters, the sort, the select list, and the request
+ *		bodies and their EXPLAIN text.
+ *
+ * Exactness.  Every clause is also checked locally, so a filter may let
+ * through more documents than the clause accepts, never fewer.  That is
+ * what decides what is sent:
+ * - a standard column reads its first non-null location, so a comparison
+ *   is sent as an OR over its locations (a superset), IS NULL as an AND;
+ * - the API compares strings byte by byte, so text ranges and sorts are
+ *   sent only under the C collation, equality only under a deterministic
+ *   one, and always with case_sensitive: true;
+ * - numbers: the API compares decimals exactly (the mock does), or as
+ *   doubles (a search engine may): what is sent holds under both.  Values
+ *   keep every digit; a double precision column compares the document's
+ *   number rounded to a double, so equality becomes the interval of
+ *   decimals that round to it; on numeric and bigint, two values that
+ *   differ may tie as doubles, so strict bounds become non-strict and <>
+ *   / NOT IN are not sent (see add_comparison);
+ * - anything whose remote comparison follows other rules than the column
+ *   type's (timestamptz, uuid, jsonb, ...) is not sent, except IS [NOT]
+ *   NULL, which does not depend on the type.
+ * This assumes a field holds the JSON type that matches its column (strings
+ * for text, numbers for numeric types, booleans for boolean).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/sysattr.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/pg_locale.h"
+
+#include "utils/json.h"
+
+#include "mixpeek_fdw.h"
+#include "settings.h"
+
+MxValueKind
+mx_value_kind(Oid typid)
+{
+	switch (typid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			return MX_VALUE_STRING;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			return MX_VALUE_INTEGER;
+		case FLOAT8OID:
+		case NUMERICOID:
+			return MX_VALUE_NUMBER;
+		case BOOLOID:
+			return MX_VALUE_BOOLEAN;
+		default:
+			return MX_VALUE_NONE;
+	}
+}
+
+/*
+ * Types whose values may round when the API reads them as doubles: two
+ * different values can compare equal remotely.
+ */
+static bool
+rounds_remotely(Oid typid)
+{
+	return typid == NUMERICOID || typid == INT8OID;
+}
+
+/* The column a node refers to, if it is a plain column of this relation. */
+static MxColumn *
+column_of(MxRelation *rel, Index relid, Node *node)
+{
+	Var		   *var;
+	MxColumn   *col;
+	int			i;
+
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL || !IsA(node, Var))
+		return NULL;
+	var = (Var *) node;
+	if (var->varno != relid || var->varlevelsup != 0 ||
+		var->varattno <= 0 || var->varattno > rel->natts)
+		return NULL;
+	col = &rel->columns[var->varattno - 1];
+	if (col->name == NULL || col->whole_document || col->nlocations == 0)
+		return NULL;
+	for (i = 0; i < col->nlocations; i++)
+	{
+		if (!col->locations[i].remote_ok)
+			return NULL;
+	}
+	return col;
+}
+
+static bool
+refers_to_rel_walker(Node *node, Index *relid)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		return var->varno == *relid && var->varlevelsup == 0;
+	}
+	return expression_tree_walker(node, refers_to_rel_walker, relid);
+}
+
+/*
+ * Can the executor compute this expression once per scan, before the
+ * first request?  Outer references of a parameterized path become Params.
+ */
+static bool
+is_scan_value(Index relid, Node *expr)
+{
+	return !refers_to_rel_walker(expr, &relid) &&
+		!contain_volatile_functions(expr) &&
+		!contain_subplans(expr);
+}
+
+static Oid
+btree_family(Oid typid)
+{
+	Oid			opclass = GetDefaultOpClass(typid, BTREE_AM_OID);
+
+	return OidIsValid(opclass) ? get_opclass_family(opclass) : InvalidOid;
+}
+
+/* Reverse a comparison, for "value op column". */
+static MxCondOp
+commute(MxCondOp op)
+{
+	switch (op)
+	{
+		case MX_OP_LT:
+			return MX_OP_GT;
+		case MX_OP_LE:
+			return MX_OP_GE;
+		case MX_OP_GT:
+			return MX_OP_LT;
+		case MX_OP_GE:
+			return MX_OP_LE;
+		default:
+			return op;
+	}
+}
+
+/* The comparison an operator makes in the column type's btree family. */
+static bool
+comparison_of(Oid opno, Oid family, MxCondOp *op)
+{
+	Oid			negator;
+
+	switch (get_op_opfamily_strategy(opno, family))
+	{
+		case BTLessStrategyNumber:
+			*op = MX_OP_LT;
+			return true;
+		case BTLessEqualStrategyNumber:
+			*op = MX_OP_LE;
+			return true;
+		case BTEqualStrategyNumber:
+			*op = MX_OP_EQ;
+			return true;
+		case BTGreaterEqualStrategyNumber:
+			*op = MX_OP_GE;
+			return true;
+		case BTGreaterStrategyNumber:
+			*op = MX_OP_GT;
+			return true;
+		default:
+			break;
+	}
+	negator = get_negator(opno);
+	if (OidIsValid(negator) &&
+		get_op_opfamily_strategy(negator, family) == BTEqualStrategyNumber)
+	{
+		*op = MX_OP_NE;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Would the API accept exactly (or more than) what PostgreSQL accepts for
+ * this comparison on this column under this collation?
+ */
+static bool
+op_is_exact(MxColumn *col, MxCondOp op, Oid collid)
+{
+	switch (mx_value_kind(col->typid))
+	{
+		case MX_VALUE_STRING:
+			if (!OidIsValid(collid))
+				return false;
+			if (op == MX_OP_LT || op == MX_OP_LE || op == MX_OP_GT ||
+				op == MX_OP_GE)
+				return lc_collate_is_c(collid);
+			return get_collation_isdeterministic(collid);
+		case MX_VALUE_INTEGER:
+		case MX_VALUE_NUMBER:
+			if (op == MX_OP_NE || op == MX_OP_NIN)
+				return !rounds_remotely(col->typid);
+			/* equality on a double is an interval: see add_comparison */
+			if (op == MX_OP_IN)
+				return col->typid != FLOAT8OID;
+			return op != MX_OP_PREFIX;
+		case MX_VALUE_BOOLEAN:
+			return op == MX_OP_EQ || op == MX_OP_NE;
+		case MX_VALUE_NONE:
+			break;
+	}
+	return false;
+}
+
+static bool
+classify_opexpr(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
+				Expr **value)
+{
+	Node	   *left,
+			   *right;
+	MxColumn   *col;
+	bool		swapped = false;
+	MxCondOp	op;
+
+	if (list_length(expr->args) != 2)
+		return false;
+	left = linitial(expr->args);
+	right = lsecond(expr->args);
+	col = column_of(rel, relid, left);
+	if (col == NULL)
+	{
+		col = column_of(rel, relid, right);
+		swapped = true;
+		right = left;
+	}
+	if (col == NULL || !is_scan_value(relid, right))
+		return false;
+	if (mx_value_kind(col->typid) == MX_VALUE_NONE)
+		return false;
+
+	if (!comparison_of(expr->opno, btree_family(col->typid), &op))
+		return false;
+	if (swapped)
+		op = commute(op);
+	if (!op_is_exact(col, op, expr->inputcollid))
+		return false;
+	cond->attnum = col->attnum;
+	cond->op = op;
+	*value = (Expr *) right;
+	return true;
+}
+
+/*
+ * LIKE 'prefix%' (no other wildcard) is starts_with; a pattern without
+ * wildcards is equality.
+ */
+static bool
+classify_like(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
+			  Expr **value)
+{
+	MxColumn   *col;
+	Const	   *pattern;
+	char	   *pat;
+	StringInfoData prefix;
+	char	   *p;
+
+	if (expr->opfuncid != F_TEXTLIKE || list_length(expr->args) != 2)
+		return false;
+	col = column_of(rel, relid, linitial(expr->args));
+	if (col == NULL || mx_value_kind(col->typid) != MX_VALUE_STRING ||
+		!IsA(lsecond(expr->args), Const))
+		return false;
+	pattern = lsecond_node(Const, expr->args);
+	if (pattern->constisnull || !op_is_exact(col, MX_OP_EQ, expr->inputcollid))
+		return false;
+
+	pat = TextDatumGetCString(pattern->constvalue);
+	initStringInfo(&prefix);
+	for (p = pat; *p && *p != '%' && *p != '_'; p++)
+	{
+		if (*p == '\\')
+		{
+			p++;
+			if (*p == '\0')
+				return false;	/* LIKE raises an error for this */
+		}
+		appendStringInfoChar(&prefix, *p);
+	}
+	if (*p == '\0')
+		cond->op = MX_OP_EQ;
+	else
+	{
+		/* only trailing %s may follow the prefix */
+		for (; *p == '%'; p++)
+			;
+		if (*p != '\0' || prefix.len == 0)
+			return false;
+		cond->op = MX_OP_PREFIX;
+	}
+	cond->attnum = col->attnum;
+	*value = (Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+								CStringGetTextDatum(prefix.data), false, false);
+	return true;
+}
+
+static bool
+classify_saop(MxRelation *rel, Index relid, ScalarArrayOpExpr *expr,
+			  MxCond *cond, Expr **value)
+{
+	MxColumn   *col;
+	Node	   *array;
+	MxCondOp	op;
+
+	if (list_length(expr->args) != 2)
+		return false;
+	col = column_of(rel, relid, linitial(expr->args));
+	array = lsecond(expr->args);
+	if (col == NULL || !is_scan_value(relid, array) ||
+		mx_value_kind(col->typid) == MX_VALUE_NONE)
+		return false;
+	if (!comparison_of(expr->opno, btree_family(col->typid), &op))
+		return false;
+	if (op == MX_OP_EQ && expr->useOr)
+		op = MX_OP_IN;
+	else if (op == MX_OP_NE && !expr->useOr)
+		op = MX_OP_NIN;
+	else
+		return false;
+	if (!op_is_exact(col, op, expr->inputcollid))
+		return false;
+	cond->attnum = col->attnum;
+	cond->op = op;
+	*value = (Expr *) array;
+	return true;
+}
+
+static bool
+classify_nulltest(MxRelation *rel, Index relid, NullTest *test, MxCond *cond)
+{
+	MxColumn   *col = column_of(rel, relid, (Node *) test->arg);
+
+	if (col == NULL || test->argisrow)
+		return false;
+	cond->attnum = col->attnum;
+	cond->op = test->nulltesttype == IS_NULL ? MX_OP_IS_NULL : MX_OP_NOT_NULL;
+	return true;
+}
+
+/* "WHERE flag" and "WHERE NOT flag" on a boolean column. */
+static bool
+classify_boolean(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
+				 Expr **value)
+{
+	bool		negated = false;
+	MxColumn   *col;
+
+	if (is_notclause(clause))
+	{
+		clause = get_notclausearg(clause);
+		negated = true;
+	}
+	col = column_of(rel, relid, (Node *) clause);
+	if (col == NULL || col->typid != BOOLOID)
+		return false;
+	cond->attnum = col->attnum;
+	cond->op = MX_OP_EQ;
+	*value = (Expr *) makeBoolConst(!negated, false);
+	return true;
+}
+
+/* Can this clause be sent as a list filter?  Fills cond and *value. */
+static bool
+classify_clause(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
+				Expr **value)
+{
+	*value = NULL;
+	cond->expr_index = -1;
+	switch (nodeTag(clause))
+	{
+		case T_OpExpr:
+			return classify_like(rel, relid, (OpExpr *) clause, cond, value) ||
+				classify_opexpr(rel, relid, (OpExpr *) clause, cond, value);
+		case T_ScalarArrayOpExpr:
+			return classify_saop(rel, relid, (ScalarArrayOpExpr *) clause,
+								 cond, value);
+		case T_NullTest:
+			return classify_nulltest(rel, relid, (NullTest *) clause, cond);
+		default:
+			return classify_boolean(rel, relid, clause, cond, value);
+	}
+}
+
+/* The column that holds the document id, if any. */
+static bool
+is_id_column(MxColumn *col)
+{
+	return col != NULL && col->nlocations == 1 &&
+		strcmp(col->locations[0].dotted, "document_id") == 0 &&
+		mx_value_kind(col->typid) == MX_VALUE_STRING;
+}
+
+bool
+mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr)
+{
+	return is_id_column(column_of(rel, relid, (Node *) expr));
+}
+
+/*
+ * document_id = value, or document_id = ANY(array): answered by GETs.
+ */
+bool
+mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
+				   Expr **id_expr, bool *id_many)
+{
+	MxCond		cond;
+	Expr	   *value;
+	bool		ok = false;
+
+	if (IsA(clause, OpExpr))
+		ok = classify_opexpr(rel, relid, (OpExpr *) clause, &cond, &value);
+	else if (IsA(clause, ScalarArrayOpExpr))
+		ok = classify_saop(rel, relid, (ScalarArrayOpExpr *) clause, &cond,
+						   &value);
+	if (!ok || (cond.op != MX_OP_EQ && cond.op != MX_OP_IN) ||
+		!is_id_column(&rel->columns[cond.attnum - 1]))
+		return false;
+	*id_expr = value;
+	*id_many = (cond.op == MX_OP_IN);
+	return true;
+}
+
+/*
+ * Sort clauses into those sent as filters (remote) and the others
+ * (local); both are RestrictInfo lists.  A document_id lookup, if any, is
+ * returned in *id_expr (a single-id lookup preferred over an array).
+ */
+void
+mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
+					   MxRelation *rel, List *clauses,
+					   Expr **id_expr, bool *id_many,
+					   List **remote, List **local)
+{
+	ListCell   *lc;
+
+	*id_expr = NULL;
+	*id_many = false;
+	*remote = NIL;
+	*local = NIL;
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MxCond		cond;
+		Expr	   *value;
+		Expr	   *expr;
+		bool		many;
+
+		if (!mx_pushdown || ri->pseudoconstant)
+		{
+			*local = lappend(*local, ri);
+			continue;
+		}
+		if (mx_is_id_condition(rel, baserel->relid, ri->clause, &expr, &many) &&
+			(*id_expr == NULL || (*id_many && !many)))
+		{
+			*id_expr = expr;
+			*id_many = many;
+		}
+		if (classify_clause(rel, baserel->relid, ri->clause, &cond, &value))
+			*remote = lappend(*remote, ri);
+		else
+			*local = lappend(*local, ri);
+	}
+}
+
+/* Which fields does the scan need?  NIL means whole documents. */
+static List *
+select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
+{
+	List	   *select = list_make1(makeString(pstrdup("document_id")));
+	bool		whole = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
+									  attrs_used);
+	int			i;
+
+	*vectors = false;
+	*urls = false;
+	for (i = 0; i < rel->natts; i++)
+	{
+		MxColumn   *col = &rel->columns[i];
+		int			j;
+
+		if (col->name == NULL ||
+			(!whole && !bms_is_member(col->attnum - FirstLowInvalidHeapAttributeNumber,
+									  attrs_used)))
+			continue;
+		*vectors |= col->needs_vectors;
+		*urls |= col->needs_url;
+		if (col->whole_document)
+			whole = true;
+		for (j = 0; j < col->nlocations; j++)
+		{
+			MxLocation *loc = &col->locations[j];
+
+			if (!loc->remote_ok)
+				whole = true;
+			else if (strcmp(loc->dotted, "document_id") != 0)
+				select = lappend(select, makeString(pstrdup(loc->dotted)));
+		}
+	}
+	return whole ? NIL : select;
+}
+
+/*
+ * The scan the planner chose, with its values' expressions appended to
+ * *fdw_exprs.  remote_conds are RestrictInfos that classify as filters.
+ */
+MxScanSpec *
+mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
+				   List *remote_conds, List *local_conds, Expr *id_expr,
+				   bool id_many, Bitmapset *attrs_used, List **fdw_exprs)
+{
+	MxScanSpec *spec = palloc0(sizeof(MxScanSpec));
+	ListCell   *lc;
+
+	spec->select = select_list(rel, attrs_used, &spec->return_vectors,
+							   &spec->return_url);
+	if (id_expr != NULL)
+	{
+		spec->kind = id_many ? MX_SCAN_GET_MANY : MX_SCAN_GET;
+		*fdw_exprs = lappend(*fdw_exprs, id_expr);
+		return spec;
+	}
+	spec->kind = MX_SCAN_LIST;
+	foreach(lc, remote_conds)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MxCond	   *cond = palloc(sizeof(MxCond));
+		Expr	   *value;
+
+		if (!classify_clause(rel, baserel->relid, ri->clause, cond, &value))
+			elog(ERROR, "mixpeek_fdw: clause no longer classifies as remote");
+		if (value != NULL)
+		{
+			cond->expr_index = list_length(*fdw_exprs);
+			*fdw_exprs = lappend(*fdw_exprs, value);
+		}
+		spec->conds = lappend(spec->conds, cond);
+	}
+	return spec;
+}
+
+/*
+ * Can ORDER BY this expression (pathkey opfamily, direction, nulls) be
+ * left to the API?  It sorts one field, strings by bytes, numbers as
+ * doubles, nulls and missing fields last ascending and first descending.
+ */
+bool
+mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
+				 Oid collation, bool nulls_first, bool desc,
+				 AttrNumber *attnum)
+{
+	MxColumn   *col = column_of(rel, relid, (Node *) expr);
+
+	if (col == NULL || col->nlocations != 1 || nulls_first != desc)
+		return false;
+	if (opfamily != btree_family(col->typid))
+		return false;
+	switch (col->typid)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			if (!OidIsValid(collation) || !lc_collate_is_c(collation))
+				return false;
+			break;
+		case INT2OID:
+		case INT4OID:
+		case FLOAT8OID:
+			break;
+		default:
+			/* bigint and numeric may tie as doubles where they differ */
+			return false;
+	}
+	*attnum = col->attnum;
+	return true;
+}
+
+/* ---------- the spec in a plan ---------- */
+
+List *
+mx_spec_to_list(MxScanSpec *spec)
+{
+	List	   *conds = NIL;
+	ListCell   *lc;
+
+	foreach(lc, spec->conds)
+	{
+		MxCond	   *cond = lfirst(lc);
+
+		conds = lappend(conds, list_make3_int(cond->attnum, cond->op,
+											  cond->expr_index));
+	}
+	return list_make5(makeInteger(spec->kind),
+					  conds,
+					  list_make4_int(spec->sort_attnum, spec->sort_desc,
+									 spec->return_vectors, spec->return_url),
+					  makeInteger(spec->limit),
+					  spec->select);
+}
+
+MxScanSpec *
+mx_spec_from_list(List *list)
+{
+	MxScanSpec *spec = palloc0(sizeof(MxScanSpec));
+	List	   *flags = lthird(list);
+	ListCell   *lc;
+
+	spec->kind = intVal(linitial(list));
+	foreach(lc, (List *) lsecond(list))
+	{
+		List	   *item = lfirst(lc);
+		MxCond	   *cond = palloc(sizeof(MxCond));
+
+		cond->attnum = linitial_int(item);
+		cond->op = lsecond_int(item);
+		cond->expr_index = lthird_int(item);
+		spec->conds = lappend(spec->conds, cond);
+	}
+	spec->sort_attnum = linitial_int(flags);
+	spec->sort_desc = lsecond_int(flags);
+	spec->return_vectors = lthird_int(flags);
+	spec->return_url = lfourth_int(flags);
+	spec->limit = intVal(lfourth(list));
+	spec->select = (List *) list_nth(list, 4);
+	return spec;
+}
+
+/* ---------- request bodies ---------- */
+
+/*
+ * Bodies are written with escape_json rather than jansson: jansson keeps
+ * numbers as doubles, and a filter value must keep every digit of a numeric
+ * (the API compares decimals).  A writer on a StringInfo also cannot leak
+ * when an output function raises an error halfway.
+ */
+
+/* One test of a condition, per location: operator and JSON value. */
+typedef struct MxTest
+{
+	const char *op;
+	char	   *value;
+} MxTest;
+
+#define MX_MAX_TESTS 2
+
+typedef struct MxPreparedCond
+{
+	MxColumn   *col;
+	bool		all_locations;	/* IS NULL: every location must match */
+	int			ntests;			/* 0: the condition is left out */
+	MxTest		tests[MX_MAX_TESTS];
+} MxPreparedCond;
+
+static const char *const operator_names[] = {
+	[MX_OP_EQ] = "eq",
+	[MX_OP_NE] = "ne",
+	[MX_OP_LT] = "lt",
+	[MX_OP_LE] = "lte",
+	[MX_OP_GT] = "gt",
+	[MX_OP_GE] = "gte",
+	[MX_OP_IN] = "in",
+	[MX_OP_NIN] = "nin",
+	[MX_OP_IS_NULL] = "is_null",
+	[MX_OP_NOT_NULL] = "is_null",
+	[MX_OP_PREFIX] = "starts_with"
+};
+
+static char *
+json_string_of(const char *text)
+{
+	StringInfoData buf;
+	char	   *utf8 = (char *) pg_server_to_any(text, strlen(text), PG_UTF8);
+
+	initStringInfo(&buf);
+	escape_json(&buf, utf8);
+	return buf.data;
+}
+
+/*
+ * A value as JSON for a column: strings for text, the exact decimal text
+ * for numbers, true/false.  NULL when JSON cannot carry it (NaN, infinity).
+ */
+static char *
+json_value_of(MxColumn *col, Datum value, Oid typid)
+{
+	Oid			outfunc;
+	bool		varlena;
+	char	   *text;
+
+	getTypeOutputInfo(typid, &outfunc, &varlena);
+	text = OidOutputFunctionCall(outfunc, value);
+	switch (mx_value_kind(col->typid))
+	{
+		case MX_VALUE_STRING:
+			return json_string_of(text);
+		case MX_VALUE_BOOLEAN:
+			return pstrdup(DatumGetBool(value) ? "true" : "false");
+		case MX_VALUE_INTEGER:
+		case MX_VALUE_NUMBER:
+			if (!isfinite(strtod(text, NULL)))
+				return NULL;
+			return text;
+		case MX_VALUE_NONE:
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * A JSON array of the non-null elements.  A NULL element never matches,
+ * so leaving it out changes nothing; an element JSON cannot carry makes
+ * "in" unsendable (its match would be lost) and is left out of "nin".
+ */
+static char *
+json_array_of(MxColumn *col, Datum value, MxCondOp op)
+{
+	ArrayType  *array = DatumGetArrayTypeP(value);
+	Oid			elemtype = ARR_ELEMTYPE(array);
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	StringInfoData buf;
+
+	get_typlenbyvalalign(elemtype, &elemlen, &elembyval, &elemalign);
+	deconstruct_array(array, elemtype, elemlen, elembyval, elemalign,
+					  &elems, &nulls, &n);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (i = 0; i < n; i++)
+	{
+		char	   *v;
+
+		if (nulls[i])
+			continue;
+		v = json_value_of(col, elems[i], elemtype);
+		if (v == NULL)
+		{
+			if (op == MX_OP_IN)
+				return NULL;
+			continue;
+		}
+		if (buf.len > 1)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoString(&buf, v);
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+static char *
+double_text(double d)
+{
+	return psprintf("%.17g", d);
+}
+
+static void
+add_test(MxPreparedCond *pc, const char *op, char *value)
+{
+	pc->tests[pc->ntests].op = op;
+	pc->tests[pc->ntests].value = value;
+	pc->ntests++;
+}
+
+/*
+ * Comparisons on a column the API compares differently:
+ * - double precision: PostgreSQL compares the document's number rounded to
+ *   a double, the API as a decimal.  Every decimal that rounds to d lies
+ *   strictly between d's neighbours, so "= d" becomes that open interval
+ *   and the non-strict bounds reach out to the neighbour;
+ * - numeric, bigint: the API may compare as doubles, where values tie
+ *   that differ here; strict bounds become non-strict.
+ */
+static void
+add_comparison(MxPreparedCond *pc, MxCondOp op, char *value)
+{
+	Oid			typid = pc->col->typid;
+
+	if (typid == FLOAT8OID && op != MX_OP_NE && op != MX_OP_NIN)
+	{
+		double		d = strtod(value, NULL);
+		char	   *below = double_text(nextafter(d, -INFINITY));
+		char	   *above = double_text(nextafter(d, INFINITY));
+
+		switch (op)
+		{
+			case MX_OP_EQ:
+				add_test(pc, "gt", below);
+				add_test(pc, "lt", above);
+				return;
+			case MX_OP_GE:
+				add_test(pc, "gt", below);
+				return;
+			case MX_OP_LE:
+				add_test(pc, "lt", above);
+				return;
+			default:
+				break;
+		}
+	}
+	else if (rounds_remotely(typid))
+	{
+		if (op == MX_OP_LT)
+			op = MX_OP_LE;
+		else if (op == MX_OP_GT)
+			op = MX_OP_GE;
+	}
+	add_test(pc, operator_names[op], value);
+}
+
+static void
+prepare_condition(MxPreparedCond *pc, MxCond *cond, Datum value,
+				  bool isnull, Oid typid, const char *shown)
+{
+	char	   *json;
+
+	pc->ntests = 0;
+	pc->all_locations = (cond->op == MX_OP_IS_NULL);
+	if (cond->op == MX_OP_IS_NULL || cond->op == MX_OP_NOT_NULL)
+	{
+		add_test(pc, "is_null", pstrdup(cond->op == MX_OP_IS_NULL ? "true" : "false"));
+		return;
+	}
+	if (shown != NULL)
+		json = json_string_of(shown);
+	else if (isnull)
+		json = pstrdup("null");
+	else if (cond->op == MX_OP_IN || cond->op == MX_OP_NIN)
+		json = json_array_of(pc->col, value, cond->op);
+	else
+		json = json_value_of(pc->col, value, typid);
+	if (json == NULL)
+		return;					/* leaving a condition out only widens */
+	if (shown != NULL || cond->op == MX_OP_IN || cond->op == MX_OP_NIN)
+		add_test(pc, operator_names[cond->op], json);
+	else
+		add_comparison(pc, cond->op, json);
+}
+
+static MxPreparedCond *
+prepare_conditions(MxRelation *rel, MxScanSpec *spec, Datum *values,
+				   bool *isnull, Oid *types, const char **shown)
+{
+	MxPreparedCond *pcs = palloc0(sizeof(MxPreparedCond) *
+								  Max(list_length(spec->conds), 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, spec->conds)
+	{
+		MxCond	   *cond = lfirst(lc);
+		MxPreparedCond *pc = &pcs[i++];
+		int			e = cond->expr_index;
+
+		pc->col = &rel->columns[cond->attnum - 1];
+		prepare_condition(pc, cond,
+						  e >= 0 ? values[e] : (Datum) 0,
+						  e >= 0 ? isnull[e] : false,
+						  e >= 0 ? types[e] : InvalidOid,
+						  e >= 0 && shown != NULL ? shown[e] : NULL);
+	}
+	return pcs;
+}
+
+static void
+append_group_start(StringInfo buf, const char *logical)
+{
+	appendStringInfo(buf, "{\"%s\":[", logical);
+}
+
+static void
+append_group_end(StringInfo buf)
+{
+	appendStringInfoString(buf, "],\"case_sensitive\":true}");
+}
+
+static void
+append_test(StringInfo buf, const char *field, MxTest *test)
+{
+	appendStringInfoString(buf, "{\"field\":");
+	appendStringInfoString(buf, json_string_of(field));
+	appendStringInfo(buf, ",\"operator\":\"%s\",\"value\":%s}",
+					 test->op, test->value);
+}
+
+/* The tests of a condition on one location, ANDed. */
+static void
+append_location(StringInfo buf, MxPreparedCond *pc, const char *field)
+{
+	int			i;
+
+	if (pc->ntests == 1)
+	{
+		append_test(buf, field, &pc->tests[0]);
+		return;
+	}
+	append_group_start(buf, "AND");
+	for (i = 0; i < pc->ntests; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		append_test(buf, field, &pc->tests[i]);
+	}
+	append_group_end(buf);
+}
+
+/*
+ * A condition over the column's locations: ORed for comparisons (the value
+ * is the first non-null location, so some location holds it), ANDed for
+ * IS NULL (every location must be empty).
+ */
+static void
+append_condition(StringInfo buf, MxPreparedCond *pc)
+{
+	MxColumn   *col = pc->col;
+	int			i;
+
+	if (col->nlocations == 1)
+	{
+		append_location(buf, pc, col->locations[0].dotted);
+		return;
+	}
+	append_group_start(buf, pc->all_locations ? "AND" : "OR");
+	for (i = 0; i < col->nlocations; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(buf, ',');
+		append_location(buf, pc, col->locations[i].dotted);
+	}
+	append_group_end(buf);
+}
+
+/* The filters object, or NULL when no condition is sent. */
+static char *
+filters_text(MxPreparedCond *pcs, int n)
+{
+	StringInfoData buf;
+	int			sent = 0;
+	int			i;
+
+	initStringInfo(&buf);
+	append_group_start(&buf, "AND");
+	for (i = 0; i < n; i++)
+	{
+		if (pcs[i].ntests == 0)
+			continue;
+		if (sent++ > 0)
+			appendStringInfoChar(&buf, ',');
+		append_condition(&buf, &pcs[i]);
+	}
+	append_group_end(&buf);
+	return sent > 0 ? buf.data : NULL;
+}
+
+static char *
+sort_text(MxRelation *rel, MxScanSpec *spec)
+{
+	if (spec->sort_attnum <= 0)
+		return NULL;
+	return psprintf("{\"field\":%s,\"direction\":\"%s\"}",
+					json_string_of(rel->columns[spec->sort_attnum - 1].locations[0].dotted),
+					spec->sort_desc ? "desc" : "asc");
+}
+
+static char *
+select_text(List *select)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (select == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	foreach(lc, select)
+	{
+		if (buf.len > 1)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoString(&buf, json_string_of(strVal(lfirst(lc))));
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
+static void
+append_member(StringInfo buf, const char *name, const char *json)
+{
+	if (json == NULL)
+		return;
+	appendStringInfo(buf, "%s\"%s\":%s", buf->len > 1 ? "," : "", name, json);
+}
+
+/*
+ * The body of a list request.  values/isnull/types are the evaluated
+ * fdw_exprs; cursor is NULL for the first page.
+ */
+char *
+mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values, bool *isnull,
+			 Oid *types, const char **shown, const char *cursor)
+{
+	MxPreparedCond *pcs = prepare_conditions(rel, spec, values, isnull,
+											 types, shown);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	append_member(&buf, "filters", filters_text(pcs, list_length(spec->conds)));
+	append_member(&buf, "sort", sort_text(rel, spec));
+	append_member(&buf, "select", select_text(spec->select));
+	append_member(&buf, "return_url", spec->return_url ? "true" : NULL);
+	append_member(&buf, "return_vectors", spec->return_vectors ? "true" : NULL);
+	if (cursor != NULL)
+	{
+		/* the cursor came from the API: pass it back byte for byte */
+		appendStringInfoString(&buf, buf.len > 1 ? ",\"cursor\":" : "\"cursor\":");
+		escape_json(&buf, cursor);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * Parts of a list body for EXPLAIN, each NULL when absent; shown[i], when
+ * not NULL, stands for value i (a parameter, known only at run time).
+ */
+void
+mx_explain_parts(MxRelation *rel, MxScanSpec *spec, Datum *values,
+				 bool *isnull, Oid *types, const char **shown,
+				 char **filters, char **sort, char **select)
+{
+	MxPreparedCond *pcs = prepare_conditions(rel, spec, values, isnull,
+											 types, shown);
+
+	*filters = filters_text(pcs, list_length(spec->conds));
+	*sort = sort_text(rel, spec);
+	*select = select_text(spec->select);
+}
