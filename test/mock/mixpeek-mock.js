@@ -1,0 +1,1565 @@
+#!/usr/bin/env node
+/*
+ * mixpeek-mock.js: a mock of the Mixpeek API for pg_mixpeek's tests and benchmarks.
+ *
+ * Dependency-free (Node 20 built-ins only).  Files beside it:
+ *   data/collections.json   namespaces, collections, output schemas
+ *   data/articles.json, data/frames.json, data/weird.json   the documents
+ *   selftest.sh             starts its own mock and checks the main behaviours
+ *   wrk-list.lua            wrk script for the list endpoint (POST, body {})
+ *
+ * USAGE
+ *   node test/mock/mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH]
+ *                                  [--latency-ms N] [--gzip]
+ *   --port 0 (default) picks a free port.  Once listening, the port number is
+ *   written to --port-file (atomically: written to PATH.tmp, then renamed) and
+ *   "mixpeek-mock listening on http://127.0.0.1:PORT" is printed to stdout.
+ *   Only loopback hosts are accepted (127.x.x.x, ::1, localhost).
+ *   SIGTERM / SIGINT: removes the port file and exits 0.
+ *
+ * AUTH, NAMESPACES, ERRORS (every /v1 request)
+ *   Authorization: Bearer <key>.  sk_test_alpha -> identity "alpha",
+ *   sk_test_beta -> "beta", sk_test_gamma -> "gamma" (same data for all);
+ *   sk_test_forbidden -> 403 AuthorizationError; missing/unknown -> 401
+ *   AuthenticationError "Invalid or missing API key" (+ WWW-Authenticate).
+ *   X-Namespace: absent -> "default"; "default" and "production" hold the same
+ *   collections (col_articles, col_frames, col_big, col_weird); "empty" has none;
+ *   anything else (including an empty value) -> 404 NotFoundError
+ *   details {"resource":"namespace","id":<value>}.
+ *   Errors: {"success":false,"status":N,"error":{"message","type","details"}}
+ *   types: 400 BadRequestError, 401 AuthenticationError, 403 AuthorizationError,
+ *   404 NotFoundError (details {"resource":"document"|"collection"|"namespace"|
+ *   "route","id":...}), 405 MethodNotAllowedError, 409 ConflictError,
+ *   413 PayloadTooLargeError, 429 TooManyRequestsError, 500 InternalServerError,
+ *   501 NotImplementedError, 502 BadGatewayError, 503 ServiceUnavailableError,
+ *   504 GatewayTimeoutError (other 4xx ClientError, other 5xx ServerError).
+ *   422 uses FastAPI's shape: {"detail":[{"type","loc","msg","input",...}]}
+ *   (bad limit, bad boolean query flag, body not JSON / not an object, wrongly
+ *   typed body fields, bad sort direction).  Semantic errors in filters
+ *   (unknown operator, bad regex, wrong value type) and bad cursors are 400.
+ *   Malformed percent-encoding in the path -> 400.  Auth is checked before the
+ *   namespace, the namespace before the route.  The API key is never echoed
+ *   (except by the echo-key fault, on purpose).
+ *
+ * DATA
+ *   col_articles (name "articles"): 20 documents from data/articles.json,
+ *     10 flat-shaped, 10 nested-shaped (_internal.*).  doc_flat_0N / doc_nested_0N
+ *     (N = 1..4) are the same facts in both shapes.  Others: doc_flat_05,
+ *     doc_nested_05 (no word_count), doc_nested_06 (every user field null),
+ *     and the awkward ids  doc/with/slash  doc?x=1&y=2  doc#frag  100%  ..  .
+ *     ünïcødé-ид  a b  plus+sign.  Numbers are served exactly as written in
+ *     the file (e.g. rating 4.123456789012345678, vector 1.0).
+ *   col_frames (name "frames"): 4 nested documents, source_type "collection",
+ *     pointing at col_articles documents (one at doc/with/slash).
+ *   col_big (name "big"): 100,000 generated documents doc_000000..doc_099999;
+ *     even index flat, odd nested; category in news/sports/tech/science (i%4),
+ *     word_count i%1000, cluster_id "cl_"+(i%50), taxonomy_topics_label one of
+ *     5 (i%5), rating (i*7919%500)/100, published i%3!=0, tags [one of 7],
+ *     created_at 2024-01-01T00:00:00Z + 37 s * i (flat: root; nested: _internal);
+ *     every 10th has a thumbnail in document_blobs.  About 740 bytes each.
+ *   col_weird (name `Weird "Name"; drop`): 2 documents (one per shape).
+ *   Collections are addressed by id or by name.  Document ids are exact
+ *   strings: each raw path segment is percent-decoded on its own, "." and ".."
+ *   are never normalised, "+" stays "+".
+ *   vector (4 numbers, at the root in both shapes) only with return_vectors.
+ *   With return_url (GET ?return_url=true or ?return_presigned_urls=true; list
+ *   body "return_url": true or "return_presigned_urls": true) the document gets
+ *   a root "presigned_url" (primary source blob, null when there is none),
+ *   "presigned_url" on every document_blobs entry (flat: document_blobs,
+ *   nested: _internal.document_blobs) and a root "presigned_urls" array of
+ *   strings; without it none of these fields appear.  URLs are deterministic.
+ *
+ * ENDPOINTS
+ *   GET  /v1/collections/{collection}/documents/{document_id}
+ *        ?return_url= ?return_presigned_urls= ?return_vectors=   -> 200 doc | 404
+ *   POST /v1/collections/{collection}/documents/list?limit=N  (1..1000, default 10)
+ *        body {filters, sort, select, cursor, return_url, return_vectors}
+ *        -> {"results":[...],"pagination":{"next_cursor":s|null,"has_more":b},
+ *            "stats":{"total_documents":<matches of the filter>}}
+ *        cursor: opaque (base64url JSON with position, page number and a hash of
+ *        collection+filters+sort); also accepted as ?cursor=.  Malformed, or used
+ *        with other filters/sort -> 400.  Unfiltered unsorted scans are O(page).
+ *        filters: {"AND":[..],"OR":[..],"NOT":[..],"case_sensitive":b} nested at
+ *        will; items are logical objects or {"field","operator","value"}; any
+ *        other key K in a logical object is shorthand for K eq value.  All keys
+ *        of one object are ANDed; NOT = none of its items hold; an empty OR
+ *        adds no constraint.  case_sensitive defaults to false and is inherited.
+ *        Operators (default eq): eq ne gt lt gte lte in nin contains starts_with
+ *        ends_with regex exists is_null text.  Missing field: ne, nin true,
+ *        is_null:true true, every other test false.  exists:true is true for a
+ *        present null.  Numbers compare exactly as decimals (even beyond double
+ *        precision), strings by UTF-8 byte order (lower-cased first unless
+ *        case_sensitive), booleans false<true; a number never equals a string;
+ *        arrays/objects compare by deep equality.  contains: substring of a
+ *        string or element of an array; text: substring; regex: JavaScript
+ *        syntax, unanchored, flag i when case-insensitive.  Timestamps are
+ *        plain strings and compare as strings.
+ *        sort: {"field","direction"} or an array of them; null/missing last for
+ *        asc, first for desc; ties by document_id ascending (byte order); mixed
+ *        types ordered string < number < boolean < array < object.
+ *        select: dotted paths; each result keeps document_id, collection_id and
+ *        the selected paths with their nesting.
+ *   POST /v1/collections/list?limit=N  body {cursor?} (also ?cursor=)
+ *        -> {"results":[{collection_id, collection_name, description,
+ *            document_count, enabled, created_at, output_schema:{properties}}],
+ *            "pagination":{"next_cursor","has_more"},"total_count":n}
+ *   GET  /v1/collections/{collection}  -> the collection object
+ *   Other methods on known routes -> 405; unknown /v1 paths -> 404 (resource "route").
+ *
+ * FAULTS (col_faults exists in every valid namespace and needs no data)
+ *   GET /v1/collections/col_faults/documents/{spec}, spec one of:
+ *   status-<code>           (200..599) that status with the proper body (404: resource
+ *                           "document"; 422: FastAPI shape; 3xx: Location header
+ *                           pointing at .../col_faults/documents/redirected;
+ *                           2xx: the normal small document; 204/304: no body)
+ *   status-404-collection   404 resource "collection" (id col_faults)
+ *   status-404-namespace    404 resource "namespace"
+ *   status-429-retry-after-<secs>   429 with Retry-After: <secs> (plain status-429 has none)
+ *   flaky-<code>-<n>-<token>  the first n requests for this exact spec answer like
+ *                           status-<code> (429 adds Retry-After: 0), later ones the
+ *                           normal document; counters cleared by POST /_mock/reset
+ *   stall-<ms>              the normal document after <ms> (any <ms> here <= 3600000)
+ *   stall-body-<ms>         headers (with the full Content-Length) and half the
+ *                           body now, the rest after <ms>
+ *   latency-<ms>            the normal document after <ms>
+ *   invalid-json            200 application/json, body is not JSON
+ *   non-object              200, a JSON array
+ *   html                    200 text/html page
+ *   empty                   200 application/json, Content-Length: 0
+ *   truncated               Content-Length larger than the bytes sent, then FIN
+ *   reset                   headers and part of the body, then a TCP reset
+ *   huge-<mb>               200, chunked, one valid JSON document of about <mb> MiB
+ *                           (<= 16384)
+ *   gzip-bomb-<mb>          Content-Encoding: gzip (whatever Accept-Encoding says),
+ *                           inflates to <mb> MiB of valid JSON (~1 KiB per MiB sent;
+ *                           <= 4096; the first request for a size builds it, ~2 s
+ *                           per GiB, later ones are served from a cache)
+ *   gzip-doc                the normal document, gzip-encoded regardless
+ *   deep-<n>                a document whose objects nest <n> levels (<= 10^7)
+ *   invalid-utf8            the bytes 0xC3 0x28 inside a JSON string
+ *   nul-escape              a string containing the escape \u0000
+ *   echo-key                400 whose error.message and error.details.authorization
+ *                           contain the Authorization header value as received
+ *   big-number              big_int (40 digits), huge_exp 1e400,
+ *                           precise 0.1000000000000000000001
+ *   redirected              the normal document (target of the 3xx Location)
+ *   Unknown specs -> 400.  The normal document is
+ *   {"document_id":<spec>,"collection_id":"col_faults","ok":true}.
+ *   POST /v1/collections/col_faults/documents/list -> an empty page.
+ *
+ *   Later-page faults: POST /v1/collections/faultpage-<k>-<spec>/documents/list?limit=N
+ *   serves col_articles (filters, sort, select work) except page k (1-based,
+ *   counted through the cursor) which answers with <spec>: same vocabulary;
+ *   document-shaped faults (huge, gzip-bomb, deep, invalid-utf8, nul-escape,
+ *   big-number) come wrapped as a one-result list page with next_cursor null;
+ *   stall/latency/flaky/gzip-doc/stall-body/truncated/reset use the real page.
+ *   flaky counters for pages are keyed by the whole collection segment.
+ *   GET .../faultpage-<k>-<spec>/documents/{id} serves col_articles plainly.
+ *
+ * CONTROL (no auth, not under /v1, never delayed, never recorded)
+ *   GET  /_mock/requests[?since=SEQ][&path_contains=S]  recorded /v1 requests,
+ *        oldest first, at most the last 10,000: {"seq","method","path" (raw),
+ *        "raw_query","query" ({k: v}, repeated keys -> array), "body" (parsed or
+ *        null), "namespace" (resolved: header or "default"), "identity" ("alpha",
+ *        "beta", "gamma", "forbidden", or null when the key is missing/unknown;
+ *        never the key), "accept_encoding", "user_agent",
+ *        "headers" (all but Authorization), "received_ms" (ms since start),
+ *        "status" (null until answered), "aborted" (client left first)}
+ *   POST /_mock/reset   clears the log, flaky counters and stats; config back to
+ *                       the command-line values
+ *   POST /_mock/config  {"latency_ms":N,"gzip":b,"record":b} (any subset) -> config.
+ *                       latency_ms delays every /v1 response; gzip compresses
+ *                       whole-body responses (documents, pages, error envelopes,
+ *                       not streamed or raw faults) for clients that accept gzip
+ *                       (Accept-Encoding gzip, x-gzip or *, q>0); record
+ *                       turns the request log on/off.  GET /_mock/config reads it.
+ *   GET  /_mock/stats   {"requests": /v1 requests, "connections": distinct TCP
+ *                       connections that carried /v1 requests (a kept-alive one
+ *                       counts again once after a reset), "accepted": every TCP
+ *                       connection accepted (control ones too), "open_connections":
+ *                       open now} since start/reset
+ *   GET  /_mock/health  {"ok":true}
+ */
+'use strict';
+
+const http = require('http');
+const zlib = require('zlib');
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+
+const DATA_DIR = path.join(__dirname, 'data');
+const MAX_BODY = 16 * 1024 * 1024;
+const LOG_MAX = 10000;
+const START = process.hrtime.bigint();
+
+/* ------------------------------------------------------------------ args */
+
+function usage(out) {
+  out.write('usage: node mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH] [--latency-ms N] [--gzip]\n');
+}
+
+function die(msg) {
+  process.stderr.write('mixpeek-mock: ' + msg + '\n');
+  usage(process.stderr);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { port: 0, host: '127.0.0.1', portFile: null, latencyMs: 0, gzip: false };
+  for (let i = 0; i < argv.length; i++) {
+    let name = argv[i];
+    let val;
+    const eq = name.indexOf('=');
+    if (name.startsWith('--') && eq > 0) {
+      val = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    const need = () => {
+      if (val !== undefined) return val;
+      if (i + 1 >= argv.length) die(name + ' needs a value');
+      return argv[++i];
+    };
+    const int = (s, lo, hi) => {
+      if (!/^\d+$/.test(s) || +s < lo || +s > hi) die(`${name}: expected an integer in ${lo}..${hi}`);
+      return +s;
+    };
+    switch (name) {
+      case '--port': o.port = int(need(), 0, 65535); break;
+      case '--host': o.host = need(); break;
+      case '--port-file': o.portFile = need(); break;
+      case '--latency-ms': o.latencyMs = int(need(), 0, 3600000); break;
+      case '--gzip': o.gzip = true; break;
+      case '-h': case '--help': usage(process.stdout); process.exit(0); break;
+      default: die('unknown argument ' + name);
+    }
+  }
+  // The mock has no real security; it must never be reachable from outside.
+  if (o.host === 'localhost') o.host = '127.0.0.1';
+  if (!(o.host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(o.host)))
+    die('refusing to bind to non-loopback host ' + o.host);
+  return o;
+}
+
+/* ------------------------------------------------- JSON with exact numbers */
+
+/*
+ * JSON.parse would round 4.123456789012345678 to a double, and the client's
+ * job is precisely to keep every digit, so numbers whose text does not survive
+ * a round trip through a double are kept as RawNumber and written back verbatim.
+ */
+class RawNumber {
+  constructor(text) { this.text = text; this.value = Number(text); }
+  toJSON() { return '\u0000rawnum:' + this.text + '\u0000'; }
+}
+const RAW_RE = /"\\u0000rawnum:([-+.0-9eE]+)\\u0000"/g;
+
+function stringify(v) {
+  const s = JSON.stringify(v);
+  return s.indexOf('\\u0000rawnum:') >= 0 ? s.replace(RAW_RE, '$1') : s;
+}
+
+const NUM_RE = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+const MAX_DEPTH = 2000;
+
+function parseJSON(text) {
+  let i = 0;
+  const n = text.length;
+  const fail = (msg) => {
+    const e = new SyntaxError(`${msg} at position ${i}`);
+    e.position = i;
+    throw e;
+  };
+  const ws = () => {
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 10 || c === 13) i++; else break;
+    }
+  };
+  const str = () => {
+    i++;
+    let out = '';
+    let start = i;
+    for (;;) {
+      if (i >= n) fail('unterminated string');
+      const c = text.charCodeAt(i);
+      if (c === 34) { out += text.slice(start, i); i++; return out; }
+      if (c < 32) fail('control character in string');
+      if (c !== 92) { i++; continue; }
+      out += text.slice(start, i);
+      const e = text[i + 1];
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          const h = text.slice(i + 2, i + 6);
+          if (!/^[0-9a-fA-F]{4}$/.test(h)) fail('bad \\u escape');
+          out += String.fromCharCode(parseInt(h, 16));
+          i += 4;
+          break;
+        }
+        default: fail('bad escape');
+      }
+      i += 2;
+      start = i;
+    }
+  };
+  const value = (depth) => {
+    if (depth > MAX_DEPTH) fail('nesting too deep');
+    ws();
+    if (i >= n) fail('unexpected end of input');
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      const o = {};
+      ws();
+      if (text[i] === '}') { i++; return o; }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('expected a string key');
+        const k = str();
+        ws();
+        if (text[i] !== ':') fail("expected ':'");
+        i++;
+        const v = value(depth + 1);
+        // A "__proto__" key must stay data, as with JSON.parse.
+        if (k === '__proto__') Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+        else o[k] = v;
+        ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === '}') { i++; return o; }
+        fail("expected ',' or '}'");
+      }
+    }
+    if (c === '[') {
+      i++;
+      const a = [];
+      ws();
+      if (text[i] === ']') { i++; return a; }
+      for (;;) {
+        a.push(value(depth + 1));
+        ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === ']') { i++; return a; }
+        fail("expected ',' or ']'");
+      }
+    }
+    if (c === '"') return str();
+    if (c === 't' && text.startsWith('true', i)) { i += 4; return true; }
+    if (c === 'f' && text.startsWith('false', i)) { i += 5; return false; }
+    if (c === 'n' && text.startsWith('null', i)) { i += 4; return null; }
+    NUM_RE.lastIndex = i;
+    const m = NUM_RE.exec(text);
+    if (!m) fail('unexpected character');
+    i += m[0].length;
+    const num = Number(m[0]);
+    return String(num) === m[0] ? num : new RawNumber(m[0]);
+  };
+  const v = value(0);
+  ws();
+  if (i < n) fail('unexpected data after the JSON value');
+  return v;
+}
+
+/* ------------------------------------------------------------ comparison */
+
+const hasOwn = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+const isNum = (v) => typeof v === 'number' || v instanceof RawNumber;
+const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RawNumber);
+
+function decParse(t) {
+  const m = /^([-+]?)(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?$/.exec(t);
+  if (!m) return { sign: 0, digits: '', point: 0 };
+  let digits = m[2] + (m[3] || '');
+  let point = m[2].length + (m[4] ? Number(m[4]) : 0);
+  let k = 0;
+  while (k < digits.length && digits[k] === '0') k++;
+  digits = digits.slice(k);
+  point -= k;
+  digits = digits.replace(/0+$/, '');
+  if (digits === '') return { sign: 0, digits: '', point: 0 };
+  return { sign: m[1] === '-' ? -1 : 1, digits, point };
+}
+
+/* Exact decimal comparison, so that filters agree with PostgreSQL's numeric. */
+function numCmp(a, b) {
+  if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  const x = decParse(typeof a === 'number' ? String(a) : a.text);
+  const y = decParse(typeof b === 'number' ? String(b) : b.text);
+  if (x.sign !== y.sign) return x.sign < y.sign ? -1 : 1;
+  if (x.sign === 0) return 0;
+  let c;
+  if (x.point !== y.point) c = x.point < y.point ? -1 : 1;
+  else c = x.digits < y.digits ? -1 : x.digits > y.digits ? 1 : 0;
+  return x.sign * c;
+}
+
+/*
+ * UTF-16 code-unit order differs from UTF-8 byte order (= code point order,
+ * PostgreSQL's "C" collation) only between surrogates and U+E000..U+FFFF;
+ * remapping those two ranges gives the same result as Buffer.compare on the
+ * UTF-8 encodings without allocating.
+ */
+function utf8Cmp(a, b) {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let k = 0; k < n; k++) {
+    let x = a.charCodeAt(k);
+    let y = b.charCodeAt(k);
+    if (x === y) continue;
+    if (x >= 0xD800) x = x < 0xE000 ? x + 0x2000 : x - 0x800;
+    if (y >= 0xD800) y = y < 0xE000 ? y + 0x2000 : y - 0x800;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+const fold = (s) => s.toLowerCase();
+
+function eqVal(a, b, ci) {
+  if (isNum(a)) return isNum(b) && numCmp(a, b) === 0;
+  if (typeof a === 'string') return typeof b === 'string' && (ci ? fold(a) === fold(b) : a === b);
+  if (a === null || typeof a === 'boolean') return a === b;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let k = 0; k < a.length; k++) if (!eqVal(a[k], b[k], ci)) return false;
+    return true;
+  }
+  if (!isPlainObject(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!hasOwn(b, k) || !eqVal(a[k], b[k], ci)) return false;
+  return true;
+}
+
+/* NaN when the two values cannot be ordered, so every range test is false. */
+function ordCmp(a, b, ci) {
+  if (isNum(a) && isNum(b)) return numCmp(a, b);
+  if (typeof a === 'string' && typeof b === 'string') return ci ? utf8Cmp(fold(a), fold(b)) : utf8Cmp(a, b);
+  if (typeof a === 'boolean' && typeof b === 'boolean') return (a ? 1 : 0) - (b ? 1 : 0);
+  return NaN;
+}
+
+const MISSING = Symbol('missing');
+
+function splitPath(p) { return p.split('.'); }
+
+function getPath(doc, parts) {
+  let v = doc;
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k];
+    if (v === null || typeof v !== 'object' || v instanceof RawNumber) return MISSING;
+    if (Array.isArray(v)) {
+      if (!/^\d+$/.test(p) || +p >= v.length) return MISSING;
+      v = v[+p];
+    } else {
+      if (!hasOwn(v, p)) return MISSING;
+      v = v[p];
+    }
+  }
+  return v;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+const ERROR_TYPES = {
+  400: 'BadRequestError', 401: 'AuthenticationError', 403: 'AuthorizationError',
+  404: 'NotFoundError', 405: 'MethodNotAllowedError', 409: 'ConflictError',
+  413: 'PayloadTooLargeError', 429: 'TooManyRequestsError', 500: 'InternalServerError',
+  501: 'NotImplementedError', 502: 'BadGatewayError', 503: 'ServiceUnavailableError',
+  504: 'GatewayTimeoutError',
+};
+const ERROR_MESSAGES = {
+  400: 'Bad request', 401: 'Invalid or missing API key', 403: 'API key is not allowed to access this resource',
+  404: 'Not found', 405: 'Method not allowed', 409: 'Conflict', 413: 'Payload too large',
+  429: 'Rate limit exceeded, please retry later', 500: 'Internal server error', 501: 'Not implemented',
+  502: 'Bad gateway', 503: 'Service temporarily unavailable', 504: 'Gateway timeout',
+};
+
+class HttpError extends Error {
+  constructor(status, bodyText, headers) {
+    super('HTTP ' + status);
+    this.status = status;
+    this.bodyText = bodyText;
+    this.headers = headers || {};
+  }
+}
+
+function envelope(status, message, details) {
+  const type = ERROR_TYPES[status] || (status >= 500 ? 'ServerError' : status >= 400 ? 'ClientError' : 'HTTPStatus');
+  return stringify({
+    success: false, status,
+    error: { message: message || ERROR_MESSAGES[status] || `HTTP ${status}`, type, details: details === undefined ? null : details },
+  });
+}
+
+const apiError = (status, message, details, headers) => new HttpError(status, envelope(status, message, details), headers);
+const badRequest = (message, details) => apiError(400, message, details);
+const notFound = (resource, id) =>
+  apiError(404, `${resource[0].toUpperCase()}${resource.slice(1)} not found`, { resource, id });
+
+function validation(items) {
+  return new HttpError(422, stringify({ detail: items }));
+}
+const vErr = (loc, type, msg, input, ctx) => {
+  const e = { type, loc, msg, input: input === undefined ? null : input };
+  if (ctx) e.ctx = ctx;
+  return e;
+};
+
+/* ------------------------------------------------------------ documents */
+
+const URL_BASE = 'https://storage.mock.mixpeek.invalid/';
+
+function presign(docId, url) {
+  const sig = crypto.createHash('sha256').update(docId + '\n' + url).digest('hex').slice(0, 32);
+  const key = url.replace(/^[a-z0-9]+:\/\//i, '');
+  return `${URL_BASE}${key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature=${sig}`;
+}
+
+/* The real API adds these only on request, so they are derived, not stored. */
+function withExtras(doc, vector, urls, vectors) {
+  const d = Object.assign({}, doc);
+  if (vectors && vector !== undefined) d.vector = vector;
+  if (urls) {
+    const nested = isPlainObject(d._internal);
+    const internal = nested ? Object.assign({}, d._internal) : null;
+    const holder = nested ? internal : d;
+    const lineage = nested ? internal.lineage || {} : d;
+    const all = [];
+    let primary = null;
+    const src = Array.isArray(holder.source_blobs) ? holder.source_blobs : [];
+    if (src.length && lineage.root_object_id) {
+      primary = presign(doc.document_id, `s3://mixpeek-mock/objects/${lineage.root_object_id}/${src[0].blob_id}`);
+      all.push(primary);
+    }
+    if (Array.isArray(holder.document_blobs)) {
+      holder.document_blobs = holder.document_blobs.map((b) => {
+        if (!isPlainObject(b) || typeof b.url !== 'string') return b;
+        const u = presign(doc.document_id, b.url);
+        all.push(u);
+        return Object.assign({}, b, { presigned_url: u });
+      });
+    }
+    if (nested) d._internal = internal;
+    d.presigned_url = primary;
+    d.presigned_urls = all;
+  }
+  return d;
+}
+
+function setPath(out, parts, v) {
+  let o = out;
+  for (let k = 0; k < parts.length - 1; k++) {
+    if (!isPlainObject(o[parts[k]])) o[parts[k]] = {};
+    o = o[parts[k]];
+  }
+  o[parts[parts.length - 1]] = v;
+}
+
+/* selects: array of parts arrays, shortest first, so a whole object wins over its members. */
+function project(doc, selects) {
+  const out = { document_id: doc.document_id, collection_id: doc.collection_id };
+  const taken = new Set();
+  for (const parts of selects) {
+    let covered = false;
+    for (let k = 1; k < parts.length && !covered; k++) covered = taken.has(parts.slice(0, k).join('.'));
+    if (covered) continue;
+    const v = getPath(doc, parts);
+    if (v === MISSING) continue;
+    taken.add(parts.join('.'));
+    setPath(out, parts, v);
+  }
+  return out;
+}
+
+class StaticCollection {
+  constructor(meta, docs) {
+    this.meta = meta;
+    this.id = meta.collection_id;
+    this.name = meta.collection_name;
+    this.docs = [];
+    this.vectors = [];
+    this.texts = [];
+    this.index = new Map();
+    for (const full of docs) {
+      const doc = {};
+      for (const k of Object.keys(full)) if (k !== 'vector') doc[k] = full[k];
+      this.index.set(doc.document_id, this.docs.length);
+      this.docs.push(doc);
+      this.vectors.push(full.vector);
+      this.texts.push(Buffer.from(stringify(doc)));
+    }
+    this.size = this.docs.length;
+  }
+  idAt(i) { return this.docs[i].document_id; }
+  docAt(i) { return this.docs[i]; }
+  textAt(i) { return this.texts[i]; }
+  vectorAt(i) { return this.vectors[i]; }
+  indexOf(id) { const i = this.index.get(id); return i === undefined ? -1 : i; }
+}
+
+const BIG_N = 100000;
+const BIG_BASE = Date.UTC(2024, 0, 1);
+const BIG_CATS = ['news', 'sports', 'tech', 'science'];
+const BIG_TOPICS = ['Technology', 'Culture', 'Science', 'Sports', 'Politics'];
+const BIG_TAGS = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta'];
+const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/* Everything follows from the index, so any run (and any test) sees the same data. */
+function bigDoc(i) {
+  const pad = String(i).padStart(6, '0');
+  const id = 'doc_' + pad;
+  const obj = 'obj_big_' + pad;
+  const created = iso(BIG_BASE + i * 37000);
+  const chain = [{ collection_id: 'col_big', feature_extractor_id: 'text_extractor_v1' }];
+  const sourceBlobs = [{ blob_id: 'blob_big_' + pad, blob_property: 'content', blob_type: 'text' }];
+  const docBlobs = i % 10 === 0
+    ? [{ field: 'thumbnail', role: 'thumbnail', type: 'image', url: `s3://mixpeek-mock/big/${id}.jpg` }] : [];
+  const meta = { ingestion_status: 'COMPLETED' };
+  const d = { document_id: id, collection_id: 'col_big' };
+  if (i % 2 === 0) {
+    Object.assign(d, {
+      root_object_id: obj, root_bucket_id: 'bkt_big', source_type: 'bucket', source_object_id: obj,
+      lineage_path: 'bkt_big/col_big', lineage_chain: chain, source_blobs: sourceBlobs,
+      document_blobs: docBlobs, internal_metadata: meta, created_at: created,
+    });
+  } else {
+    d._internal = {
+      lineage: { root_object_id: obj, root_bucket_id: 'bkt_big', source_type: 'bucket', source_object_id: obj,
+        path: 'bkt_big/col_big', chain },
+      source_blobs: sourceBlobs, document_blobs: docBlobs, metadata: meta, created_at: created,
+    };
+  }
+  Object.assign(d, {
+    metadata: { title: `Document ${i}`, author: `A${i % 97}` },
+    category: BIG_CATS[i % 4],
+    word_count: i % 1000,
+    rating: (i * 7919 % 500) / 100,
+    published: i % 3 !== 0,
+    tags: [BIG_TAGS[i % 7]],
+    taxonomy_topics_label: BIG_TOPICS[i % 5],
+    taxonomy_topics_score: (i * 31 % 100) / 100,
+    cluster_id: 'cl_' + (i % 50),
+    cluster_distance: (i * 17 % 1000) / 1000,
+  });
+  return d;
+}
+
+class BigCollection {
+  constructor(meta, n) {
+    this.meta = meta;
+    this.id = meta.collection_id;
+    this.name = meta.collection_name;
+    this.size = n;
+    this.docs = new Array(n);
+    this.texts = new Array(n);
+  }
+  idAt(i) { return 'doc_' + String(i).padStart(6, '0'); }
+  docAt(i) { return this.docs[i] || (this.docs[i] = bigDoc(i)); }
+  textAt(i) { return this.texts[i] || (this.texts[i] = Buffer.from(stringify(this.docAt(i)))); }
+  vectorAt(i) { return [(i * 13 % 100) / 100, (i * 29 % 100) / 100, (i * 47 % 100) / 100, (i * 71 % 100) / 100]; }
+  indexOf(id) {
+    if (!/^doc_\d{6}$/.test(id)) return -1;
+    const i = +id.slice(4);
+    return i < this.size ? i : -1;
+  }
+}
+
+function loadData() {
+  const spec = parseJSON(fs.readFileSync(path.join(DATA_DIR, 'collections.json'), 'utf8'));
+  const byId = new Map();
+  for (const meta of spec.collections) {
+    const col = meta.generated
+      ? new BigCollection(meta, meta.generated)
+      : new StaticCollection(meta, parseJSON(fs.readFileSync(path.join(DATA_DIR, meta.data), 'utf8')));
+    byId.set(col.id, col);
+  }
+  const namespaces = new Map();
+  for (const [ns, ids] of Object.entries(spec.namespaces)) namespaces.set(ns, ids.map((id) => byId.get(id)));
+  return { byId, namespaces };
+}
+
+/* --------------------------------------------------------------- filters */
+
+const OPERATORS = new Set(['eq', 'ne', 'gt', 'lt', 'gte', 'lte', 'in', 'nin', 'contains',
+  'starts_with', 'ends_with', 'regex', 'exists', 'is_null', 'text']);
+const TRUE = () => true;
+
+function isCondition(node) {
+  return typeof node.field === 'string' && (hasOwn(node, 'operator') || hasOwn(node, 'value'))
+    && !hasOwn(node, 'AND') && !hasOwn(node, 'OR') && !hasOwn(node, 'NOT');
+}
+
+function compileCondition(node, ci, where) {
+  const field = node.field;
+  if (typeof field !== 'string' || field === '') throw badRequest(`${where}: "field" must be a non-empty string`);
+  const op = node.operator === undefined || node.operator === null ? 'eq' : node.operator;
+  if (typeof op !== 'string' || !OPERATORS.has(op))
+    throw badRequest(`${where}: unknown filter operator ${JSON.stringify(op)}`, { operator: op, allowed: [...OPERATORS] });
+  if (!hasOwn(node, 'value')) throw badRequest(`${where}: "value" is required`);
+  const v = node.value;
+  const parts = splitPath(field);
+  const get = (d) => getPath(d, parts);
+  const needStr = () => { if (typeof v !== 'string') throw badRequest(`${where}: operator ${op} needs a string value`); };
+  const needBool = () => { if (typeof v !== 'boolean') throw badRequest(`${where}: operator ${op} needs a boolean value`); };
+  const needArr = () => { if (!Array.isArray(v)) throw badRequest(`${where}: operator ${op} needs an array value`); };
+  const cmp = (test) => (d) => { const f = get(d); return f !== MISSING && test(ordCmp(f, v, ci)); };
+  switch (op) {
+    case 'eq': return (d) => { const f = get(d); return f !== MISSING && eqVal(f, v, ci); };
+    case 'ne': return (d) => { const f = get(d); return f === MISSING || !eqVal(f, v, ci); };
+    case 'gt': return cmp((c) => c > 0);
+    case 'gte': return cmp((c) => c >= 0);
+    case 'lt': return cmp((c) => c < 0);
+    case 'lte': return cmp((c) => c <= 0);
+    case 'in': needArr(); return (d) => { const f = get(d); return f !== MISSING && v.some((x) => eqVal(f, x, ci)); };
+    case 'nin': needArr(); return (d) => { const f = get(d); return f === MISSING || !v.some((x) => eqVal(f, x, ci)); };
+    case 'contains': {
+      const sv = typeof v === 'string' && ci ? fold(v) : v;
+      return (d) => {
+        const f = get(d);
+        if (typeof f === 'string') return typeof v === 'string' && (ci ? fold(f) : f).includes(sv);
+        if (Array.isArray(f)) return f.some((x) => eqVal(x, v, ci));
+        return false;
+      };
+    }
+    case 'text': {
+      needStr();
+      const sv = ci ? fold(v) : v;
+      return (d) => { const f = get(d); return typeof f === 'string' && (ci ? fold(f) : f).includes(sv); };
+    }
+    case 'starts_with': case 'ends_with': {
+      needStr();
+      const sv = ci ? fold(v) : v;
+      const m = op === 'starts_with' ? 'startsWith' : 'endsWith';
+      return (d) => { const f = get(d); return typeof f === 'string' && (ci ? fold(f) : f)[m](sv); };
+    }
+    case 'regex': {
+      needStr();
+      let re;
+      try { re = new RegExp(v, ci ? 'i' : ''); } catch (e) { throw badRequest(`${where}: invalid regex: ${e.message}`); }
+      return (d) => { const f = get(d); return typeof f === 'string' && re.test(f); };
+    }
+    case 'exists': needBool(); return (d) => (get(d) !== MISSING) === v;
+    case 'is_null': needBool(); return (d) => { const f = get(d); return (f === MISSING || f === null) === v; };
+  }
+  throw badRequest(`${where}: unknown filter operator`);
+}
+
+function compileFilter(node, ci, where) {
+  if (node === null || node === undefined) return TRUE;
+  if (!isPlainObject(node)) throw badRequest(`${where}: a filter must be an object`);
+  if (isCondition(node)) return compileCondition(node, ci, where);
+  if (hasOwn(node, 'case_sensitive') && node.case_sensitive !== null) {
+    if (typeof node.case_sensitive !== 'boolean') throw badRequest(`${where}.case_sensitive must be a boolean`);
+    ci = !node.case_sensitive;
+  }
+  const preds = [];
+  for (const k of Object.keys(node)) {
+    const v = node[k];
+    if (k === 'case_sensitive') continue;
+    if (k === 'AND' || k === 'OR' || k === 'NOT') {
+      if (v === null) continue;
+      if (!Array.isArray(v)) throw badRequest(`${where}.${k} must be an array`);
+      const subs = v.map((it, idx) => compileFilter(it, ci, `${where}.${k}[${idx}]`));
+      if (k === 'AND') preds.push((d) => subs.every((p) => p(d)));
+      else if (k === 'OR') { if (subs.length) preds.push((d) => subs.some((p) => p(d))); }
+      else preds.push((d) => !subs.some((p) => p(d)));
+    } else {
+      preds.push(compileCondition({ field: k, operator: 'eq', value: v }, ci, `${where}.${k}`));
+    }
+  }
+  if (preds.length === 0) return TRUE;
+  if (preds.length === 1) return preds[0];
+  return (d) => preds.every((p) => p(d));
+}
+
+/* ------------------------------------------------------------------ sort */
+
+function parseSort(sort) {
+  if (sort === null || sort === undefined) return [];
+  const items = Array.isArray(sort) ? sort : [sort];
+  return items.map((s, k) => {
+    const loc = Array.isArray(sort) ? ['body', 'sort', k] : ['body', 'sort'];
+    if (!isPlainObject(s)) throw validation([vErr(loc, 'model_attributes_type', 'Input should be a valid dictionary or object', s)]);
+    if (typeof s.field !== 'string' || s.field === '')
+      throw validation([vErr(loc.concat('field'), 'missing', 'Field required', s)]);
+    const dir = s.direction === undefined || s.direction === null ? 'asc' : s.direction;
+    if (dir !== 'asc' && dir !== 'desc')
+      throw validation([vErr(loc.concat('direction'), 'enum', "Input should be 'asc' or 'desc'", dir, { expected: "'asc' or 'desc'" })]);
+    return { field: s.field, parts: splitPath(s.field), desc: dir === 'desc' };
+  });
+}
+
+function rank(v) {
+  if (typeof v === 'string') return 0;
+  if (isNum(v)) return 1;
+  if (typeof v === 'boolean') return 2;
+  if (Array.isArray(v)) return 3;
+  return 4;
+}
+
+function sortValCmp(a, b) {
+  const ra = rank(a);
+  const rb = rank(b);
+  if (ra !== rb) return ra - rb;
+  switch (ra) {
+    case 0: return utf8Cmp(a, b);
+    case 1: return numCmp(a, b);
+    case 2: return (a ? 1 : 0) - (b ? 1 : 0);
+    default: return utf8Cmp(stringify(a), stringify(b));
+  }
+}
+
+const orderCache = new Map();
+const ORDER_CACHE_MAX = 32;
+
+/* A permutation of the collection per sort spec, so deep pages cost O(page), not a re-sort. */
+function sortedOrder(col, keys) {
+  const cacheKey = col.id + '\n' + keys.map((k) => k.field + (k.desc ? ' desc' : ' asc')).join('\n');
+  let order = orderCache.get(cacheKey);
+  if (order) return order;
+  const items = new Array(col.size);
+  for (let i = 0; i < col.size; i++) {
+    const d = col.docAt(i);
+    items[i] = { i, id: col.idAt(i), k: keys.map((s) => getPath(d, s.parts)) };
+  }
+  items.sort((x, y) => {
+    for (let j = 0; j < keys.length; j++) {
+      const a = x.k[j];
+      const b = y.k[j];
+      const an = a === MISSING || a === null;
+      const bn = b === MISSING || b === null;
+      if (an || bn) {
+        if (an && bn) continue;
+        const c = an ? 1 : -1;
+        return keys[j].desc ? -c : c;
+      }
+      const c = sortValCmp(a, b);
+      if (c !== 0) return keys[j].desc ? -c : c;
+    }
+    return utf8Cmp(x.id, y.id);
+  });
+  order = Int32Array.from(items, (x) => x.i);
+  if (orderCache.size >= ORDER_CACHE_MAX) orderCache.delete(orderCache.keys().next().value);
+  orderCache.set(cacheKey, order);
+  return order;
+}
+
+const countCache = new Map();
+
+/* ---------------------------------------------------------------- cursors */
+
+const b64 = (s) => Buffer.from(s).toString('base64url');
+
+function encodeCursor(o) { return b64(JSON.stringify(o)); }
+
+function decodeCursor(s, kind) {
+  let o;
+  try {
+    if (typeof s !== 'string' || !/^[A-Za-z0-9_-]+$/.test(s)) throw new Error();
+    o = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+  } catch (e) {
+    throw badRequest('Invalid cursor', { cursor: typeof s === 'string' ? s.slice(0, 200) : s });
+  }
+  if (!isPlainObject(o) || o.v !== 1 || o.k !== kind || !Number.isInteger(o.p) || o.p < 0)
+    throw badRequest('Invalid cursor', { cursor: s.slice(0, 200) });
+  return o;
+}
+
+const queryHash = (parts) => crypto.createHash('sha1').update(stringify(parts)).digest('base64url').slice(0, 12);
+
+/* ----------------------------------------------------------------- state */
+
+const opts = parseArgs(process.argv.slice(2));
+const DATA = loadData();
+const ARTICLES = DATA.byId.get('col_articles');
+const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
+const FORBIDDEN_KEY = 'sk_test_forbidden';
+
+const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true });
+let config = initialConfig();
+let requestLog = [];
+let seq = 0;
+let flaky = new Map();
+let stats = { requests: 0, connections: 0, accepted: 0 };
+let epoch = 0;
+let openConnections = 0;
+const gzipCache = new Map();
+const GZIP_CACHE_MAX = 200000;
+
+/* --------------------------------------------------------------- helpers */
+
+function parseQuery(raw) {
+  const q = Object.create(null);
+  if (!raw) return q;
+  for (const part of raw.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const k = decodeURIComponent((eq < 0 ? part : part.slice(0, eq)).replace(/\+/g, ' '));
+    const v = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1).replace(/\+/g, ' '));
+    if (k in q) q[k] = [].concat(q[k], v); else q[k] = v;
+  }
+  return q;
+}
+
+const lastOf = (v) => (Array.isArray(v) ? v[v.length - 1] : v);
+
+function queryBool(q, name) {
+  let v = lastOf(q[name]);
+  if (v === undefined) return false;
+  v = v.toLowerCase();
+  if (['true', '1', 'yes', 'on', 't', 'y'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', 'f', 'n'].includes(v)) return false;
+  throw validation([vErr(['query', name], 'bool_parsing', 'Input should be a valid boolean, unable to interpret input', lastOf(q[name]))]);
+}
+
+function queryLimit(q) {
+  const raw = lastOf(q.limit);
+  if (raw === undefined) return 10;
+  if (!/^\s*[-+]?\d+\s*$/.test(raw))
+    throw validation([vErr(['query', 'limit'], 'int_parsing', 'Input should be a valid integer, unable to parse string as an integer', raw)]);
+  const n = Number(raw);
+  if (n < 1) throw validation([vErr(['query', 'limit'], 'greater_than_equal', 'Input should be greater than or equal to 1', raw, { ge: 1 })]);
+  if (n > 1000) throw validation([vErr(['query', 'limit'], 'less_than_equal', 'Input should be less than or equal to 1000', raw, { le: 1000 })]);
+  return n;
+}
+
+function parseBodyObject(ctx) {
+  const text = ctx.bodyText;
+  if (text === null || /^\s*$/.test(text)) return {};
+  let v;
+  try {
+    v = parseJSON(text);
+  } catch (e) {
+    throw validation([vErr(['body', e.position || 0], 'json_invalid', 'JSON decode error', {}, { error: e.message })]);
+  }
+  if (v === null) return {};
+  if (!isPlainObject(v)) throw validation([vErr(['body'], 'model_attributes_type', 'Input should be a valid dictionary or object to extract fields from', v)]);
+  return v;
+}
+
+function bodyBool(body, name) {
+  const v = body[name];
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') throw validation([vErr(['body', name], 'bool_type', 'Input should be a valid boolean', v)]);
+  return v;
+}
+
+function acceptsGzip(header) {
+  if (!header) return false;
+  for (const part of header.split(',')) {
+    const [name, ...params] = part.trim().split(';');
+    const n = name.trim().toLowerCase();
+    if (n !== 'gzip' && n !== '*' && n !== 'x-gzip') continue;
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q && Number(q.slice(2)) === 0) continue;
+    return true;
+  }
+  return false;
+}
+
+function sleep(ctx, ms) {
+  return new Promise((resolve) => {
+    if (ms <= 0 || ctx.closed) return resolve();
+    const t = setTimeout(resolve, ms);
+    ctx.onClose.push(() => { clearTimeout(t); resolve(); });
+  });
+}
+
+function finishLog(ctx, status) {
+  ctx.status = status;
+  if (ctx.entry) ctx.entry.status = status;
+}
+
+/*
+ * Every normal answer goes through here; gzip (when configured and accepted)
+ * runs on the thread pool so a busy benchmark does not stall the event loop.
+ */
+function send(ctx, status, body, headers, options) {
+  if (ctx.closed) return;
+  headers = headers || {};
+  if (!headers['Content-Type']) headers['Content-Type'] = 'application/json';
+  finishLog(ctx, status);
+  const noBody = status === 204 || status === 304;
+  if (!noBody && config.gzip && ctx.isApi && ctx.gzipOk && !(options && options.noGzip)) {
+    const cacheKey = options && options.cacheKey;
+    const done = (buf) => {
+      if (ctx.closed) return;
+      headers['Content-Encoding'] = 'gzip';
+      headers.Vary = 'Accept-Encoding';
+      headers['Content-Length'] = buf.length;
+      ctx.res.writeHead(status, headers);
+      ctx.res.end(buf);
+    };
+    const cached = cacheKey && gzipCache.get(cacheKey);
+    if (cached) return done(cached);
+    zlib.gzip(typeof body === 'string' ? Buffer.from(body) : body, (err, buf) => {
+      if (err) { headers['Content-Length'] = Buffer.byteLength(body); ctx.res.writeHead(status, headers); ctx.res.end(body); return; }
+      if (cacheKey && gzipCache.size < GZIP_CACHE_MAX) gzipCache.set(cacheKey, buf);
+      done(buf);
+    });
+    return;
+  }
+  if (noBody) { ctx.res.writeHead(status, headers); ctx.res.end(); return; }
+  headers['Content-Length'] = Buffer.byteLength(body);
+  ctx.res.writeHead(status, headers);
+  ctx.res.end(body);
+}
+
+function sendError(ctx, err) {
+  send(ctx, err.status, err.bodyText, Object.assign({}, err.headers));
+}
+
+/* ---------------------------------------------------------------- faults */
+
+const FAULT_COLLECTION = 'col_faults';
+const LIST_OPEN = Buffer.from('{"results":[');
+const COMMA = Buffer.from(',');
+const LIST_END = '],"pagination":{"next_cursor":null,"has_more":false},"stats":{"total_documents":1}}';
+
+/*
+ * A fault renders either as a document (GET) or as a one-result list page,
+ * so a client's size or depth limits are what fail, not the page's shape.
+ */
+function wrapper(mode) {
+  return mode === 'list' ? { pre: '{"results":[', post: LIST_END } : { pre: '', post: '' };
+}
+
+function statusResponse(ctx, code, opts2) {
+  const headers = {};
+  if (code === 429 && opts2.retryAfter !== undefined) headers['Retry-After'] = String(opts2.retryAfter);
+  if (code === 422) {
+    return send(ctx, 422, stringify({ detail: [vErr(['path', 'document_id'], 'value_error', 'Value error, injected validation failure', opts2.id)] }), headers);
+  }
+  if (code === 404) {
+    const res = opts2.resource || 'document';
+    const id = res === 'namespace' ? ctx.namespace : res === 'collection' ? opts2.collection : opts2.id;
+    return send(ctx, 404, envelope(404, `${res[0].toUpperCase()}${res.slice(1)} not found`, { resource: res, id }), headers);
+  }
+  if (code >= 200 && code < 300) return send(ctx, code, opts2.normal, headers);
+  if (code >= 300 && code < 400) {
+    headers.Location = `/v1/collections/${FAULT_COLLECTION}/documents/redirected`;
+    return send(ctx, code, envelope(code, `Redirect (${code})`, { location: headers.Location }), headers);
+  }
+  if (code === 401) headers['WWW-Authenticate'] = 'Bearer';
+  return send(ctx, code, envelope(code, undefined, null), headers);
+}
+
+function rawHead(status, reason, headers) {
+  let s = `HTTP/1.1 ${status} ${reason}\r\n`;
+  for (const [k, v] of Object.entries(headers)) s += `${k}: ${v}\r\n`;
+  return s + '\r\n';
+}
+
+async function streamHuge(ctx, mb, mode, spec) {
+  const w = wrapper(mode);
+  const res = ctx.res;
+  finishLog(ctx, 200);
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  const total = mb * 1048576;
+  const head = `${w.pre}{"document_id":${JSON.stringify(spec)},"collection_id":"${FAULT_COLLECTION}","ok":true,"padding":[`;
+  const elem = '"' + 'x'.repeat(1020) + '"';
+  const block = Buffer.from((elem + ',').repeat(64));
+  let sent = 0;
+  res.write(head);
+  sent += head.length;
+  while (sent + block.length < total) {
+    if (ctx.closed) return;
+    if (!res.write(block)) await new Promise((r) => { res.once('drain', r); ctx.onClose.push(r); });
+    sent += block.length;
+  }
+  if (!ctx.closed) res.end(elem + ']}' + w.post);
+}
+
+const bombCache = new Map();
+
+/* Built once per size on zlib's thread pool; a 1 GiB bomb is about 1 MiB on the wire. */
+function gzipBomb(mb, mode, spec) {
+  const key = mode + ':' + mb + ':' + spec;
+  let p = bombCache.get(key);
+  if (p) return p;
+  p = new Promise((resolve, reject) => {
+    const w = wrapper(mode);
+    const gz = zlib.createGzip({ level: 9 });
+    const out = [];
+    gz.on('data', (c) => out.push(c));
+    gz.on('end', () => resolve(Buffer.concat(out)));
+    gz.on('error', reject);
+    const head = `${w.pre}{"document_id":${JSON.stringify(spec)},"collection_id":"${FAULT_COLLECTION}","padding":"`;
+    const tail = '"}' + w.post;
+    let left = Math.max(0, mb * 1048576 - Buffer.byteLength(head) - Buffer.byteLength(tail));
+    const chunk = Buffer.alloc(1048576, 'a');
+    gz.write(head);
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!gz.write(n === chunk.length ? chunk : chunk.subarray(0, n))) { gz.once('drain', pump); return; }
+      }
+      gz.end(tail);
+    };
+    pump();
+  });
+  if (bombCache.size >= 4) bombCache.delete(bombCache.keys().next().value);
+  bombCache.set(key, p);
+  return p;
+}
+
+/*
+ * mode: 'get' or 'list'; normal: the body of the successful answer (the small
+ * fault document, or the real list page); flakyKey: what flaky counts on.
+ */
+async function serveFault(ctx, spec, mode, normal, flakyKey, collectionSeg) {
+  const w = wrapper(mode);
+  const wrapDoc = (docText) => w.pre + docText + w.post;
+  const common = { id: spec, collection: collectionSeg, normal };
+  let m;
+  if ((m = /^status-(\d{3})$/.exec(spec))) {
+    const code = +m[1];
+    if (code < 200 || code > 599) throw badRequest(`fault status out of range: ${code}`);
+    return statusResponse(ctx, code, common);
+  }
+  if ((m = /^status-404-(collection|namespace|document)$/.exec(spec)))
+    return statusResponse(ctx, 404, Object.assign({}, common, { resource: m[1] }));
+  if ((m = /^status-429-retry-after-(\d+)$/.exec(spec)))
+    return statusResponse(ctx, 429, Object.assign({}, common, { retryAfter: +m[1] }));
+  if ((m = /^flaky-(\d{3})-(\d+)-(.+)$/.exec(spec))) {
+    const code = +m[1];
+    if (code < 200 || code > 599) throw badRequest(`fault status out of range: ${code}`);
+    const count = (flaky.get(flakyKey) || 0) + 1;
+    flaky.set(flakyKey, count);
+    if (count <= +m[2]) return statusResponse(ctx, code, Object.assign({}, common, code === 429 ? { retryAfter: 0 } : {}));
+    return send(ctx, 200, normal);
+  }
+  if ((m = /^(stall|latency)-(\d+)$/.exec(spec))) {
+    await sleep(ctx, Math.min(+m[2], 3600000));
+    return send(ctx, 200, normal);
+  }
+  if ((m = /^stall-body-(\d+)$/.exec(spec))) {
+    const buf = Buffer.from(normal);
+    const half = buf.length >> 1;
+    finishLog(ctx, 200);
+    ctx.res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': buf.length });
+    ctx.res.write(buf.subarray(0, half));
+    await sleep(ctx, Math.min(+m[1], 3600000));
+    if (!ctx.closed) ctx.res.end(buf.subarray(half));
+    return;
+  }
+  if ((m = /^huge-(\d+)$/.exec(spec))) {
+    if (+m[1] > 16384) throw badRequest('huge: at most 16384 MiB');
+    return streamHuge(ctx, +m[1], mode, spec);
+  }
+  if ((m = /^gzip-bomb-(\d+)$/.exec(spec))) {
+    if (+m[1] > 4096) throw badRequest('gzip-bomb: at most 4096 MiB');
+    const buf = await gzipBomb(+m[1], mode, spec);
+    return send(ctx, 200, buf, { 'Content-Encoding': 'gzip' }, { noGzip: true });
+  }
+  if ((m = /^deep-(\d+)$/.exec(spec))) {
+    const n = +m[1];
+    if (n > 10000000) throw badRequest('deep: at most 10000000 levels');
+    const inner = n > 1 ? ',"nested":' + '{"n":'.repeat(n - 2) + '{}' + '}'.repeat(n - 2) : '';
+    return send(ctx, 200, wrapDoc(`{"document_id":${JSON.stringify(spec)},"collection_id":"${FAULT_COLLECTION}"${inner}}`));
+  }
+  switch (spec) {
+    case 'redirected':
+      return send(ctx, 200, normal);
+    case 'invalid-json':
+      return send(ctx, 200, `{"document_id": "invalid-json", "collection_id": "${FAULT_COLLECTION}", "ok": tru, }`);
+    case 'non-object':
+      return send(ctx, 200, `[{"document_id":"non-object","collection_id":"${FAULT_COLLECTION}"}]`);
+    case 'html':
+      return send(ctx, 200, '<!DOCTYPE html>\n<html><head><title>Welcome</title></head><body><h1>It works!</h1>'
+        + '<p>This is not the JSON you are looking for.</p></body></html>\n', { 'Content-Type': 'text/html; charset=utf-8' });
+    case 'empty':
+      return send(ctx, 200, '', {}, { noGzip: true });
+    case 'gzip-doc': {
+      const buf = zlib.gzipSync(Buffer.from(normal));
+      return send(ctx, 200, buf, { 'Content-Encoding': 'gzip' }, { noGzip: true });
+    }
+    case 'invalid-utf8':
+      return send(ctx, 200, Buffer.concat([
+        Buffer.from(wrapper(mode).pre + `{"document_id":"invalid-utf8","collection_id":"${FAULT_COLLECTION}","text":"bad `),
+        Buffer.from([0xC3, 0x28]),
+        Buffer.from(' here"}' + wrapper(mode).post)]), {}, { noGzip: true });
+    case 'nul-escape':
+      return send(ctx, 200, wrapDoc(`{"document_id":"nul-escape","collection_id":"${FAULT_COLLECTION}","text":"before\\u0000after"}`));
+    case 'big-number':
+      return send(ctx, 200, wrapDoc(`{"document_id":"big-number","collection_id":"${FAULT_COLLECTION}",`
+        + '"big_int":1234567890123456789012345678901234567890,"huge_exp":1e400,"precise":0.1000000000000000000001}'));
+    case 'echo-key': {
+      const auth = ctx.req.headers.authorization || '';
+      return send(ctx, 400, envelope(400, `Malformed request from client with header Authorization: ${auth}`, { authorization: auth }));
+    }
+    case 'truncated':
+    case 'reset': {
+      const buf = Buffer.from(normal);
+      const part = buf.subarray(0, Math.max(1, buf.length >> 1));
+      const sock = ctx.req.socket;
+      finishLog(ctx, 200);
+      ctx.raw = true;
+      const headers = { 'Content-Type': 'application/json', 'Content-Length': spec === 'truncated' ? buf.length + 100 : buf.length };
+      sock.write(rawHead(200, 'OK', headers));
+      sock.write(part);
+      if (spec === 'truncated') { sock.end(); return; }
+      // A short pause lets the partial body reach the client before the RST discards it.
+      setTimeout(() => { if (sock.resetAndDestroy) sock.resetAndDestroy(); else sock.destroy(); }, 50);
+      return;
+    }
+  }
+  throw badRequest(`Unknown fault spec ${JSON.stringify(spec)}`, { resource: 'fault', id: spec });
+}
+
+/* ------------------------------------------------------------ API routes */
+
+function resolveCollection(ctx, seg) {
+  if (seg === FAULT_COLLECTION) return { kind: 'faults' };
+  const m = /^faultpage-(\d+)-(.+)$/.exec(seg);
+  if (m) return { kind: 'faultpage', k: +m[1], spec: m[2], col: ARTICLES, seg };
+  for (const col of ctx.collections) if (col.id === seg || col.name === seg) return { kind: 'data', col };
+  throw notFound('collection', seg);
+}
+
+/* Pre-encoded Buffers: a page is then one Buffer.concat, with no UTF-8 encoding per request. */
+function renderDoc(col, i, urls, vectors, selects) {
+  if (!urls && !vectors && !selects) return col.textAt(i);
+  let d = col.docAt(i);
+  if (urls || vectors) d = withExtras(d, col.vectorAt(i), urls, vectors);
+  if (selects) d = project(d, selects);
+  return Buffer.from(stringify(d));
+}
+
+async function getDocument(ctx, seg, docId) {
+  const target = resolveCollection(ctx, seg);
+  const q = ctx.query;
+  const urlFlag = queryBool(q, 'return_url');
+  const presignedFlag = queryBool(q, 'return_presigned_urls');
+  const urls = urlFlag || presignedFlag;
+  const vectors = queryBool(q, 'return_vectors');
+  if (target.kind === 'faults') {
+    const normal = stringify({ document_id: docId, collection_id: FAULT_COLLECTION, ok: true });
+    return serveFault(ctx, docId, 'get', normal, 'get:' + docId, seg);
+  }
+  const col = target.col;
+  const i = col.indexOf(docId);
+  if (i < 0) throw notFound('document', docId);
+  const plain = !urls && !vectors;
+  return send(ctx, 200, renderDoc(col, i, urls, vectors, null), {}, plain ? { cacheKey: col.id + '\n' + i } : undefined);
+}
+
+async function listDocuments(ctx, seg) {
+  const target = resolveCollection(ctx, seg);
+  const limit = queryLimit(ctx.query);
+  const body = parseBodyObject(ctx);
+  if (body.filters !== undefined && body.filters !== null && !isPlainObject(body.filters))
+    throw validation([vErr(['body', 'filters'], 'model_attributes_type', 'Input should be a valid dictionary or object to extract fields from', body.filters)]);
+  let selects = null;
+  if (body.select !== undefined && body.select !== null) {
+    if (!Array.isArray(body.select) || body.select.some((s) => typeof s !== 'string'))
+      throw validation([vErr(['body', 'select'], 'list_type', 'Input should be a valid list of strings', body.select)]);
+    selects = body.select.map(splitPath).sort((a, b) => a.length - b.length);
+  }
+  const cursorIn = body.cursor !== undefined && body.cursor !== null ? body.cursor : lastOf(ctx.query.cursor);
+  if (cursorIn !== undefined && typeof cursorIn !== 'string')
+    throw validation([vErr(['body', 'cursor'], 'string_type', 'Input should be a valid string', cursorIn)]);
+  const urls = bodyBool(body, 'return_url') || bodyBool(body, 'return_presigned_urls');
+  const vectors = bodyBool(body, 'return_vectors');
+  const pred = compileFilter(body.filters, true, 'filters');
+  const keys = parseSort(body.sort);
+
+  if (target.kind === 'faults') {
+    return send(ctx, 200, '{"results":[],"pagination":{"next_cursor":null,"has_more":false},"stats":{"total_documents":0}}');
+  }
+  const col = target.col;
+  const hash = queryHash([col.id, body.filters === undefined ? null : body.filters, keys.map((k) => [k.field, k.desc])]);
+  let pos = 0;
+  let page = 1;
+  if (cursorIn !== undefined) {
+    const c = decodeCursor(cursorIn, 'd');
+    if (c.h !== hash) throw badRequest('Cursor does not belong to this query (collection, filters and sort must not change between pages)');
+    if (!Number.isInteger(c.n) || c.n < 2 || c.p > col.size) throw badRequest('Invalid cursor');
+    pos = c.p;
+    page = c.n;
+  }
+  const order = keys.length ? sortedOrder(col, keys) : null;
+  const N = col.size;
+  const results = [];
+  let i = pos;
+  for (; i < N && results.length < limit; i++) {
+    const idx = order ? order[i] : i;
+    if (pred === TRUE || pred(col.docAt(idx))) results.push(idx);
+  }
+  let next = -1;
+  if (pred === TRUE) next = i < N ? i : -1;
+  else {
+    for (; i < N; i++) if (pred(col.docAt(order ? order[i] : i))) { next = i; break; }
+  }
+  let total;
+  if (pred === TRUE) total = N;
+  else {
+    const ck = col.id + '\n' + hash;
+    total = countCache.get(ck);
+    if (total === undefined) {
+      total = 0;
+      for (let k = 0; k < N; k++) if (pred(col.docAt(k))) total++;
+      if (countCache.size > 256) countCache.clear();
+      countCache.set(ck, total);
+    }
+  }
+  const cursor = next >= 0 ? encodeCursor({ v: 1, k: 'd', p: next, n: page + 1, h: hash }) : null;
+  const parts = [LIST_OPEN];
+  for (let k = 0; k < results.length; k++) {
+    if (k) parts.push(COMMA);
+    parts.push(renderDoc(col, results[k], urls, vectors, selects));
+  }
+  parts.push(Buffer.from(`],"pagination":{"next_cursor":${cursor === null ? 'null' : JSON.stringify(cursor)},"has_more":${next >= 0}},`
+    + `"stats":{"total_documents":${total}}}`));
+  const out = Buffer.concat(parts);
+  if (target.kind === 'faultpage' && page === target.k)
+    return serveFault(ctx, target.spec, 'list', out, 'list:' + target.seg, target.seg);
+  return send(ctx, 200, out);
+}
+
+function collectionObject(col) {
+  const m = col.meta;
+  return {
+    collection_id: col.id, collection_name: col.name, description: m.description || null,
+    document_count: col.size, enabled: true, created_at: m.created_at || null, updated_at: m.created_at || null,
+    output_schema: m.output_schema || { properties: {} },
+  };
+}
+
+function listCollections(ctx) {
+  const limit = queryLimit(ctx.query);
+  const body = parseBodyObject(ctx);
+  const cursorIn = body.cursor !== undefined && body.cursor !== null ? body.cursor : lastOf(ctx.query.cursor);
+  if (cursorIn !== undefined && typeof cursorIn !== 'string')
+    throw validation([vErr(['body', 'cursor'], 'string_type', 'Input should be a valid string', cursorIn)]);
+  const all = ctx.collections;
+  let pos = 0;
+  if (cursorIn !== undefined) {
+    const c = decodeCursor(cursorIn, 'c');
+    if (c.ns !== ctx.namespace || c.p > all.length) throw badRequest('Invalid cursor');
+    pos = c.p;
+  }
+  const slice = all.slice(pos, pos + limit);
+  const next = pos + slice.length < all.length ? encodeCursor({ v: 1, k: 'c', p: pos + slice.length, ns: ctx.namespace }) : null;
+  return send(ctx, 200, stringify({
+    results: slice.map(collectionObject),
+    pagination: { next_cursor: next, has_more: next !== null },
+    total_count: all.length,
+  }));
+}
+
+function getCollection(ctx, seg) {
+  const t = resolveCollection(ctx, seg);
+  if (t.kind !== 'data') throw notFound('collection', seg);
+  return send(ctx, 200, stringify(collectionObject(t.col)));
+}
+
+function methodNotAllowed(allow) {
+  return apiError(405, 'Method not allowed', { allow }, { Allow: allow });
+}
+
+async function handleApi(ctx) {
+  stats.requests++;
+  const req = ctx.req;
+  // Counted per reset epoch, so a connection kept alive across a reset still shows up once.
+  if (req.socket.mockEpoch !== epoch) { req.socket.mockEpoch = epoch; stats.connections++; }
+  const hdr = req.headers;
+  ctx.isApi = true;
+  ctx.gzipOk = acceptsGzip(hdr['accept-encoding']);
+  ctx.namespace = hdr['x-namespace'] === undefined ? 'default' : hdr['x-namespace'];
+
+  let query = null;
+  let queryErr = null;
+  try { query = parseQuery(ctx.rawQuery); } catch (e) { queryErr = e; }
+  ctx.query = query || Object.create(null);
+
+  const auth = hdr.authorization;
+  const m = typeof auth === 'string' ? /^\s*Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+  const key = m ? m[1] : null;
+  const identity = key === FORBIDDEN_KEY ? 'forbidden' : (key && KEYS.get(key)) || null;
+
+  if (config.record) {
+    const headers = {};
+    for (const [k, v] of Object.entries(hdr)) if (k !== 'authorization') headers[k] = v;
+    let body = null;
+    if (ctx.bodyText) { try { body = parseJSON(ctx.bodyText); } catch (e) { body = null; } }
+    ctx.entry = {
+      seq: ++seq, method: req.method, path: ctx.rawPath, raw_query: ctx.rawQuery,
+      query: query ? Object.assign({}, query) : null, body, namespace: ctx.namespace, identity,
+      accept_encoding: hdr['accept-encoding'] || null, user_agent: hdr['user-agent'] || null,
+      headers, received_ms: Number(process.hrtime.bigint() - START) / 1e6, status: null, aborted: false,
+    };
+    requestLog.push(ctx.entry);
+    if (requestLog.length > LOG_MAX + 1000) requestLog = requestLog.slice(-LOG_MAX);
+  }
+
+  if (config.latency_ms > 0) await sleep(ctx, config.latency_ms);
+  if (ctx.closed) return;
+
+  if (!key || (identity === null))
+    throw apiError(401, 'Invalid or missing API key', null, { 'WWW-Authenticate': 'Bearer' });
+  if (identity === 'forbidden')
+    throw apiError(403, 'This API key is not allowed to access this resource', null);
+  const cols = DATA.namespaces.get(ctx.namespace);
+  if (!cols) throw apiError(404, 'Namespace not found', { resource: 'namespace', id: ctx.namespace });
+  ctx.collections = cols;
+  if (queryErr) throw badRequest('Malformed percent-encoding in the query string');
+
+  const raw = ctx.rawPath.split('/');
+  let segs;
+  try { segs = raw.map((s) => decodeURIComponent(s)); } catch (e) {
+    throw badRequest('Malformed percent-encoding in the path');
+  }
+  const method = req.method;
+  if (segs.length >= 3 && segs[1] === 'v1' && segs[2] === 'collections') {
+    if (segs.length === 4 && segs[3] === 'list' && method === 'POST') return listCollections(ctx);
+    if (segs.length === 4) {
+      if (method === 'GET') return getCollection(ctx, segs[3]);
+      throw methodNotAllowed('GET');
+    }
+    if (segs.length === 6 && segs[4] === 'documents') {
+      if (segs[5] === 'list' && method === 'POST') return listDocuments(ctx, segs[3]);
+      if (method === 'GET') return getDocument(ctx, segs[3], segs[5]);
+      throw methodNotAllowed(segs[5] === 'list' ? 'GET, POST' : 'GET');
+    }
+  }
+  throw apiError(404, 'Route not found', { resource: 'route', id: ctx.rawPath });
+}
+
+/* --------------------------------------------------------------- control */
+
+function controlJSON(ctx, status, value) {
+  const body = stringify(value);
+  ctx.res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+  ctx.res.end(body);
+}
+
+function handleControl(ctx) {
+  const p = ctx.rawPath;
+  const method = ctx.req.method;
+  if (p === '/_mock/requests' && method === 'GET') {
+    let q;
+    try { q = parseQuery(ctx.rawQuery); } catch (e) { return controlJSON(ctx, 400, { error: 'malformed query' }); }
+    let list = requestLog.length > LOG_MAX ? requestLog.slice(-LOG_MAX) : requestLog;
+    if (q.since !== undefined) { const s = Number(lastOf(q.since)); list = list.filter((e) => e.seq > s); }
+    if (q.path_contains !== undefined) { const s = lastOf(q.path_contains); list = list.filter((e) => e.path.includes(s)); }
+    return controlJSON(ctx, 200, list);
+  }
+  if (p === '/_mock/reset' && method === 'POST') {
+    requestLog = [];
+    seq = 0;
+    flaky = new Map();
+    stats = { requests: 0, connections: 0, accepted: 0 };
+    epoch++;
+    config = initialConfig();
+    return controlJSON(ctx, 200, { ok: true, config });
+  }
+  if (p === '/_mock/config' && method === 'GET') return controlJSON(ctx, 200, config);
+  if (p === '/_mock/config' && method === 'POST') {
+    let v;
+    try { v = parseJSON(ctx.bodyText || '{}'); } catch (e) { return controlJSON(ctx, 400, { error: 'invalid JSON: ' + e.message }); }
+    if (!isPlainObject(v)) return controlJSON(ctx, 400, { error: 'expected a JSON object' });
+    const next = Object.assign({}, config);
+    for (const [k, val] of Object.entries(v)) {
+      if (k === 'latency_ms') {
+        if (!Number.isInteger(val) || val < 0 || val > 3600000) return controlJSON(ctx, 400, { error: 'latency_ms: integer 0..3600000' });
+        next.latency_ms = val;
+      } else if (k === 'gzip' || k === 'record') {
+        if (typeof val !== 'boolean') return controlJSON(ctx, 400, { error: `${k}: boolean` });
+        next[k] = val;
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record` });
+    }
+    config = next;
+    return controlJSON(ctx, 200, config);
+  }
+  if (p === '/_mock/stats' && method === 'GET')
+    return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections });
+  if (p === '/_mock/health' && method === 'GET') return controlJSON(ctx, 200, { ok: true });
+  return controlJSON(ctx, 404, { error: `unknown control endpoint ${method} ${p}` });
+}
+
+/* ---------------------------------------------------------------- server */
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY) { reject(apiError(413, 'Request body too large')); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+async function onRequest(req, res) {
+  const ctx = { req, res, closed: false, onClose: [], entry: null, status: null, isApi: false, raw: false };
+  res.on('close', () => {
+    ctx.closed = true;
+    if (ctx.entry && !res.writableFinished && !ctx.raw) ctx.entry.aborted = true;
+    for (const f of ctx.onClose) f();
+  });
+  const url = req.url;
+  const qi = url.indexOf('?');
+  ctx.rawPath = qi < 0 ? url : url.slice(0, qi);
+  ctx.rawQuery = qi < 0 ? '' : url.slice(qi + 1);
+  try {
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    ctx.bodyText = hasBody ? await readBody(req) : null;
+    if (ctx.rawPath.startsWith('/_mock/')) return handleControl(ctx);
+    if (ctx.rawPath === '/v1' || ctx.rawPath.startsWith('/v1/')) return await handleApi(ctx);
+    throw apiError(404, 'Route not found', { resource: 'route', id: ctx.rawPath });
+  } catch (e) {
+    if (e instanceof HttpError) return sendError(ctx, e);
+    process.stderr.write('mixpeek-mock: internal error: ' + (e && e.stack || e) + '\n');
+    if (!res.headersSent && !ctx.raw) sendError(ctx, apiError(500, 'Internal error in the mock'));
+  }
+}
+
+const server = http.createServer({ noDelay: true }, (req, res) => { onRequest(req, res); });
+// Clients keep connections for minutes between benchmark phases.
+server.keepAliveTimeout = 120000;
+server.headersTimeout = 121000;
+server.requestTimeout = 0;
+server.timeout = 0;
+server.on('connection', (sock) => {
+  stats.accepted++;
+  openConnections++;
+  sock.on('close', () => { openConnections--; });
+});
+
+function shutdown() {
+  if (opts.portFile) { try { fs.unlinkSync(opts.portFile); } catch (e) { /* already gone */ } }
+  server.close();
+  if (server.closeAllConnections) server.closeAllConnections();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+
+server.on('error', (e) => {
+  process.stderr.write('mixpeek-mock: ' + e.message + '\n');
+  process.exit(1);
+});
+
+server.listen(opts.port, opts.host, () => {
+  const port = server.address().port;
+  if (opts.portFile) {
+    const tmp = opts.portFile + '.tmp.' + process.pid;
+    fs.writeFileSync(tmp, String(port) + '\n');
+    fs.renameSync(tmp, opts.portFile);
+  }
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  process.stdout.write(`mixpeek-mock listening on http://${host}:${port}\n`);
+});
