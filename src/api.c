@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "json.h"
+#include "percent.h"
 
 #define MX_SNIPPET_BYTES 200
 
@@ -34,29 +35,11 @@ mx_api_batch(const MxTarget *target, int concurrency, MxHttpStats *stats)
 char *
 mx_api_escape_segment(const char *segment)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	StringInfoData buf;
-	const unsigned char *p;
-	bool		only_dots = strspn(segment, ".") == strlen(segment);
+	size_t		len = strlen(segment);
+	char	   *out = palloc(MX_PERCENT_ENCODED_SIZE(len));
 
-	initStringInfo(&buf);
-	for (p = (const unsigned char *) segment; *p; p++)
-	{
-		/* "." and ".." would be read as relative path steps */
-		bool		keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '~' ||
-			(*p == '.' && !only_dots);
-
-		if (keep)
-			appendStringInfoChar(&buf, (char) *p);
-		else
-		{
-			appendStringInfoChar(&buf, '%');
-			appendStringInfoChar(&buf, hex[*p >> 4]);
-			appendStringInfoChar(&buf, hex[*p & 15]);
-		}
-	}
-	return buf.data;
+	mx_percent_encode_segment(segment, len, out);
+	return out;
 }
 
 static void

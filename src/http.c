@@ -34,6 +34,7 @@
 #include "utils/wait_event.h"
 
 #include "http.h"
+#include "retry_after.h"
 #include "settings.h"
 
 #define MX_WAIT_SLICE_MS 25
@@ -128,17 +129,9 @@ header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	MxHttpRequest *req = userdata;
 	size_t		n = size * nmemb;
-	static const char name[] = "retry-after:";
 
-	if (n > sizeof(name) - 1 && pg_strncasecmp(ptr, name, sizeof(name) - 1) == 0)
-	{
-		size_t		vlen = n - (sizeof(name) - 1);
-		char	   *dst = req->priv->retry_after;
-
-		vlen = Min(vlen, sizeof(req->priv->retry_after) - 1);
-		memcpy(dst, ptr + sizeof(name) - 1, vlen);
-		dst[vlen] = '\0';
-	}
+	mx_retry_after_header(ptr, n, req->priv->retry_after,
+						  sizeof(req->priv->retry_after));
 	return n;
 }
 
@@ -447,28 +440,17 @@ retryable(MxHttpRequest *req, CURLcode code)
 }
 
 /*
- * Back-off before a retry: Retry-After when the server sent one, else
- * exponential with jitter (half fixed, half random) so that many sessions
- * hitting the same limit do not come back in step.
+ * Back-off before a retry: Retry-After when the server sent one that reads,
+ * else exponential with jitter (half fixed, half random) so that many
+ * sessions hitting the same limit do not come back in step.
  */
 static long
 backoff_ms(MxHttpRequest *req)
 {
-	const char *ra = req->priv->retry_after;
-	long		ms;
+	long		ms = mx_retry_after_ms(req->priv->retry_after, time(NULL),
+									   MX_RETRY_AFTER_CAP_MS);
 
-	while (*ra == ' ' || *ra == '\t')
-		ra++;
-	if (*ra >= '0' && *ra <= '9')
-		ms = Min(strtol(ra, NULL, 10), MX_RETRY_AFTER_CAP_MS / 1000) * 1000;
-	else if (*ra != '\0' && *ra != '\r' && *ra != '\n')
-	{
-		time_t		when = curl_getdate(ra, NULL);
-
-		ms = (when > 0) ? ((long) (when - time(NULL))) * 1000 : -1;
-		ms = Min(Max(ms, 0), MX_RETRY_AFTER_CAP_MS);
-	}
-	else
+	if (ms < 0)
 	{
 		long		cap = Min((long) MX_BACKOFF_CAP_MS,
 							  (long) MX_BACKOFF_BASE_MS << Min(req->retries, 10));

@@ -20,41 +20,9 @@
 #include "utils/jsonb.h"
 
 #include "json.h"
+#include "json_depth.h"
 
 #define MX_JSON_MAX_DEPTH 512
-
-/* Deepest nesting of arrays and objects, ignoring brackets in strings. */
-static int
-nesting_depth(const char *data, size_t len)
-{
-	int			depth = 0;
-	int			deepest = 0;
-	bool		in_string = false;
-	size_t		i;
-
-	for (i = 0; i < len; i++)
-	{
-		char		c = data[i];
-
-		if (in_string)
-		{
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		}
-		else if (c == '"')
-			in_string = true;
-		else if (c == '{' || c == '[')
-		{
-			if (++depth > deepest)
-				deepest = depth;
-		}
-		else if (c == '}' || c == ']')
-			depth--;
-	}
-	return deepest;
-}
 
 Jsonb *
 mx_json_parse(const char *data, size_t len, char **why)
@@ -74,7 +42,7 @@ mx_json_parse(const char *data, size_t len, char **why)
 		*why = pstrdup("The body is not valid UTF-8.");
 		return NULL;
 	}
-	if (nesting_depth(data, len) > MX_JSON_MAX_DEPTH)
+	if (mx_json_nesting_depth(data, len, MX_JSON_MAX_DEPTH) > MX_JSON_MAX_DEPTH)
 	{
 		*why = psprintf("The body nests arrays and objects more than %d levels deep.",
 						MX_JSON_MAX_DEPTH);
