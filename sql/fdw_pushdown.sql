@@ -1,0 +1,236 @@
+-- mixpeek_fdw: what is sent to the API (filters, sort, limit, select), and
+-- that results never depend on it (mixpeek.pushdown on = off)
+\getenv mock_url MIXPEEK_MOCK_URL
+\getenv mock_control MIXPEEK_MOCK_CONTROL
+\pset null '(null)'
+SET client_min_messages = warning;
+-- what the mock received, read through its control endpoints (superuser only)
+SELECT set_config('fdw_test.mock_control', :'mock_control', false) IS NOT NULL AS ok;
+CREATE TEMP TABLE mock_raw (line text);
+CREATE FUNCTION pg_temp.mock(endpoint text, post boolean DEFAULT false)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  result text;
+BEGIN
+  TRUNCATE mock_raw;
+  EXECUTE format('COPY mock_raw FROM PROGRAM %L (FORMAT csv, QUOTE %L, DELIMITER %L)',
+                 format('curl -sS %s%s', CASE WHEN post THEN '-X POST ' ELSE '' END,
+                        current_setting('fdw_test.mock_control') || endpoint),
+                 E'\x01', E'\x02');
+  SELECT string_agg(line, E'\n') INTO result FROM mock_raw;
+  RETURN result::jsonb;
+END $$;
+CREATE FUNCTION pg_temp.mock_reset() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_temp.mock('/reset', true) $$;
+CREATE FUNCTION pg_temp.mock_requests()
+RETURNS TABLE (method text, path text, query jsonb, body jsonb, namespace text, identity text)
+LANGUAGE sql AS $$
+  SELECT r->>'method', r->>'path', r->'query', r->'body', r->>'namespace', r->>'identity'
+  FROM jsonb_array_elements(pg_temp.mock('/requests')) r
+  ORDER BY (r->>'seq')::int $$;
+
+CREATE SERVER mx_push FOREIGN DATA WRAPPER mixpeek_fdw;
+-- text columns in the C collation so that ranges and sorts can be sent
+CREATE FOREIGN TABLE push_articles (
+  document_id text COLLATE "C",
+  collection_id text,
+  root_object_id text,
+  source_type text,
+  lineage_path text,
+  category text COLLATE "C",
+  cluster_id text,
+  taxonomy_topics_label text,
+  title text OPTIONS (field 'metadata.title') COLLATE "C",
+  author text OPTIONS (field 'metadata.author'),
+  word_count integer,
+  big_count bigint OPTIONS (field 'word_count'),
+  rating numeric,
+  rating_f double precision OPTIONS (field 'rating'),
+  cluster_distance double precision,
+  published boolean,
+  published_at timestamptz,
+  issue_date date,
+  tags text[]
+) SERVER mx_push OPTIONS (collection 'col_articles');
+
+-- Each clause: rows with pushdown on, whether they equal the rows with
+-- pushdown off, and the filters the mock received (or the GETs).
+CREATE FUNCTION pg_temp.differential(clause text,
+                                     OUT nrows int, OUT same boolean, OUT sent text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  on_rows text[];
+  off_rows text[];
+BEGIN
+  PERFORM pg_temp.mock_reset();
+  PERFORM set_config('mixpeek.pushdown', 'on', true);
+  EXECUTE format('SELECT array_agg(t::text ORDER BY t::text) FROM push_articles t WHERE %s',
+                 clause) INTO on_rows;
+  SELECT string_agg(CASE WHEN r.method = 'GET' THEN 'GET ' || r.path
+                         ELSE coalesce((r.body->'filters')::text, 'no filters') END,
+                    ' + ')
+    INTO sent FROM pg_temp.mock_requests() r;
+  PERFORM set_config('mixpeek.pushdown', 'off', true);
+  EXECUTE format('SELECT array_agg(t::text ORDER BY t::text) FROM push_articles t WHERE %s',
+                 clause) INTO off_rows;
+  nrows := coalesce(cardinality(on_rows), 0);
+  same := on_rows IS NOT DISTINCT FROM off_rows;
+END $$;
+
+CREATE TEMP TABLE clauses (n serial, clause text);
+INSERT INTO clauses (clause) VALUES
+  -- strings: exact case, both shapes of standard columns
+  ($$category = 'news'$$),
+  ($$category = 'News'$$),
+  ($$category <> 'news'$$),
+  ($$category IN ('news', 'tech', 'nope')$$),
+  ($$category NOT IN ('news', 'Tech')$$),
+  ($$category IS NULL$$),
+  ($$category IS NOT NULL$$),
+  ($$category > 'n'$$),
+  ($$category <= 'TECH'$$),
+  ($$category LIKE 'n%'$$),
+  ($$category LIKE 'S%'$$),
+  ($$category LIKE 'news'$$),
+  ($$category LIKE '%s'$$),
+  ($$title LIKE 'Caf%'$$),
+  ($$title >= 'Sports'$$),
+  ($$author = 'O''Brien'$$),
+  ($$root_object_id = 'obj_article_001'$$),
+  ($$root_object_id <> 'obj_article_001'$$),
+  ($$root_object_id IN ('obj_article_002', 'obj_article_013')$$),
+  ($$lineage_path IS NULL$$),
+  ($$lineage_path IS NOT NULL$$),
+  ($$lineage_path LIKE 'bkt\_content/%'$$),
+  ($$lineage_path LIKE 'bkt_content%'$$),
+  ($$source_type = 'bucket' AND category = 'news'$$),
+  ($$cluster_id NOT IN ('cl_tech', 'cl_awkward')$$),
+  ($$taxonomy_topics_label IS NULL$$),
+  -- integers, bigints, numerics (every digit), doubles
+  ($$word_count = 1200$$),
+  ($$word_count > 100$$),
+  ($$word_count <= 0$$),
+  ($$word_count <> 800$$),
+  ($$word_count IN (0, 10, 1200)$$),
+  ($$word_count NOT IN (0, 3000)$$),
+  ($$word_count IS NULL$$),
+  ($$100 < word_count$$),
+  ($$big_count > 450$$),
+  ($$big_count <> 450$$),
+  ($$rating = 4.123456789012345678$$),
+  ($$rating > 4.123456789012345$$),
+  ($$rating < 3.5$$),
+  ($$rating >= 99.99999999999999999$$),
+  ($$rating IN (3.5, 5)$$),
+  ($$rating <> 3.5$$),
+  ($$rating_f = 4.123456789012345678$$),
+  ($$rating_f >= 4.123456789012345$$),
+  ($$rating_f <= 100$$),
+  ($$rating_f > 4.123456789012345$$),
+  ($$rating_f <> 3.5$$),
+  ($$rating_f IN (3.5, 5)$$),
+  ($$cluster_distance < 0.3$$),
+  -- booleans
+  ($$published$$),
+  ($$NOT published$$),
+  ($$published IS NULL$$),
+  ($$published IS NOT TRUE$$),
+  -- types the API compares otherwise: checked here only
+  ($$published_at > '2024-03-01 12:00:00+00'$$),
+  ($$issue_date = '2024-04-15'$$),
+  ($$tags = '{ai,health}'$$),
+  -- document ids: GETs
+  ($$document_id = 'doc_flat_01'$$),
+  ($$document_id = 'nope'$$),
+  ($$document_id IN ('..', '.', 'doc/with/slash', 'nope', '..')$$),
+  ($$document_id > 'doc_n'$$),
+  -- combinations, and clauses that are not sent at all
+  ($$category = 'news' AND word_count > 500 AND published$$),
+  ($$(category = 'news' OR category = 'tech') AND rating > 1$$),
+  ($$lower(category) = 'news'$$),
+  ($$word_count + 1 > 100$$);
+
+SELECT n, clause, d.nrows, d.same, d.sent
+FROM clauses, pg_temp.differential(clause) d
+ORDER BY n;
+
+-- sort and limit: sent when every condition is, with PostgreSQL's order
+SELECT pg_temp.mock_reset() \gset
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id, word_count FROM push_articles
+WHERE published ORDER BY word_count DESC LIMIT 3;
+SELECT document_id, word_count FROM push_articles
+WHERE published ORDER BY word_count DESC LIMIT 3;
+SELECT method, path, query, body FROM pg_temp.mock_requests();
+-- the same rows as a local sort (on a unique column, so without ties)
+SELECT document_id FROM push_articles
+WHERE published ORDER BY document_id DESC LIMIT 4;
+SET mixpeek.pushdown = off;
+SELECT document_id FROM push_articles
+WHERE published ORDER BY document_id DESC LIMIT 4;
+RESET mixpeek.pushdown;
+
+-- ascending: nulls last, like PostgreSQL
+SELECT pg_temp.mock_reset() \gset
+SELECT document_id, title FROM push_articles ORDER BY title LIMIT 4;
+SELECT method, query->>'limit' AS limit, body FROM pg_temp.mock_requests();
+SELECT document_id, title FROM push_articles ORDER BY title DESC LIMIT 3;
+
+-- LIMIT alone; OFFSET counts
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*) FROM (SELECT document_id FROM push_articles LIMIT 5) s;
+SELECT count(*) FROM (SELECT document_id FROM push_articles LIMIT 2 OFFSET 3) s;
+SELECT method, query->>'limit' AS limit FROM pg_temp.mock_requests();
+
+-- not sent: a condition checked locally, a sort the API would do otherwise
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles WHERE lower(category) = 'news'
+ORDER BY word_count LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles ORDER BY author LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles ORDER BY rating LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles ORDER BY word_count NULLS FIRST LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles ORDER BY category, word_count LIMIT 2;
+-- a standard column has two locations: no single field to sort by
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles ORDER BY root_object_id LIMIT 2;
+
+-- a join needs all the rows: no limit is sent
+CREATE TEMP TABLE few (k int);
+INSERT INTO few VALUES (1);
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT a.document_id FROM push_articles a, few WHERE a.word_count > few.k LIMIT 2;
+
+-- collations: ranges only in "C", equality only when deterministic
+CREATE COLLATION mx_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles WHERE author > 'M';
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles WHERE category = 'NEWS' COLLATE mx_ci;
+SELECT count(*) FROM push_articles WHERE category = 'NEWS' COLLATE mx_ci;
+
+-- select: only the fields used; everything when the whole row is
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*) FROM push_articles;
+SELECT count(title) FROM push_articles WHERE root_object_id IS NOT NULL;
+SELECT count(*) FROM push_articles t WHERE t IS NOT NULL;
+SELECT body->'select' AS sel FROM pg_temp.mock_requests();
+
+-- parameters: sent with their values at run time; a NULL sends nothing
+SET plan_cache_mode = force_generic_plan;
+PREPARE by_category(text, int) AS
+  SELECT document_id FROM push_articles WHERE category = $1 AND word_count >= $2
+  ORDER BY document_id;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE by_category('news', 0);
+SELECT pg_temp.mock_reset() \gset
+EXECUTE by_category('news', 0);
+EXECUTE by_category(NULL, 0);
+SELECT method, body->'filters' AS filters FROM pg_temp.mock_requests();
+DEALLOCATE by_category;
+RESET plan_cache_mode;
+
+DROP SERVER mx_push CASCADE;
+DROP COLLATION mx_ci;

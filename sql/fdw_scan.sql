@@ -1,0 +1,179 @@
+-- mixpeek_fdw: columns from both document shapes, type conversion, paging,
+-- projection, and what EXPLAIN shows
+\getenv mock_url MIXPEEK_MOCK_URL
+\getenv mock_control MIXPEEK_MOCK_CONTROL
+\pset null '(null)'
+SET client_min_messages = warning;
+-- what the mock received, read through its control endpoints (superuser only)
+SELECT set_config('fdw_test.mock_control', :'mock_control', false) IS NOT NULL AS ok;
+CREATE TEMP TABLE mock_raw (line text);
+CREATE FUNCTION pg_temp.mock(endpoint text, post boolean DEFAULT false)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  result text;
+BEGIN
+  TRUNCATE mock_raw;
+  EXECUTE format('COPY mock_raw FROM PROGRAM %L (FORMAT csv, QUOTE %L, DELIMITER %L)',
+                 format('curl -sS %s%s', CASE WHEN post THEN '-X POST ' ELSE '' END,
+                        current_setting('fdw_test.mock_control') || endpoint),
+                 E'\x01', E'\x02');
+  SELECT string_agg(line, E'\n') INTO result FROM mock_raw;
+  RETURN result::jsonb;
+END $$;
+CREATE FUNCTION pg_temp.mock_reset() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_temp.mock('/reset', true) $$;
+CREATE FUNCTION pg_temp.mock_requests()
+RETURNS TABLE (method text, path text, query jsonb, body jsonb, namespace text, identity text)
+LANGUAGE sql AS $$
+  SELECT r->>'method', r->>'path', r->'query', r->'body', r->>'namespace', r->>'identity'
+  FROM jsonb_array_elements(pg_temp.mock('/requests')) r
+  ORDER BY (r->>'seq')::int $$;
+
+CREATE SERVER mx_scan FOREIGN DATA WRAPPER mixpeek_fdw;
+
+-- every standard column, each read from the flat shape first, then _internal
+CREATE FOREIGN TABLE scan_std (
+  document_id text, collection_id text,
+  root_object_id text, root_bucket_id text, source_type text,
+  source_collection_id text, source_document_id text, source_object_id text,
+  lineage_path text, lineage_chain jsonb, source_blobs jsonb, document_blobs jsonb,
+  internal_metadata jsonb, created_at timestamptz, updated_at timestamptz,
+  modality text, mime_type text, vector real[], presigned_url text,
+  presigned_urls jsonb, document jsonb
+) SERVER mx_scan OPTIONS (collection 'col_articles');
+
+\x on
+SELECT document_id, collection_id, root_object_id, root_bucket_id, source_type,
+       source_collection_id, source_document_id, source_object_id, lineage_path,
+       lineage_chain, source_blobs, internal_metadata, created_at, updated_at,
+       modality, mime_type, vector, document ->> 'document_id' AS document
+FROM scan_std WHERE document_id IN ('doc_flat_01', 'doc_nested_01')
+ORDER BY document_id;
+\x off
+
+-- the same facts in both shapes (doc_flat_0N, doc_nested_0N) give identical
+-- typed rows; presigned URLs are signed per document, so only their blobs
+CREATE VIEW scan_facts AS
+SELECT substring(document_id from '^doc_(flat|nested)_0[1-4]$') AS shape,
+       right(document_id, 1) AS pair,
+       to_jsonb(ROW(collection_id, root_object_id, root_bucket_id, source_type,
+           source_collection_id, source_document_id, source_object_id,
+           lineage_path, lineage_chain, source_blobs,
+           jsonb_path_query_array(document_blobs, '$[*].url'),
+           internal_metadata, created_at, updated_at, modality, mime_type, vector,
+           presigned_url IS NOT NULL, jsonb_array_length(presigned_urls))) AS facts
+FROM scan_std;
+SELECT f.pair, f.facts = n.facts AS identical,
+       (SELECT count(*) FROM jsonb_each(f.facts) WHERE value <> 'null') AS non_null_facts
+FROM scan_facts f JOIN scan_facts n
+  ON f.pair = n.pair AND f.shape = 'flat' AND n.shape = 'nested'
+ORDER BY 1;
+
+-- "document" is the whole document, as mixpeek_document() returns it
+SELECT document = mixpeek_document('col_articles', 'doc_nested_02') AS same_document
+FROM scan_std WHERE document_id = 'doc_nested_02';
+
+-- vectors and URLs are asked for only when a column needs them
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*) FROM scan_std WHERE document_id = 'doc_flat_01';
+SELECT vector FROM scan_std WHERE document_id = 'doc_flat_01';
+SELECT presigned_url, presigned_urls FROM scan_std WHERE document_id = 'doc_flat_01';
+SELECT document_blobs FROM scan_std WHERE document_id = 'doc_nested_01';
+SELECT count(vector) FROM scan_std;
+SELECT count(presigned_url) FROM scan_std;
+SELECT method, path, query, body FROM pg_temp.mock_requests();
+
+-- conversion through the column type's input function
+CREATE TYPE scan_category AS ENUM ('News', 'news', 'NEWS', 'sports', 'Sports', 'tech',
+                                   'Tech', 'TECH', 'science', 'Science', 'culture');
+CREATE DOMAIN scan_count AS integer CHECK (VALUE >= 0);
+CREATE FOREIGN TABLE scan_types (
+  document_id text,
+  category scan_category,
+  word_count scan_count,
+  words_text text OPTIONS (field 'word_count'),
+  rating numeric,
+  rating_text text OPTIONS (field 'rating'),
+  rating_f double precision OPTIONS (field 'rating'),
+  published boolean,
+  published_text text OPTIONS (field 'published'),
+  published_at timestamptz,
+  issue_date date,
+  tags text[],
+  tags_json json OPTIONS (field 'tags'),
+  vector real[],
+  vector_num numeric[] OPTIONS (field 'vector'),
+  metadata jsonb,
+  metadata_text text OPTIONS (field 'metadata'),
+  title varchar(40) OPTIONS (field 'metadata.title'),
+  cluster_distance numeric,
+  missing_field text
+) SERVER mx_scan OPTIONS (collection 'col_articles');
+SET timezone = 'UTC';
+\x on
+SELECT * FROM scan_types WHERE document_id IN ('doc_flat_02', 'doc_nested_06')
+ORDER BY document_id;
+\x off
+RESET timezone;
+SELECT pg_typeof(category) AS category, pg_typeof(word_count) AS word_count,
+       pg_typeof(tags_json) AS tags_json, pg_typeof(vector) AS vector
+FROM scan_types LIMIT 1;
+SELECT document_id, rating, rating_f, rating_text FROM scan_types
+WHERE rating_text LIKE '%.%' AND length(rating_text) > 12 ORDER BY document_id;
+
+-- paging: pages follow the cursor, each asked for as the previous arrives
+CREATE FOREIGN TABLE scan_paged (document_id text) SERVER mx_scan
+  OPTIONS (collection 'col_articles', page_size '3');
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*), count(DISTINCT document_id) FROM scan_paged;
+SELECT method, query->>'limit' AS limit, body ? 'cursor' AS has_cursor,
+       body - 'cursor' AS body
+FROM pg_temp.mock_requests();
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT document_id FROM scan_paged;
+-- without a table option, mixpeek.page_size
+SET mixpeek.page_size = 7;
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*) FROM scan_std;
+SELECT method, query->>'limit' AS limit FROM pg_temp.mock_requests();
+RESET mixpeek.page_size;
+
+-- a scan that stops early asks for at most the page after the current one
+SELECT pg_temp.mock_reset() \gset
+SELECT document_id FROM scan_paged WHERE document_id || '' = 'doc_flat_02' LIMIT 1;
+SELECT count(*) <= 3 AS at_most_three_pages FROM pg_temp.mock_requests();
+
+-- many pages
+CREATE FOREIGN TABLE scan_big (document_id text, word_count int, category text)
+  SERVER mx_scan OPTIONS (collection 'col_big', page_size '1000');
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT count(*), count(DISTINCT document_id), sum(word_count) FROM scan_big;
+SELECT count(*), count(DISTINCT document_id), sum(word_count) FROM scan_big;
+SELECT category, count(*) FROM scan_big WHERE word_count < 10 GROUP BY 1 ORDER BY 1;
+
+-- GETs in EXPLAIN ANALYZE
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT document_id FROM scan_std WHERE document_id = ANY (ARRAY['doc_flat_01', 'nope', 'doc_flat_01']);
+
+-- namespaces: table option, else server option, else mixpeek.namespace
+CREATE SERVER mx_scan_ns FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace 'production');
+CREATE FOREIGN TABLE scan_ns_server (document_id text) SERVER mx_scan_ns
+  OPTIONS (collection 'col_articles');
+CREATE FOREIGN TABLE scan_ns_table (document_id text) SERVER mx_scan_ns
+  OPTIONS (collection 'col_articles', namespace 'empty');
+CREATE FOREIGN TABLE scan_ns_guc (document_id text) SERVER mx_scan
+  OPTIONS (collection 'articles');
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*) FROM scan_ns_server;
+SELECT count(*) FROM scan_ns_table;
+SET mixpeek.namespace = 'production';
+SELECT count(*) FROM scan_ns_guc;
+RESET mixpeek.namespace;
+SELECT count(*) FROM scan_ns_guc;
+SELECT method, path, namespace FROM pg_temp.mock_requests();
+
+DROP VIEW scan_facts;
+DROP SERVER mx_scan CASCADE;
+DROP SERVER mx_scan_ns CASCADE;
+DROP TYPE scan_category;
+DROP DOMAIN scan_count;
