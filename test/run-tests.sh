@@ -4,13 +4,14 @@
 # cluster.  --long runs the long variants (load, fuzzing, memory checking).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-export MX_LONG=0
+export MX_LONG=${MX_LONG:-0}
 [ "${1:-}" = "--long" ] && MX_LONG=1
 
 mx_build
 mx_start_mock
 echo "mock Mixpeek API at $MIXPEEK_MOCK_URL"
 
+status=0
 mx_in_cluster bash -c '
   set -u
   cd "$MX_TOP"
@@ -22,5 +23,20 @@ mx_in_cluster bash -c '
     /usr/bin/python3 "$t" || { echo "FAILED: $t"; status=1; }
   done
   exit $status
-'
+' || status=1
+
+# fuzzing (a smoke run of seconds; 20 s per harness with --long), load
+# (pgbench, 10 s; 60 s with --long) and valgrind (--long only): each
+# script builds what it needs and runs its own cluster
+export MX_BUILT=1
+if [ "$MX_LONG" = 1 ]; then fuzz_s=20 load_s=60; else fuzz_s=2 load_s=10; fi
+echo "== test/fuzz/run.sh $fuzz_s"
+"$MX_TOP/test/fuzz/run.sh" "$fuzz_s" || { echo "FAILED: fuzzing"; status=1; }
+echo "== test/load.sh $load_s"
+"$MX_TOP/test/load.sh" "$load_s" || { echo "FAILED: load"; status=1; }
+if [ "$MX_LONG" = 1 ]; then
+  echo "== test/memcheck.sh"
+  "$MX_TOP/test/memcheck.sh" || { echo "FAILED: memcheck"; status=1; }
+fi
+[ "$status" -eq 0 ] || { echo "some tests FAILED"; exit 1; }
 echo "all tests passed"

@@ -1,0 +1,145 @@
+-- test/load.sh: the functions its pgbench scripts call.  Each makes one kind
+-- of request, checks every row it gets back against what the mock serves
+-- (col_big document i has document_id doc_<i, 6 digits>, word_count i % 1000
+-- and metadata.title 'Document <i>'), and deals with failures:
+--   * a wrong row raises SQLSTATE MX001, and an undocumented SQLSTATE (or the
+--     wrong documented one for an injected fault) raises MX002: both abort the
+--     pgbench client, and load.sh fails;
+--   * a failure with a documented SQLSTATE (SPEC section 5) is caught, and
+--     logged as "mxload failure <kind> <sqlstate> <expected|unexpected>" so
+--     that load.sh can count them; "expected" means an injected fault.
+-- The EXCEPTION blocks also put every call in a subtransaction, so the
+-- extension's abort clean-up runs on every failure under load.
+CREATE EXTENSION IF NOT EXISTS mixpeek;
+
+CREATE OR REPLACE FUNCTION mxload_failed(kind text, state text, msg text,
+                                         expected_state text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF state NOT IN ('22023', '28000', '42501', '42704', '53400', 'HV000',
+                   '08006', '57014', 'HV00A') THEN
+    RAISE EXCEPTION 'mxload: % failed with undocumented SQLSTATE %: %', kind, state, msg
+      USING ERRCODE = 'MX002';
+  END IF;
+  IF expected_state IS NOT NULL AND state <> expected_state THEN
+    RAISE EXCEPTION 'mxload: % failed with SQLSTATE %, expected %: %', kind, state, expected_state, msg
+      USING ERRCODE = 'MX002';
+  END IF;
+  RAISE LOG 'mxload failure % % %', kind, state,
+    CASE WHEN expected_state IS NULL THEN 'unexpected' ELSE 'expected' END;
+END $$;
+
+CREATE OR REPLACE FUNCTION mxload_check(kind text, d jsonb, i int) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF d IS NULL
+     OR d->>'document_id' IS DISTINCT FROM 'doc_' || lpad(i::text, 6, '0')
+     OR d->>'collection_id' IS DISTINCT FROM 'col_big'
+     OR (d->>'word_count')::int IS DISTINCT FROM i % 1000
+     OR d #>> '{metadata,title}' IS DISTINCT FROM 'Document ' || i THEN
+    RAISE EXCEPTION 'mxload: % returned a wrong row for document %: %', kind, i,
+      left(coalesce(d::text, 'NULL'), 300) USING ERRCODE = 'MX001';
+  END IF;
+END $$;
+
+-- mixpeek_document() on an existing document
+CREATE OR REPLACE FUNCTION mxload_one(i int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE d jsonb;
+BEGIN
+  BEGIN
+    d := mixpeek_document('col_big', 'doc_' || lpad(i::text, 6, '0'));
+  EXCEPTION WHEN OTHERS THEN
+    PERFORM mxload_failed('one', SQLSTATE, SQLERRM);
+    RETURN;
+  END;
+  PERFORM mxload_check('one', d, i);
+END $$;
+
+-- mixpeek_documents() on n ids (i, i+7, ...) plus one that does not exist
+CREATE OR REPLACE FUNCTION mxload_many(i int, n int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  ids text[];
+  docs jsonb[];
+  d jsonb;
+  k int;
+BEGIN
+  SELECT array_agg('doc_' || lpad(((i + 7 * g) % 100000)::text, 6, '0'))
+    INTO ids FROM generate_series(0, n - 1) g;
+  BEGIN
+    SELECT array_agg(x) INTO docs
+      FROM mixpeek_documents('col_big', ids || ARRAY['no_such_doc']) x;
+  EXCEPTION WHEN OTHERS THEN
+    PERFORM mxload_failed('many', SQLSTATE, SQLERRM);
+    RETURN;
+  END;
+  IF coalesce(array_length(docs, 1), 0) <> n THEN
+    RAISE EXCEPTION 'mxload: many returned % rows for % ids', coalesce(array_length(docs, 1), 0), n
+      USING ERRCODE = 'MX001';
+  END IF;
+  FOREACH d IN ARRAY docs LOOP
+    k := substr(d->>'document_id', 5)::int;
+    IF NOT (d->>'document_id' = ANY (ids)) THEN
+      RAISE EXCEPTION 'mxload: many returned document % not asked for', d->>'document_id'
+        USING ERRCODE = 'MX001';
+    END IF;
+    PERFORM mxload_check('many', d, k);
+  END LOOP;
+END $$;
+
+-- a document that does not exist: NULL, not an error
+CREATE OR REPLACE FUNCTION mxload_missing(r int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE d jsonb;
+BEGIN
+  BEGIN
+    d := mixpeek_document('col_big', 'missing_' || r);
+  EXCEPTION WHEN OTHERS THEN
+    PERFORM mxload_failed('missing', SQLSTATE, SQLERRM);
+    RETURN;
+  END;
+  IF d IS NOT NULL THEN
+    RAISE EXCEPTION 'mxload: missing_% returned a row', r USING ERRCODE = 'MX001';
+  END IF;
+END $$;
+
+-- an injected fault (test/mock/mixpeek-mock.js, col_faults), with the
+-- SQLSTATE the contract promises; flaky ones succeed on a retry
+CREATE OR REPLACE FUNCTION mxload_fault(f int, token text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  specs text[] := ARRAY['status-500', 'status-503', 'status-429', 'status-400',
+                        'status-403', 'status-404-collection', 'invalid-json',
+                        'non-object', 'truncated', 'reset', 'deep-600',
+                        'invalid-utf8', 'nul-escape', 'html', 'empty',
+                        'flaky-503-1-', 'flaky-429-1-', 'flaky-502-2-',
+                        'status-404'];
+  states text[] := ARRAY['HV000', 'HV000', '53400', '22023',
+                         '42501', '42704', 'HV00A',
+                         'HV00A', '08006', '08006', 'HV00A',
+                         'HV00A', 'HV00A', 'HV00A', 'HV00A',
+                         NULL, NULL, NULL,
+                         NULL];
+  k int := 1 + f % array_length(specs, 1);
+  spec text := specs[k];
+  d jsonb;
+BEGIN
+  IF spec LIKE 'flaky-%' THEN
+    spec := spec || token;
+  END IF;
+  BEGIN
+    d := mixpeek_document('col_faults', spec);
+  EXCEPTION WHEN OTHERS THEN
+    PERFORM mxload_failed('fault ' || specs[k], SQLSTATE, SQLERRM,
+                          coalesce(states[k], 'none'));
+    RETURN;
+  END;
+  IF states[k] IS NOT NULL THEN
+    RAISE EXCEPTION 'mxload: fault % succeeded', spec USING ERRCODE = 'MX001';
+  END IF;
+  IF spec = 'status-404' THEN
+    IF d IS NOT NULL THEN
+      RAISE EXCEPTION 'mxload: status-404 returned a row' USING ERRCODE = 'MX001';
+    END IF;
+  ELSIF d->>'document_id' IS DISTINCT FROM spec OR d->>'ok' IS DISTINCT FROM 'true' THEN
+    RAISE EXCEPTION 'mxload: % returned %', spec, left(coalesce(d::text, 'NULL'), 300)
+      USING ERRCODE = 'MX001';
+  END IF;
+END $$;
