@@ -89,9 +89,15 @@ has_control_chars(const char *s)
 	return false;
 }
 
+/* The value is shown, except a key's. */
 static void
 invalid_value(DefElem *def, const char *detail)
 {
+	if (strcmp(def->defname, "api_key") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"api_key\""),
+				 errdetail("%s", detail)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 			 errmsg("invalid value for option \"%s\": \"%s\"",

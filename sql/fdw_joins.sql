@@ -1,0 +1,137 @@
+-- mixpeek_fdw: joins with local tables (nested loops of GETs), id lists,
+-- materialized views, a report
+\getenv mock_url MIXPEEK_MOCK_URL
+\getenv mock_control MIXPEEK_MOCK_CONTROL
+\pset null '(null)'
+SET client_min_messages = warning;
+-- what the mock received, read through its control endpoints (superuser only)
+SELECT set_config('fdw_test.mock_control', :'mock_control', false) IS NOT NULL AS ok;
+CREATE TEMP TABLE mock_raw (line text);
+CREATE FUNCTION pg_temp.mock(endpoint text, post boolean DEFAULT false)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  result text;
+BEGIN
+  TRUNCATE mock_raw;
+  EXECUTE format('COPY mock_raw FROM PROGRAM %L (FORMAT csv, QUOTE %L, DELIMITER %L)',
+                 format('curl -sS %s%s', CASE WHEN post THEN '-X POST ' ELSE '' END,
+                        current_setting('fdw_test.mock_control') || endpoint),
+                 E'\x01', E'\x02');
+  SELECT string_agg(line, E'\n') INTO result FROM mock_raw;
+  RETURN result::jsonb;
+END $$;
+CREATE FUNCTION pg_temp.mock_reset() RETURNS void
+LANGUAGE sql AS $$ SELECT pg_temp.mock('/reset', true) $$;
+CREATE FUNCTION pg_temp.mock_requests()
+RETURNS TABLE (method text, path text, query jsonb, body jsonb, namespace text, identity text)
+LANGUAGE sql AS $$
+  SELECT r->>'method', r->>'path', r->'query', r->'body', r->>'namespace', r->>'identity'
+  FROM jsonb_array_elements(pg_temp.mock('/requests')) r
+  ORDER BY (r->>'seq')::int $$;
+
+CREATE SERVER mx_join FOREIGN DATA WRAPPER mixpeek_fdw;
+CREATE FOREIGN TABLE join_articles (
+  document_id text,
+  root_object_id text,
+  lineage_path text,
+  category text,
+  title text OPTIONS (field 'metadata.title'),
+  word_count integer,
+  rating numeric,
+  taxonomy_topics_label text,
+  cluster_id text,
+  published_at timestamptz
+) SERVER mx_join OPTIONS (collection 'col_articles');
+CREATE FOREIGN TABLE join_frames (
+  document_id text,
+  source_type text,
+  source_collection_id text,
+  source_document_id text,
+  lineage_path text
+) SERVER mx_join OPTIONS (collection 'col_frames');
+CREATE FOREIGN TABLE join_big (document_id text, category text, word_count int)
+  SERVER mx_join OPTIONS (collection 'col_big');
+
+-- a few local rows: one GET per row in a nested loop
+CREATE TABLE join_reading_list (id text PRIMARY KEY, reader text);
+INSERT INTO join_reading_list VALUES
+  ('doc_flat_01', 'ana'), ('doc_nested_02', 'bo'), ('doc/with/slash', 'cy'),
+  ('gone', 'di');
+ANALYZE join_reading_list;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT r.reader, a.title FROM join_reading_list r JOIN join_articles a ON a.document_id = r.id;
+SELECT pg_temp.mock_reset() \gset
+SELECT r.reader, a.title FROM join_reading_list r JOIN join_articles a ON a.document_id = r.id
+ORDER BY r.reader;
+SELECT method, path FROM pg_temp.mock_requests() ORDER BY path;
+-- outer join: the missing document gives NULLs
+SELECT r.reader, a.title FROM join_reading_list r LEFT JOIN join_articles a ON a.document_id = r.id
+ORDER BY r.reader;
+
+-- many local rows: one list scan and a hash join are cheaper than GETs
+CREATE TABLE join_many AS
+  SELECT format('doc_%s', lpad(i::text, 6, '0')) AS id, i FROM generate_series(1, 5000) i;
+ANALYZE join_many;
+EXPLAIN (COSTS OFF)
+SELECT count(*) FROM join_many m JOIN join_articles a ON a.document_id = m.id;
+-- ... unless the foreign side is filtered down to a few documents
+EXPLAIN (COSTS OFF)
+SELECT m.i FROM join_many m JOIN join_big b ON b.document_id = m.id
+WHERE m.i < 3;
+SELECT pg_temp.mock_reset() \gset
+SELECT m.i, b.category FROM join_many m JOIN join_big b ON b.document_id = m.id
+WHERE m.i < 3 ORDER BY m.i;
+SELECT method, path FROM pg_temp.mock_requests() ORDER BY path;
+
+-- frames to the articles they come from, across collections
+SELECT f.document_id AS frame, a.title
+FROM join_frames f JOIN join_articles a ON a.document_id = f.source_document_id
+ORDER BY 1;
+
+-- an IN list: concurrent GETs, each id once, a 404 is no row
+SET mixpeek.max_concurrency = 2;
+SELECT pg_temp.mock_reset() \gset
+SELECT document_id FROM join_articles
+WHERE document_id IN ('doc_flat_03', 'doc_flat_01', 'nope', 'doc_flat_03', '100%', 'a b', 'plus+sign')
+ORDER BY 1;
+SELECT method, path FROM pg_temp.mock_requests() ORDER BY path;
+RESET mixpeek.max_concurrency;
+-- an id array from a parameter
+PREPARE by_ids(text[]) AS SELECT count(*) FROM join_articles WHERE document_id = ANY ($1);
+EXECUTE by_ids(ARRAY['doc_flat_01', 'doc_nested_01', NULL, '']);
+EXECUTE by_ids('{}');
+EXECUTE by_ids(NULL);
+DEALLOCATE by_ids;
+SELECT count(*) FROM join_big
+WHERE document_id = ANY (ARRAY(SELECT format('doc_%s', lpad(i::text, 6, '0'))
+                               FROM generate_series(0, 299) i));
+
+-- a materialized view of enriched documents, refreshed without blocking readers
+CREATE MATERIALIZED VIEW join_enriched AS
+SELECT document_id, title, category, taxonomy_topics_label, cluster_id, rating
+FROM join_articles WHERE taxonomy_topics_label IS NOT NULL;
+CREATE UNIQUE INDEX ON join_enriched (document_id);
+SELECT count(*) FROM join_enriched;
+REFRESH MATERIALIZED VIEW CONCURRENTLY join_enriched;
+SELECT taxonomy_topics_label, count(*), round(avg(rating), 3) AS avg_rating
+FROM join_enriched GROUP BY 1 ORDER BY 1;
+
+-- a report: lineage roots with their documents, categories and words
+SELECT coalesce(root_object_id, '(none)') AS root, count(*) AS documents,
+       string_agg(DISTINCT lower(category), ', ') AS categories,
+       sum(word_count) AS words
+FROM join_articles
+GROUP BY 1 ORDER BY documents DESC, root LIMIT 6;
+
+-- a lateral join and a correlated subquery also run as one GET per row
+SELECT r.reader, x.word_count
+FROM join_reading_list r,
+     LATERAL (SELECT word_count FROM join_articles a WHERE a.document_id = r.id) x
+ORDER BY 1;
+SELECT r.reader,
+       (SELECT category FROM join_articles a WHERE a.document_id = r.id) AS category
+FROM join_reading_list r ORDER BY 1;
+
+DROP MATERIALIZED VIEW join_enriched;
+DROP TABLE join_reading_list, join_many;
+DROP SERVER mx_join CASCADE;
