@@ -8,7 +8,9 @@
  */
 #include "postgres.h"
 
+#include "common/jsonapi.h"
 #include "foreign/foreign.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
@@ -113,34 +115,95 @@ object_of(JsonbValue *v)
 	return v->val.binary.data;
 }
 
-static int
-compare_names(const ListCell *a, const ListCell *b)
+/*
+ * The output_schema field names of each collection in the order the API
+ * lists them, which jsonb does not keep (it sorts keys): read from the raw
+ * body with the JSON parser, at results[i].output_schema.properties.
+ */
+#define MX_IMPORT_MAX_DEPTH 8
+
+typedef struct MxSchemaOrder
 {
-	return strcmp(lfirst(a), lfirst(b));
+	int			depth;			/* objects open */
+	char	   *fields[MX_IMPORT_MAX_DEPTH];	/* field name at each depth */
+	List	   *names;			/* per collection: List of names */
+} MxSchemaOrder;
+
+static bool
+at_field(MxSchemaOrder *st, int depth, const char *name)
+{
+	return st->fields[depth] != NULL && strcmp(st->fields[depth], name) == 0;
 }
 
-/* The output_schema fields, by name, as "name type" column definitions. */
 static void
-append_field_columns(StringInfo buf, JsonbContainer *collection)
+order_object_start(void *state)
+{
+	MxSchemaOrder *st = state;
+
+	st->depth++;
+	if (st->depth < MX_IMPORT_MAX_DEPTH)
+		st->fields[st->depth] = NULL;
+}
+
+static void
+order_object_end(void *state)
+{
+	((MxSchemaOrder *) state)->depth--;
+}
+
+static void
+order_field_start(void *state, char *fname, bool isnull)
+{
+	MxSchemaOrder *st = state;
+
+	if (st->depth >= MX_IMPORT_MAX_DEPTH)
+		return;
+	st->fields[st->depth] = fname;
+	/* {"results": [{"output_schema": {"properties": {fname: ...}}}]} */
+	if (st->depth == 4 && st->names != NIL && at_field(st, 1, "results") &&
+		at_field(st, 2, "output_schema") && at_field(st, 3, "properties"))
+		llast(st->names) = lappend(llast(st->names), fname);
+}
+
+static void
+order_element_start(void *state, bool isnull)
+{
+	MxSchemaOrder *st = state;
+
+	if (st->depth == 1 && at_field(st, 1, "results"))
+		st->names = lappend(st->names, NIL);
+}
+
+/* One List of names per element of "results"; NIL if the body is odd. */
+static List *
+schema_field_order(MxHttpRequest *req)
+{
+	MxSchemaOrder st = {0};
+	JsonSemAction sem = {0};
+	JsonLexContext *lex;
+
+	sem.semstate = &st;
+	sem.object_start = order_object_start;
+	sem.object_end = order_object_end;
+	sem.object_field_start = order_field_start;
+	sem.array_element_start = order_element_start;
+	lex = makeJsonLexContextCstringLen(req->response.data, req->response.len,
+									   PG_UTF8, true);
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
+		return NIL;
+	return st.names;
+}
+
+/* The output_schema fields as column definitions, in the API's order. */
+static void
+append_field_columns(StringInfo buf, JsonbContainer *collection, List *names)
 {
 	JsonbContainer *properties;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	List	   *names = NIL;
 	ListCell   *lc;
 
 	properties = object_of(mx_json_get_path(collection, "output_schema.properties"));
 	if (properties == NULL)
 		return;
-	it = JsonbIteratorInit(properties);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			names = lappend(names, pnstrdup(v.val.string.val, v.val.string.len));
-	}
-	list_sort(names, compare_names);
-
 	foreach(lc, names)
 	{
 		char	   *name = lfirst(lc);
@@ -159,7 +222,8 @@ append_field_columns(StringInfo buf, JsonbContainer *collection)
 
 static char *
 create_table_sql(ForeignServer *server, const char *table_name,
-				 const char *collection_id, JsonbContainer *collection)
+				 const char *collection_id, JsonbContainer *collection,
+				 List *names)
 {
 	StringInfoData buf;
 	int			i;
@@ -169,7 +233,7 @@ create_table_sql(ForeignServer *server, const char *table_name,
 	for (i = 0; standard_columns[i][0]; i++)
 		appendStringInfo(&buf, "%s\n  %s %s", i > 0 ? "," : "",
 						 standard_columns[i][0], standard_columns[i][1]);
-	append_field_columns(&buf, collection);
+	append_field_columns(&buf, collection, names);
 	appendStringInfo(&buf, "\n) SERVER %s OPTIONS (collection %s)",
 					 quote_identifier(server->servername),
 					 quote_literal_cstr(collection_id));
@@ -178,7 +242,7 @@ create_table_sql(ForeignServer *server, const char *table_name,
 
 static List *
 import_page(ImportForeignSchemaStmt *stmt, ForeignServer *server,
-			JsonbContainer *page, List *commands)
+			JsonbContainer *page, List *order, List *commands)
 {
 	JsonbValue *results = mx_json_get(page, "results");
 	int			n;
@@ -208,7 +272,9 @@ import_page(ImportForeignSchemaStmt *stmt, ForeignServer *server,
 			name = id;
 		if (wanted(stmt, name))
 			commands = lappend(commands,
-							   create_table_sql(server, name, id, collection));
+							   create_table_sql(server, name, id, collection,
+												i < list_length(order)
+												? list_nth(order, i) : NIL));
 	}
 	return commands;
 }
@@ -230,7 +296,8 @@ mx_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		mx_batch_add(batch, req);
 		req = mx_batch_next(batch);
 		page = mx_api_object_result(req);
-		commands = import_page(stmt, server, &page->root, commands);
+		commands = import_page(stmt, server, &page->root,
+							   schema_field_order(req), commands);
 		cursor = mx_json_string(mx_json_get_path(&page->root,
 												 "pagination.next_cursor"));
 		CHECK_FOR_INTERRUPTS();
