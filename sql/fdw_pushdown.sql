@@ -147,6 +147,10 @@ INSERT INTO clauses (clause) VALUES
   -- combinations, and clauses that are not sent at all
   ($$category = 'news' AND word_count > 500 AND published$$),
   ($$(category = 'news' OR category = 'tech') AND rating > 1$$),
+  ($$category = 'news' OR word_count > 1000 OR root_object_id = 'obj_article_013'$$),
+  ($$(category = 'news' AND published) OR (word_count < 50 AND NOT published)$$),
+  ($$category = 'news' OR lower(category) = 'tech'$$),
+  ($$NOT (category = 'news' OR category IS NULL)$$),
   ($$lower(category) = 'news'$$),
   ($$word_count + 1 > 100$$);
 
@@ -230,6 +234,15 @@ EXECUTE by_category('news', 0);
 EXECUTE by_category(NULL, 0);
 SELECT method, body->'filters' AS filters FROM pg_temp.mock_requests();
 DEALLOCATE by_category;
+-- inside an OR, a NULL comparison drops out; an OR of NULLs sends nothing
+PREPARE either(text, text) AS
+  SELECT document_id FROM push_articles WHERE category = $1 OR category = $2
+  ORDER BY document_id;
+SELECT pg_temp.mock_reset() \gset
+EXECUTE either('tech', NULL);
+EXECUTE either(NULL, NULL);
+SELECT method, body->'filters' AS filters FROM pg_temp.mock_requests();
+DEALLOCATE either;
 RESET plan_cache_mode;
 
 DROP SERVER mx_push CASCADE;

@@ -51,6 +51,7 @@
 
 #include "utils/json.h"
 
+#include "float_bounds.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
@@ -390,26 +391,75 @@ classify_boolean(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
 	return true;
 }
 
-/* Can this clause be sent as a list filter?  Fills cond and *value. */
-static bool
-classify_clause(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
-				Expr **value)
+static MxCond *classify_clause(MxRelation *rel, Index relid, Expr *clause,
+								List **values);
+
+/* An OR (or an AND inside one) whose every argument can be sent. */
+static MxCond *
+classify_bool_expr(MxRelation *rel, Index relid, BoolExpr *expr, List **values)
 {
-	*value = NULL;
+	MxCond	   *cond = palloc0(sizeof(MxCond));
+	int			nvalues = list_length(*values);
+	ListCell   *lc;
+
+	cond->op = expr->boolop == OR_EXPR ? MX_OP_OR : MX_OP_AND;
 	cond->expr_index = -1;
+	foreach(lc, expr->args)
+	{
+		MxCond	   *arg = classify_clause(rel, relid, lfirst(lc), values);
+
+		if (arg == NULL)
+		{
+			*values = list_truncate(*values, nvalues);
+			return NULL;
+		}
+		cond->args = lappend(cond->args, arg);
+	}
+	return cond;
+}
+
+/*
+ * Can this clause be sent as a list filter?  Its values' expressions are
+ * appended to *values, which the condition refers to by position.
+ */
+static MxCond *
+classify_clause(MxRelation *rel, Index relid, Expr *clause, List **values)
+{
+	MxCond		cond = {0};
+	MxCond	   *result;
+	Expr	   *value = NULL;
+	bool		ok;
+
+	if (is_orclause(clause) || is_andclause(clause))
+		return classify_bool_expr(rel, relid, (BoolExpr *) clause, values);
 	switch (nodeTag(clause))
 	{
 		case T_OpExpr:
-			return classify_like(rel, relid, (OpExpr *) clause, cond, value) ||
-				classify_opexpr(rel, relid, (OpExpr *) clause, cond, value);
+			ok = classify_like(rel, relid, (OpExpr *) clause, &cond, &value) ||
+				classify_opexpr(rel, relid, (OpExpr *) clause, &cond, &value);
+			break;
 		case T_ScalarArrayOpExpr:
-			return classify_saop(rel, relid, (ScalarArrayOpExpr *) clause,
-								 cond, value);
+			ok = classify_saop(rel, relid, (ScalarArrayOpExpr *) clause,
+							   &cond, &value);
+			break;
 		case T_NullTest:
-			return classify_nulltest(rel, relid, (NullTest *) clause, cond);
+			ok = classify_nulltest(rel, relid, (NullTest *) clause, &cond);
+			break;
 		default:
-			return classify_boolean(rel, relid, clause, cond, value);
+			ok = classify_boolean(rel, relid, clause, &cond, &value);
+			break;
 	}
+	if (!ok)
+		return NULL;
+	result = palloc(sizeof(MxCond));
+	*result = cond;
+	result->expr_index = -1;
+	if (value != NULL)
+	{
+		result->expr_index = list_length(*values);
+		*values = lappend(*values, value);
+	}
+	return result;
 }
 
 /* The column that holds the document id, if any. */
@@ -435,7 +485,7 @@ mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
 				   Expr **id_expr, bool *id_many)
 {
 	MxCond		cond;
-	Expr	   *value;
+	Expr	   *value = NULL;
 	bool		ok = false;
 
 	if (IsA(clause, OpExpr))
@@ -471,8 +521,7 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 	foreach(lc, clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		MxCond		cond;
-		Expr	   *value;
+		List	   *values = NIL;
 		Expr	   *expr;
 		bool		many;
 
@@ -487,7 +536,7 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 			*id_expr = expr;
 			*id_many = many;
 		}
-		if (classify_clause(rel, baserel->relid, ri->clause, &cond, &value))
+		if (classify_clause(rel, baserel->relid, ri->clause, &values) != NULL)
 			*remote = lappend(*remote, ri);
 		else
 			*local = lappend(*local, ri);
@@ -555,16 +604,11 @@ mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
 	foreach(lc, remote_conds)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		MxCond	   *cond = palloc(sizeof(MxCond));
-		Expr	   *value;
+		MxCond	   *cond = classify_clause(rel, baserel->relid, ri->clause,
+										   fdw_exprs);
 
-		if (!classify_clause(rel, baserel->relid, ri->clause, cond, &value))
+		if (cond == NULL)
 			elog(ERROR, "mixpeek_fdw: clause no longer classifies as remote");
-		if (value != NULL)
-		{
-			cond->expr_index = list_length(*fdw_exprs);
-			*fdw_exprs = lappend(*fdw_exprs, value);
-		}
 		spec->conds = lappend(spec->conds, cond);
 	}
 	return spec;
@@ -607,6 +651,32 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 
 /* ---------- the spec in a plan ---------- */
 
+static List *
+cond_to_list(MxCond *cond)
+{
+	List	   *args = NIL;
+	ListCell   *lc;
+
+	foreach(lc, cond->args)
+		args = lappend(args, cond_to_list(lfirst(lc)));
+	return list_make4(makeInteger(cond->op), makeInteger(cond->attnum),
+					  makeInteger(cond->expr_index), args);
+}
+
+static MxCond *
+cond_from_list(List *item)
+{
+	MxCond	   *cond = palloc0(sizeof(MxCond));
+	ListCell   *lc;
+
+	cond->op = intVal(linitial(item));
+	cond->attnum = intVal(lsecond(item));
+	cond->expr_index = intVal(lthird(item));
+	foreach(lc, (List *) lfourth(item))
+		cond->args = lappend(cond->args, cond_from_list(lfirst(lc)));
+	return cond;
+}
+
 List *
 mx_spec_to_list(MxScanSpec *spec)
 {
@@ -614,12 +684,7 @@ mx_spec_to_list(MxScanSpec *spec)
 	ListCell   *lc;
 
 	foreach(lc, spec->conds)
-	{
-		MxCond	   *cond = lfirst(lc);
-
-		conds = lappend(conds, list_make3_int(cond->attnum, cond->op,
-											  cond->expr_index));
-	}
+		conds = lappend(conds, cond_to_list(lfirst(lc)));
 	return list_make5(makeInteger(spec->kind),
 					  conds,
 					  list_make4_int(spec->sort_attnum, spec->sort_desc,
@@ -637,15 +702,7 @@ mx_spec_from_list(List *list)
 
 	spec->kind = intVal(linitial(list));
 	foreach(lc, (List *) lsecond(list))
-	{
-		List	   *item = lfirst(lc);
-		MxCond	   *cond = palloc(sizeof(MxCond));
-
-		cond->attnum = linitial_int(item);
-		cond->op = lsecond_int(item);
-		cond->expr_index = lthird_int(item);
-		spec->conds = lappend(spec->conds, cond);
-	}
+		spec->conds = lappend(spec->conds, cond_from_list(lfirst(lc)));
 	spec->sort_attnum = linitial_int(flags);
 	spec->sort_desc = lsecond_int(flags);
 	spec->return_vectors = lthird_int(flags);
@@ -673,11 +730,26 @@ typedef struct MxTest
 
 #define MX_MAX_TESTS 2
 
+/*
+ * What a condition amounts to once its values are known: something to
+ * send, nothing (it cannot be expressed: leaving it out only widens the
+ * filter), or never true (a comparison with NULL).
+ */
+typedef enum MxTruth
+{
+	MX_SEND,
+	MX_UNKNOWN,
+	MX_NEVER
+} MxTruth;
+
 typedef struct MxPreparedCond
 {
+	MxTruth		truth;
+	MxCondOp	op;
+	List	   *args;			/* MxPreparedCond * of an AND/OR to send */
 	MxColumn   *col;
 	bool		all_locations;	/* IS NULL: every location must match */
-	int			ntests;			/* 0: the condition is left out */
+	int			ntests;
 	MxTest		tests[MX_MAX_TESTS];
 } MxPreparedCond;
 
@@ -781,12 +853,6 @@ json_array_of(MxColumn *col, Datum value, MxCondOp op)
 	return buf.data;
 }
 
-static char *
-double_text(double d)
-{
-	return psprintf("%.17g", d);
-}
-
 static void
 add_test(MxPreparedCond *pc, const char *op, char *value)
 {
@@ -811,21 +877,26 @@ add_comparison(MxPreparedCond *pc, MxCondOp op, char *value)
 
 	if (typid == FLOAT8OID && op != MX_OP_NE && op != MX_OP_NIN)
 	{
-		double		d = strtod(value, NULL);
-		char	   *below = double_text(nextafter(d, -INFINITY));
-		char	   *above = double_text(nextafter(d, INFINITY));
+		char		below[MX_DOUBLE_TEXT_SIZE];
+		char		above[MX_DOUBLE_TEXT_SIZE];
 
+		/* "" past the largest double: no bound there, which only widens */
+		mx_double_neighbours(strtod(value, NULL), below, above);
 		switch (op)
 		{
 			case MX_OP_EQ:
-				add_test(pc, "gt", below);
-				add_test(pc, "lt", above);
+				if (below[0] != '\0')
+					add_test(pc, "gt", pstrdup(below));
+				if (above[0] != '\0')
+					add_test(pc, "lt", pstrdup(above));
 				return;
 			case MX_OP_GE:
-				add_test(pc, "gt", below);
+				if (below[0] != '\0')
+					add_test(pc, "gt", pstrdup(below));
 				return;
 			case MX_OP_LE:
-				add_test(pc, "lt", above);
+				if (above[0] != '\0')
+					add_test(pc, "lt", pstrdup(above));
 				return;
 			default:
 				break;
@@ -841,58 +912,108 @@ add_comparison(MxPreparedCond *pc, MxCondOp op, char *value)
 	add_test(pc, operator_names[op], value);
 }
 
-static void
-prepare_condition(MxPreparedCond *pc, MxCond *cond, Datum value,
-				  bool isnull, Oid typid, const char *shown)
+/* The values of a scan: evaluated fdw_exprs, or their SQL text for EXPLAIN. */
+typedef struct MxValues
 {
+	Datum	   *values;
+	bool	   *isnull;
+	Oid		   *types;
+	const char **shown;
+} MxValues;
+
+static void
+prepare_comparison(MxPreparedCond *pc, MxCond *cond, MxValues *vals)
+{
+	int			e = cond->expr_index;
 	char	   *json;
 
-	pc->ntests = 0;
+	pc->truth = MX_SEND;
 	pc->all_locations = (cond->op == MX_OP_IS_NULL);
 	if (cond->op == MX_OP_IS_NULL || cond->op == MX_OP_NOT_NULL)
 	{
 		add_test(pc, "is_null", pstrdup(cond->op == MX_OP_IS_NULL ? "true" : "false"));
 		return;
 	}
-	if (shown != NULL)
-		json = json_string_of(shown);
-	else if (isnull)
-		json = pstrdup("null");
-	else if (cond->op == MX_OP_IN || cond->op == MX_OP_NIN)
-		json = json_array_of(pc->col, value, cond->op);
+	if (vals->shown != NULL && vals->shown[e] != NULL)
+	{
+		add_test(pc, operator_names[cond->op], json_string_of(vals->shown[e]));
+		return;
+	}
+	if (vals->isnull[e])
+	{
+		/* every operator sent is strict */
+		pc->truth = MX_NEVER;
+		return;
+	}
+	if (cond->op == MX_OP_IN || cond->op == MX_OP_NIN)
+		json = json_array_of(pc->col, vals->values[e], cond->op);
 	else
-		json = json_value_of(pc->col, value, typid);
+		json = json_value_of(pc->col, vals->values[e], vals->types[e]);
 	if (json == NULL)
-		return;					/* leaving a condition out only widens */
-	if (shown != NULL || cond->op == MX_OP_IN || cond->op == MX_OP_NIN)
+		pc->truth = MX_UNKNOWN;
+	else if (cond->op == MX_OP_IN || cond->op == MX_OP_NIN)
 		add_test(pc, operator_names[cond->op], json);
 	else
 		add_comparison(pc, cond->op, json);
 }
 
-static MxPreparedCond *
-prepare_conditions(MxRelation *rel, MxScanSpec *spec, Datum *values,
-				   bool *isnull, Oid *types, const char **shown)
+static MxPreparedCond *prepare_condition(MxRelation *rel, MxCond *cond,
+										 MxValues *vals);
+
+/*
+ * AND: never if one argument is never true; arguments that cannot be sent
+ * are left out.  OR: unknown if one argument is; arguments that are never
+ * true are left out.
+ */
+static void
+prepare_logical(MxPreparedCond *pc, MxRelation *rel, List *conds,
+				MxValues *vals)
 {
-	MxPreparedCond *pcs = palloc0(sizeof(MxPreparedCond) *
-								  Max(list_length(spec->conds), 1));
+	bool		is_and = (pc->op == MX_OP_AND);
 	ListCell   *lc;
-	int			i = 0;
 
-	foreach(lc, spec->conds)
+	pc->truth = MX_SEND;
+	foreach(lc, conds)
 	{
-		MxCond	   *cond = lfirst(lc);
-		MxPreparedCond *pc = &pcs[i++];
-		int			e = cond->expr_index;
+		MxPreparedCond *arg = prepare_condition(rel, lfirst(lc), vals);
 
-		pc->col = &rel->columns[cond->attnum - 1];
-		prepare_condition(pc, cond,
-						  e >= 0 ? values[e] : (Datum) 0,
-						  e >= 0 ? isnull[e] : false,
-						  e >= 0 ? types[e] : InvalidOid,
-						  e >= 0 && shown != NULL ? shown[e] : NULL);
+		if (arg->truth == MX_SEND)
+			pc->args = lappend(pc->args, arg);
+		else if (arg->truth == (is_and ? MX_NEVER : MX_UNKNOWN))
+		{
+			pc->truth = arg->truth;
+			return;
+		}
 	}
-	return pcs;
+	if (pc->args == NIL)
+		pc->truth = is_and ? MX_UNKNOWN : MX_NEVER;
+}
+
+static MxPreparedCond *
+prepare_condition(MxRelation *rel, MxCond *cond, MxValues *vals)
+{
+	MxPreparedCond *pc = palloc0(sizeof(MxPreparedCond));
+
+	pc->op = cond->op;
+	if (cond->op == MX_OP_AND || cond->op == MX_OP_OR)
+		prepare_logical(pc, rel, cond->args, vals);
+	else
+	{
+		pc->col = &rel->columns[cond->attnum - 1];
+		prepare_comparison(pc, cond, vals);
+	}
+	return pc;
+}
+
+/* The scan's conditions, ANDed. */
+static MxPreparedCond *
+prepare_filters(MxRelation *rel, MxScanSpec *spec, MxValues *vals)
+{
+	MxPreparedCond *pc = palloc0(sizeof(MxPreparedCond));
+
+	pc->op = MX_OP_AND;
+	prepare_logical(pc, rel, spec->conds, vals);
+	return pc;
 }
 
 static void
@@ -938,12 +1059,12 @@ append_location(StringInfo buf, MxPreparedCond *pc, const char *field)
 }
 
 /*
- * A condition over the column's locations: ORed for comparisons (the value
- * is the first non-null location, so some location holds it), ANDed for
- * IS NULL (every location must be empty).
+ * A comparison over the column's locations: ORed (the value is the first
+ * non-null location, so some location holds it), ANDed for IS NULL (every
+ * location must be empty).
  */
 static void
-append_condition(StringInfo buf, MxPreparedCond *pc)
+append_comparison(StringInfo buf, MxPreparedCond *pc)
 {
 	MxColumn   *col = pc->col;
 	int			i;
@@ -963,26 +1084,37 @@ append_condition(StringInfo buf, MxPreparedCond *pc)
 	append_group_end(buf);
 }
 
-/* The filters object, or NULL when no condition is sent. */
+static void
+append_condition(StringInfo buf, MxPreparedCond *pc)
+{
+	ListCell   *lc;
+
+	if (pc->op != MX_OP_AND && pc->op != MX_OP_OR)
+	{
+		append_comparison(buf, pc);
+		return;
+	}
+	append_group_start(buf, pc->op == MX_OP_AND ? "AND" : "OR");
+	foreach(lc, pc->args)
+	{
+		if (lc != list_head(pc->args))
+			appendStringInfoChar(buf, ',');
+		append_condition(buf, lfirst(lc));
+	}
+	append_group_end(buf);
+}
+
+/* The filters object, or NULL when nothing is sent. */
 static char *
-filters_text(MxPreparedCond *pcs, int n)
+filters_text(MxPreparedCond *filters)
 {
 	StringInfoData buf;
-	int			sent = 0;
-	int			i;
 
+	if (filters->truth != MX_SEND)
+		return NULL;
 	initStringInfo(&buf);
-	append_group_start(&buf, "AND");
-	for (i = 0; i < n; i++)
-	{
-		if (pcs[i].ntests == 0)
-			continue;
-		if (sent++ > 0)
-			appendStringInfoChar(&buf, ',');
-		append_condition(&buf, &pcs[i]);
-	}
-	append_group_end(&buf);
-	return sent > 0 ? buf.data : NULL;
+	append_condition(&buf, filters);
+	return buf.data;
 }
 
 static char *
@@ -1024,30 +1156,42 @@ append_member(StringInfo buf, const char *name, const char *json)
 }
 
 /*
- * The body of a list request.  values/isnull/types are the evaluated
- * fdw_exprs; cursor is NULL for the first page.
+ * The body of a list request (without cursor), or NULL when its filters
+ * can never be true.  values/isnull/types are the evaluated fdw_exprs.
  */
 char *
 mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values, bool *isnull,
-			 Oid *types, const char **shown, const char *cursor)
+			 Oid *types, const char **shown)
 {
-	MxPreparedCond *pcs = prepare_conditions(rel, spec, values, isnull,
-											 types, shown);
+	MxValues	vals = {values, isnull, types, shown};
+	MxPreparedCond *filters = prepare_filters(rel, spec, &vals);
 	StringInfoData buf;
 
+	if (filters->truth == MX_NEVER)
+		return NULL;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
-	append_member(&buf, "filters", filters_text(pcs, list_length(spec->conds)));
+	append_member(&buf, "filters", filters_text(filters));
 	append_member(&buf, "sort", sort_text(rel, spec));
 	append_member(&buf, "select", select_text(spec->select));
 	append_member(&buf, "return_url", spec->return_url ? "true" : NULL);
 	append_member(&buf, "return_vectors", spec->return_vectors ? "true" : NULL);
-	if (cursor != NULL)
-	{
-		/* the cursor came from the API: pass it back byte for byte */
-		appendStringInfoString(&buf, buf.len > 1 ? ",\"cursor\":" : "\"cursor\":");
-		escape_json(&buf, cursor);
-	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* A body for a later page: the cursor from the API, passed back as is. */
+char *
+mx_body_with_cursor(const char *body, const char *cursor)
+{
+	StringInfoData buf;
+	size_t		len = strlen(body);
+
+	Assert(len >= 2 && body[len - 1] == '}');
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, body, len - 1);
+	appendStringInfoString(&buf, len > 2 ? ",\"cursor\":" : "\"cursor\":");
+	escape_json(&buf, cursor);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
 }
@@ -1061,10 +1205,9 @@ mx_explain_parts(MxRelation *rel, MxScanSpec *spec, Datum *values,
 				 bool *isnull, Oid *types, const char **shown,
 				 char **filters, char **sort, char **select)
 {
-	MxPreparedCond *pcs = prepare_conditions(rel, spec, values, isnull,
-											 types, shown);
+	MxValues	vals = {values, isnull, types, shown};
 
-	*filters = filters_text(pcs, list_length(spec->conds));
+	*filters = filters_text(prepare_filters(rel, spec, &vals));
 	*sort = sort_text(rel, spec);
 	*select = select_text(spec->select);
 }

@@ -88,7 +88,8 @@ typedef struct MxScanState
 
 	bool		evaluated;		/* values of this scan computed */
 	bool		started;		/* first request queued */
-	bool		empty;			/* a NULL comparison value: no rows */
+	bool		empty;			/* filters never true: no rows */
+	char	   *body;			/* list request body, without cursor */
 
 	/* list scans */
 	bool		page_pending;
@@ -510,8 +511,8 @@ collect_ids(MxScanState *s)
 
 /*
  * Evaluate the scan's values (parameters may have changed since the last
- * scan).  A comparison with NULL is never true: then there is nothing to
- * ask for.
+ * scan) and what they make of the request.  Filters that can never be true
+ * (a comparison with NULL) leave nothing to ask for.
  */
 static void
 start_scan(ForeignScanState *node, MxScanState *s)
@@ -526,13 +527,11 @@ start_scan(ForeignScanState *node, MxScanState *s)
 		s->values[i] = ExecEvalExpr(lfirst(lc), econtext, &s->isnull[i]);
 		i++;
 	}
-	s->empty = false;
-	foreach(lc, s->spec->conds)
+	if (s->spec->kind == MX_SCAN_LIST)
 	{
-		MxCond	   *cond = lfirst(lc);
-
-		if (cond->expr_index >= 0 && s->isnull[cond->expr_index])
-			s->empty = true;
+		s->body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
+							   s->types, NULL);
+		s->empty = (s->body == NULL);
 	}
 	if (s->spec->kind != MX_SCAN_LIST)
 		collect_ids(s);
@@ -544,8 +543,7 @@ static void
 queue_page(MxScanState *s, const char *cursor)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->page_cxt[1 - s->cur]);
-	char	   *body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
-									s->types, NULL, cursor);
+	char	   *body = cursor ? mx_body_with_cursor(s->body, cursor) : s->body;
 	MxHttpRequest *req = mx_api_list_documents(s->target, s->rel->collection,
 											   s->request_limit, body);
 
@@ -757,6 +755,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->evaluated = false;
 	s->started = false;
 	s->empty = false;
+	s->body = NULL;
 	s->page_pending = false;
 	s->results = NULL;
 	s->nresults = s->next = 0;

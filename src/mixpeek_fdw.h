@@ -115,15 +115,18 @@ typedef enum MxCondOp
 	MX_OP_NIN,
 	MX_OP_IS_NULL,
 	MX_OP_NOT_NULL,
-	MX_OP_PREFIX
+	MX_OP_PREFIX,
+	MX_OP_AND,					/* args: conditions */
+	MX_OP_OR
 } MxCondOp;
 
-/* One condition sent in the list filters. */
+/* A condition sent in the list filters: a comparison, or an AND/OR. */
 typedef struct MxCond
 {
 	AttrNumber	attnum;
 	MxCondOp	op;
-	int			expr_index;		/* into fdw_exprs, -1 for IS [NOT] NULL */
+	int			expr_index;		/* into fdw_exprs, -1 for none */
+	List	   *args;			/* MxCond * of an AND/OR */
 } MxCond;
 
 typedef struct MxScanSpec
@@ -167,8 +170,8 @@ extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
 extern List *mx_spec_to_list(MxScanSpec *spec);
 extern MxScanSpec *mx_spec_from_list(List *list);
 extern char *mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values,
-						  bool *isnull, Oid *types, const char **shown,
-						  const char *cursor);
+						  bool *isnull, Oid *types, const char **shown);
+extern char *mx_body_with_cursor(const char *body, const char *cursor);
 extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
 							 Datum *values, bool *isnull, Oid *types,
 							 const char **shown, char **filters,
