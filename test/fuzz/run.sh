@@ -7,10 +7,13 @@
 # Harnesses (each file says what it checks):
 #   fuzz_percent      src/percent.c      path segment percent-encoding
 #   fuzz_retry_after  src/retry_after.c  Retry-After header line and value
+#   fuzz_float_bounds src/float_bounds.c bounds sent for a double precision
+#                                        comparison (deparse.c)
 #   fuzz_json         src/json_depth.c   nesting-depth pre-check, and the
 #                                        UTF-8/NUL check json.c relies on
 # The parts that need the backend (error envelopes, JSON-to-column
-# conversion) are fuzzed through SQL instead: test/scripted/test_fuzz_sql.py.
+# conversion, the rest of filter building) are fuzzed through SQL instead:
+# test/scripted/test_fuzz_sql.py.
 #
 # Built with clang's -fsanitize=fuzzer,address,undefined.  The seed corpus
 # (test/fuzz/corpus/<harness>/) is copied to a work directory, so a run
@@ -38,10 +41,12 @@ build() {
 }
 build fuzz_percent "$top/src/percent.c" "$here/fuzz_percent.c" -lcurl
 build fuzz_retry_after "$top/src/retry_after.c" "$here/fuzz_retry_after.c" -lcurl
+build fuzz_float_bounds "$top/src/float_bounds.c" "$here/fuzz_float_bounds.c" -lm
 build fuzz_json "${pginc[@]}" "$top/src/json_depth.c" "$here/fuzz_json.c" "${pglibs[@]}"
 
 # name, max input length, dictionary
-targets=("percent 1024 -" "retry_after 256 retry_after.dict" "json 8192 json.dict")
+targets=("percent 1024 -" "retry_after 256 retry_after.dict" "float_bounds 64 -"
+         "json 8192 json.dict")
 status=0
 total=0
 summary=()
