@@ -1,0 +1,184 @@
+"""mixpeek_fdw behaviour that pg_regress cannot show: timing and memory.
+
+- pipelining: the next list page is requested while the current page's rows
+  are still being returned (a cursor that fetched one row has two pages);
+- concurrent GETs for document_id IN (...): with per-request latency the
+  scan takes about ceil(n / max_concurrency) round trips, never more than
+  max_concurrency requests overlap, and each id is asked for once;
+- cancel and statement_timeout stop a foreign scan within 200 ms, waiting
+  for a later page or for GETs, and the backend keeps working;
+- memory: a scan of 100,000 documents (about 80 MB of JSON) stays within a
+  bounded amount of backend memory (only ~two pages at a time);
+- no key in EXPLAIN (ANALYZE, VERBOSE) output or in errors.
+"""
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mxtest as mx  # noqa: E402
+
+fdw_ok, fdw_why = mx.fdw_usable()
+if not fdw_ok:
+    mx.log("SKIP: the FDW is not usable (%s)" % fdw_why)
+    mx.finish("test_fdw")
+
+setup = mx.setup_extension()
+mx.query(setup, """
+    DROP SERVER IF EXISTS mx_tfdw CASCADE;
+    CREATE SERVER mx_tfdw FOREIGN DATA WRAPPER mixpeek_fdw;
+    CREATE FOREIGN TABLE tfdw_paged (document_id text, word_count int)
+      SERVER mx_tfdw OPTIONS (collection 'col_articles', page_size '3');
+    CREATE FOREIGN TABLE tfdw_faults (document_id text, ok boolean)
+      SERVER mx_tfdw OPTIONS (collection 'col_faults');
+    CREATE FOREIGN TABLE tfdw_stalled_page (document_id text)
+      SERVER mx_tfdw OPTIONS (collection 'faultpage-2-stall-30000', page_size '5');
+    CREATE FOREIGN TABLE tfdw_big (document_id text, document jsonb)
+      SERVER mx_tfdw OPTIONS (collection 'col_big', page_size '1000');
+""")
+mx.mock_reset()
+BOUND_MS = 200
+
+
+def list_requests(since):
+    return [r for r in mx.mock_requests(since=since) if r["method"] == "POST"]
+
+
+with mx.case("pipelining: the next page is asked for while rows are returned"):
+    c = mx.connect(autocommit=False)
+    since = mx.mock_last_seq()
+    cur = c.cursor()
+    cur.execute("DECLARE p CURSOR FOR SELECT document_id FROM tfdw_paged")
+    cur.execute("FETCH 1 FROM p")
+    first = cur.fetchall()
+    time.sleep(0.3)          # let the prefetch arrive at the mock
+    seen = list_requests(since)
+    mx.check_eq(len(first), 1, "one row fetched")
+    mx.check_eq(len(seen), 2, "page 1 and the prefetched page 2 requested after one row")
+    if len(seen) == 2:
+        mx.check("cursor" in (seen[1]["body"] or {}), "page 2 carries page 1's cursor",
+                 seen[1]["body"])
+    cur.execute("FETCH ALL FROM p")
+    rest = cur.fetchall()
+    mx.check_eq(len(first) + len(rest), 20, "all 20 documents")
+    mx.check_eq(len(list_requests(since)), 7, "7 pages of 3")
+    c.rollback()
+    c.close()
+
+with mx.case("concurrent GETs for an IN list"):
+    c = mx.connect()
+    mx.query(c, "SET mixpeek.max_concurrency = 4")
+    # distinct ids of about 0.3 s each ("latency-<ms>" of the mock)
+    ids = ["latency-%d" % (300 + i) for i in range(12)]
+    since = mx.mock_last_seq()
+    sql = ("SELECT count(*) FROM tfdw_faults WHERE document_id IN (%s)"
+           % ", ".join("'%s'" % i for i in ids + ids[:3]))
+    with mx.Timer() as t:
+        n = mx.scalar(c, sql)
+    log = [r for r in mx.mock_requests(since=since) if r["method"] == "GET"]
+    mx.check_eq(n, 12, "12 distinct documents")
+    mx.check_eq(len(log), 12, "each id fetched once")
+    # 12 requests of ~0.3 s, 4 at a time: about 3 round trips, not 12
+    mx.check(t.elapsed < 2.5, "12 GETs of 0.3 s with max_concurrency 4 took %.2f s (< 2.5)"
+             % t.elapsed, t.elapsed)
+    starts = sorted(r["received_ms"] for r in log)
+    # requests received within 100 ms of the first: the first wave
+    wave = [s for s in starts if s - starts[0] < 100]
+    mx.check(len(wave) <= 4, "at most max_concurrency (4) requests at once", len(wave))
+    mx.check(len(wave) >= 3, "requests overlap (%d in the first wave)" % len(wave), len(wave))
+    mx.log("  12 GETs: %.2f s, first wave %d" % (t.elapsed, len(wave)))
+    c.close()
+
+
+def cancel_case(what, sql, mech):
+    c = mx.connect()
+    backend = mx.pid(c)
+    if mech == "statement_timeout":
+        mx.query(c, "SET statement_timeout = 1000")
+    out = {}
+
+    def worker():
+        out["t_send"] = time.monotonic()
+        out["err"] = mx.run_error(c, sql)
+        out["t_end"] = time.monotonic()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    if mech == "pg_cancel_backend":
+        time.sleep(1.0)
+        t_ref = time.monotonic()
+        mx.query(setup, "SELECT pg_cancel_backend(%s)", (backend,))
+    th.join(60)
+    if not mx.check(not th.is_alive(), "%s: the statement ended" % what):
+        mx.query(setup, "SELECT pg_terminate_backend(%s)", (backend,))
+        th.join(10)
+        return
+    if mech != "pg_cancel_backend":
+        t_ref = out["t_send"] + 1.0
+    ms = (out["t_end"] - t_ref) * 1000
+    err = out["err"]
+    if mx.check(err is not None, "%s: expected ERROR 57014" % what):
+        mx.check_eq(err.sqlstate, "57014", "%s: SQLSTATE (%s)" % (what, err.message))
+        mx.check_no_keys(err.all_text(), what + ": error text")
+    mx.check(ms < BOUND_MS, "%s: stopped %.1f ms after the %s (bound %d ms)"
+             % (what, ms, "cancel" if mech == "pg_cancel_backend" else "deadline", BOUND_MS), ms)
+    mx.log("  %.1f ms" % ms)
+    mx.run_error(c, "RESET ALL")
+    mx.check_eq(mx.scalar(c, "SELECT count(*) FROM tfdw_paged"), 20,
+                "%s: then the backend scans again" % what)
+    c.close()
+
+
+for mech in ("pg_cancel_backend", "statement_timeout"):
+    with mx.case("%s while a list scan waits for page 2" % mech):
+        cancel_case("%s / list page 2" % mech,
+                    "SELECT count(*) FROM tfdw_stalled_page", mech)
+    with mx.case("%s while an IN list waits for GETs" % mech):
+        cancel_case("%s / GETs" % mech,
+                    "SELECT count(*) FROM tfdw_faults WHERE document_id IN "
+                    "('latency-1', 'stall-30000', 'stall-30001', 'stall-30002')", mech)
+
+with mx.case("memory stays bounded over 100,000 documents"):
+    c = mx.connect()
+    backend = mx.pid(c)
+
+    def hwm_kb():
+        with open("/proc/%d/status" % backend) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return None
+
+    try:
+        before = hwm_kb()
+    except OSError:
+        before = None
+    if before is None:
+        raise mx.Skip("the backend's /proc entry is not readable here")
+    n, total = mx.query(c, "SELECT count(*), sum(length(document::text)) FROM tfdw_big")[0]
+    after = hwm_kb()
+    grown_mb = (after - before) / 1024.0
+    mx.check_eq(n, 100000, "100,000 documents")
+    mx.check(grown_mb < 64, "peak memory grew %.1f MB for %.0f MB of documents (< 64 MB)"
+             % (grown_mb, total / 1e6), grown_mb)
+    mx.log("  peak grew %.1f MB over %.0f MB of JSON" % (grown_mb, total / 1e6))
+    c.close()
+
+with mx.case("no key in EXPLAIN or in errors"):
+    c = mx.connect()
+    rows = mx.query(c, "EXPLAIN (ANALYZE, VERBOSE) SELECT * FROM tfdw_paged "
+                       "WHERE word_count > 10 OR document_id = 'x'")
+    mx.check_no_keys("\n".join(r[0] for r in rows), "EXPLAIN ANALYZE VERBOSE")
+    rows = mx.query(c, "EXPLAIN (VERBOSE) SELECT * FROM tfdw_faults WHERE document_id = 'status-200'")
+    mx.check_no_keys("\n".join(r[0] for r in rows), "EXPLAIN VERBOSE of a GET")
+    mx.query(c, "SET mixpeek.max_retries = 0")
+    err = mx.run_error(c, "SELECT * FROM tfdw_faults WHERE document_id = 'echo-key'")
+    if mx.check(err is not None, "echo-key fails"):
+        mx.check_no_keys(err.all_text(), "error of a response that echoes the key")
+    c.close()
+
+mx.query(setup, "DROP SERVER mx_tfdw CASCADE")
+setup.close()
+mx.mock_reset()
+mx.finish("test_fdw")
