@@ -179,6 +179,12 @@
  *                       connection accepted (control ones too), "open_connections":
  *                       open now} since start/reset
  *   GET  /_mock/health  {"ok":true}
+ *   POST /_mock/canned  {"name":s,"status":N,"body_base64":s[,"content_type":s]}
+ *                       stores a response, served byte for byte (any bytes,
+ *                       valid or not) by GET /v1/collections/col_canned/documents/<name>
+ *                       and POST /v1/collections/canned-<name>/documents/list
+ *                       (after the usual auth and namespace checks); unknown
+ *                       names -> 404.  At most 10,000 entries; reset clears them.
  */
 'use strict';
 
@@ -888,6 +894,7 @@ let config = initialConfig();
 let requestLog = [];
 let seq = 0;
 let flaky = new Map();
+let canned = new Map();		/* name -> {status, body (Buffer), contentType} */
 let stats = { requests: 0, connections: 0, accepted: 0 };
 let epoch = 0;
 let openConnections = 0;
@@ -1420,6 +1427,15 @@ async function handleApi(ctx) {
     throw badRequest('Malformed percent-encoding in the path');
   }
   const method = req.method;
+  const cannedName = segs.length === 6 && segs[1] === 'v1' && segs[2] === 'collections' && segs[4] === 'documents'
+    ? (segs[3] === 'col_canned' && method === 'GET' ? segs[5]
+      : segs[3].startsWith('canned-') && segs[5] === 'list' && method === 'POST' ? segs[3].slice(7) : null)
+    : null;
+  if (cannedName !== null) {
+    const c = canned.get(cannedName);
+    if (!c) throw notFound('document', cannedName);
+    return send(ctx, c.status, c.body, { 'Content-Type': c.contentType }, { noGzip: true });
+  }
   if (segs.length >= 3 && segs[1] === 'v1' && segs[2] === 'collections') {
     if (segs.length === 4 && segs[3] === 'list' && method === 'POST') return listCollections(ctx);
     if (segs.length === 4) {
@@ -1458,6 +1474,7 @@ function handleControl(ctx) {
     requestLog = [];
     seq = 0;
     flaky = new Map();
+    canned = new Map();
     stats = { requests: 0, connections: 0, accepted: 0 };
     epoch++;
     config = initialConfig();
@@ -1484,6 +1501,17 @@ function handleControl(ctx) {
   if (p === '/_mock/stats' && method === 'GET')
     return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections });
   if (p === '/_mock/health' && method === 'GET') return controlJSON(ctx, 200, { ok: true });
+  if (p === '/_mock/canned' && method === 'POST') {
+    let v;
+    try { v = parseJSON(ctx.bodyText || '{}'); } catch (e) { return controlJSON(ctx, 400, { error: 'invalid JSON: ' + e.message }); }
+    if (!isPlainObject(v) || typeof v.name !== 'string' || v.name === '' || typeof v.body_base64 !== 'string' ||
+        !Number.isInteger(v.status) || v.status < 200 || v.status > 599 ||
+        (v.content_type !== undefined && typeof v.content_type !== 'string'))
+      return controlJSON(ctx, 400, { error: 'expected {"name": non-empty string, "status": 200..599, "body_base64": string, "content_type"?: string}' });
+    if (canned.size >= 10000 && !canned.has(v.name)) return controlJSON(ctx, 400, { error: 'too many canned responses; POST /_mock/reset' });
+    canned.set(v.name, { status: v.status, body: Buffer.from(v.body_base64, 'base64'), contentType: v.content_type || 'application/json' });
+    return controlJSON(ctx, 200, { ok: true, bytes: canned.get(v.name).body.length });
+  }
   return controlJSON(ctx, 404, { error: `unknown control endpoint ${method} ${p}` });
 }
 
