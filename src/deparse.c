@@ -955,6 +955,8 @@ prepare_comparison(MxPreparedCond *pc, MxCond *cond, MxValues *vals)
 		add_test(pc, operator_names[cond->op], json);
 	else
 		add_comparison(pc, cond->op, json);
+	if (pc->ntests == 0)
+		pc->truth = MX_UNKNOWN;
 }
 
 static MxPreparedCond *prepare_condition(MxRelation *rel, MxCond *cond,
