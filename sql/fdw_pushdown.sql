@@ -50,7 +50,11 @@ CREATE FOREIGN TABLE push_articles (
   published boolean,
   published_at timestamptz,
   issue_date date,
-  tags text[]
+  tags text[],
+  -- text columns over fields that hold numbers, booleans, objects
+  words_text text OPTIONS (field 'word_count'),
+  published_text text OPTIONS (field 'published'),
+  metadata_text text OPTIONS (field 'metadata')
 ) SERVER mx_push OPTIONS (collection 'col_articles');
 
 -- Each clause: rows with pushdown on, whether they equal the rows with
@@ -139,6 +143,14 @@ INSERT INTO clauses (clause) VALUES
   ($$published_at > '2024-03-01 12:00:00+00'$$),
   ($$issue_date = '2024-04-15'$$),
   ($$tags = '{ai,health}'$$),
+  -- text columns show other JSON values as their JSON text
+  ($$words_text = '1200'$$),
+  ($$words_text IN ('800', '0', 'x')$$),
+  ($$words_text <> '1200'$$),
+  ($$words_text LIKE '12%'$$),
+  ($$published_text = 'true'$$),
+  ($$metadata_text = '{"title": null, "author": null}'$$),
+  ($$category LIKE 't%'$$),
   -- document ids: GETs
   ($$document_id = 'doc_flat_01'$$),
   ($$document_id = 'nope'$$),

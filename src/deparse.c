@@ -23,13 +23,18 @@
  * - anything whose remote comparison follows other rules than the column
  *   type's (timestamptz, uuid, jsonb, ...) is not sent, except IS [NOT]
  *   NULL, which does not depend on the type.
- * This assumes a field holds the JSON type that matches its column (strings
- * for text, numbers for numeric types, booleans for boolean).
+ * - a text column shows numbers and booleans as their JSON text: equality
+ *   also asks for the number or boolean, and what the API cannot match
+ *   that way is not sent (see append_string_candidates).
+ * Ranges and sorts assume a field holds the JSON type that matches its
+ * column (strings for text, numbers for numeric types, booleans for
+ * boolean).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
 #include "access/sysattr.h"
@@ -778,6 +783,82 @@ json_string_of(const char *text)
 	return buf.data;
 }
 
+static bool
+is_json_number(const char *s)
+{
+	const char *p = s;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (isdigit((unsigned char) *p))
+			p++;
+	else
+		return false;
+	if (*p == '.')
+	{
+		if (!isdigit((unsigned char) *++p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E')
+	{
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char) *p))
+			return false;
+		while (isdigit((unsigned char) *p))
+			p++;
+	}
+	return *p == '\0';
+}
+
+/*
+ * A text column shows a number, boolean, object or array as its JSON text,
+ * and the API never finds such a value equal to a string.  So equality
+ * with "12" or "true" also asks for the number or boolean (the API's
+ * decimal equality is at least as wide as equal text), and equality with
+ * what could be an object's or array's text cannot be sent.  Appends the
+ * JSON candidates for a string; false when it cannot be sent.
+ */
+static bool
+append_string_candidates(StringInfo buf, const char *text)
+{
+	if (text[0] == '{' || text[0] == '[')
+		return false;
+	if (buf->len > 1)
+		appendStringInfoChar(buf, ',');
+	appendStringInfoString(buf, json_string_of(text));
+	if (is_json_number(text) || strcmp(text, "true") == 0 ||
+		strcmp(text, "false") == 0)
+		appendStringInfo(buf, ",%s", text);
+	return true;
+}
+
+/* Could a number's or boolean's JSON text start with this prefix? */
+static bool
+prefix_only_strings(const char *prefix)
+{
+	size_t		len = strlen(prefix);
+
+	return strchr("-0123456789{[", prefix[0]) == NULL &&
+		strncmp("true", prefix, len) != 0 && strncmp("false", prefix, len) != 0;
+}
+
+static char *
+output_text(Datum value, Oid typid)
+{
+	Oid			outfunc;
+	bool		varlena;
+
+	getTypeOutputInfo(typid, &outfunc, &varlena);
+	return OidOutputFunctionCall(outfunc, value);
+}
+
 /*
  * A value as JSON for a column: strings for text, the exact decimal text
  * for numbers, true/false.  NULL when JSON cannot carry it (NaN, infinity).
@@ -785,12 +866,8 @@ json_string_of(const char *text)
 static char *
 json_value_of(MxColumn *col, Datum value, Oid typid)
 {
-	Oid			outfunc;
-	bool		varlena;
-	char	   *text;
+	char	   *text = output_text(value, typid);
 
-	getTypeOutputInfo(typid, &outfunc, &varlena);
-	text = OidOutputFunctionCall(outfunc, value);
 	switch (mx_value_kind(col->typid))
 	{
 		case MX_VALUE_STRING:
@@ -838,6 +915,12 @@ json_array_of(MxColumn *col, Datum value, MxCondOp op)
 
 		if (nulls[i])
 			continue;
+		if (op == MX_OP_IN && mx_value_kind(col->typid) == MX_VALUE_STRING)
+		{
+			if (!append_string_candidates(&buf, output_text(elems[i], elemtype)))
+				return NULL;
+			continue;
+		}
 		v = json_value_of(col, elems[i], elemtype);
 		if (v == NULL)
 		{
@@ -921,6 +1004,36 @@ typedef struct MxValues
 	const char **shown;
 } MxValues;
 
+/* Equality or prefix on a text column (see append_string_candidates). */
+static void
+prepare_string_match(MxPreparedCond *pc, MxCondOp op, const char *text)
+{
+	StringInfoData buf;
+
+	if (op == MX_OP_PREFIX)
+	{
+		if (prefix_only_strings(text))
+			add_test(pc, "starts_with", json_string_of(text));
+		else
+			pc->truth = MX_UNKNOWN;
+		return;
+	}
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	if (!append_string_candidates(&buf, text))
+	{
+		pc->truth = MX_UNKNOWN;
+		return;
+	}
+	if (buf.len == 1 + strlen(json_string_of(text)))
+		add_test(pc, "eq", buf.data + 1);	/* the string alone */
+	else
+	{
+		appendStringInfoChar(&buf, ']');
+		add_test(pc, "in", buf.data);
+	}
+}
+
 static void
 prepare_comparison(MxPreparedCond *pc, MxCond *cond, MxValues *vals)
 {
@@ -943,6 +1056,13 @@ prepare_comparison(MxPreparedCond *pc, MxCond *cond, MxValues *vals)
 	{
 		/* every operator sent is strict */
 		pc->truth = MX_NEVER;
+		return;
+	}
+	if (mx_value_kind(pc->col->typid) == MX_VALUE_STRING &&
+		(cond->op == MX_OP_EQ || cond->op == MX_OP_PREFIX))
+	{
+		prepare_string_match(pc, cond->op,
+							 output_text(vals->values[e], vals->types[e]));
 		return;
 	}
 	if (cond->op == MX_OP_IN || cond->op == MX_OP_NIN)
