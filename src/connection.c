@@ -49,12 +49,6 @@ user_mapping_options(Oid userid, Oid serverid)
 	return options;
 }
 
-const char *
-mx_fdw_server_name(Oid serverid)
-{
-	return GetForeignServer(serverid)->servername;
-}
-
 MxTarget *
 mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 {

@@ -126,8 +126,8 @@ mx_converter_create(MxRelation *rel)
 }
 
 /* The first non-null location of a column, or NULL. */
-JsonbValue *
-mx_column_value(MxColumn *col, JsonbContainer *document)
+static JsonbValue *
+column_value(MxColumn *col, JsonbContainer *document)
 {
 	int			i;
 
@@ -321,7 +321,7 @@ mx_convert_document(MxConverter *conv, JsonbValue *document,
 			isnull[i] = false;
 			continue;
 		}
-		v = mx_column_value(cc->col, document->val.binary.data);
+		v = column_value(cc->col, document->val.binary.data);
 		if (v == NULL)
 			continue;
 		values[i] = convert_value(cc, v, &where);

@@ -60,8 +60,18 @@
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
-MxValueKind
-mx_value_kind(Oid typid)
+/* How the value of a condition is sent, from the column type. */
+typedef enum MxValueKind
+{
+	MX_VALUE_NONE,				/* cannot be compared remotely */
+	MX_VALUE_STRING,
+	MX_VALUE_INTEGER,
+	MX_VALUE_NUMBER,
+	MX_VALUE_BOOLEAN
+} MxValueKind;
+
+static MxValueKind
+value_kind(Oid typid)
 {
 	switch (typid)
 	{
@@ -215,7 +225,7 @@ comparison_of(Oid opno, Oid family, MxCondOp *op)
 static bool
 op_is_exact(MxColumn *col, MxCondOp op, Oid collid)
 {
-	switch (mx_value_kind(col->typid))
+	switch (value_kind(col->typid))
 	{
 		case MX_VALUE_STRING:
 			if (!OidIsValid(collid))
@@ -263,7 +273,7 @@ classify_opexpr(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 	}
 	if (col == NULL || !is_scan_value(relid, right))
 		return false;
-	if (mx_value_kind(col->typid) == MX_VALUE_NONE)
+	if (value_kind(col->typid) == MX_VALUE_NONE)
 		return false;
 
 	if (!comparison_of(expr->opno, btree_family(col->typid), &op))
@@ -295,7 +305,7 @@ classify_like(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 	if (expr->opfuncid != F_TEXTLIKE || list_length(expr->args) != 2)
 		return false;
 	col = column_of(rel, relid, linitial(expr->args));
-	if (col == NULL || mx_value_kind(col->typid) != MX_VALUE_STRING ||
+	if (col == NULL || value_kind(col->typid) != MX_VALUE_STRING ||
 		!IsA(lsecond(expr->args), Const))
 		return false;
 	pattern = lsecond_node(Const, expr->args);
@@ -344,7 +354,7 @@ classify_saop(MxRelation *rel, Index relid, ScalarArrayOpExpr *expr,
 	col = column_of(rel, relid, linitial(expr->args));
 	array = lsecond(expr->args);
 	if (col == NULL || !is_scan_value(relid, array) ||
-		mx_value_kind(col->typid) == MX_VALUE_NONE)
+		value_kind(col->typid) == MX_VALUE_NONE)
 		return false;
 	if (!comparison_of(expr->opno, btree_family(col->typid), &op))
 		return false;
@@ -473,7 +483,7 @@ is_id_column(MxColumn *col)
 {
 	return col != NULL && col->nlocations == 1 &&
 		strcmp(col->locations[0].dotted, "document_id") == 0 &&
-		mx_value_kind(col->typid) == MX_VALUE_STRING;
+		value_kind(col->typid) == MX_VALUE_STRING;
 }
 
 bool
@@ -591,8 +601,8 @@ select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
  */
 MxScanSpec *
 mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
-				   List *remote_conds, List *local_conds, Expr *id_expr,
-				   bool id_many, Bitmapset *attrs_used, List **fdw_exprs)
+				   List *remote_conds, Expr *id_expr, bool id_many,
+				   Bitmapset *attrs_used, List **fdw_exprs)
 {
 	MxScanSpec *spec = palloc0(sizeof(MxScanSpec));
 	ListCell   *lc;
@@ -868,7 +878,7 @@ json_value_of(MxColumn *col, Datum value, Oid typid)
 {
 	char	   *text = output_text(value, typid);
 
-	switch (mx_value_kind(col->typid))
+	switch (value_kind(col->typid))
 	{
 		case MX_VALUE_STRING:
 			return json_string_of(text);
@@ -915,7 +925,7 @@ json_array_of(MxColumn *col, Datum value, MxCondOp op)
 
 		if (nulls[i])
 			continue;
-		if (op == MX_OP_IN && mx_value_kind(col->typid) == MX_VALUE_STRING)
+		if (op == MX_OP_IN && value_kind(col->typid) == MX_VALUE_STRING)
 		{
 			if (!append_string_candidates(&buf, output_text(elems[i], elemtype)))
 				return NULL;
@@ -1058,7 +1068,7 @@ prepare_comparison(MxPreparedCond *pc, MxCond *cond, MxValues *vals)
 		pc->truth = MX_NEVER;
 		return;
 	}
-	if (mx_value_kind(pc->col->typid) == MX_VALUE_STRING &&
+	if (value_kind(pc->col->typid) == MX_VALUE_STRING &&
 		(cond->op == MX_OP_EQ || cond->op == MX_OP_PREFIX))
 	{
 		prepare_string_match(pc, cond->op,

@@ -377,7 +377,7 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 						   &id_expr, &id_many, &remote, &local);
 	collect_attrs(baserel->relid, scan_clauses, &attrs);
 
-	spec = mx_build_scan_spec(root, baserel, info->rel, remote, local,
+	spec = mx_build_scan_spec(root, baserel, info->rel, remote,
 							  id_expr, id_many, attrs, &fdw_exprs);
 	if (best_path->fdw_private != NIL)
 	{

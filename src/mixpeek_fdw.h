@@ -80,7 +80,6 @@ extern char *mx_fdw_option(List *options, const char *name);
 /* connection.c */
 extern MxTarget *mx_fdw_target(Oid serverid, Oid userid,
 							   const char *table_namespace);
-extern const char *mx_fdw_server_name(Oid serverid);
 
 /* convert.c */
 typedef struct MxConverter MxConverter;
@@ -89,7 +88,6 @@ extern MxConverter *mx_converter_create(MxRelation *rel);
 extern void mx_convert_document(MxConverter *conv, JsonbValue *document,
 								Bitmapset *attrs_used,
 								Datum *values, bool *isnull);
-extern JsonbValue *mx_column_value(MxColumn *col, JsonbContainer *document);
 
 /*
  * deparse.c: what a scan sends.  The planner fills an MxScanSpec, which
@@ -141,18 +139,6 @@ typedef struct MxScanSpec
 	bool		return_url;
 } MxScanSpec;
 
-/* How the value of a condition is to be sent, from the column type. */
-typedef enum MxValueKind
-{
-	MX_VALUE_NONE,				/* cannot be compared remotely */
-	MX_VALUE_STRING,
-	MX_VALUE_INTEGER,
-	MX_VALUE_NUMBER,
-	MX_VALUE_BOOLEAN
-} MxValueKind;
-
-extern MxValueKind mx_value_kind(Oid typid);
-
 extern void mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 								   MxRelation *rel, List *clauses,
 								   Expr **id_expr, bool *id_many,
@@ -161,8 +147,8 @@ extern bool mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
 							   Expr **id_expr, bool *id_many);
 extern MxScanSpec *mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel,
 									  MxRelation *rel, List *remote_conds,
-									  List *local_conds, Expr *id_expr,
-									  bool id_many, Bitmapset *attrs_used,
+									  Expr *id_expr, bool id_many,
+									  Bitmapset *attrs_used,
 									  List **fdw_exprs);
 extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
 							 Oid opfamily, Oid collation, bool nulls_first,
