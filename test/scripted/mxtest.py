@@ -1,0 +1,305 @@
+"""Shared helpers of the scripted tests (Python 3 + psycopg2).
+
+The tests run inside the throwaway cluster of test/run-tests.sh: PGHOST,
+PGPORT, PGUSER and PGPASSWORD point at it, MIXPEEK_MOCK_URL at the mock
+Mixpeek API and MIXPEEK_MOCK_CONTROL at its control endpoints.  Each test
+reports what it checked and measured, keeps going after a failed check, and
+exits non-zero at the end when any check failed.
+"""
+import json
+import os
+import re
+import socket
+import sys
+import time
+import traceback
+import urllib.parse
+import urllib.request
+
+import psycopg2
+import psycopg2.extensions
+
+MOCK_URL = os.environ.get("MIXPEEK_MOCK_URL", "").rstrip("/")
+MOCK_CONTROL = os.environ.get("MIXPEEK_MOCK_CONTROL", MOCK_URL + "/_mock").rstrip("/")
+LONG = os.environ.get("MX_LONG", "0") == "1"
+TOP = os.environ.get("MX_TOP", os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+
+# Keys the mock knows; none may ever show up in output a test can see.
+KEYS = ["sk_test_alpha", "sk_test_beta", "sk_test_gamma", "sk_test_forbidden",
+        "sk_wrong"]
+
+_failures = []
+_checks = 0
+
+
+# ---------- reporting ----------
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def check(cond, what, got=None):
+    """Record one assertion; print it when it fails."""
+    global _checks
+    _checks += 1
+    if not cond:
+        msg = what if got is None else "%s (got: %r)" % (what, got)
+        _failures.append(msg)
+        log("  FAIL:", msg)
+    return bool(cond)
+
+
+def check_eq(got, want, what):
+    return check(got == want, "%s: expected %r" % (what, want), got)
+
+
+def case(name):
+    """Decorator-free way to run one named case, catching surprises."""
+    class _Case:
+        def __enter__(self):
+            log("-", name)
+            return self
+
+        def __exit__(self, typ, val, tb):
+            if typ is None:
+                return False
+            if typ is Skip:
+                log("  SKIP:", val)
+                return True
+            _failures.append("%s: unexpected %s: %s" % (name, typ.__name__, val))
+            log("  FAIL: unexpected exception")
+            traceback.print_exception(typ, val, tb)
+            return True
+    return _Case()
+
+
+class Skip(Exception):
+    pass
+
+
+def finish(name):
+    if _failures:
+        log("%s: %d of %d checks failed" % (name, len(_failures), _checks))
+        for f in _failures:
+            log("   ", f)
+        sys.exit(1)
+    log("%s: all %d checks passed" % (name, _checks))
+    sys.exit(0)
+
+
+# ---------- PostgreSQL ----------
+
+def connect(user=None, password=None, autocommit=True, **kw):
+    args = dict(dbname=os.environ.get("MX_DB", "postgres"))
+    if user is not None:
+        args["user"] = user
+    if password is not None:
+        args["password"] = password
+    args.update(kw)
+    conn = psycopg2.connect(**args)
+    conn.autocommit = autocommit
+    return conn
+
+
+def setup_extension():
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS mixpeek")
+    return conn
+
+
+def query(conn, sql, params=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        if cur.description is None:
+            return None
+        return cur.fetchall()
+
+
+def scalar(conn, sql, params=None):
+    rows = query(conn, sql, params)
+    return rows[0][0] if rows else None
+
+
+class Err:
+    """What an ERROR looked like: SQLSTATE, message, detail, hint, all text."""
+    def __init__(self, exc):
+        d = exc.diag
+        self.sqlstate = exc.pgcode
+        self.message = d.message_primary or ""
+        self.detail = d.message_detail or ""
+        self.hint = d.message_hint or ""
+        self.context = d.context or ""
+        self.text = str(exc)
+
+    def all_text(self):
+        return "\n".join([self.message, self.detail, self.hint, self.context, self.text])
+
+    def __repr__(self):
+        return "ERROR %s: %s | detail: %s | hint: %s" % (
+            self.sqlstate, self.message, self.detail, self.hint)
+
+
+def run_error(conn, sql, params=None):
+    """Run sql, return Err if it failed, None if it succeeded."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            if cur.description is not None:
+                cur.fetchall()
+    except psycopg2.Error as exc:
+        if exc.pgcode is None:
+            raise
+        if not conn.autocommit:
+            conn.rollback()
+        return Err(exc)
+    return None
+
+
+def expect_error(conn, sql, params, sqlstate, regex=None, what=None):
+    """Run sql and check it fails with sqlstate and a message matching regex."""
+    what = what or sql
+    err = run_error(conn, sql, params)
+    if not check(err is not None, "%s: expected ERROR %s, it succeeded" % (what, sqlstate)):
+        return None
+    check_eq(err.sqlstate, sqlstate, "%s: SQLSTATE (%s)" % (what, err.message))
+    if regex is not None:
+        check(re.search(regex, err.message) is not None,
+              "%s: message should match /%s/" % (what, regex), err.message)
+    check_no_keys(err.all_text(), what + ": error text")
+    return err
+
+
+def check_no_keys(text, what, keys=None):
+    for k in (keys or KEYS):
+        check(k not in (text or ""), "%s must not contain the key %s" % (what, k),
+              text if k in (text or "") else None)
+
+
+def pid(conn):
+    return scalar(conn, "SELECT pg_backend_pid()")
+
+
+# ---------- the mock ----------
+
+def _mock(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(MOCK_CONTROL + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+def mock_requests(since=None, path_contains=None):
+    """The mock's request log, oldest first: dicts with seq, method, path
+    (raw, as received), raw_query, identity, received_ms, status, aborted."""
+    q = []
+    if since is not None:
+        q.append("since=%d" % since)
+    if path_contains is not None:
+        q.append("path_contains=" + urllib.parse.quote(path_contains, safe=""))
+    return _mock("GET", "/requests" + ("?" + "&".join(q) if q else ""))
+
+
+def mock_last_seq():
+    log_ = mock_requests()
+    return log_[-1]["seq"] if log_ else 0
+
+
+def mock_reset():
+    _mock("POST", "/reset", {})
+
+
+def mock_config(**kw):
+    return _mock("POST", "/config", kw)
+
+
+def mock_stats():
+    return _mock("GET", "/stats")
+
+
+def req_path(r):
+    """The raw request path (with query) of a logged request."""
+    q = r.get("raw_query")
+    return r["path"] + ("?" + q if q else "")
+
+
+def closed_port():
+    """A loopback port nobody listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---------- the FDW ----------
+
+def wait_for_server(seconds=60):
+    """Connect again after a backend crash made the postmaster reinitialize."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            c = connect()
+            scalar(c, "SELECT 1")
+            return c
+        except psycopg2.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+_fdw_state = None
+
+
+def fdw_usable():
+    """(True, "") when a foreign server, table and scans work, else (False, why).
+
+    Probed once, in a connection of its own: an unfinished handler can
+    crash the backend (the postmaster then restarts every session), which
+    must not take the caller's connection with it.  Call it before opening
+    other connections."""
+    global _fdw_state
+    if _fdw_state is not None:
+        return _fdw_state
+    conn = connect()
+    err = run_error(conn, """
+        DROP SERVER IF EXISTS mx_probe CASCADE;
+        CREATE SERVER mx_probe FOREIGN DATA WRAPPER mixpeek_fdw;
+        CREATE FOREIGN TABLE mx_probe_t (document_id text, document jsonb)
+          SERVER mx_probe OPTIONS (collection 'col_articles');
+    """)
+    if err is not None:
+        run_error(conn, "DROP SERVER IF EXISTS mx_probe CASCADE")
+        _fdw_state = (False, "creating a foreign server and table failed: %r" % err)
+        return _fdw_state
+    why = ""
+    try:
+        rows = query(conn, "SELECT document_id FROM mx_probe_t WHERE document_id = 'doc_flat_01'")
+        if rows != [("doc_flat_01",)]:
+            why = "GET scan returned %r" % (rows,)
+        else:
+            n = scalar(conn, "SELECT count(*) FROM mx_probe_t")
+            if n != 20:
+                why = "list scan returned %r rows, not 20" % (n,)
+    except psycopg2.OperationalError as exc:
+        why = "the probe scan ended the backend (%s)" % str(exc).strip().splitlines()[0]
+        conn = wait_for_server()
+    except psycopg2.Error as exc:
+        why = "foreign scan failed: %s %s" % (exc.pgcode, str(exc).strip())
+    run_error(conn, "DROP SERVER IF EXISTS mx_probe CASCADE")
+    conn.close()
+    _fdw_state = ((why == ""), why)
+    return _fdw_state
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.monotonic()
+        return self
+
+    def __exit__(self, *a):
+        self.elapsed = time.monotonic() - self.t0
+        return False
