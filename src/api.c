@@ -277,10 +277,16 @@ body_snippet(MxHttpRequest *req)
 static char *
 retries_detail(MxHttpRequest *req)
 {
-	if (req->retries == 0)
-		return NULL;
-	return psprintf("Gave up after %d %s.", req->retries,
-					req->retries == 1 ? "retry" : "retries");
+	char	   *gave_up = NULL;
+
+	if (req->retries > 0)
+		gave_up = psprintf("Gave up after %d %s.", req->retries,
+						   req->retries == 1 ? "retry" : "retries");
+	if (!req->out_of_time)
+		return gave_up;
+	return psprintf("%s%sNo retry: the next one, due in %ld ms, would come after mixpeek.timeout_ms runs out.",
+					gave_up ? gave_up : "", gave_up ? " " : "",
+					req->retry_in_ms);
 }
 
 static void
@@ -322,7 +328,8 @@ mx_api_report_failure(MxHttpRequest *req)
 					 errmsg("could not reach Mixpeek for %s %s: %s",
 							req->method, req->path,
 							mx_http_redact(req, req->curl_error)),
-					 req->retries ? errdetail_internal("%s", retries_detail(req)) : 0));
+					 (req->retries || req->out_of_time) ?
+					 errdetail_internal("%s", retries_detail(req)) : 0));
 			break;
 		case MX_HTTP_TIMED_OUT:
 			ereport(ERROR,

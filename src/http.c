@@ -52,6 +52,7 @@ typedef struct MxHttpPrivate
 	bool		too_large;
 	bool		out_of_memory;
 	TimestampTz not_before;		/* back-off: do not start before */
+	TimestampTz deadline;		/* mixpeek.timeout_ms from the first attempt */
 	char		retry_after[64];
 } MxHttpPrivate;
 
@@ -359,8 +360,18 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	MxHttpPrivate *priv = req->priv;
 	CURL	   *easy = take_handle();
 	CURLMcode	rc;
+	long		timeout_ms;
 
 	priv->easy = easy;
+	/*
+	 * mixpeek.timeout_ms limits the whole request, retries and back-off
+	 * included, so a retry only gets the time that is left.
+	 */
+	if (req->attempts == 0)
+		priv->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 mx_timeout_ms);
+	timeout_ms = (long) ((priv->deadline - GetCurrentTimestamp()) / 1000);
+	timeout_ms = Max(timeout_ms, 1);
 	priv->limit = (size_t) mx_max_response_kb * 1024;
 	priv->too_large = false;
 	priv->retry_after[0] = '\0';
@@ -372,7 +383,7 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) mx_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) mx_connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) priv->limit);
 	if (req->body != NULL)
@@ -495,12 +506,30 @@ finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
 						   req->method, req->path)));
 	if (retryable(req, code))
 	{
-		req->retries++;
-		if (batch->stats)
-			batch->stats->retries++;
-		req->priv->not_before =
-			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), backoff_ms(req));
-		target = &batch->waiting;
+		long		wait_ms = backoff_ms(req);
+		TimestampTz not_before =
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), wait_ms);
+
+		if (not_before >= req->priv->deadline)
+		{
+			/*
+			 * The retry could not start before mixpeek.timeout_ms runs out:
+			 * waiting for it would only delay the failure, so report this
+			 * one now, with its own cause (429, 503, refused, ...).
+			 */
+			req->out_of_time = true;
+			req->retry_in_ms = wait_ms;
+			if (batch->stats)
+				batch->stats->bytes += req->bytes;
+		}
+		else
+		{
+			req->retries++;
+			if (batch->stats)
+				batch->stats->retries++;
+			req->priv->not_before = not_before;
+			target = &batch->waiting;
+		}
 	}
 	else if (batch->stats)
 		batch->stats->bytes += req->bytes;

@@ -42,6 +42,8 @@ typedef struct MxHttpRequest
 	char		curl_error[256];	/* libcurl's message for failures */
 	int			attempts;		/* 1 + retries made */
 	int			retries;		/* retries made */
+	bool		out_of_time;	/* no retry: it would start after the deadline */
+	long		retry_in_ms;	/* ... that retry's back-off */
 	uint64		bytes;			/* body bytes received, all attempts */
 
 	/* private to http.c */

@@ -1,0 +1,147 @@
+"""Cancel and time-outs (SPEC section 6: a request stops within 200 ms).
+
+pg_cancel_backend() from a second connection, statement_timeout and
+mixpeek.timeout_ms, each during (a) a stalled response, (b) the back-off
+before a retry (429 with Retry-After: 30, many retries allowed) and (c) the
+middle of a mixpeek_documents() batch of stalled ids.  Measured: the time
+from the cancel call, or from the deadline, to the error reaching the
+client.  Then the same backend serves a normal query again."""
+import os
+import re
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mxtest as mx  # noqa: E402
+
+BOUND_MS = 200
+WAIT_S = 1.0          # how long the request runs before the cancel / deadline
+REPEAT = 10 if mx.LONG else 3
+
+setup = mx.setup_extension()
+setup.close()
+control = mx.connect()
+mx.mock_reset()
+REFERENCE = None
+
+STALL_MS = 30000
+SITUATIONS = {
+    "stall": ("SELECT mixpeek_document('col_faults', 'stall-%d')" % STALL_MS, []),
+    "back-off": ("SELECT mixpeek_document('col_faults', 'status-429-retry-after-30')",
+                 ["SET mixpeek.max_retries = 20", "SET mixpeek.timeout_ms = 120000"]),
+    # 40 distinct stalled ids (stall-30000 .. stall-30039) after two quick ones:
+    # eight in flight at once, the rest queued
+    "mid-batch": ("SELECT count(*) FROM mixpeek_documents('col_faults', "
+                  "ARRAY['latency-1', 'redirected'] || "
+                  "ARRAY(SELECT 'stall-' || (%d + i) FROM generate_series(0, 39) i))" % STALL_MS,
+                  ["SET mixpeek.max_concurrency = 8"]),
+}
+MECHANISMS = {
+    "pg_cancel_backend": ("57014", r"canceling statement due to user request"),
+    "statement_timeout": ("57014", r"canceling statement due to statement timeout"),
+    "mixpeek.timeout_ms": ("08006", r"^Mixpeek request GET /v1/collections/col_faults/documents/\S+ timed out$"),
+}
+# mixpeek.timeout_ms limits the whole request, retries included.  A retry that
+# could only start after the deadline is not waited for: the statement fails
+# at once, before the deadline (a negative latency below), with the cause the
+# server gave (429 -> 53400) and a detail saying why no retry was made.
+BACKOFF_TIMEOUT = ("53400",
+                   r"^Mixpeek returned HTTP 429 \(TooManyRequestsError: .+\) for GET "
+                   r"/v1/collections/col_faults/documents/status-429-retry-after-30$",
+                   r"^No retry: the next one, due in 30000 ms, would come after mixpeek\.timeout_ms runs out\.$")
+
+
+def healthy(c, what):
+    mx.run_error(c, "RESET ALL")
+    try:
+        doc = mx.scalar(c, "SELECT mixpeek_document('col_articles', 'doc_flat_01')")
+        n = mx.scalar(c, "SELECT count(*) FROM mixpeek_documents('col_articles', "
+                         "ARRAY['doc_flat_01', 'doc_flat_02', 'doc_nested_01', 'missing'])")
+    except Exception as exc:
+        mx.check(False, "%s: the backend no longer serves normal queries: %s" % (what, exc))
+        return
+    mx.check(doc is not None and doc.get("document_id") == "doc_flat_01" and doc == REFERENCE,
+             "%s: then mixpeek_document returns doc_flat_01 unchanged" % what, doc)
+    mx.check_eq(n, 3, "%s: then mixpeek_documents returns the 3 existing documents" % what)
+
+
+def one(mech, situation, rep):
+    sql, settings = SITUATIONS[situation]
+    want_state, want_rx = MECHANISMS[mech]
+    want_detail = None
+    if mech == "mixpeek.timeout_ms" and situation == "back-off":
+        want_state, want_rx, want_detail = BACKOFF_TIMEOUT
+    what = "%s during %s (#%d)" % (mech, situation, rep + 1)
+    c = mx.connect()
+    backend = mx.pid(c)
+    for s in settings:
+        mx.query(c, s)
+    if mech == "statement_timeout":
+        mx.query(c, "SET statement_timeout = %d" % (WAIT_S * 1000))
+    elif mech == "mixpeek.timeout_ms":
+        mx.query(c, "SET mixpeek.timeout_ms = %d" % (WAIT_S * 1000))
+    since = mx.mock_last_seq()
+    out = {}
+
+    def worker():
+        out["t_send"] = time.monotonic()
+        out["err"] = mx.run_error(c, sql)
+        out["t_end"] = time.monotonic()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    if mech == "pg_cancel_backend":
+        time.sleep(WAIT_S)
+        t_ref = time.monotonic()
+        mx.query(control, "SELECT pg_cancel_backend(%s)", (backend,))
+    th.join(120)
+    if not mx.check(not th.is_alive(), "%s: the statement ended" % what):
+        mx.query(control, "SELECT pg_terminate_backend(%s)", (backend,))
+        th.join(10)
+        return None
+    if mech != "pg_cancel_backend":
+        t_ref = out["t_send"] + WAIT_S      # the deadline, as the client sees it
+    latency_ms = (out["t_end"] - t_ref) * 1000
+    err = out["err"]
+    if mx.check(err is not None, "%s: expected ERROR %s" % (what, want_state)):
+        mx.check_eq(err.sqlstate, want_state, "%s: SQLSTATE (%s)" % (what, err.message))
+        mx.check(re.search(want_rx, err.message), "%s: message /%s/" % (what, want_rx), err.message)
+        mx.check_no_keys(err.all_text(), what + ": error text")
+        if want_detail:
+            mx.check(re.search(want_detail, err.detail), "%s: detail /%s/" % (what, want_detail), err.detail)
+    log = mx.mock_requests(since=since)
+    if situation == "back-off":
+        # the 429 came at once; the retry was 30 s away when the statement ended
+        mx.check_eq(len(log), 1, "%s: one request, no retry yet" % what)
+    elif situation == "mid-batch":
+        stalled = [r for r in log if "/stall-" in r["path"]]
+        mx.check_eq(len(stalled), 8, "%s: eight stalled requests in flight (max_concurrency)" % what)
+    mx.check(latency_ms < BOUND_MS, "%s: stopped %.1f ms after the %s, bound %d ms"
+             % (what, latency_ms, "cancel" if mech == "pg_cancel_backend" else "deadline", BOUND_MS),
+             latency_ms)
+    healthy(c, what)
+    c.close()
+    return latency_ms
+
+
+REFERENCE = mx.scalar(control, "SELECT mixpeek_document('col_articles', 'doc_flat_01')")
+table = {}
+for situation in SITUATIONS:
+    for mech in MECHANISMS:
+        for rep in range(REPEAT):
+            with mx.case("%s during %s (#%d)" % (mech, situation, rep + 1)):
+                ms = one(mech, situation, rep)
+                if ms is not None:
+                    table.setdefault((mech, situation), []).append(ms)
+                    mx.log("  %.1f ms" % ms)
+
+mx.log("")
+mx.log("cancel latency, ms from the cancel call / the deadline to the error at the client "
+       "(%d runs each; negative: stopped before the deadline)" % REPEAT)
+mx.log("  %-20s %-10s %8s %8s %8s" % ("mechanism", "during", "min", "median", "max"))
+for (mech, situation), v in table.items():
+    mx.log("  %-20s %-10s %8.1f %8.1f %8.1f" % (mech, situation, min(v), statistics.median(v), max(v)))
+mx.mock_reset()
+mx.finish("test_cancel")
