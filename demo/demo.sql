@@ -1,0 +1,71 @@
+-- pg_mixpeek demo: run by ./demo.sh against the bundled mock Mixpeek API.
+-- psql variable mock_url holds the mock's base URL.
+\set ECHO queries
+\pset null '(null)'
+
+CREATE EXTENSION IF NOT EXISTS mixpeek;
+
+-- 1. One document as jsonb, exactly as Mixpeek sent it.
+SELECT jsonb_pretty(mixpeek_document('col_articles', 'doc_flat_01'));
+
+-- 2. Many documents at once: fetched concurrently, missing ids skipped.
+SELECT d ->> 'document_id' AS document_id, d #>> '{metadata,title}' AS title
+FROM mixpeek_documents('col_articles',
+                       ARRAY['doc_flat_01', 'doc_nested_02', 'doc_missing']) AS d
+ORDER BY 1;
+
+-- 3. A collection as a foreign table with typed lineage and enrichment columns.
+CREATE SERVER mixpeek FOREIGN DATA WRAPPER mixpeek_fdw;
+CREATE FOREIGN TABLE articles (
+  document_id           text,
+  collection_id         text,
+  root_object_id        text,
+  root_bucket_id        text,
+  source_type           text,
+  lineage_path          text,
+  lineage_chain         jsonb,
+  taxonomy_topics_label text,
+  taxonomy_topics_score double precision,
+  cluster_id            text,
+  title                 text OPTIONS (field 'metadata.title'),
+  category              text,
+  word_count            integer,
+  published_at          timestamptz,
+  document              jsonb
+) SERVER mixpeek OPTIONS (collection 'col_articles');
+
+-- Both document shapes (flat and nested _internal) give the same typed columns.
+SELECT document_id, root_object_id, lineage_path, taxonomy_topics_label, title
+FROM articles
+WHERE document_id IN ('doc_flat_01', 'doc_nested_01');
+
+-- 4. Join with a local table: one concurrent batch of GETs, not a full scan.
+CREATE TEMP TABLE reading_list (document_id text PRIMARY KEY, reader text);
+INSERT INTO reading_list VALUES
+  ('doc_flat_01', 'ana'), ('doc_nested_02', 'ben'), ('doc_flat_03', 'ana');
+ANALYZE reading_list;
+EXPLAIN (COSTS OFF, VERBOSE)
+SELECT r.reader, a.title
+FROM reading_list r JOIN articles a ON a.document_id = r.document_id;
+SELECT r.reader, a.title, a.taxonomy_topics_label
+FROM reading_list r JOIN articles a ON a.document_id = r.document_id
+ORDER BY r.reader, a.title;
+
+-- 5. Filters are pushed down (see the remote request in EXPLAIN VERBOSE).
+EXPLAIN (COSTS OFF, VERBOSE)
+SELECT document_id, word_count FROM articles
+WHERE root_bucket_id = 'bkt_content' AND word_count >= 1000;
+
+-- 6. A materialized view of enriched documents, refreshed without blocking readers.
+CREATE MATERIALIZED VIEW article_topics AS
+  SELECT document_id, taxonomy_topics_label AS topic, cluster_id, root_object_id
+  FROM articles;
+CREATE UNIQUE INDEX ON article_topics (document_id);
+REFRESH MATERIALIZED VIEW CONCURRENTLY article_topics;
+SELECT topic, count(*) AS documents
+FROM article_topics GROUP BY topic ORDER BY documents DESC, topic;
+
+-- 7. A report over the 100,000-document collection, streamed page by page.
+IMPORT FOREIGN SCHEMA mixpeek LIMIT TO (big) FROM SERVER mixpeek INTO public;
+SELECT category, count(*) AS documents, round(avg(word_count), 1) AS avg_words
+FROM big GROUP BY category ORDER BY category;
