@@ -17,7 +17,9 @@
 
 #include <limits.h>
 
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
@@ -40,6 +42,55 @@ static bool mx_preloaded = false;
 static const char *preload_hint =
 "Add \"mixpeek\" to shared_preload_libraries or session_preload_libraries, "
 "or use a user mapping of a mixpeek_fdw server.";
+
+/* Keys shorter than this are not masked in log lines (no real key is). */
+#define MX_MIN_MASKED_KEY 8
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* text with every occurrence of key replaced, or text itself if none */
+static char *
+mask_key(char *text, const char *key, size_t keylen)
+{
+	StringInfoData out;
+	char	   *p = text;
+	char	   *hit;
+
+	if (text == NULL || strstr(text, key) == NULL)
+		return text;
+	initStringInfo(&out);
+	while ((hit = strstr(p, key)) != NULL)
+	{
+		appendBinaryStringInfo(&out, p, hit - p);
+		appendStringInfoString(&out, "[redacted]");
+		p = hit + keylen;
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
+/*
+ * PostgreSQL itself logs 'parameter "mixpeek.api_key" changed to "..."'
+ * when a reload changes the key, as when it is rotated with ALTER SYSTEM.
+ * With the library preloaded the new value is ours by then, so mask it in
+ * every message on its way to the log.
+ */
+static void
+mask_key_in_log(ErrorData *edata)
+{
+	size_t		keylen = mx_api_key ? strlen(mx_api_key) : 0;
+
+	if (keylen >= MX_MIN_MASKED_KEY)
+	{
+		edata->message = mask_key(edata->message, mx_api_key, keylen);
+		edata->detail = mask_key(edata->detail, mx_api_key, keylen);
+		edata->detail_log = mask_key(edata->detail_log, mx_api_key, keylen);
+		edata->hint = mask_key(edata->hint, mx_api_key, keylen);
+		edata->context = mask_key(edata->context, mx_api_key, keylen);
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
 
 static bool
 listed_in(const char *setting_name)
@@ -166,6 +217,9 @@ mx_settings_init(void)
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mixpeek");
+
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = mask_key_in_log;
 }
 
 char *
