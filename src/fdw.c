@@ -98,6 +98,7 @@ typedef struct MxScanState
 	JsonbValue	document;		/* the current row's */
 	int			next;
 	char	   *cursor;			/* next_cursor of the current page */
+	char	   *sent_cursor;	/* cursor of the request in flight */
 
 	/* GET scans */
 	char	  **ids;
@@ -485,8 +486,18 @@ collect_ids(MxScanState *s)
 		n = 1;
 	}
 	else
-		deconstruct_array(DatumGetArrayTypeP(s->values[0]), TEXTOID, -1, false,
-						  TYPALIGN_INT, &elems, &nulls, &n);
+	{
+		ArrayType  *array = DatumGetArrayTypeP(s->values[0]);
+		int16		elemlen;
+		bool		elembyval;
+		char		elemalign;
+
+		/* text[], or varchar[] relabeled as text[] */
+		get_typlenbyvalalign(ARR_ELEMTYPE(array), &elemlen, &elembyval,
+							 &elemalign);
+		deconstruct_array(array, ARR_ELEMTYPE(array), elemlen, elembyval,
+						  elemalign, &elems, &nulls, &n);
+	}
 
 	s->ids = palloc(sizeof(char *) * Max(n, 1));
 	s->nids = 0;
@@ -550,6 +561,7 @@ queue_page(MxScanState *s, const char *cursor)
 	mx_batch_add(scan_batch(s), req);
 	mx_batch_poll(s->batch);
 	s->page_pending = true;
+	s->sent_cursor = cursor ? pstrdup(cursor) : NULL;
 	MemoryContextSwitchTo(old);
 }
 
@@ -581,6 +593,14 @@ read_page(MxScanState *s, MxHttpRequest *req)
 		cursor = mx_json_get(pagination->val.binary.data, "next_cursor");
 	s->cursor = cursor ? mx_json_string(cursor) : NULL;
 	s->pages++;
+	/* the same cursor again would page forever */
+	if (s->cursor != NULL && s->sent_cursor != NULL &&
+		strcmp(s->cursor, s->sent_cursor) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("unexpected response from Mixpeek for %s %s",
+						req->method, req->path),
+				 errdetail("The next cursor is the cursor of the request.")));
 }
 
 /*
@@ -760,6 +780,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->results = NULL;
 	s->nresults = s->next = 0;
 	s->cursor = NULL;
+	s->sent_cursor = NULL;
 	s->ids = NULL;
 	s->nids = s->next_id = s->in_flight = 0;
 }

@@ -9,8 +9,11 @@
   for a later page or for GETs, and the backend keeps working;
 - memory: a scan of 100,000 documents (about 80 MB of JSON) stays within a
   bounded amount of backend memory (only ~two pages at a time);
+- a page whose next_cursor is the cursor it was asked with is an error, not
+  an endless scan;
 - no key in EXPLAIN (ANALYZE, VERBOSE) output or in errors.
 """
+import json
 import os
 import sys
 import threading
@@ -163,6 +166,22 @@ with mx.case("memory stays bounded over 100,000 documents"):
     mx.check(grown_mb < 64, "peak memory grew %.1f MB for %.0f MB of documents (< 64 MB)"
              % (grown_mb, total / 1e6), grown_mb)
     mx.log("  peak grew %.1f MB over %.0f MB of JSON" % (grown_mb, total / 1e6))
+    c.close()
+
+with mx.case("a page that hands back its own cursor ends the scan with an error"):
+    import base64
+    page = {"results": [{"document_id": "a", "collection_id": "c"}],
+            "pagination": {"next_cursor": "same"}}
+    mx._mock("POST", "/canned", {"name": "loop", "status": 200,
+                                 "body_base64": base64.b64encode(json.dumps(page).encode()).decode()})
+    c = mx.connect()
+    mx.query(c, "SET statement_timeout = '10s'")
+    mx.query(setup, "CREATE FOREIGN TABLE IF NOT EXISTS tfdw_loop (document_id text) "
+                    "SERVER mx_tfdw OPTIONS (collection 'canned-loop')")
+    err = mx.expect_error(c, "SELECT count(*) FROM tfdw_loop", None, "HV00A",
+                          r"^unexpected response from Mixpeek")
+    if err is not None:
+        mx.check_eq(err.detail, "The next cursor is the cursor of the request.", "detail")
     c.close()
 
 with mx.case("no key in EXPLAIN or in errors"):
