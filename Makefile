@@ -9,8 +9,8 @@ PGFILEDESC = "mixpeek - query Mixpeek documents from PostgreSQL"
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=mixpeek
 
-PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl jansson)
-SHLIB_LINK = $(shell pkg-config --libs libcurl jansson)
+PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl)
+SHLIB_LINK = $(shell pkg-config --libs libcurl)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 PG_CONFIG ?= pg_config

@@ -34,7 +34,7 @@ extern MxHttpRequest *mx_api_get_document(const MxTarget *target,
 
 /*
  * POST /v1/collections/{collection}/documents/list?limit=N with the given
- * JSON body (built by the caller with jansson and dumped to text).
+ * JSON body (written by the caller; see deparse.c on why not with jansson).
  */
 extern MxHttpRequest *mx_api_list_documents(const MxTarget *target,
 											const char *collection,
