@@ -54,11 +54,19 @@ check_segment(const char *what, const char *value)
 char *
 mx_api_document_path(const char *collection, const char *document_id)
 {
+	char	   *coll;
+	char	   *id;
+	char	   *path;
+
 	check_segment("collection", collection);
 	check_segment("document id", document_id);
-	return psprintf("/v1/collections/%s/documents/%s",
-					mx_api_escape_segment(collection),
-					mx_api_escape_segment(document_id));
+	coll = mx_api_escape_segment(collection);
+	id = mx_api_escape_segment(document_id);
+	path = psprintf("/v1/collections/%s/documents/%s", coll, id);
+	/* a batch builds one path per id in a long-lived context: leave no litter */
+	pfree(coll);
+	pfree(id);
+	return path;
 }
 
 char *
@@ -96,7 +104,12 @@ mx_api_get_document(const MxTarget *target, const char *collection,
 	else if (return_vectors)
 		query = "?return_vectors=true";
 	if (query[0] != '\0')
-		path = psprintf("%s%s", path, query);
+	{
+		char	   *plain = path;
+
+		path = psprintf("%s%s", plain, query);
+		pfree(plain);
+	}
 	req = new_request(target, "GET", path, NULL);
 	pfree(path);
 	return req;
