@@ -641,20 +641,8 @@ char *
 mx_http_redact(MxHttpRequest *req, const char *text)
 {
 	const char *key = req->priv->batch ? req->priv->batch->api_key : NULL;
-	size_t		keylen = key ? strlen(key) : 0;
-	StringInfoData out;
-	const char *p = text;
-	const char *hit;
 
-	initStringInfo(&out);
-	while (keylen > 0 && (hit = strstr(p, key)) != NULL)
-	{
-		appendBinaryStringInfo(&out, p, hit - p);
-		appendStringInfoString(&out, "[redacted]");
-		p = hit + keylen;
-	}
-	appendStringInfoString(&out, p);
-	return out.data;
+	return mx_mask_key(pstrdup(text), key);
 }
 
 /* ---------- clean-up after errors ---------- */

@@ -48,15 +48,19 @@ static const char *preload_hint =
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
-/* text with every occurrence of key replaced, or text itself if none */
-static char *
-mask_key(char *text, const char *key, size_t keylen)
+/*
+ * text with every occurrence of key replaced by "[redacted]", palloc'd; text
+ * itself when there is none.
+ */
+char *
+mx_mask_key(char *text, const char *key)
 {
+	size_t		keylen = key ? strlen(key) : 0;
 	StringInfoData out;
 	char	   *p = text;
 	char	   *hit;
 
-	if (text == NULL || strstr(text, key) == NULL)
+	if (text == NULL || keylen == 0 || strstr(text, key) == NULL)
 		return text;
 	initStringInfo(&out);
 	while ((hit = strstr(p, key)) != NULL)
@@ -82,11 +86,11 @@ mask_key_in_log(ErrorData *edata)
 
 	if (keylen >= MX_MIN_MASKED_KEY)
 	{
-		edata->message = mask_key(edata->message, mx_api_key, keylen);
-		edata->detail = mask_key(edata->detail, mx_api_key, keylen);
-		edata->detail_log = mask_key(edata->detail_log, mx_api_key, keylen);
-		edata->hint = mask_key(edata->hint, mx_api_key, keylen);
-		edata->context = mask_key(edata->context, mx_api_key, keylen);
+		edata->message = mx_mask_key(edata->message, mx_api_key);
+		edata->detail = mx_mask_key(edata->detail, mx_api_key);
+		edata->detail_log = mx_mask_key(edata->detail_log, mx_api_key);
+		edata->hint = mx_mask_key(edata->hint, mx_api_key);
+		edata->context = mx_mask_key(edata->context, mx_api_key);
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);

@@ -39,4 +39,7 @@ extern MxTarget *mx_settings_target(void);
 /* The settings' key if usable (preloaded library, set), else NULL. */
 extern const char *mx_settings_api_key(void);
 
+/* text with the key masked (palloc'd), or text itself when it has none */
+extern char *mx_mask_key(char *text, const char *key);
+
 #endif							/* MIXPEEK_SETTINGS_H */
