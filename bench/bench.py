@@ -238,12 +238,14 @@ CREATE SERVER bench_srv FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url %s);
 CREATE USER MAPPING FOR CURRENT_USER SERVER bench_srv OPTIONS (api_key %s);
 CREATE FOREIGN TABLE bench_big (document_id text, document jsonb)
   SERVER bench_srv OPTIONS (collection %s);
+CREATE FOREIGN TABLE bench_big_cols (document_id text, category text, word_count bigint)
+  SERVER bench_srv OPTIONS (collection %s);
 """
 
 
 def fdw_setup(conn, probe_ids):
     """Create the foreign table; (created, lookups work, why not)."""
-    err = mx.run_error(conn, FDW_SETUP, (mx.MOCK_URL, KEY, COLLECTION))
+    err = mx.run_error(conn, FDW_SETUP, (mx.MOCK_URL, KEY, COLLECTION, COLLECTION))
     if err is not None:
         return False, False, "CREATE SERVER / FOREIGN TABLE failed: %s %s" % (err.sqlstate, err.message)
     try:
@@ -290,6 +292,18 @@ def bench_mock(ids):
             conns, "s" if conns > 1 else "", WRK_SECONDS),
             "%.0f req/s (%.3f ms/req)" % (rps, 1000.0 / rps if rps else 0),
             "", "", "", ""))
+    lua = os.path.join(TOP, "test", "mock", "wrk-list.lua")
+    if os.path.exists(lua):
+        out = subprocess.run(["wrk", "-t1", "-c1", "-d%ds" % WRK_SECONDS, "-s", lua,
+                              mx.MOCK_URL + list_path(PAGE_SIZE)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        m = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
+        rps = float(m.group(1)) if m else float("nan")
+        log("wrk list -c1: %s pages/s" % rps)
+        rows_out.append(("mock (wrk)", "POST documents/list?limit=%d (first page), 1 connection, %d s"
+                         % (PAGE_SIZE, WRK_SECONDS),
+                         "%.0f pages/s (%.3f ms/page)" % (rps, 1000.0 / rps if rps else 0),
+                         "", "", "", ""))
 
 
 def bench_lookups(ids, fdw_ok, fdw_why):
@@ -403,7 +417,9 @@ def bench_scan(fdw_created, fdw_why):
     ndocs = None
     fdw_queries = [("FDW SELECT count(*)", "SELECT count(*) FROM bench_big"),
                    ("FDW SELECT sum(length(document::text))",
-                    "SELECT sum(length(document::text)) FROM bench_big")]
+                    "SELECT sum(length(document::text)) FROM bench_big"),
+                   ("FDW two typed columns: SELECT category, sum(word_count) ... GROUP BY category",
+                    "SELECT category, sum(word_count) FROM bench_big_cols GROUP BY category")]
     sent = {}
     if fdw_created:
         conn = connect()
@@ -491,7 +507,7 @@ def bench_scan(fdw_created, fdw_why):
                          "sends %s; RSS: peak growth (VmHWM) of the backend, worst run" %
                          json.dumps(sent.get(name))))
     if scan_ok:
-        doc_t = median(times[fdw_queries[1][0]])
+        doc_t = median(times["FDW SELECT sum(length(document::text))"])
         for name, _ in local:
             t = median(times[name])
             rows_out.append((label, name, fmt_s(t), "", "FDW is %.2f× this" % (doc_t / t), "",
