@@ -566,24 +566,33 @@ def sh(cmd):
         return "(%s)" % exc
 
 
-def build_id():
-    """The commit benchmarked, and whether the installed library is the one
-    built from this checkout (others may install theirs meanwhile)."""
+def build_id(pid):
+    """The commit benchmarked, and whether the library the server loaded is
+    the one built from this checkout (others may install theirs meanwhile:
+    the postmaster preloads the library once, so what counts is the file as
+    it was at start, and that the mapping is not of a since-replaced file)."""
     head = sh("git -C %s rev-parse --short HEAD" % TOP)
     dirty = sh("git -C %s status --porcelain --untracked-files=no -- src | wc -l" % TOP)
     built = os.path.join(TOP, "mixpeek.so")
     installed = os.path.join(sh("pg_config --pkglibdir"), "mixpeek.so")
-    same = sh("cmp -s %s %s && echo same || echo different" % (built, installed))
-    return "commit %s%s; installed mixpeek.so %s as the one built from this checkout" % (
+    same = sh("cmp -s %s %s && echo same || echo different" % (built, installed)) == "same"
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            mapped = [line.strip() for line in f if "mixpeek.so" in line]
+    except OSError:
+        mapped = []
+    replaced = any(line.endswith("(deleted)") for line in mapped)
+    ok = same and not replaced
+    return ok, "commit %s%s; the library the server runs %s the one built from this checkout" % (
         head, " with uncommitted changes in %s files under src/" % dirty if dirty != "0" else "",
-        "is the same" if same == "same" else "is NOT the same")
+        "is" if ok else "is NOT (someone installed another build meanwhile)")
 
 
 def machine(conn):
     return "\n".join([
         "- date: %s" % datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "- command: `%s` (BENCH_RUNS=%d; median of the runs)" % (COMMAND, RUNS),
-        "- build: %s" % build_id(),
+        "- build: %s" % BUILD,
         "- nproc: %s; kernel %s" % (sh("nproc"), sh("uname -r")),
         "- PostgreSQL: %s" % mx.scalar(conn, "SELECT version()"),
         "- libcurl: %s" % sh("curl --version | head -1"),
@@ -615,8 +624,17 @@ def write_report(conn):
     log("written to %s" % path)
 
 
+BUILD = ""
+
+
 def main():
+    global BUILD
     conn = connect()
+    ok, BUILD = build_id(mx.pid(conn))
+    log("build:", BUILD)
+    if not ok and os.environ.get("BENCH_ANY_BUILD") != "1":
+        sys.exit("bench: the server does not run this checkout's build; run again "
+                 "(or set BENCH_ANY_BUILD=1)")
     mx.mock_config(latency_ms=0, record=False)
     want = max(LOOKUP_N, CALLS if "percall" in ONLY else 0)
     ids = collect_ids(want)
