@@ -164,11 +164,35 @@ INSERT INTO clauses (clause) VALUES
   ($$category = 'news' OR lower(category) = 'tech'$$),
   ($$NOT (category = 'news' OR category IS NULL)$$),
   ($$lower(category) = 'news'$$),
-  ($$word_count + 1 > 100$$);
+  ($$word_count + 1 > 100$$),
+  -- a real is compared as the double it widens to
+  ($$cluster_distance < 0.15::real$$),
+  ($$cluster_distance <> 0.15::real$$),
+  ($$cluster_distance <> ALL (ARRAY[0.15, 0.25]::real[])$$),
+  -- NULL elements, empty arrays, escapes, negations
+  ($$category <> ALL ('{}')$$),
+  ($$category = ANY ('{news,NULL}')$$),
+  ($$category NOT IN ('news', NULL)$$),
+  ($$document_id = ANY ('{doc_flat_01,NULL,""}')$$),
+  ($$document_id IN ('ünïcødé-ид', 'a b')$$),
+  ($$document_id LIKE 'doc\_flat%'$$),
+  ($$category LIKE 'new\%'$$),
+  ($$category ILIKE 'n%'$$),
+  ($$published <> true$$),
+  ($$NOT (published OR published IS NULL)$$),
+  ($$word_count BETWEEN SYMMETRIC 60 AND 20$$);
 
 SELECT n, clause, d.nrows, d.same, d.sent
 FROM clauses, pg_temp.differential(clause) d
 ORDER BY n;
+
+-- doubles are sent with every digit, whatever extra_float_digits says
+SET extra_float_digits = 0;
+SELECT clause, d.nrows, d.same
+FROM (VALUES ($$rating_f = 4.123456789012345678$$),
+             ($$cluster_distance <= 0.3333333333333333$$)) c (clause),
+     pg_temp.differential(clause) d;
+RESET extra_float_digits;
 
 -- sort and limit: sent when every condition is, with PostgreSQL's order
 SELECT pg_temp.mock_reset() \gset

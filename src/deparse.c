@@ -43,6 +43,7 @@
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "common/shortest_dec.h"
 #include "mb/pg_wchar.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -870,22 +871,46 @@ output_text(Datum value, Oid typid)
 }
 
 /*
+ * A number's exact text.  float8out would do for doubles only with
+ * extra_float_digits > 0, a setting of the session, so the shortest text
+ * that reads back as the same double is written here.  A real compared
+ * with a double precision column (float84 operators) is compared as the
+ * double it widens to: 0.15::real is 0.15000000596046448, not 0.15.
+ */
+static char *
+number_text(Datum value, Oid typid)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+	double		d;
+
+	if (typid == FLOAT4OID)
+		d = (double) DatumGetFloat4(value);
+	else if (typid == FLOAT8OID)
+		d = DatumGetFloat8(value);
+	else
+		return output_text(value, typid);
+	double_to_shortest_decimal_buf(d, buf);
+	return pstrdup(buf);
+}
+
+/*
  * A value as JSON for a column: strings for text, the exact decimal text
  * for numbers, true/false.  NULL when JSON cannot carry it (NaN, infinity).
  */
 static char *
 json_value_of(MxColumn *col, Datum value, Oid typid)
 {
-	char	   *text = output_text(value, typid);
+	char	   *text;
 
 	switch (value_kind(col->typid))
 	{
 		case MX_VALUE_STRING:
-			return json_string_of(text);
+			return json_string_of(output_text(value, typid));
 		case MX_VALUE_BOOLEAN:
 			return pstrdup(DatumGetBool(value) ? "true" : "false");
 		case MX_VALUE_INTEGER:
 		case MX_VALUE_NUMBER:
+			text = number_text(value, typid);
 			if (!isfinite(strtod(text, NULL)))
 				return NULL;
 			return text;
