@@ -82,6 +82,14 @@ SELECT document_blobs FROM scan_std WHERE document_id = 'doc_nested_01';
 SELECT count(vector) FROM scan_std;
 SELECT count(presigned_url) FROM scan_std;
 SELECT method, path, query, body FROM pg_temp.mock_requests();
+-- ... also when "document" comes before them in the table
+CREATE FOREIGN TABLE scan_doc_first (document_id text, document jsonb,
+  vector real[], presigned_url text) SERVER mx_scan OPTIONS (collection 'col_articles');
+SELECT pg_temp.mock_reset() \gset
+SELECT document ? 'vector' AS has_vector, document ? 'presigned_url' AS has_url
+FROM scan_doc_first WHERE document_id = 'doc_flat_01';
+SELECT count(*) FILTER (WHERE document ? 'vector') AS with_vector FROM scan_doc_first;
+SELECT method, path, query, body FROM pg_temp.mock_requests();
 
 -- conversion through the column type's input function
 CREATE TYPE scan_category AS ENUM ('News', 'news', 'NEWS', 'sports', 'Sports', 'tech',

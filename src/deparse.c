@@ -559,13 +559,19 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 	}
 }
 
-/* Which fields does the scan need?  NIL means whole documents. */
+/*
+ * Which fields does the scan need?  NIL means whole documents: for the
+ * whole row, the "document" column, or a location the API cannot address.
+ * Only the columns used ask for vectors and URLs, so that "document" holds
+ * the document as sent without them.
+ */
 static List *
 select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
 {
 	List	   *select = list_make1(makeString(pstrdup("document_id")));
-	bool		whole = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
-									  attrs_used);
+	bool		all_columns = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
+											attrs_used);
+	bool		whole = all_columns;
 	int			i;
 
 	*vectors = false;
@@ -576,8 +582,9 @@ select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
 		int			j;
 
 		if (col->name == NULL ||
-			(!whole && !bms_is_member(col->attnum - FirstLowInvalidHeapAttributeNumber,
-									  attrs_used)))
+			(!all_columns &&
+			 !bms_is_member(col->attnum - FirstLowInvalidHeapAttributeNumber,
+							attrs_used)))
 			continue;
 		*vectors |= col->needs_vectors;
 		*urls |= col->needs_url;
