@@ -81,6 +81,7 @@ typedef struct MxScanState
 	MemoryContext page_cxt[2];	/* list pages, alternating */
 	int			cur;			/* page_cxt of the current page */
 	MemoryContext tuple_cxt;	/* converted values of the current row */
+	MemoryContext batch_cxt;	/* the batch, while there is one */
 
 	MxBatch    *batch;
 	MxHttpStats stats;
@@ -449,17 +450,38 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 										 ALLOCSET_DEFAULT_SIZES);
 }
 
+/*
+ * The batch lives in a context of its own, made after the contexts that
+ * hold its requests.  mx_batch_create() ties the batch's clean-up to that
+ * context, and the clean-up reads the requests still running.  When an
+ * error throws the query's memory away, a context's children go youngest
+ * first: this one before the pages and requests, so they are still there
+ * when the clean-up needs them.
+ */
 static MxBatch *
 scan_batch(MxScanState *s)
 {
 	if (s->batch == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(s->scan_cxt);
+		MemoryContext old;
 
+		s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
+											 ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(s->batch_cxt);
 		s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
 		MemoryContextSwitchTo(old);
 	}
 	return s->batch;
+}
+
+/* Forget the batch and what it still runs; its memory goes with it. */
+static void
+drop_batch(MxScanState *s)
+{
+	if (s->batch_cxt != NULL)
+		MemoryContextDelete(s->batch_cxt);	/* its callback ends the batch */
+	s->batch_cxt = NULL;
+	s->batch = NULL;
 }
 
 static int
@@ -764,10 +786,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 
 	/* requests of the previous scan may still be running: drop them */
 	if (s->batch != NULL && mx_batch_pending(s->batch) > 0)
-	{
-		mx_batch_destroy(s->batch);
-		s->batch = NULL;
-	}
+		drop_batch(s);
 	MemoryContextReset(s->request_cxt);
 	MemoryContextReset(s->page_cxt[0]);
 	MemoryContextReset(s->page_cxt[1]);
@@ -790,11 +809,8 @@ mixpeekEndForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
-	if (s != NULL && s->batch != NULL)
-	{
-		mx_batch_destroy(s->batch);
-		s->batch = NULL;
-	}
+	if (s != NULL)
+		drop_batch(s);
 }
 
 /* ---------- EXPLAIN ---------- */
