@@ -180,7 +180,11 @@ INSERT INTO clauses (clause) VALUES
   ($$category ILIKE 'n%'$$),
   ($$published <> true$$),
   ($$NOT (published OR published IS NULL)$$),
-  ($$word_count BETWEEN SYMMETRIC 60 AND 20$$);
+  ($$word_count BETWEEN SYMMETRIC 60 AND 20$$),
+  -- ids given as names (text compares with name), as from the catalogs
+  ($$document_id = 'doc_flat_01'::name$$),
+  ($$document_id = ANY (ARRAY['doc_flat_01', '..', NULL]::name[])$$),
+  ($$document_id IN (SELECT 'a b'::name)$$);
 
 SELECT n, clause, d.nrows, d.same, d.sent
 FROM clauses, pg_temp.differential(clause) d
@@ -193,6 +197,9 @@ FROM (VALUES ($$rating_f = 4.123456789012345678$$),
              ($$cluster_distance <= 0.3333333333333333$$)) c (clause),
      pg_temp.differential(clause) d;
 RESET extra_float_digits;
+-- an id given as a name, in EXPLAIN
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id FROM push_articles WHERE document_id = 'doc_flat_01'::name;
 
 -- sort and limit: sent when every condition is, with PostgreSQL's order
 SELECT pg_temp.mock_reset() \gset

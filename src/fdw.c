@@ -490,6 +490,44 @@ compare_ids(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/*
+ * A document id as a string.  The value's type is text, varchar or name:
+ * the text family compares all three, and a name is no varlena.
+ */
+static char *
+id_text(Datum value, Oid typid)
+{
+	Oid			outfunc;
+	bool		varlena;
+
+	getTypeOutputInfo(typid, &outfunc, &varlena);
+	return OidOutputFunctionCall(outfunc, value);
+}
+
+/* The scan's id value: one, or the elements of an array. */
+static void
+id_values(MxScanState *s, Datum **elems, bool **nulls, int *n, Oid *typid)
+{
+	ArrayType  *array;
+	int16		elemlen;
+	bool		elembyval;
+	char		elemalign;
+
+	if (s->spec->kind == MX_SCAN_GET)
+	{
+		*elems = &s->values[0];
+		*nulls = &s->isnull[0];
+		*n = 1;
+		*typid = s->types[0];
+		return;
+	}
+	array = DatumGetArrayTypeP(s->values[0]);
+	*typid = ARR_ELEMTYPE(array);
+	get_typlenbyvalalign(*typid, &elemlen, &elembyval, &elemalign);
+	deconstruct_array(array, *typid, elemlen, elembyval, elemalign,
+					  elems, nulls, n);
+}
+
 /* The ids to GET, without NULLs, empty strings and duplicates. */
 static void
 collect_ids(MxScanState *s)
@@ -497,30 +535,12 @@ collect_ids(MxScanState *s)
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
+	Oid			typid;
 	int			i;
 
 	if (s->isnull[0])
 		return;
-	if (s->spec->kind == MX_SCAN_GET)
-	{
-		elems = &s->values[0];
-		nulls = &s->isnull[0];
-		n = 1;
-	}
-	else
-	{
-		ArrayType  *array = DatumGetArrayTypeP(s->values[0]);
-		int16		elemlen;
-		bool		elembyval;
-		char		elemalign;
-
-		/* text[], or varchar[] relabeled as text[] */
-		get_typlenbyvalalign(ARR_ELEMTYPE(array), &elemlen, &elembyval,
-							 &elemalign);
-		deconstruct_array(array, ARR_ELEMTYPE(array), elemlen, elembyval,
-						  elemalign, &elems, &nulls, &n);
-	}
-
+	id_values(s, &elems, &nulls, &n, &typid);
 	s->ids = palloc(sizeof(char *) * Max(n, 1));
 	s->nids = 0;
 	for (i = 0; i < n; i++)
@@ -529,7 +549,7 @@ collect_ids(MxScanState *s)
 
 		if (nulls[i])
 			continue;
-		id = TextDatumGetCString(elems[i]);
+		id = id_text(elems[i], typid);
 		if (id[0] != '\0')
 			s->ids[s->nids++] = id;
 	}
@@ -872,7 +892,7 @@ explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 	if (s->spec->kind == MX_SCAN_GET && IsA(expr, Const) && !s->isnull[0])
 	{
 		ExplainPropertyText("Remote Request",
-							document_request_text(s, TextDatumGetCString(s->values[0])),
+							document_request_text(s, id_text(s->values[0], s->types[0])),
 							es);
 		return;
 	}
