@@ -151,6 +151,35 @@ SELECT pg_temp.mock_reset() \gset
 SELECT document_id FROM scan_paged WHERE document_id || '' = 'doc_flat_02' LIMIT 1;
 SELECT count(*) <= 3 AS at_most_three_pages FROM pg_temp.mock_requests();
 
+-- a cursor opened before a subtransaction that fetches from it and is
+-- rolled back keeps all its rows: what was in flight is asked for again
+CREATE FUNCTION pg_temp.rows_when_first_fails(query text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+  c refcursor;
+  r record;
+  n int := 0;
+BEGIN
+  OPEN c FOR EXECUTE query;
+  LOOP
+    BEGIN
+      FETCH c INTO r;
+      EXIT WHEN NOT FOUND;
+      n := n + 1;
+      IF n = 1 THEN
+        RAISE EXCEPTION 'the first document fails';
+      END IF;
+    EXCEPTION WHEN raise_exception THEN
+      NULL;
+    END;
+  END LOOP;
+  RETURN n;
+END $$;
+SELECT pg_temp.rows_when_first_fails('SELECT document_id FROM scan_paged');
+SELECT pg_temp.rows_when_first_fails($$SELECT document_id FROM scan_paged
+  WHERE document_id IN ('doc_flat_01', 'doc_flat_02', 'doc_flat_03', 'doc_flat_04',
+                        'doc_nested_01', 'doc_nested_02', '..', '.', 'a b', 'nope')$$);
+
 -- many pages
 CREATE FOREIGN TABLE scan_big (document_id text, word_count int, category text)
   SERVER mx_scan OPTIONS (collection 'col_big', page_size '1000');

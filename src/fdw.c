@@ -18,10 +18,12 @@
 #include <math.h>
 
 #include "access/table.h"
+#include "access/xact.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -76,14 +78,19 @@ typedef struct MxScanState
 	bool	   *isnull;
 	Oid		   *types;
 
-	MemoryContext scan_cxt;		/* the query's: batch, state */
-	MemoryContext request_cxt;	/* GET requests (one child each) */
+	MemoryContext scan_cxt;		/* the query's: state */
+	MemoryContext request_cxt;	/* this scan's values, body and ids */
+	MemoryContext gets_cxt;		/* GET requests (one child each) */
 	MemoryContext page_cxt[2];	/* list pages, alternating */
 	int			cur;			/* page_cxt of the current page */
 	MemoryContext tuple_cxt;	/* converted values of the current row */
 	MemoryContext batch_cxt;	/* the batch, while there is one */
 
 	MxBatch    *batch;
+	SubTransactionId batch_subxid;	/* where the batch was made */
+	bool		batch_lost;		/* taken apart by a subtransaction abort */
+	dlist_node	batch_node;		/* in scans_with_batch */
+	MemoryContextCallback batch_gone;	/* leaves scans_with_batch */
 	MxHttpStats stats;
 	uint64		pages;
 
@@ -103,6 +110,7 @@ typedef struct MxScanState
 
 	/* GET scans */
 	char	  **ids;
+	bool	   *answered;		/* ids whose request came back */
 	int			nids;
 	int			next_id;
 	int			in_flight;
@@ -440,8 +448,10 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	s->conv = mx_converter_create(s->rel);
 	s->expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
 	s->scan_cxt = CurrentMemoryContext;
-	s->request_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw requests",
+	s->request_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw values",
 										   ALLOCSET_DEFAULT_SIZES);
+	s->gets_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw requests",
+										ALLOCSET_SMALL_SIZES);
 	s->page_cxt[0] = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw page",
 										   ALLOCSET_DEFAULT_SIZES);
 	s->page_cxt[1] = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw page",
@@ -458,19 +468,62 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
  * first: this one before the pages and requests, so they are still there
  * when the clean-up needs them.
  */
+/*
+ * A subtransaction's abort takes apart the batches made in it (http.c),
+ * but a cursor declared before the savepoint lives on, and so does its
+ * scan.  Scans with a batch are listed here to learn that their requests
+ * are lost, and send them again.
+ */
+static dlist_head scans_with_batch = DLIST_STATIC_INIT(scans_with_batch);
+
+static void
+batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	dlist_iter	iter;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	dlist_foreach(iter, &scans_with_batch)
+	{
+		MxScanState *s = dlist_container(MxScanState, batch_node, iter.cur);
+
+		/* the test http.c makes */
+		if (s->batch_subxid >= mySubid)
+			s->batch_lost = true;
+	}
+}
+
+static void
+unlist_scan(void *arg)
+{
+	dlist_delete(&((MxScanState *) arg)->batch_node);
+}
+
 static MxBatch *
 scan_batch(MxScanState *s)
 {
-	if (s->batch == NULL)
-	{
-		MemoryContext old;
+	static bool callback_registered = false;
+	MemoryContext old;
 
-		s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
-											 ALLOCSET_SMALL_SIZES);
-		old = MemoryContextSwitchTo(s->batch_cxt);
-		s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
-		MemoryContextSwitchTo(old);
+	if (s->batch != NULL)
+		return s->batch;
+	if (!callback_registered)
+	{
+		RegisterSubXactCallback(batch_subxact_callback, NULL);
+		callback_registered = true;
 	}
+	s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
+										 ALLOCSET_SMALL_SIZES);
+	s->batch_gone.func = unlist_scan;
+	s->batch_gone.arg = s;
+	MemoryContextRegisterResetCallback(s->batch_cxt, &s->batch_gone);
+	old = MemoryContextSwitchTo(s->batch_cxt);
+	s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
+	MemoryContextSwitchTo(old);
+	s->batch_subxid = GetCurrentSubTransactionId();
+	s->batch_lost = false;
+	dlist_push_tail(&scans_with_batch, &s->batch_node);
 	return s->batch;
 }
 
@@ -560,6 +613,7 @@ collect_ids(MxScanState *s)
 			s->ids[n++] = s->ids[i];
 	}
 	s->nids = n;
+	s->answered = palloc0(sizeof(bool) * Max(n, 1));
 }
 
 /*
@@ -709,25 +763,45 @@ next_listed_document(MxScanState *s)
 	}
 }
 
+/* A GET request and what it is for. */
+typedef struct MxGet
+{
+	MemoryContext cxt;			/* the request's, and its document's */
+	int			index;			/* into ids */
+} MxGet;
+
+static void
+queue_get(MxScanState *s, int index)
+{
+	MemoryContext cxt = AllocSetContextCreate(s->gets_cxt,
+											  "mixpeek_fdw document",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MxGet	   *get = palloc(sizeof(MxGet));
+	MxHttpRequest *req = mx_api_get_document(s->target, s->rel->collection,
+											 s->ids[index],
+											 s->spec->return_url,
+											 s->spec->return_vectors);
+
+	get->cxt = cxt;
+	get->index = index;
+	req->arg = get;
+	mx_batch_add(scan_batch(s), req);
+	s->in_flight++;
+	MemoryContextSwitchTo(old);
+}
+
 /* Keep up to twice the concurrency queued, so the batch never idles. */
 static void
 queue_gets(MxScanState *s)
 {
-	while (s->next_id < s->nids && s->in_flight < 2 * mx_max_concurrency)
+	for (;;)
 	{
-		MemoryContext cxt = AllocSetContextCreate(s->request_cxt,
-												  "mixpeek_fdw document",
-												  ALLOCSET_SMALL_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		MxHttpRequest *req = mx_api_get_document(s->target, s->rel->collection,
-												 s->ids[s->next_id++],
-												 s->spec->return_url,
-												 s->spec->return_vectors);
-
-		req->arg = cxt;
-		mx_batch_add(scan_batch(s), req);
-		s->in_flight++;
-		MemoryContextSwitchTo(old);
+		while (s->next_id < s->nids && s->answered[s->next_id])
+			s->next_id++;
+		if (s->next_id >= s->nids || s->in_flight >= 2 * mx_max_concurrency)
+			break;
+		queue_get(s, s->next_id++);
 	}
 	if (s->batch)
 		mx_batch_poll(s->batch);
@@ -752,9 +826,10 @@ next_fetched_document(MxScanState *s)
 			return NULL;
 		req = mx_batch_next(s->batch);
 		if (req == NULL)
-			return NULL;
+			elog(ERROR, "mixpeek_fdw: GET requests vanished from their batch");
 		s->in_flight--;
-		s->row_cxt = req->arg;
+		s->row_cxt = ((MxGet *) req->arg)->cxt;
+		s->answered[((MxGet *) req->arg)->index] = true;
 		old = MemoryContextSwitchTo(s->row_cxt);
 		doc = mx_api_document_result(req);
 		MemoryContextSwitchTo(old);
@@ -769,6 +844,34 @@ next_fetched_document(MxScanState *s)
 	}
 }
 
+/*
+ * The batch was taken apart by the abort of a subtransaction the scan
+ * outlives: send again what was lost with it, the page in flight or the
+ * ids not answered yet.
+ */
+static void
+resend_lost_requests(MxScanState *s)
+{
+	drop_batch(s);
+	if (s->spec->kind != MX_SCAN_LIST)
+	{
+		MemoryContextReset(s->gets_cxt);
+		s->row_cxt = NULL;
+		s->next_id = 0;
+		s->in_flight = 0;
+	}
+	else if (s->page_pending)
+	{
+		char	   *cursor = NULL;
+
+		/* the cursor lives with the lost request: keep it with this page */
+		if (s->sent_cursor != NULL)
+			cursor = MemoryContextStrdup(s->page_cxt[s->cur], s->sent_cursor);
+		MemoryContextReset(s->page_cxt[1 - s->cur]);
+		queue_page(s, cursor);
+	}
+}
+
 static TupleTableSlot *
 mixpeekIterateForeignScan(ForeignScanState *node)
 {
@@ -779,6 +882,8 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 
 	ExecClearTuple(slot);
 	MemoryContextReset(s->tuple_cxt);
+	if (s->batch_lost)
+		resend_lost_requests(s);
 	if (!s->evaluated)
 		start_scan(node, s);
 	if (s->empty)
@@ -805,9 +910,10 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	MxScanState *s = node->fdw_state;
 
 	/* requests of the previous scan may still be running: drop them */
-	if (s->batch != NULL && mx_batch_pending(s->batch) > 0)
+	if (s->batch != NULL && (s->batch_lost || mx_batch_pending(s->batch) > 0))
 		drop_batch(s);
 	MemoryContextReset(s->request_cxt);
+	MemoryContextReset(s->gets_cxt);
 	MemoryContextReset(s->page_cxt[0]);
 	MemoryContextReset(s->page_cxt[1]);
 	s->row_cxt = NULL;
@@ -821,6 +927,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->cursor = NULL;
 	s->sent_cursor = NULL;
 	s->ids = NULL;
+	s->answered = NULL;
 	s->nids = s->next_id = s->in_flight = 0;
 }
 
