@@ -105,6 +105,15 @@ DEALLOCATE by_ids;
 SELECT count(*) FROM join_big
 WHERE document_id = ANY (ARRAY(SELECT format('doc_%s', lpad(i::text, 6, '0'))
                                FROM generate_series(0, 299) i));
+-- the idiom for many ids from a local table: the array of an InitPlan,
+-- fetched with concurrent GETs, whatever the planner thinks of a join
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM join_big b
+WHERE b.document_id = ANY (ARRAY(SELECT id FROM join_many WHERE i <= 300));
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*) FROM join_big b
+WHERE b.document_id = ANY (ARRAY(SELECT id FROM join_many WHERE i <= 300));
+SELECT method, count(*) FROM pg_temp.mock_requests() GROUP BY 1;
 
 -- a materialized view of enriched documents, refreshed without blocking readers
 CREATE MATERIALIZED VIEW join_enriched AS

@@ -495,10 +495,11 @@ mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr)
 
 /*
  * document_id = value, or document_id = ANY(array): answered by GETs.
+ * Fills id but its clause.
  */
 bool
 mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
-				   Expr **id_expr, bool *id_many)
+				   MxIdLookup *id)
 {
 	MxCond		cond;
 	Expr	   *value = NULL;
@@ -512,45 +513,43 @@ mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
 	if (!ok || (cond.op != MX_OP_EQ && cond.op != MX_OP_IN) ||
 		!is_id_column(&rel->columns[cond.attnum - 1]))
 		return false;
-	*id_expr = value;
-	*id_many = (cond.op == MX_OP_IN);
+	id->value = value;
+	id->many = (cond.op == MX_OP_IN);
+	id->attnum = cond.attnum;
 	return true;
 }
 
 /*
  * Sort clauses into those sent as filters (remote) and the others
  * (local); both are RestrictInfo lists.  A document_id lookup, if any, is
- * returned in *id_expr (a single-id lookup preferred over an array).
+ * returned in *id (a single-id lookup preferred over an array).
  */
 void
 mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
-					   MxRelation *rel, List *clauses,
-					   Expr **id_expr, bool *id_many,
+					   MxRelation *rel, List *clauses, MxIdLookup *id,
 					   List **remote, List **local)
 {
 	ListCell   *lc;
 
-	*id_expr = NULL;
-	*id_many = false;
+	memset(id, 0, sizeof(MxIdLookup));
 	*remote = NIL;
 	*local = NIL;
 	foreach(lc, clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		List	   *values = NIL;
-		Expr	   *expr;
-		bool		many;
+		MxIdLookup	candidate;
 
 		if (!mx_pushdown || ri->pseudoconstant)
 		{
 			*local = lappend(*local, ri);
 			continue;
 		}
-		if (mx_is_id_condition(rel, baserel->relid, ri->clause, &expr, &many) &&
-			(*id_expr == NULL || (*id_many && !many)))
+		if (mx_is_id_condition(rel, baserel->relid, ri->clause, &candidate) &&
+			(id->value == NULL || (id->many && !candidate.many)))
 		{
-			*id_expr = expr;
-			*id_many = many;
+			*id = candidate;
+			id->clause = ri;
 		}
 		if (classify_clause(rel, baserel->relid, ri->clause, &values) != NULL)
 			*remote = lappend(*remote, ri);
@@ -609,7 +608,7 @@ select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
  */
 MxScanSpec *
 mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
-				   List *remote_conds, Expr *id_expr, bool id_many,
+				   List *remote_conds, MxIdLookup *id,
 				   Bitmapset *attrs_used, List **fdw_exprs)
 {
 	MxScanSpec *spec = palloc0(sizeof(MxScanSpec));
@@ -617,10 +616,11 @@ mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
 
 	spec->select = select_list(rel, attrs_used, &spec->return_vectors,
 							   &spec->return_url);
-	if (id_expr != NULL)
+	if (id->value != NULL)
 	{
-		spec->kind = id_many ? MX_SCAN_GET_MANY : MX_SCAN_GET;
-		*fdw_exprs = lappend(*fdw_exprs, id_expr);
+		spec->kind = id->many ? MX_SCAN_GET_MANY : MX_SCAN_GET;
+		spec->id_attnum = id->attnum;
+		*fdw_exprs = lappend(*fdw_exprs, id->value);
 		return spec;
 	}
 	spec->kind = MX_SCAN_LIST;
@@ -710,8 +710,9 @@ mx_spec_to_list(MxScanSpec *spec)
 		conds = lappend(conds, cond_to_list(lfirst(lc)));
 	return list_make5(makeInteger(spec->kind),
 					  conds,
-					  list_make4_int(spec->sort_attnum, spec->sort_desc,
-									 spec->return_vectors, spec->return_url),
+					  list_make5_int(spec->sort_attnum, spec->sort_desc,
+									 spec->return_vectors, spec->return_url,
+									 spec->id_attnum),
 					  makeInteger(spec->limit),
 					  spec->select);
 }
@@ -730,6 +731,7 @@ mx_spec_from_list(List *list)
 	spec->sort_desc = lsecond_int(flags);
 	spec->return_vectors = lthird_int(flags);
 	spec->return_url = lfourth_int(flags);
+	spec->id_attnum = list_nth_int(flags, 4);
 	spec->limit = intVal(lfourth(list));
 	spec->select = (List *) list_nth(list, 4);
 	return spec;

@@ -49,8 +49,7 @@ typedef struct MxPlanInfo
 	MxRelation *rel;
 	List	   *remote_conds;	/* RestrictInfos sent as filters */
 	List	   *local_conds;	/* RestrictInfos that cannot be */
-	Expr	   *id_expr;		/* document_id lookup, or NULL */
-	bool		id_many;
+	MxIdLookup	id;				/* document_id lookup, if any */
 	Bitmapset  *attrs_used;
 	double		fetched;		/* documents the API sends back */
 } MxPlanInfo;
@@ -115,6 +114,7 @@ typedef struct MxScanState
 	int			next_id;
 	int			in_flight;
 	MemoryContext row_cxt;		/* the request of the current row */
+	const char *row_id;			/* the id it asked for */
 } MxScanState;
 
 /* ---------- planning ---------- */
@@ -164,16 +164,15 @@ mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->fdw_private = info;
 
 	mx_classify_conditions(root, baserel, info->rel, baserel->baserestrictinfo,
-						   &info->id_expr, &info->id_many,
-						   &info->remote_conds, &info->local_conds);
+						   &info->id, &info->remote_conds, &info->local_conds);
 	collect_attrs(baserel->relid, baserel->reltarget->exprs, &info->attrs_used);
 	collect_attrs(baserel->relid, baserel->baserestrictinfo, &info->attrs_used);
 
 	baserel->tuples = MX_DEFAULT_ROWS;
-	if (info->id_expr != NULL)
+	if (info->id.value != NULL)
 	{
 		/* document ids are unique */
-		info->fetched = info->id_many ? array_length_estimate(info->id_expr) : 1;
+		info->fetched = info->id.many ? array_length_estimate(info->id.value) : 1;
 		baserel->rows = clamp_row_est(info->fetched);
 		return;
 	}
@@ -209,9 +208,9 @@ estimate_costs(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
 static double
 requests_of(MxPlanInfo *info)
 {
-	if (info->id_expr == NULL)
+	if (info->id.value == NULL)
 		return ceil(info->fetched / page_size_of(info->rel));
-	if (info->id_many)
+	if (info->id.many)
 		return ceil(info->fetched / mx_max_concurrency);
 	return 1;
 }
@@ -224,7 +223,7 @@ sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
 	PathKey    *pk;
 	ListCell   *lc;
 
-	if (!mx_pushdown || info->id_expr != NULL || info->local_conds != NIL ||
+	if (!mx_pushdown || info->id.value != NULL || info->local_conds != NIL ||
 		list_length(root->query_pathkeys) != 1)
 		return false;
 	pk = linitial_node(PathKey, root->query_pathkeys);
@@ -284,13 +283,12 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		Relids		required_outer;
 		ParamPathInfo *param_info;
-		Expr	   *id_expr;
-		bool		many;
+		MxIdLookup	id;
 		Cost		startup,
 					total;
 
-		if (!mx_is_id_condition(info->rel, baserel->relid, ri->clause,
-								&id_expr, &many) || many)
+		if (!mx_is_id_condition(info->rel, baserel->relid, ri->clause, &id) ||
+			id.many)
 			continue;
 		required_outer = bms_union(ri->clause_relids, baserel->lateral_relids);
 		required_outer = bms_del_member(required_outer, baserel->relid);
@@ -376,19 +374,26 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	MxPlanInfo *info = baserel->fdw_private;
 	List	   *remote;
 	List	   *local;
-	Expr	   *id_expr;
-	bool		id_many;
+	MxIdLookup	id;
 	Bitmapset  *attrs = bms_copy(info->attrs_used);
 	List	   *fdw_exprs = NIL;
 	MxScanSpec *spec;
+	List	   *checked = scan_clauses;
 
 	/* with a parameterized path, scan_clauses include the join clause */
 	mx_classify_conditions(root, baserel, info->rel, scan_clauses,
-						   &id_expr, &id_many, &remote, &local);
+						   &id, &remote, &local);
 	collect_attrs(baserel->relid, scan_clauses, &attrs);
 
 	spec = mx_build_scan_spec(root, baserel, info->rel, remote,
-							  id_expr, id_many, attrs, &fdw_exprs);
+							  &id, attrs, &fdw_exprs);
+	if (id.value != NULL)
+	{
+		/* the scan checks the lookup itself: see is_requested_document */
+		checked = list_delete_ptr(list_copy(scan_clauses), id.clause);
+		attrs = bms_add_member(attrs,
+							   id.attnum - FirstLowInvalidHeapAttributeNumber);
+	}
 	if (best_path->fdw_private != NIL)
 	{
 		spec->sort_attnum = linitial_int(best_path->fdw_private);
@@ -397,9 +402,9 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (spec->kind == MX_SCAN_LIST)
 		spec->limit = pushed_limit(root, baserel, best_path, local);
 
-	/* every clause is checked again locally: see deparse.c */
+	/* every list filter is checked again locally: see deparse.c */
 	return make_foreignscan(tlist,
-							extract_actual_clauses(scan_clauses, false),
+							extract_actual_clauses(checked, false),
 							baserel->relid,
 							fdw_exprs,
 							list_make2(mx_spec_to_list(spec),
@@ -829,6 +834,7 @@ next_fetched_document(MxScanState *s)
 			elog(ERROR, "mixpeek_fdw: GET requests vanished from their batch");
 		s->in_flight--;
 		s->row_cxt = ((MxGet *) req->arg)->cxt;
+		s->row_id = s->ids[((MxGet *) req->arg)->index];
 		s->answered[((MxGet *) req->arg)->index] = true;
 		old = MemoryContextSwitchTo(s->row_cxt);
 		doc = mx_api_document_result(req);
@@ -872,6 +878,26 @@ resend_lost_requests(MxScanState *s)
 	}
 }
 
+/*
+ * Does the document a GET returned hold the id it was asked for?  Then the
+ * lookup's condition holds: its collation is deterministic, where equal
+ * means byte for byte.  It is not checked again locally, where an id
+ * array costs a comparison per element for every row, and a document that
+ * another id led to (an API that matched more loosely) cannot come twice.
+ */
+static bool
+is_requested_document(MxScanState *s, TupleTableSlot *slot)
+{
+	int			i = s->spec->id_attnum - 1;
+	text	   *id;
+
+	if (slot->tts_isnull[i])
+		return false;
+	id = DatumGetTextPP(slot->tts_values[i]);
+	return VARSIZE_ANY_EXHDR(id) == strlen(s->row_id) &&
+		memcmp(VARDATA_ANY(id), s->row_id, VARSIZE_ANY_EXHDR(id)) == 0;
+}
+
 static TupleTableSlot *
 mixpeekIterateForeignScan(ForeignScanState *node)
 {
@@ -890,15 +916,20 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 		return slot;
 
 	old = MemoryContextSwitchTo(s->tuple_cxt);
-	if (s->spec->kind == MX_SCAN_LIST)
-		doc = next_listed_document(s);
-	else
-		doc = next_fetched_document(s);
-	if (doc != NULL)
+	for (;;)
 	{
+		bool		listed = (s->spec->kind == MX_SCAN_LIST);
+
+		doc = listed ? next_listed_document(s) : next_fetched_document(s);
+		if (doc == NULL)
+			break;
 		mx_convert_document(s->conv, doc, s->attrs_used,
 							slot->tts_values, slot->tts_isnull);
-		ExecStoreVirtualTuple(slot);
+		if (listed || is_requested_document(s, slot))
+		{
+			ExecStoreVirtualTuple(slot);
+			break;
+		}
 	}
 	MemoryContextSwitchTo(old);
 	return slot;

@@ -127,9 +127,19 @@ typedef struct MxCond
 	List	   *args;			/* MxCond * of an AND/OR */
 } MxCond;
 
+/* document_id = value, or document_id = ANY(array): answered by GETs */
+typedef struct MxIdLookup
+{
+	RestrictInfo *clause;		/* the condition */
+	Expr	   *value;			/* the id or the array; NULL: no lookup */
+	bool		many;			/* an array */
+	AttrNumber	attnum;			/* the document_id column */
+} MxIdLookup;
+
 typedef struct MxScanSpec
 {
 	MxScanKind	kind;
+	AttrNumber	id_attnum;		/* GETs: the column the ids are of */
 	List	   *conds;			/* MxCond *, ANDed */
 	AttrNumber	sort_attnum;	/* 0: no sort */
 	bool		sort_desc;
@@ -141,13 +151,13 @@ typedef struct MxScanSpec
 
 extern void mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 								   MxRelation *rel, List *clauses,
-								   Expr **id_expr, bool *id_many,
+								   MxIdLookup *id,
 								   List **remote, List **local);
 extern bool mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
-							   Expr **id_expr, bool *id_many);
+							   MxIdLookup *id);
 extern MxScanSpec *mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel,
 									  MxRelation *rel, List *remote_conds,
-									  Expr *id_expr, bool id_many,
+									  MxIdLookup *id,
 									  Bitmapset *attrs_used,
 									  List **fdw_exprs);
 extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
