@@ -1,32 +1,5 @@
 -- mixpeek_fdw: conversion errors, API errors, and which key goes where
-\getenv mock_url MIXPEEK_MOCK_URL
-\getenv mock_control MIXPEEK_MOCK_CONTROL
-\pset null '(null)'
-SET client_min_messages = warning;
--- what the mock received, read through its control endpoints (superuser only)
-SELECT set_config('fdw_test.mock_control', :'mock_control', false) IS NOT NULL AS ok;
-CREATE TEMP TABLE mock_raw (line text);
-CREATE FUNCTION pg_temp.mock(endpoint text, post boolean DEFAULT false)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-  result text;
-BEGIN
-  TRUNCATE mock_raw;
-  EXECUTE format('COPY mock_raw FROM PROGRAM %L (FORMAT csv, QUOTE %L, DELIMITER %L)',
-                 format('curl -sS %s%s', CASE WHEN post THEN '-X POST ' ELSE '' END,
-                        current_setting('fdw_test.mock_control') || endpoint),
-                 E'\x01', E'\x02');
-  SELECT string_agg(line, E'\n') INTO result FROM mock_raw;
-  RETURN result::jsonb;
-END $$;
-CREATE FUNCTION pg_temp.mock_reset() RETURNS void
-LANGUAGE sql AS $$ SELECT pg_temp.mock('/reset', true) $$;
-CREATE FUNCTION pg_temp.mock_requests()
-RETURNS TABLE (method text, path text, query jsonb, body jsonb, namespace text, identity text)
-LANGUAGE sql AS $$
-  SELECT r->>'method', r->>'path', r->'query', r->'body', r->>'namespace', r->>'identity'
-  FROM jsonb_array_elements(pg_temp.mock('/requests')) r
-  ORDER BY (r->>'seq')::int $$;
+\i sql/include/fdw_setup.psql
 \set SHOW_CONTEXT never
 
 CREATE SERVER mx_err FOREIGN DATA WRAPPER mixpeek_fdw;
