@@ -1,0 +1,791 @@
+"""Fuzzing through SQL: generated response bodies, served by the mock's
+canned responses (POST /_mock/canned), read by the extension in a real
+backend.  This covers what needs the backend and so cannot be fuzzed
+in-process: jsonb parsing of bodies with its pre-checks, reading Mixpeek and
+FastAPI error envelopes (and the 404 "missing document" decision), and
+JSON-to-column conversion in foreign scans.
+
+Bodies are mutations of real documents, list pages and error envelopes
+(structure: types swapped, keys dropped or added, nesting around the 512-level
+limit, long and odd Unicode strings, numbers at numeric's limits, raw escapes;
+then bytes: flips, invalid UTF-8, NUL bytes, truncation), served with a range
+of HTTP statuses.  For each one an independent oracle written here says what
+the contract (SPEC sections 3-5) promises, and the test checks it:
+  - mixpeek_document(): the document, equal to the body (numbers compared as
+    decimals), or NULL for a 404 that names the document, or the ERROR with
+    the SQLSTATE of the error table, whose message names status, method and
+    path and, for an error envelope, Mixpeek's type and message; for other
+    bodies the detail shows the body's start, made printable;
+  - mixpeek_documents(): several bodies at once; the rows, or an ERROR with
+    one of the SQLSTATEs the failing bodies call for;
+  - a foreign scan over a list page: the rows (one per result, document and
+    document_id as sent), an HV00A for a page of the wrong shape, or a
+    conversion error (class 22) naming the column;
+  - bodies around mixpeek.max_response_bytes: accepted up to the limit,
+    HV00A one byte over;
+  - always: the backend survives (same pid), and any failure has a documented
+    SQLSTATE.
+Bounded: MX_FUZZ_SQL_BODIES bodies for mixpeek_document (default 1500; 15000
+with MX_LONG=1) and proportionally fewer for the other parts.  The seed is
+printed; MX_FUZZ_SQL_SEED replays a run.
+"""
+import base64
+import decimal
+import http.client
+import json
+import os
+import random
+import re
+import sys
+import time
+import urllib.parse
+
+import psycopg2
+
+LONG = os.environ.get("MX_LONG", "0") == "1"
+N = int(os.environ.get("MX_FUZZ_SQL_BODIES", "15000" if LONG else "1500"))
+SEED = int(os.environ.get("MX_FUZZ_SQL_SEED", str(int(time.time() * 1000) % 10**9)))
+MOCK = urllib.parse.urlparse(os.environ["MIXPEEK_MOCK_URL"])
+TOP = os.environ.get("MX_TOP", os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+DOCUMENTED = {"22023", "28000", "42501", "42704", "53400", "HV000", "08006",
+              "57014", "HV00A"}
+MAX_DEPTH = 512
+rng = random.Random(SEED)
+failures = []
+counts = {}
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+def fail(what, case=None):
+    failures.append(what)
+    if len(failures) <= 25:
+        log("  FAIL:", what)
+        if case is not None:
+            log("    body (first 300 bytes): %r" % case["body"][:300])
+
+
+def count(key):
+    counts[key] = counts.get(key, 0) + 1
+
+
+# ---------------------------------------------------------------- the mock
+
+_mock = None
+
+
+def mock_post(path, value):
+    global _mock
+    data = json.dumps(value).encode()
+    for attempt in range(2):
+        try:
+            if _mock is None:
+                _mock = http.client.HTTPConnection(MOCK.hostname, MOCK.port, timeout=30)
+            _mock.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+            resp = _mock.getresponse()
+            raw = resp.read()
+            if resp.status != 200:
+                raise RuntimeError("mock %s: %s %s" % (path, resp.status, raw[:200]))
+            return json.loads(raw)
+        except (http.client.HTTPException, OSError):
+            _mock = None
+            if attempt:
+                raise
+
+
+def can(name, status, body, content_type="application/json"):
+    mock_post("/_mock/canned", {"name": name, "status": status,
+                                "body_base64": base64.b64encode(body).decode(),
+                                "content_type": content_type})
+
+
+# ---------------------------------------------------------------- the oracle
+
+class Bad(Exception):
+    pass
+
+
+def depth_scan(b):
+    """src/json_depth.c on bytes (fuzzed on its own in test/fuzz)."""
+    depth = deepest = 0
+    in_string = False
+    i, n = 0, len(b)
+    while i < n:
+        c = b[i]
+        if in_string:
+            if c == 0x5C:
+                i += 1
+            elif c == 0x22:
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x7B, 0x5B):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                return deepest
+        elif c in (0x7D, 0x5D):
+            depth -= 1
+        i += 1
+    return deepest
+
+
+def _num(text):
+    # what PostgreSQL 15's numeric (and so jsonb_in) refuses: more than 16383
+    # digits after the point as written, or a value of 1e131072 or more
+    d = decimal.Decimal(text)
+    if max(0, -d.as_tuple().exponent) > 16383 or (d != 0 and d.adjusted() >= 131072):
+        raise Bad("number out of numeric's range")
+    return d
+
+
+def _no_const(name):
+    raise Bad("not JSON: " + name)
+
+
+def _check_strings(v):
+    if isinstance(v, str):
+        if "\x00" in v or any(0xD800 <= ord(ch) <= 0xDFFF for ch in v):
+            raise Bad("string jsonb cannot hold")
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _check_strings(k)
+            _check_strings(x)
+    elif isinstance(v, list):
+        for x in v:
+            _check_strings(x)
+
+
+def parse_decimal(text):
+    return json.loads(text, parse_float=_num, parse_int=_num, parse_constant=_no_const)
+
+
+def body_json(b):
+    """What json.c makes of a body: the value, or Bad."""
+    if len(b) == 0:
+        raise Bad("empty")
+    try:
+        text = b.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Bad("not UTF-8")
+    if "\x00" in text:
+        raise Bad("NUL byte")
+    if depth_scan(b) > MAX_DEPTH:
+        raise Bad("too deep")
+    try:
+        v = parse_decimal(text)
+    except (ValueError, decimal.InvalidOperation, RecursionError) as e:
+        raise Bad("invalid JSON: %s" % e)
+    _check_strings(v)
+    return v
+
+
+def json_or_none(b):
+    try:
+        return body_json(b)
+    except Bad:
+        return None
+
+
+def read_error_body(b):
+    """api.c's read_error_body: (is_envelope, type, message, resource)."""
+    v = json_or_none(b)
+    if not isinstance(v, dict):
+        return False, None, None, None
+    s = lambda x: x if isinstance(x, str) else None
+    if "error" in v and isinstance(v["error"], (dict, list)):
+        e = v["error"]
+        if isinstance(e, dict):
+            details = e.get("details")
+            res = s(details.get("resource")) if isinstance(details, dict) else None
+            return True, s(e.get("type")), s(e.get("message")), res
+        return True, None, None, None
+    if "detail" in v:
+        d = v["detail"]
+        if isinstance(d, str):
+            return True, None, d, None
+        if isinstance(d, list) and d and isinstance(d[0], (dict, list)):
+            first = d[0]
+            if isinstance(first, dict):
+                msg = s(first.get("msg"))
+                if msg is not None and isinstance(first.get("loc"), (dict, list)):
+                    msg = msg + " (at "   # the loc's text is PostgreSQL's, not checked
+                return True, s(first.get("type")), msg, None
+            return True, None, None, None
+    return False, None, None, None
+
+
+def sqlstate_for(status):
+    return {400: "22023", 422: "22023", 401: "28000", 403: "42501", 404: "42704",
+            429: "53400"}.get(status, "HV000")
+
+
+def expect_document(status, b):
+    """('doc', value) | ('null',) | ('error', sqlstate, info)."""
+    if 200 <= status <= 299:
+        try:
+            v = body_json(b)
+        except Bad as e:
+            return ("error", "HV00A", ("invalid", str(e)))
+        if not isinstance(v, dict):
+            return ("error", "HV00A", ("invalid", "not an object"))
+        return ("doc", v)
+    env = read_error_body(b)
+    if status == 404 and env[0]:
+        _, _, message, resource = env
+        if resource is not None:
+            missing = resource.encode().lower() == b"document"
+        elif message is not None:
+            low = message.encode().lower()
+            missing = b"collection" not in low and b"namespace" not in low
+        else:
+            missing = True
+        if missing:
+            return ("null",)
+    return ("error", sqlstate_for(status), ("status", env))
+
+
+def snippet(b):
+    s = b[:200].split(b"\x00")[0]
+    return "".join(" " if (c < 0x20 or c >= 0x7F) else chr(c) for c in s)
+
+
+# ---------------------------------------------------------------- generators
+
+def load_bases():
+    docs, pages, envelopes = [], [], []
+    for f in ("articles.json", "frames.json", "weird.json"):
+        with open(os.path.join(TOP, "test/mock/data", f)) as fh:
+            docs.extend(parse_decimal(fh.read()))
+    for k in range(0, len(docs), 3):
+        pages.append({"results": docs[k:k + 3],
+                      "pagination": {"next_cursor": None, "has_more": False},
+                      "stats": {"total_documents": 3}})
+    for status, typ, msg, det in [
+            (404, "NotFoundError", "Document doc_x not found", {"resource": "document", "id": "doc_x"}),
+            (404, "NotFoundError", "Collection not found", {"resource": "collection", "id": "c"}),
+            (404, "NotFoundError", "Namespace not found", {"resource": "namespace", "id": "n"}),
+            (404, "NotFoundError", "Document not found", None),
+            (400, "BadRequestError", "Invalid filter", {"field": "x"}),
+            (401, "AuthenticationError", "Invalid or missing API key", None),
+            (403, "AuthorizationError", "Not allowed", None),
+            (429, "TooManyRequestsError", "Rate limit exceeded", None),
+            (500, "InternalServerError", "Internal server error", None),
+            (503, "ServiceUnavailableError", "Service temporarily unavailable", None)]:
+        envelopes.append((status, {"success": False, "status": status,
+                                   "error": {"message": msg, "type": typ, "details": det}}))
+    envelopes.append((422, {"detail": [{"type": "value_error", "loc": ["body", "limit"],
+                                        "msg": "Input should be less than or equal to 1000",
+                                        "input": 5000}]}))
+    envelopes.append((422, {"detail": "Not Found"}))
+    return docs, pages, envelopes
+
+
+UNICODE = ["é", "ß", "文档", "🙂", "\u200b", "\u202e", "\ufeff", "\uffff", "Ω\u0301",
+           "\U0010fffd", "ид", "\t", "\\", "\"", "</script>", "%00", "\u2028"]
+RAW_ESCAPES = ["\\u0000", "\\ud800", "\\udfff", "\\ud83d\\ude00", "\\u00e9", "\\/",
+               "\\b\\f\\n\\r\\t", "\\uDBFF\\uDFFF", "\\u001f"]
+NUMBERS = ["0", "-0", "1e400", "-1e-400", "1e1000", "1e1001", "1e-1001", "1E+2",
+           "1e131071", "1e131072", "1e-16383", "1e-16384", "0.001e131074", "1000e131069",
+           "123456789012345678901234567890123456789", "0.1000000000000000000001",
+           "4.123456789012345678", "-12.5e-3", "9007199254740993", "1.7976931348623157e308"]
+
+
+def rand_string():
+    k = rng.random()
+    if k < 0.5:
+        return "".join(rng.choice(UNICODE + ["a", "b", " ", "x"]) for _ in range(rng.randint(0, 12)))
+    if k < 0.7:
+        return "@@RAW:" + "".join(rng.choice(RAW_ESCAPES + ["a"]) for _ in range(rng.randint(1, 4))) + "@@"
+    if k < 0.9:
+        return rng.choice(UNICODE) * rng.choice([1, 100, 5000])
+    return "x" * rng.choice([1000, 100000, 400000])
+
+
+def rand_scalar():
+    return rng.choice([None, True, False, 0, -1, 2**63, 1.5, "@@NUM:%s@@" % rng.choice(NUMBERS),
+                       rand_string(), [], {}])
+
+
+def nest(v, levels):
+    for _ in range(levels):
+        v = rng.choice([[v], {"n": v}])
+    return v
+
+
+def nodes(v, path=()):
+    yield path, v
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield from nodes(x, path + (k,))
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            yield from nodes(x, path + (i,))
+
+
+def replace_at(v, path, new):
+    if not path:
+        return new
+    parent = v
+    for p in path[:-1]:
+        parent = parent[p]
+    parent[path[-1]] = new
+    return v
+
+
+def depth_of(v):
+    if isinstance(v, dict):
+        return 1 + max([depth_of(x) for x in v.values()] or [0])
+    if isinstance(v, list):
+        return 1 + max([depth_of(x) for x in v] or [0])
+    return 0
+
+
+def mutate_value(v):
+    v = _copy(v)
+    for _ in range(rng.randint(1, 3)):
+        all_nodes = list(nodes(v))
+        path, node = rng.choice(all_nodes)
+        op = rng.random()
+        if op < 0.3:
+            v = replace_at(v, path, rand_scalar())
+        elif op < 0.45 and isinstance(node, dict) and node:
+            del node[rng.choice(list(node))]
+        elif op < 0.6 and isinstance(node, dict):
+            node[rng.choice(["", "document_id", "_internal", "error", "detail", "results",
+                             "pagination", "next_cursor", "type", "message", "details", "resource",
+                             rand_string()[:50]])] = rand_scalar()
+        elif op < 0.7:
+            # nesting around the limit: the body's depth lands near 512
+            target = rng.choice([MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH + 2, 600, 50])
+            here = len(path) + 1
+            v = replace_at(v, path, nest(rand_scalar(), max(1, target - here)))
+        elif op < 0.8:
+            v = replace_at(v, path, rng.choice([[node], {"x": node}, str(node)[:100], None]))
+        elif op < 0.9 and "document_id" in (v if isinstance(v, dict) else {}):
+            v["document_id"] = rand_scalar()
+        else:
+            v = replace_at(v, path, rand_string())
+    return v
+
+
+def _copy(v):
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+class _Enc(json.JSONEncoder):
+    def default(self, o):
+        if isinstance(o, decimal.Decimal):
+            return "@@NUM:%s@@" % o
+        return super().default(o)
+
+
+def serialize(v):
+    text = json.dumps(v, cls=_Enc, ensure_ascii=rng.random() < 0.3,
+                      indent=rng.choice([None, None, 1, "\t"]))
+    text = re.sub(r'"@@NUM:([^@"]*)@@"', r"\1", text)
+    text = re.sub(r'@@RAW:((?:[^@"]|\\\\)*)@@', lambda m: m.group(1).replace("\\\\", "\\"), text)
+    return text.encode("utf-8", "surrogatepass")
+
+
+BAD_BYTES = [b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\xff", b"\x00", b"\xc0\xaf",
+             b"\xef\xbb\xbf", b"\x80", b"\xf4\x90\x80\x80", b"\r\n", b"\"", b"\\", b"[", b"}"]
+
+
+def mutate_bytes(b):
+    b = bytearray(b)
+    for _ in range(rng.randint(1, 3)):
+        if not b:
+            break
+        op = rng.random()
+        i = rng.randrange(len(b))
+        if op < 0.3:
+            b[i] = rng.randrange(256)
+        elif op < 0.55:
+            b[i:i] = rng.choice(BAD_BYTES)
+        elif op < 0.7:
+            del b[i:]
+        elif op < 0.85:
+            j = min(len(b), i + rng.randint(1, 64))
+            b[i:i] = b[i:j]
+        else:
+            del b[i]
+    return bytes(b)
+
+
+def gen_body(base):
+    v = mutate_value(base) if rng.random() < 0.85 else _copy(base)
+    b = serialize(v)
+    if rng.random() < 0.3:
+        b = mutate_bytes(b)
+    return b
+
+
+def gen_document_case(docs, envelopes):
+    k = rng.random()
+    if k < 0.55:
+        status = rng.choice([200] * 8 + [201, 203, 299])
+        body = gen_body(rng.choice(docs))
+    elif k < 0.9:
+        status, env = rng.choice(envelopes)
+        if rng.random() < 0.2:
+            status = rng.choice([400, 401, 403, 404, 404, 409, 418, 422, 429, 451, 500, 502,
+                                 503, 504, 301, 200])
+        body = gen_body(env)
+    else:
+        status = rng.choice([200, 404, 500, 422])
+        body = rng.choice([b"", b"<html><body>Bad gateway</body></html>", b"null", b"[]",
+                           b"\"x\"", b"{", b"{}", b" ", b"\xef\xbb\xbf{}", b"{\"a\":1}\x00",
+                           bytes(rng.randrange(256) for _ in range(rng.randint(1, 300)))])
+    ctype = rng.choice(["application/json"] * 6 + ["text/html", "text/plain; charset=latin1"])
+    return {"status": status, "body": body, "ctype": ctype}
+
+
+# ---------------------------------------------------------------- running
+
+def connect():
+    conn = psycopg2.connect(dbname=os.environ.get("MX_DB", "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS mixpeek")
+        cur.execute("SET mixpeek.max_retries = 0")
+        cur.execute("SET statement_timeout = '30s'")
+    return conn
+
+
+conn = connect()
+with conn.cursor() as _cur:
+    _cur.execute("SELECT pg_backend_pid()")
+    PID0 = _cur.fetchone()[0]
+
+
+def run(sql, params=None):
+    """('ok', rows) or ('error', sqlstate, message, detail); reconnects after a crash."""
+    global conn
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return ("ok", cur.fetchall() if cur.description else None)
+    except psycopg2.Error as e:
+        if e.pgcode is None:
+            fail("the connection broke (backend crash?): %s" % str(e).strip())
+            time.sleep(1)
+            conn = connect()
+            return ("crash",)
+        return ("error", e.pgcode, e.diag.message_primary or "", e.diag.message_detail or "")
+
+
+def check_alive(where):
+    got = run("SELECT pg_backend_pid()")
+    if got[0] != "ok" or got[1][0][0] != PID0:
+        fail("%s: the backend changed (was %s, now %r)" % (where, PID0, got))
+
+
+def same_json(got_text, want):
+    try:
+        return parse_decimal(got_text) == want
+    except Exception:
+        return False
+
+
+def check_document_case(i, case):
+    name = "doc"
+    can(name, case["status"], case["body"], case["ctype"])
+    want = expect_document(case["status"], case["body"])
+    got = run("SELECT mixpeek_document('col_canned', %s)::text", (name,))
+    path = "GET /v1/collections/col_canned/documents/doc"
+    tag = "document case %d (status %d)" % (i, case["status"])
+    if got[0] == "crash":
+        return
+    if got[0] == "error" and got[1] not in DOCUMENTED:
+        fail("%s: undocumented SQLSTATE %s: %s" % (tag, got[1], got[2]), case)
+        return
+    if want[0] == "doc":
+        count("document: returned")
+        if got[0] != "ok" or not same_json(got[1][0][0], want[1]):
+            fail("%s: expected the document, got %r" % (tag, got[:3] if got[0] != "ok" else got[1][0][0][:200]), case)
+        return
+    if want[0] == "null":
+        count("document: NULL (404 for the document)")
+        if got != ("ok", [(None,)]):
+            fail("%s: expected NULL, got %r" % (tag, got[:3]), case)
+        return
+    state, info = want[1], want[2]
+    count("document: ERROR %s" % state)
+    if got[0] != "error" or got[1] != state:
+        fail("%s: expected ERROR %s (%s), got %r" % (tag, state, info[1] if info[0] == "invalid" else "status",
+                                                      got[:3]), case)
+        return
+    msg, detail = got[2], got[3]
+    if info[0] == "invalid":
+        if msg != "Mixpeek sent an invalid response to " + path:
+            fail("%s: message %r" % (tag, msg), case)
+        return
+    env = info[1]
+    prefix = "Mixpeek returned HTTP %d" % case["status"]
+    if not msg.startswith(prefix) or not msg.endswith(" for " + path):
+        fail("%s: message %r" % (tag, msg), case)
+    if env[0]:
+        typ = env[1] if env[1] is not None else "unknown error type"
+        text = env[2] if env[2] is not None else "no message"
+        if not msg.startswith("%s (%s: %s" % (prefix, typ, text)):
+            fail("%s: message %r lacks type and message %r: %r" % (tag, msg, typ, text), case)
+    else:
+        if msg != "%s for %s" % (prefix, path):
+            fail("%s: message %r" % (tag, msg), case)
+        want_detail = ('The response is not a Mixpeek error: "%s".' % snippet(case["body"])
+                       if case["body"] else "")
+        if detail != want_detail:
+            fail("%s: detail %r, expected %r" % (tag, detail, want_detail), case)
+
+
+def check_batch_case(i, cases):
+    names = []
+    wants = []
+    for k, case in enumerate(cases):
+        name = "batch%d" % k
+        can(name, case["status"], case["body"], case["ctype"])
+        names.append(name)
+        wants.append(expect_document(case["status"], case["body"]))
+    got = run("SELECT x::text FROM mixpeek_documents('col_canned', %s) x", (names,))
+    tag = "batch case %d" % i
+    if got[0] == "crash":
+        return
+    errors = {w[1] for w in wants if w[0] == "error"}
+    if errors:
+        count("batch: ERROR")
+        if got[0] != "error" or got[1] not in errors:
+            fail("%s: expected an ERROR in %s, got %r" % (tag, sorted(errors), got[:3]))
+        return
+    count("batch: rows")
+    want_docs = [w[1] for w in wants if w[0] == "doc"]
+    if got[0] != "ok":
+        fail("%s: expected %d rows, got %r" % (tag, len(want_docs), got[:3]))
+        return
+    # rows come in completion order: match them as a multiset (numbers as decimals)
+    unmatched = list(want_docs)
+    for (text,) in got[1]:
+        v = parse_decimal(text)
+        if v in unmatched:
+            unmatched.remove(v)
+        else:
+            fail("%s: a row that no body holds: %r" % (tag, text[:200]))
+            return
+    if unmatched:
+        fail("%s: %d of %d documents missing from the rows" % (tag, len(unmatched), len(want_docs)))
+
+
+FDW_COLUMNS = ["document_id", "created_at", "word_count", "rating", "published", "tags",
+               "vector", "metadata", "title", "document"]
+
+
+def setup_fdw():
+    got = run("""
+        DROP SERVER IF EXISTS mx_fuzz CASCADE;
+        CREATE SERVER mx_fuzz FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url %s);
+        CREATE USER MAPPING FOR CURRENT_USER SERVER mx_fuzz OPTIONS (api_key 'sk_test_alpha');
+        CREATE FOREIGN TABLE mx_fuzz_page (
+          document_id text, created_at timestamptz, word_count bigint,
+          rating double precision, published boolean, tags text[], vector real[],
+          metadata jsonb, title text OPTIONS (field 'metadata.title'), document jsonb
+        ) SERVER mx_fuzz OPTIONS (collection 'canned-page')""",
+              (os.environ["MIXPEEK_MOCK_URL"],))
+    return got[0] == "ok", got
+
+
+def expect_page(status, b):
+    """('rows', [documents]) | ('error', sqlstate) | ('loop',) for a cursor that
+    comes back unchanged (the canned page answers every request alike)."""
+    if not 200 <= status <= 299:
+        return ("error", sqlstate_for(status))
+    try:
+        v = body_json(b)
+    except Bad:
+        return ("error", "HV00A")
+    if not isinstance(v, dict):
+        return ("error", "HV00A")
+    results = v.get("results")
+    if results is None:
+        results = []
+    if not isinstance(results, list):
+        return ("error", "HV00A")
+    docs = []
+    for r in results:
+        if not isinstance(r, dict):
+            return ("error", "HV00A", docs)
+        docs.append(r)
+    pag = v.get("pagination")
+    if isinstance(pag, dict) and isinstance(pag.get("next_cursor"), str):
+        return ("loop", docs)
+    return ("rows", docs)
+
+
+def check_page_case(i, status, body):
+    can("page", status, body)
+    want = expect_page(status, body)
+    # every column, so that every conversion runs
+    got = run("SELECT document_id, document::text, created_at, word_count, rating, published,"
+              " tags, vector, metadata, title FROM mx_fuzz_page")
+    tag = "page case %d (status %d)" % (i, status)
+    case = {"body": body}
+    if got[0] == "crash":
+        return
+    if got[0] == "error":
+        conv = got[1].startswith("22") and got[2].startswith("cannot convert value") and \
+            any('column "%s"' % c in got[2] for c in FDW_COLUMNS)
+        if conv:
+            count("page: conversion ERROR %s" % got[1])
+            if want[0] == "error" and len(want) == 2:
+                fail("%s: conversion error, but the page itself is invalid (%s)" % (tag, want[1]), case)
+            return
+        if got[1] not in DOCUMENTED:
+            fail("%s: undocumented SQLSTATE %s: %s" % (tag, got[1], got[2]), case)
+            return
+        if want[0] == "loop" and got[1] == "HV00A":
+            count("page: repeating cursor refused")
+            return
+        if want[0] != "error" or got[1] != want[1]:
+            fail("%s: got ERROR %s %s, expected %r" % (tag, got[1], got[2], want[0:2]), case)
+            return
+        count("page: ERROR %s" % got[1])
+        return
+    if want[0] != "rows":
+        fail("%s: succeeded with %d rows, expected %r" % (tag, len(got[1]), want[0:2]), case)
+        return
+    count("page: rows")
+    docs = want[1]
+    if len(got[1]) != len(docs):
+        fail("%s: %d rows for %d results" % (tag, len(got[1]), len(docs)), case)
+        return
+    for (doc_id, doc_text, *_), d in zip(got[1], docs):
+        if not same_json(doc_text, d):
+            fail("%s: document column differs from the result" % tag, case)
+            return
+        want_id = d.get("document_id")
+        if isinstance(want_id, str) and doc_id != want_id:
+            fail("%s: document_id %r, expected %r" % (tag, doc_id, want_id), case)
+            return
+
+
+TYPED_FIELDS = ["created_at", "word_count", "rating", "published", "tags", "vector", "metadata"]
+ODD_VALUES = ["2024-02-30T00:00:00Z", "2024-03-01T10:00:00Z", "2024-03-01", "infinity", "yesterday",
+              "@@NUM:9223372036854775808@@", "@@NUM:-9223372036854775808@@", "@@NUM:1e400@@",
+              "@@NUM:3.5@@", "@@NUM:1e-400@@", "NaN", "-Infinity", "t", "yes", "maybe", "12",
+              [], [None], [1, "a"], [[1, 2], [3, 4]], [[1], [2, 3]], ["{", "}"], [1e38, 3.4e39],
+              {"title": 5}, {"title": None}, {"title": ["a"]}, True, None, "", "é́"]
+
+
+def gen_page(pages, docs):
+    base = _copy(rng.choice(pages))
+    if rng.random() < 0.5:
+        base["results"] = [_copy(rng.choice(docs)) for _ in range(rng.randint(0, 5))]
+    if rng.random() < 0.5 and isinstance(base.get("results"), list) and base["results"]:
+        # values the typed columns must convert, or refuse with the column's name
+        for _ in range(rng.randint(1, 3)):
+            d = rng.choice(base["results"])
+            d[rng.choice(TYPED_FIELDS)] = _copy(rng.choice(ODD_VALUES + [rand_scalar()]))
+        b = serialize(base)
+        return 200, b
+    b = gen_body(base)
+    v = json_or_none(b)
+    # a string next_cursor makes the scan ask for the same canned page forever
+    if isinstance(v, dict) and isinstance(v.get("pagination"), dict) and \
+            isinstance(v["pagination"].get("next_cursor"), str):
+        v["pagination"]["next_cursor"] = None
+        b = serialize(v)
+    return rng.choice([200] * 9 + [500, 404, 422]), b
+
+
+def size_cases():
+    """Bodies of exactly limit - 1, limit and limit + 1 bytes, then a larger one."""
+    limit = 64 * 1024
+    run("SET mixpeek.max_response_bytes = '64kB'")
+    doc = {"document_id": "big", "collection_id": "col_canned", "pad": ""}
+    base = len(json.dumps(doc).encode())
+    for size in (limit - 1, limit, limit + 1, 3 * limit):
+        doc["pad"] = "y" * (size - base)
+        body = json.dumps(doc).encode()
+        assert len(body) == size
+        for status in (200, 500):
+            can("doc", status, body)
+            got = run("SELECT mixpeek_document('col_canned', 'doc')->>'document_id'")
+            if size <= limit:
+                want = ("ok", [("big",)]) if status == 200 else "HV000"
+            else:
+                want = "HV00A"
+            ok = got == want if isinstance(want, tuple) else (got[0] == "error" and got[1] == want)
+            count("size limit: %s bytes, status %d" % ("over" if size > limit else "within", status))
+            if not ok:
+                fail("body of %d bytes (limit %d), status %d: got %r, expected %r"
+                     % (size, limit, status, got[:3], want))
+            elif size > limit and "larger than mixpeek.max_response_bytes" not in got[2]:
+                fail("body over the limit: message %r" % got[2])
+    run("RESET mixpeek.max_response_bytes")
+
+
+def main():
+    log("fuzz through SQL: seed %d (MX_FUZZ_SQL_SEED), %d document bodies" % (SEED, N))
+    docs, pages, envelopes = load_bases()
+    mock_post("/_mock/config", {"record": False})
+    t0 = time.monotonic()
+
+    size_cases()
+    for i in range(N):
+        check_document_case(i, gen_document_case(docs, envelopes))
+        if i % 200 == 199:
+            check_alive("after %d document bodies" % (i + 1))
+    t1 = time.monotonic()
+
+    nb = max(10, N // 10)
+    for i in range(nb):
+        batch = [{"status": 200, "body": serialize(rng.choice(docs)), "ctype": "application/json"}
+                 for _ in range(rng.randint(2, 6))]
+        if rng.random() < 0.6:
+            batch[rng.randrange(len(batch))] = gen_document_case(docs, envelopes)
+        check_batch_case(i, batch)
+    check_alive("after the batches")
+    t2 = time.monotonic()
+
+    np_ = max(10, N // 3)
+    fdw_ok, why = setup_fdw()
+    if fdw_ok:
+        for i in range(np_):
+            status, body = gen_page(pages, docs)
+            check_page_case(i, status, body)
+            if i % 200 == 199:
+                check_alive("after %d list pages" % (i + 1))
+        # a server that hands back the same cursor forever
+        page = {"results": [], "pagination": {"next_cursor": "same", "has_more": True}}
+        can("page", 200, json.dumps(page).encode())
+        run("SET statement_timeout = '1s'")
+        got = run("SELECT count(*) FROM mx_fuzz_page")
+        run("SET statement_timeout = '30s'")
+        log("  a page whose next_cursor never changes: %r" % (got[:3],))
+        if got[:2] != ("error", "HV00A"):
+            fail("repeating cursor: expected HV00A, got %r" % (got[:3],))
+        run("DROP SERVER IF EXISTS mx_fuzz CASCADE")
+    else:
+        log("  foreign scans skipped: %r" % (why,))
+    check_alive("at the end")
+    t3 = time.monotonic()
+
+    mock_post("/_mock/reset", {})
+    log("outcomes:")
+    for k in sorted(counts):
+        log("  %6d  %s" % (counts[k], k))
+    log("bodies: %d documents in %.1f s, %d batches in %.1f s, %s list pages in %.1f s; backend pid %d throughout"
+        % (N, t1 - t0, nb, t2 - t1, np_ if fdw_ok else 0, t3 - t2, PID0))
+    if failures:
+        log("test_fuzz_sql: %d failures (seed %d)" % (len(failures), SEED))
+        sys.exit(1)
+    log("test_fuzz_sql: all checks passed (seed %d)" % SEED)
+
+
+main()
