@@ -251,6 +251,19 @@ op_is_exact(MxColumn *col, MxCondOp op, Oid collid)
 	return false;
 }
 
+/* A comparison that can be sent: the condition and its value. */
+static bool
+accept_comparison(MxColumn *col, MxCondOp op, Oid collid, Node *arg,
+				  MxCond *cond, Expr **value)
+{
+	if (!op_is_exact(col, op, collid))
+		return false;
+	cond->attnum = col->attnum;
+	cond->op = op;
+	*value = (Expr *) arg;
+	return true;
+}
+
 static bool
 classify_opexpr(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 				Expr **value)
@@ -281,12 +294,7 @@ classify_opexpr(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 		return false;
 	if (swapped)
 		op = commute(op);
-	if (!op_is_exact(col, op, expr->inputcollid))
-		return false;
-	cond->attnum = col->attnum;
-	cond->op = op;
-	*value = (Expr *) right;
-	return true;
+	return accept_comparison(col, op, expr->inputcollid, right, cond, value);
 }
 
 /*
@@ -365,12 +373,7 @@ classify_saop(MxRelation *rel, Index relid, ScalarArrayOpExpr *expr,
 		op = MX_OP_NIN;
 	else
 		return false;
-	if (!op_is_exact(col, op, expr->inputcollid))
-		return false;
-	cond->attnum = col->attnum;
-	cond->op = op;
-	*value = (Expr *) array;
-	return true;
+	return accept_comparison(col, op, expr->inputcollid, array, cond, value);
 }
 
 static bool
@@ -869,8 +872,9 @@ prefix_only_strings(const char *prefix)
 		strncmp("true", prefix, len) != 0 && strncmp("false", prefix, len) != 0;
 }
 
-static char *
-output_text(Datum value, Oid typid)
+/* A value as its type's output function writes it. */
+char *
+mx_output_text(Datum value, Oid typid)
 {
 	Oid			outfunc;
 	bool		varlena;
@@ -897,7 +901,7 @@ number_text(Datum value, Oid typid)
 	else if (typid == FLOAT8OID)
 		d = DatumGetFloat8(value);
 	else
-		return output_text(value, typid);
+		return mx_output_text(value, typid);
 	double_to_shortest_decimal_buf(d, buf);
 	return pstrdup(buf);
 }
@@ -914,7 +918,7 @@ json_value_of(MxColumn *col, Datum value, Oid typid)
 	switch (value_kind(col->typid))
 	{
 		case MX_VALUE_STRING:
-			return json_string_of(output_text(value, typid));
+			return json_string_of(mx_output_text(value, typid));
 		case MX_VALUE_BOOLEAN:
 			return pstrdup(DatumGetBool(value) ? "true" : "false");
 		case MX_VALUE_INTEGER:
@@ -961,7 +965,8 @@ json_array_of(MxColumn *col, Datum value, MxCondOp op)
 			continue;
 		if (op == MX_OP_IN && value_kind(col->typid) == MX_VALUE_STRING)
 		{
-			if (!append_string_candidates(&buf, output_text(elems[i], elemtype)))
+			if (!append_string_candidates(&buf,
+										  mx_output_text(elems[i], elemtype)))
 				return NULL;
 			continue;
 		}
@@ -1106,7 +1111,7 @@ prepare_comparison(MxPreparedCond *pc, MxCond *cond, MxValues *vals)
 		(cond->op == MX_OP_EQ || cond->op == MX_OP_PREFIX))
 	{
 		prepare_string_match(pc, cond->op,
-							 output_text(vals->values[e], vals->types[e]));
+							 mx_output_text(vals->values[e], vals->types[e]));
 		return;
 	}
 	if (cond->op == MX_OP_IN || cond->op == MX_OP_NIN)

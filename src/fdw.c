@@ -172,7 +172,8 @@ mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	if (info->id.value != NULL)
 	{
 		/* document ids are unique */
-		info->fetched = info->id.many ? array_length_estimate(info->id.value) : 1;
+		info->fetched = info->id.many
+			? array_length_estimate(info->id.value) : 1;
 		baserel->rows = clamp_row_est(info->fetched);
 		return;
 	}
@@ -548,20 +549,6 @@ compare_ids(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/*
- * A document id as a string.  The value's type is text, varchar or name:
- * the text family compares all three, and a name is no varlena.
- */
-static char *
-id_text(Datum value, Oid typid)
-{
-	Oid			outfunc;
-	bool		varlena;
-
-	getTypeOutputInfo(typid, &outfunc, &varlena);
-	return OidOutputFunctionCall(outfunc, value);
-}
-
 /* The scan's id value: one, or the elements of an array. */
 static void
 id_values(MxScanState *s, Datum **elems, bool **nulls, int *n, Oid *typid)
@@ -607,7 +594,8 @@ collect_ids(MxScanState *s)
 
 		if (nulls[i])
 			continue;
-		id = id_text(elems[i], typid);
+		/* text, varchar or name (text's family compares all three) */
+		id = mx_output_text(elems[i], typid);
 		if (id[0] != '\0')
 			s->ids[s->nids++] = id;
 	}
@@ -1029,9 +1017,9 @@ explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 
 	if (s->spec->kind == MX_SCAN_GET && IsA(expr, Const) && !s->isnull[0])
 	{
-		ExplainPropertyText("Remote Request",
-							document_request_text(s, id_text(s->values[0], s->types[0])),
-							es);
+		char	   *id = mx_output_text(s->values[0], s->types[0]);
+
+		ExplainPropertyText("Remote Request", document_request_text(s, id), es);
 		return;
 	}
 	ExplainPropertyText("Remote Request",

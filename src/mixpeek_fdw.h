@@ -173,6 +173,7 @@ extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
 							 const char **shown, char **filters,
 							 char **sort, char **select);
 extern bool mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr);
+extern char *mx_output_text(Datum value, Oid typid);
 
 /* import.c */
 extern List *mx_import_foreign_schema(ImportForeignSchemaStmt *stmt,
