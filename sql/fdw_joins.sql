@@ -114,6 +114,15 @@ SELECT r.reader,
        (SELECT category FROM join_articles a WHERE a.document_id = r.id) AS category
 FROM join_reading_list r ORDER BY 1;
 
+-- parallel query: the wrapper does not mark its scans parallel safe, so
+-- they run in the leader, with no Gather; mixpeek_document() may run in a
+-- worker
+SET force_parallel_mode = on;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM join_articles WHERE category = 'news';
+SELECT count(*) FROM join_articles WHERE category = 'news';
+SELECT mixpeek_document('col_articles', 'doc_flat_02') ->> 'category' AS category;
+RESET force_parallel_mode;
+
 DROP MATERIALIZED VIEW join_enriched;
 DROP TABLE join_reading_list, join_many;
 DROP SERVER mx_join CASCADE;
