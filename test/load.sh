@@ -2,8 +2,10 @@
 # test/load.sh [seconds]: a bounded pgbench run against the mock on
 # loopback: 8 clients for SECONDS (default 60; the normal suite runs 10),
 # mixing mixpeek_document() and mixpeek_documents() calls, documents that do
-# not exist and a few percent of injected faults (test/load/*.pgbench, the
-# checking functions in test/load/setup.sql).
+# not exist, foreign scans (document_id = value, = ANY(array), list scans
+# with filters, sort and limit pushed down) and a few percent of injected
+# faults, in the functions and on later list pages (test/load/*.pgbench,
+# the checking functions in test/load/setup.sql).
 #
 # It fails unless:
 #   - no backend crashed (no "terminated by signal" in the server log) and
@@ -17,14 +19,14 @@
 #     between the sample at a quarter of the run and the end.
 # The summary goes to stdout; numbers for test/LOAD.md come from there.
 #
-# MX_LOAD_CLIENTS (8), MX_LOAD_WEIGHTS ("one=70 many=15 missing=10 fault=5",
-# percent of transactions per script).
+# MX_LOAD_CLIENTS (8), MX_LOAD_WEIGHTS (percent of transactions per script,
+# e.g. "one=70 many=15 missing=10 fault=5" for the functions alone).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cluster.sh"
 secs=${1:-60}
 clients=${MX_LOAD_CLIENTS:-8}
-weights=${MX_LOAD_WEIGHTS:-"one=70 many=15 missing=10 fault=5"}
+weights=${MX_LOAD_WEIGHTS:-"one=35 many=10 missing=5 fault=3 fdw_get=20 fdw_any=10 fdw_list=15 fdw_fault=2"}
 slack_kb=${MX_LOAD_RSS_SLACK_KB:-2048}
 
 [ "${MX_BUILT:-}" = 1 ] || mx_build >/dev/null
@@ -35,13 +37,13 @@ curl -s -X POST -H 'Content-Type: application/json' -d '{"record": false}' \
 mx_cluster_start -c "log_min_messages = log" -c "log_min_error_statement = error" \
   -c "max_connections = $((clients + 10))"
 postmaster=$(mx_cluster_postmaster_pid)
-psql -q -v ON_ERROR_STOP=1 -f "$MX_TOP/test/load/setup.sql" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 -v mock_url="$MIXPEEK_MOCK_URL" -f "$MX_TOP/test/load/setup.sql" >/dev/null
 
 scripts=()
 for w in $weights; do
   scripts+=(-f "$MX_TOP/test/load/${w%%=*}.pgbench@${w##*=}")
 done
-echo "load: $clients clients, $secs s, scripts: $weights (functions only; the FDW is not part of this run)"
+echo "load: $clients clients, $secs s, scripts (percent of transactions): $weights"
 
 # RSS of the pgbench backends, every second, while pgbench runs
 rss_log=$MX_TMP/rss.log
@@ -133,7 +135,7 @@ for (s, k), n in sorted(states.items()):
 if not states:
     print("    none")
 print("  injected faults that failed as promised: %d; faults were %.1f%% of transactions" %
-      (inj, 100.0 * sum(int(n) for name, n, p, t in per_script if name == "fault") / max(done or 1, 1)))
+      (inj, 100.0 * sum(int(n) for name, n, p, t in per_script if name in ("fault", "fdw_fault")) / max(done or 1, 1)))
 if kinds["unexpected"]:
     print("  failures of fault-free calls (documented SQLSTATEs, reported):")
     for k, n in kinds["unexpected"].most_common():
