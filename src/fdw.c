@@ -467,14 +467,6 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
- * The batch lives in a context of its own, made after the contexts that
- * hold its requests.  mx_batch_create() ties the batch's clean-up to that
- * context, and the clean-up reads the requests still running.  When an
- * error throws the query's memory away, a context's children go youngest
- * first: this one before the pages and requests, so they are still there
- * when the clean-up needs them.
- */
-/*
  * A subtransaction's abort takes apart the batches made in it (http.c),
  * but a cursor declared before the savepoint lives on, and so does its
  * scan.  Scans with a batch are listed here to learn that their requests
@@ -506,6 +498,14 @@ unlist_scan(void *arg)
 	dlist_delete(&((MxScanState *) arg)->batch_node);
 }
 
+/*
+ * The batch lives in a context of its own, made after the contexts that
+ * hold its requests.  mx_batch_create() ties the batch's clean-up to that
+ * context, and the clean-up reads the requests still running.  When an
+ * error throws the query's memory away, a context's children go youngest
+ * first: this one before the pages and requests, so they are still there
+ * when the clean-up needs them.
+ */
 static MxBatch *
 scan_batch(MxScanState *s)
 {
@@ -541,6 +541,7 @@ drop_batch(MxScanState *s)
 		MemoryContextDelete(s->batch_cxt);	/* its callback ends the batch */
 	s->batch_cxt = NULL;
 	s->batch = NULL;
+	s->batch_lost = false;
 }
 
 static int
