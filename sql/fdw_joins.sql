@@ -114,6 +114,25 @@ SELECT r.reader,
        (SELECT category FROM join_articles a WHERE a.document_id = r.id) AS category
 FROM join_reading_list r ORDER BY 1;
 
+-- two list scans with pages in flight at once (a merge join on the API's
+-- sort), and a function's GETs between a scan's pages
+CREATE FOREIGN TABLE join_paged (document_id text COLLATE "C", word_count int)
+  SERVER mx_join OPTIONS (collection 'col_articles', page_size '3');
+SET enable_hashjoin = off;
+SET enable_nestloop = off;
+EXPLAIN (COSTS OFF)
+SELECT a.document_id, b.word_count
+FROM join_paged a JOIN join_paged b ON a.document_id = b.document_id
+ORDER BY a.document_id;
+SELECT a.document_id, b.word_count
+FROM join_paged a JOIN join_paged b ON a.document_id = b.document_id
+ORDER BY a.document_id;
+RESET enable_hashjoin;
+RESET enable_nestloop;
+SELECT count(*) FILTER (WHERE mixpeek_document('col_articles', document_id)
+                              ->> 'document_id' = document_id) AS same
+FROM join_paged;
+
 -- parallel query: the wrapper does not mark its scans parallel safe, so
 -- they run in the leader, with no Gather; mixpeek_document() may run in a
 -- worker
