@@ -1104,5 +1104,11 @@ mixpeek_fdw_handler(PG_FUNCTION_ARGS)
 	routine->ExplainForeignScan = mixpeekExplainForeignScan;
 	routine->ImportForeignSchema = mx_import_foreign_schema;
 
+	/*
+	 * No IsForeignScanParallelSafe: a parallel safe scan could run in every
+	 * worker of a parallel plan (as the inner side of a hash join that each
+	 * worker builds on its own), sending every request once per worker.
+	 */
+
 	PG_RETURN_POINTER(routine);
 }
