@@ -238,6 +238,8 @@ SELECT count(*) FROM push_articles;
 SELECT count(title) FROM push_articles WHERE root_object_id IS NOT NULL;
 SELECT count(*) FROM push_articles t WHERE t IS NOT NULL;
 SELECT body->'select' AS sel FROM pg_temp.mock_requests();
+-- two columns of one field: asked for once
+EXPLAIN (VERBOSE, COSTS OFF) SELECT word_count, big_count FROM push_articles;
 
 -- parameters: sent with their values at run time; a NULL sends nothing
 SET plan_cache_mode = force_generic_plan;

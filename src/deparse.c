@@ -565,7 +565,7 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
  * Which fields does the scan need?  NIL means whole documents: for the
  * whole row, the "document" column, or a location the API cannot address.
  * Only the columns used ask for vectors and URLs, so that "document" holds
- * the document as sent without them.
+ * the document as sent without them.  Two columns of one field ask once.
  */
 static List *
 select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
@@ -599,7 +599,8 @@ select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
 			if (!loc->remote_ok)
 				whole = true;
 			else if (strcmp(loc->dotted, "document_id") != 0)
-				select = lappend(select, makeString(pstrdup(loc->dotted)));
+				select = list_append_unique(select,
+											makeString(pstrdup(loc->dotted)));
 		}
 	}
 	return whole ? NIL : select;
