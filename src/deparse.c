@@ -5,8 +5,9 @@
  *		sent as list filters, the sort, the select list, and the request
  *		bodies and their EXPLAIN text.
  *
- * Exactness.  Every clause is also checked locally, so a filter may let
- * through more documents than the clause accepts, never fewer.  That is
+ * Exactness.  Every clause sent as a filter is also checked locally, so a
+ * filter may let through more documents than the clause accepts, never
+ * fewer (a document id lookup is checked by the scan, see fdw.c).  That is
  * what decides what is sent:
  * - a standard column reads its first non-null location, so a comparison
  *   is sent as an OR over its locations (a superset), IS NULL as an AND;
@@ -498,7 +499,7 @@ mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr)
 
 /*
  * document_id = value, or document_id = ANY(array): answered by GETs.
- * Fills id but its clause.
+ * Fills in *id, all but its clause.
  */
 bool
 mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
