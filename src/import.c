@@ -291,6 +291,7 @@ mx_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	do
 	{
 		MxHttpRequest *req = mx_api_list_collections(target, cursor);
+		char	   *sent = cursor;
 		Jsonb	   *page;
 
 		mx_batch_add(batch, req);
@@ -300,6 +301,13 @@ mx_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 							   schema_field_order(req), commands);
 		cursor = mx_json_string(mx_json_get_path(&page->root,
 												 "pagination.next_cursor"));
+		/* the same cursor again would page forever */
+		if (cursor != NULL && sent != NULL && strcmp(cursor, sent) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+					 errmsg("unexpected response from Mixpeek for %s %s",
+							req->method, req->path),
+					 errdetail("The next cursor is the cursor of the request.")));
 		CHECK_FOR_INTERRUPTS();
 	} while (cursor != NULL);
 

@@ -14,10 +14,13 @@
   touching freed memory (checked in a cluster of its own whose malloc
   overwrites what is freed);
 - a page whose next_cursor is the cursor it was asked with is an error, not
-  an endless scan;
+  an endless scan (nor an endless IMPORT FOREIGN SCHEMA);
+- a GET's document counts only for the id it was asked for; 20,000 ids from
+  a local table as = ANY (ARRAY(SELECT ...)) (time printed);
 - no key in EXPLAIN (ANALYZE, VERBOSE) output or in errors.
 """
 import base64
+import http.server
 import json
 import os
 import subprocess
@@ -291,6 +294,46 @@ with mx.case("a page that hands back its own cursor ends the scan with an error"
     if err is not None:
         mx.check_eq(err.detail, "The next cursor is the cursor of the request.", "detail")
     c.close()
+
+with mx.case("IMPORT FOREIGN SCHEMA stops at a page of collections that hands back its own cursor"):
+    # a server of our own on loopback: the mock's collection list has no such fault
+    asked = []
+
+    class LoopingCursor(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            asked.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = json.dumps({"results": [], "pagination": {"next_cursor": "same"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    class QuietServer(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass            # a client that went away
+
+    srv = QuietServer(("127.0.0.1", 0), LoopingCursor)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    mx.query(setup, "CREATE SERVER mx_tfdw_loop FOREIGN DATA WRAPPER mixpeek_fdw "
+                    "OPTIONS (base_url %s)", ("http://127.0.0.1:%d" % srv.server_address[1],))
+    mx.query(setup, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_tfdw_loop "
+                    "OPTIONS (api_key 'sk_test_alpha')")
+    mx.query(setup, "CREATE SCHEMA tfdw_loop_import")
+    c = mx.connect()
+    mx.query(c, "SET statement_timeout = '10s'")
+    err = mx.expect_error(c, "IMPORT FOREIGN SCHEMA x FROM SERVER mx_tfdw_loop "
+                             "INTO tfdw_loop_import", None, "HV00A",
+                          r"^unexpected response from Mixpeek for POST /v1/collections/list")
+    if err is not None:
+        mx.check_eq(err.detail, "The next cursor is the cursor of the request.", "detail")
+    mx.check_eq(len(asked), 2, "requests: the first page, then the cursor once")
+    c.close()
+    srv.shutdown()
+    mx.query(setup, "DROP SERVER mx_tfdw_loop CASCADE; DROP SCHEMA tfdw_loop_import")
 
 with mx.case("no key in EXPLAIN or in errors"):
     c = mx.connect()
