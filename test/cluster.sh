@@ -31,8 +31,10 @@ mx_cluster_start() {
   done
   mkdir -p "$MX_CLUSTER_DIR/sock"
   [ "$(id -u)" -eq 0 ] && chown -R postgres: "$MX_CLUSTER_DIR"
+  # locale and encoding from the environment, as pg_virtualenv does: the
+  # pg_regress expected files depend on the default collation
   mx_as_pg "$MX_PGBIN/initdb" -D "$MX_CLUSTER_DIR/data" -U postgres -A trust \
-    -E UTF8 --locale=C --no-sync >"$MX_CLUSTER_DIR/initdb.log" 2>&1 \
+    --no-sync >"$MX_CLUSTER_DIR/initdb.log" 2>&1 \
     || { cat "$MX_CLUSTER_DIR/initdb.log" >&2; return 1; }
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   {

@@ -228,8 +228,9 @@ BEGIN
   END IF;
 END $$;
 
--- a list scan with filters, sort and limit pushed down; the rows must be
--- exactly the ones the same conditions select from the generated data
+-- a list scan with filters, sort and limit pushed down (a sort on text is
+-- sent only in the C collation); the rows must be exactly the ones the same
+-- conditions select from the generated data
 CREATE OR REPLACE FUNCTION mxload_fdw_list(k int, w int) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   got text[];
@@ -239,7 +240,7 @@ BEGIN
     SELECT array_agg(document_id ORDER BY document_id) INTO got FROM (
       SELECT document_id FROM mxload_big
        WHERE cluster_id = 'cl_' || k AND word_count < w
-       ORDER BY document_id LIMIT 5) s;
+       ORDER BY document_id COLLATE "C" LIMIT 5) s;
   EXCEPTION WHEN OTHERS THEN
     PERFORM mxload_failed('fdw_list', SQLSTATE, SQLERRM);
     RETURN;
