@@ -124,6 +124,18 @@ SELECT pg_temp.mock_reset() \gset
 SELECT document_id FROM scan_paged WHERE document_id || '' = 'doc_flat_02' LIMIT 1;
 SELECT count(*) <= 3 AS at_most_three_pages FROM pg_temp.mock_requests();
 
+-- a SCROLL cursor: the planner puts the scan under a Materialize, so
+-- fetching backwards asks for no page twice
+SELECT pg_temp.mock_reset() \gset
+BEGIN;
+DECLARE scan_scroll SCROLL CURSOR FOR
+  SELECT document_id FROM scan_paged WHERE document_id LIKE 'doc\_flat%';
+FETCH 3 FROM scan_scroll;
+FETCH BACKWARD 2 FROM scan_scroll;
+FETCH LAST FROM scan_scroll;
+COMMIT;
+SELECT count(*) AS requests FROM pg_temp.mock_requests();
+
 -- a cursor opened before a subtransaction that fetches from it and is
 -- rolled back keeps all its rows: what was in flight is asked for again
 CREATE FUNCTION pg_temp.rows_when_first_fails(query text) RETURNS int
