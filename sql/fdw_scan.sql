@@ -64,6 +64,18 @@ FROM scan_doc_first WHERE document_id = 'doc_flat_01';
 SELECT count(*) FILTER (WHERE document ? 'vector') AS with_vector FROM scan_doc_first;
 SELECT method, path, query, body FROM pg_temp.mock_requests();
 
+-- a path through an array reads nothing (a key of digits is an object's
+-- key), whatever the query uses, and nothing is sent about it: the API may
+-- take "tags.0" for the first tag
+CREATE FOREIGN TABLE scan_array_path (document_id text,
+  tag0 text OPTIONS (field 'tags.0')) SERVER mx_scan OPTIONS (collection 'col_articles');
+SELECT document_id, tag0 FROM scan_array_path WHERE document_id IN ('doc_flat_01', 'doc_flat_04');
+SELECT t FROM scan_array_path t WHERE document_id IN ('doc_flat_01', 'doc_flat_04');
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*) FROM scan_array_path WHERE tag0 IS NULL;
+SELECT count(tag0) FROM scan_array_path;
+SELECT body FROM pg_temp.mock_requests();
+
 -- conversion through the column type's input function
 CREATE TYPE scan_category AS ENUM ('News', 'news', 'NEWS', 'sports', 'Sports', 'tech',
                                    'Tech', 'TECH', 'science', 'Science', 'culture');

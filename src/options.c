@@ -283,7 +283,16 @@ set_location(MxLocation *loc, const char *path, bool dotted)
 		loc->nkeys = 0;
 		loc->keys = palloc(sizeof(char *) * (strlen(path) + 1));
 		for (key = strtok_r(copy, ".", &save); key; key = strtok_r(NULL, ".", &save))
+		{
+			/*
+			 * Past the root, a key of digits may name an array's element to
+			 * the API, which the column does not read: such a path is read
+			 * from whole documents and nothing is sent about it.
+			 */
+			if (loc->nkeys > 0 && strspn(key, "0123456789") == strlen(key))
+				loc->remote_ok = false;
 			loc->keys[loc->nkeys++] = key;
+		}
 	}
 }
 
