@@ -521,15 +521,16 @@ scan_batch(MxScanState *s)
 	}
 	s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
 										 ALLOCSET_SMALL_SIZES);
-	s->batch_gone.func = unlist_scan;
-	s->batch_gone.arg = s;
-	MemoryContextRegisterResetCallback(s->batch_cxt, &s->batch_gone);
 	old = MemoryContextSwitchTo(s->batch_cxt);
 	s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
 	MemoryContextSwitchTo(old);
 	s->batch_subxid = GetCurrentSubTransactionId();
 	s->batch_lost = false;
+	/* listed only once nothing can fail, and unlisted with the context */
 	dlist_push_tail(&scans_with_batch, &s->batch_node);
+	s->batch_gone.func = unlist_scan;
+	s->batch_gone.arg = s;
+	MemoryContextRegisterResetCallback(s->batch_cxt, &s->batch_gone);
 	return s->batch;
 }
 
