@@ -75,6 +75,15 @@ EXECUTE by_ids(ARRAY['doc_flat_01', 'doc_nested_01', NULL, '']);
 EXECUTE by_ids('{}');
 EXECUTE by_ids(NULL);
 DEALLOCATE by_ids;
+-- a generic plan: the id comes at each execution
+SET plan_cache_mode = force_generic_plan;
+PREPARE by_id(text) AS SELECT document_id, category FROM join_articles WHERE document_id = $1;
+EXECUTE by_id('doc_flat_02');
+EXECUTE by_id('..');
+EXECUTE by_id(NULL);
+EXECUTE by_id('nope');
+DEALLOCATE by_id;
+RESET plan_cache_mode;
 SELECT count(*) FROM join_big
 WHERE document_id = ANY (ARRAY(SELECT format('doc_%s', lpad(i::text, 6, '0'))
                                FROM generate_series(0, 299) i));
