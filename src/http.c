@@ -46,7 +46,6 @@
 typedef struct MxHttpPrivate
 {
 	MxBatch    *batch;
-	CURL	   *easy;			/* while running */
 	MemoryContext cxt;			/* where the response buffer grows */
 	size_t		limit;			/* max_response_bytes for this attempt */
 	bool		too_large;
@@ -55,6 +54,17 @@ typedef struct MxHttpPrivate
 	TimestampTz deadline;		/* mixpeek.timeout_ms from the first attempt */
 	char		retry_after[64];
 } MxHttpPrivate;
+
+/*
+ * A running transfer.  The handle is kept here, not in the request, so that
+ * taking a batch apart never reads requests: after an ERROR their memory
+ * may already be gone.
+ */
+typedef struct MxSlot
+{
+	CURL	   *easy;
+	MxHttpRequest *req;
+} MxSlot;
 
 struct MxBatch
 {
@@ -69,7 +79,7 @@ struct MxBatch
 	char	   *api_key;		/* only to mask it in messages */
 	List	   *waiting;		/* queued or backing off, in order */
 	List	   *finished;		/* done, not yet handed back */
-	MxHttpRequest *running[MX_MAX_HANDLES];
+	MxSlot		running[MX_MAX_HANDLES];
 	int			nrunning;
 };
 
@@ -329,11 +339,10 @@ mx_batch_pending(MxBatch *batch)
 static void
 detach(MxBatch *batch, int i)
 {
-	MxHttpRequest *req = batch->running[i];
+	CURL	   *easy = batch->running[i].easy;
 
-	curl_multi_remove_handle(multi, req->priv->easy);
-	return_handle(req->priv->easy);
-	req->priv->easy = NULL;
+	curl_multi_remove_handle(multi, easy);
+	return_handle(easy);
 	batch->running[i] = batch->running[--batch->nrunning];
 }
 
@@ -362,7 +371,6 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	CURLMcode	rc;
 	long		timeout_ms;
 
-	priv->easy = easy;
 	/*
 	 * mixpeek.timeout_ms limits the whole request, retries and back-off
 	 * included, so a retry only gets the time that is left.
@@ -380,7 +388,6 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, batch->headers);
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -398,13 +405,14 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	if (rc != CURLM_OK)
 	{
 		return_handle(easy);
-		priv->easy = NULL;
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start a Mixpeek request: %s",
 						curl_multi_strerror(rc))));
 	}
-	batch->running[batch->nrunning++] = req;
+	batch->running[batch->nrunning].easy = easy;
+	batch->running[batch->nrunning].req = req;
+	batch->nrunning++;
 	req->attempts++;
 	if (batch->stats)
 		batch->stats->requests++;
@@ -472,12 +480,12 @@ backoff_ms(MxHttpRequest *req)
 }
 
 static void
-classify(MxHttpRequest *req, CURLcode code)
+classify(MxHttpRequest *req, CURL *easy, CURLcode code)
 {
 	MxHttpPrivate *priv = req->priv;
 
 	req->status = 0;
-	curl_easy_getinfo(priv->easy, CURLINFO_RESPONSE_CODE, &req->status);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
 	req->curl_error[0] = '\0';
 	if (code == CURLE_OK)
 		req->outcome = MX_HTTP_DONE;
@@ -545,6 +553,31 @@ finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
  * message is read before the handle is detached: it does not survive
  * curl_multi_remove_handle().
  */
+/* Hand a finished transfer to the batch running it. */
+static void
+dispatch(CURL *easy, CURLcode code)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &live_batches)
+	{
+		MxBatch    *owner = dlist_container(MxBatch, node, iter.cur);
+		int			i;
+
+		for (i = 0; i < owner->nrunning; i++)
+		{
+			MxHttpRequest *req = owner->running[i].req;
+
+			if (owner->running[i].easy != easy)
+				continue;
+			classify(req, easy, code);
+			detach(owner, i);
+			finish(owner, req, code);
+			return;
+		}
+	}
+}
+
 static void
 drain(void)
 {
@@ -553,26 +586,8 @@ drain(void)
 
 	while ((msg = curl_multi_info_read(multi, &left)) != NULL)
 	{
-		MxHttpRequest *req = NULL;
-		MxBatch    *owner;
-		CURLcode	code;
-		int			i;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
-		owner = req ? req->priv->batch : NULL;
-		if (owner == NULL || owner->destroyed)
-			continue;
-		for (i = 0; i < owner->nrunning; i++)
-			if (owner->running[i] == req)
-				break;
-		if (i == owner->nrunning)
-			continue;
-		code = msg->data.result;
-		classify(req, code);
-		detach(owner, i);
-		finish(owner, req, code);
+		if (msg->msg == CURLMSG_DONE)
+			dispatch(msg->easy_handle, msg->data.result);
 	}
 }
 
