@@ -339,14 +339,6 @@ def replace_at(v, path, new):
     return v
 
 
-def depth_of(v):
-    if isinstance(v, dict):
-        return 1 + max([depth_of(x) for x in v.values()] or [0])
-    if isinstance(v, list):
-        return 1 + max([depth_of(x) for x in v] or [0])
-    return 0
-
-
 def mutate_value(v):
     v = _copy(v)
     for _ in range(rng.randint(1, 3)):
