@@ -546,13 +546,6 @@ finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
 	MemoryContextSwitchTo(old);
 }
 
-/*
- * Collect finished transfers, of every batch: several may be live at once
- * (a scan's next page in flight while a function in the same query runs its
- * own request), and a message read here is gone from libcurl's queue.  The
- * message is read before the handle is detached: it does not survive
- * curl_multi_remove_handle().
- */
 /* Hand a finished transfer to the batch running it. */
 static void
 dispatch(CURL *easy, CURLcode code)
@@ -578,6 +571,13 @@ dispatch(CURL *easy, CURLcode code)
 	}
 }
 
+/*
+ * Collect finished transfers, of every batch: several may be live at once
+ * (a scan's next page in flight while a function in the same query runs its
+ * own request), and a message read here is gone from libcurl's queue.  What
+ * is needed of a message is taken before its handle is detached: it does
+ * not survive curl_multi_remove_handle().
+ */
 static void
 drain(void)
 {
