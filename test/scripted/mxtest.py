@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 import traceback
 import urllib.parse
@@ -156,6 +157,38 @@ def run_error(conn, sql, params=None):
         return Err(exc)
     return None
 
+
+
+def run_interrupted(conn, sql, mech, wait_s, control, what, join_s=60):
+    """Run sql on conn until it is stopped by mech: "pg_cancel_backend"
+    (sent from control after wait_s), or a statement_timeout or
+    mixpeek.timeout_ms of wait_s that the caller has set.  Returns (Err or
+    None, ms from the cancel call or the deadline to the error reaching the
+    client), or (None, None) when the statement did not end (the backend is
+    then terminated)."""
+    backend = pid(conn)
+    out = {}
+
+    def worker():
+        out["t_send"] = time.monotonic()
+        out["err"] = run_error(conn, sql)
+        out["t_end"] = time.monotonic()
+
+    th = threading.Thread(target=worker)
+    th.start()
+    t_ref = None
+    if mech == "pg_cancel_backend":
+        time.sleep(wait_s)
+        t_ref = time.monotonic()
+        query(control, "SELECT pg_cancel_backend(%s)", (backend,))
+    th.join(join_s)
+    if not check(not th.is_alive(), "%s: the statement ended" % what):
+        query(control, "SELECT pg_terminate_backend(%s)", (backend,))
+        th.join(10)
+        return None, None
+    if t_ref is None:
+        t_ref = out["t_send"] + wait_s      # the deadline, as the client sees it
+    return out["err"], (out["t_end"] - t_ref) * 1000
 
 def expect_error(conn, sql, params, sqlstate, regex=None, what=None):
     """Run sql and check it fails with sqlstate and a message matching regex."""

@@ -10,8 +10,6 @@ import os
 import re
 import statistics
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
@@ -75,7 +73,6 @@ def one(mech, situation, rep):
         want_state, want_rx, want_detail = BACKOFF_TIMEOUT
     what = "%s during %s (#%d)" % (mech, situation, rep + 1)
     c = mx.connect()
-    backend = mx.pid(c)
     for s in settings:
         mx.query(c, s)
     if mech == "statement_timeout":
@@ -83,28 +80,9 @@ def one(mech, situation, rep):
     elif mech == "mixpeek.timeout_ms":
         mx.query(c, "SET mixpeek.timeout_ms = %d" % (WAIT_S * 1000))
     since = mx.mock_last_seq()
-    out = {}
-
-    def worker():
-        out["t_send"] = time.monotonic()
-        out["err"] = mx.run_error(c, sql)
-        out["t_end"] = time.monotonic()
-
-    th = threading.Thread(target=worker)
-    th.start()
-    if mech == "pg_cancel_backend":
-        time.sleep(WAIT_S)
-        t_ref = time.monotonic()
-        mx.query(control, "SELECT pg_cancel_backend(%s)", (backend,))
-    th.join(120)
-    if not mx.check(not th.is_alive(), "%s: the statement ended" % what):
-        mx.query(control, "SELECT pg_terminate_backend(%s)", (backend,))
-        th.join(10)
+    err, latency_ms = mx.run_interrupted(c, sql, mech, WAIT_S, control, what, join_s=120)
+    if latency_ms is None:
         return None
-    if mech != "pg_cancel_backend":
-        t_ref = out["t_send"] + WAIT_S      # the deadline, as the client sees it
-    latency_ms = (out["t_end"] - t_ref) * 1000
-    err = out["err"]
     if mx.check(err is not None, "%s: expected ERROR %s" % (what, want_state)):
         mx.check_eq(err.sqlstate, want_state, "%s: SQLSTATE (%s)" % (what, err.message))
         mx.check(re.search(want_rx, err.message), "%s: message /%s/" % (what, want_rx), err.message)

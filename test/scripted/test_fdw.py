@@ -136,31 +136,11 @@ with mx.case("concurrent GETs for an IN list"):
 
 def cancel_case(what, sql, mech):
     c = mx.connect()
-    backend = mx.pid(c)
     if mech == "statement_timeout":
         mx.query(c, "SET statement_timeout = 1000")
-    out = {}
-
-    def worker():
-        out["t_send"] = time.monotonic()
-        out["err"] = mx.run_error(c, sql)
-        out["t_end"] = time.monotonic()
-
-    th = threading.Thread(target=worker)
-    th.start()
-    if mech == "pg_cancel_backend":
-        time.sleep(1.0)
-        t_ref = time.monotonic()
-        mx.query(setup, "SELECT pg_cancel_backend(%s)", (backend,))
-    th.join(60)
-    if not mx.check(not th.is_alive(), "%s: the statement ended" % what):
-        mx.query(setup, "SELECT pg_terminate_backend(%s)", (backend,))
-        th.join(10)
+    err, ms = mx.run_interrupted(c, sql, mech, 1.0, setup, what)
+    if ms is None:
         return
-    if mech != "pg_cancel_backend":
-        t_ref = out["t_send"] + 1.0
-    ms = (out["t_end"] - t_ref) * 1000
-    err = out["err"]
     if mx.check(err is not None, "%s: expected ERROR 57014" % what):
         mx.check_eq(err.sqlstate, "57014", "%s: SQLSTATE (%s)" % (what, err.message))
         mx.check_no_keys(err.all_text(), what + ": error text")

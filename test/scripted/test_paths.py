@@ -12,7 +12,6 @@
   arrive at the mock in about 4 waves of at most 8, not 32."""
 import os
 import sys
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
