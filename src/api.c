@@ -353,6 +353,13 @@ mx_api_report_failure(MxHttpRequest *req)
 					 errhint("Raise mixpeek.timeout_ms or mixpeek.connect_timeout_ms if the service is slow.")));
 			break;
 		case MX_HTTP_TOO_LARGE:
+			if (req->over_total)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("Mixpeek responses held at once exceed mixpeek.max_response_bytes"),
+						 errdetail("Failed while receiving the response to %s %s.",
+								   req->method, req->path),
+						 errhint("Lower mixpeek.max_concurrency, or have a superuser raise mixpeek.max_response_bytes.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 					 errmsg("Mixpeek response to %s %s is larger than mixpeek.max_response_bytes",

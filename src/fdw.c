@@ -86,10 +86,6 @@ typedef struct MxScanState
 	MemoryContext batch_cxt;	/* the batch, while there is one */
 
 	MxBatch    *batch;
-	SubTransactionId batch_subxid;	/* where the batch was made */
-	bool		batch_lost;		/* taken apart by a subtransaction abort */
-	dlist_node	batch_node;		/* in scans_with_batch */
-	MemoryContextCallback batch_gone;	/* leaves scans_with_batch */
 	MxHttpStats stats;
 	uint64		pages;
 
@@ -467,38 +463,6 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
- * A subtransaction's abort takes apart the batches made in it (http.c),
- * but a cursor declared before the savepoint lives on, and so does its
- * scan.  Scans with a batch are listed here to learn that their requests
- * are lost, and send them again.
- */
-static dlist_head scans_with_batch = DLIST_STATIC_INIT(scans_with_batch);
-
-static void
-batch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					   SubTransactionId parentSubid, void *arg)
-{
-	dlist_iter	iter;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB)
-		return;
-	dlist_foreach(iter, &scans_with_batch)
-	{
-		MxScanState *s = dlist_container(MxScanState, batch_node, iter.cur);
-
-		/* the test http.c makes */
-		if (s->batch_subxid >= mySubid)
-			s->batch_lost = true;
-	}
-}
-
-static void
-unlist_scan(void *arg)
-{
-	dlist_delete(&((MxScanState *) arg)->batch_node);
-}
-
-/*
  * The batch lives in a context of its own, made after the contexts that
  * hold its requests.  mx_batch_create() ties the batch's clean-up to that
  * context, and the clean-up reads the requests still running.  When an
@@ -509,28 +473,15 @@ unlist_scan(void *arg)
 static MxBatch *
 scan_batch(MxScanState *s)
 {
-	static bool callback_registered = false;
 	MemoryContext old;
 
 	if (s->batch != NULL)
 		return s->batch;
-	if (!callback_registered)
-	{
-		RegisterSubXactCallback(batch_subxact_callback, NULL);
-		callback_registered = true;
-	}
 	s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
 										 ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(s->batch_cxt);
 	s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
 	MemoryContextSwitchTo(old);
-	s->batch_subxid = GetCurrentSubTransactionId();
-	s->batch_lost = false;
-	/* listed only once nothing can fail, and unlisted with the context */
-	dlist_push_tail(&scans_with_batch, &s->batch_node);
-	s->batch_gone.func = unlist_scan;
-	s->batch_gone.arg = s;
-	MemoryContextRegisterResetCallback(s->batch_cxt, &s->batch_gone);
 	return s->batch;
 }
 
@@ -542,7 +493,17 @@ drop_batch(MxScanState *s)
 		MemoryContextDelete(s->batch_cxt);	/* its callback ends the batch */
 	s->batch_cxt = NULL;
 	s->batch = NULL;
-	s->batch_lost = false;
+}
+
+/*
+ * A subtransaction's abort takes apart the batches made in it (http.c),
+ * but a cursor declared before the savepoint lives on, and so does its
+ * scan: its requests are lost and must be sent again.
+ */
+static bool
+batch_lost(MxScanState *s)
+{
+	return s->batch != NULL && mx_batch_lost(s->batch);
 }
 
 static int
@@ -898,7 +859,7 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 
 	ExecClearTuple(slot);
 	MemoryContextReset(s->tuple_cxt);
-	if (s->batch_lost)
+	if (batch_lost(s))
 		resend_lost_requests(s);
 	if (!s->evaluated)
 		start_scan(node, s);
@@ -931,7 +892,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	MxScanState *s = node->fdw_state;
 
 	/* requests of the previous scan may still be running: drop them */
-	if (s->batch != NULL && (s->batch_lost || mx_batch_pending(s->batch) > 0))
+	if (s->batch != NULL && (batch_lost(s) || mx_batch_pending(s->batch) > 0))
 		drop_batch(s);
 	MemoryContextReset(s->request_cxt);
 	MemoryContextReset(s->gets_cxt);

@@ -91,30 +91,30 @@ distinct_ids(ArrayType *array, int *nids)
 /*
  * Queue ids while fewer than twice the concurrency are pending: enough to
  * keep every slot busy, while memory stays bounded by the concurrency and
- * not by the number of ids.
+ * not by the number of ids.  Each request lives in a context of its own,
+ * made before the batch's is gone (the batch is in the parent), and
+ * deleted once its document is read.
  */
 static void
 feed(DocumentsState *state, MemoryContext cxt)
 {
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-
 	while (state->next < state->nids &&
 		   mx_batch_pending(state->batch) < 2 * mx_max_concurrency)
-		mx_batch_add(state->batch,
-					 mx_api_get_document(state->target, state->collection,
-										 state->ids[state->next++],
-										 state->return_url,
-										 state->return_vectors));
-	MemoryContextSwitchTo(old);
-}
+	{
+		MemoryContext req_cxt = AllocSetContextCreate(cxt,
+													  "mixpeek_documents request",
+													  ALLOCSET_SMALL_SIZES);
+		MemoryContext old = MemoryContextSwitchTo(req_cxt);
+		MxHttpRequest *req = mx_api_get_document(state->target,
+												 state->collection,
+												 state->ids[state->next++],
+												 state->return_url,
+												 state->return_vectors);
 
-static void
-free_request(MxHttpRequest *req)
-{
-	pfree(req->response.data);
-	pfree(req->url);
-	pfree(req->priv);
-	pfree(req);
+		req->arg = req_cxt;
+		mx_batch_add(state->batch, req);
+		MemoryContextSwitchTo(old);
+	}
 }
 
 Datum
@@ -152,7 +152,7 @@ mixpeek_documents(PG_FUNCTION_ARGS)
 		if (req == NULL)
 			break;
 		doc = mx_api_document_result(req);
-		free_request(req);
+		MemoryContextDelete((MemoryContext) req->arg);
 		if (doc != NULL)
 			SRF_RETURN_NEXT(funcctx, JsonbPGetDatum(doc));
 	}

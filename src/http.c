@@ -43,6 +43,8 @@
 #define MX_RETRY_AFTER_CAP_MS 60000
 #define MX_MAX_HANDLES 64
 
+typedef struct MxHeaders MxHeaders;
+
 typedef struct MxHttpPrivate
 {
 	MxBatch    *batch;
@@ -54,6 +56,22 @@ typedef struct MxHttpPrivate
 	TimestampTz deadline;		/* mixpeek.timeout_ms from the first attempt */
 	char		retry_after[64];
 } MxHttpPrivate;
+
+/*
+ * The headers of one key and namespace.  Every batch holds a reference, and
+ * so does the cache of the most recent list; the list is wiped and freed
+ * only when the last holder lets go.  A batch of another key or namespace
+ * in the same statement therefore never changes the headers of a transfer
+ * already under way: libcurl reads the list while it sends, not only when
+ * the request is set up.
+ */
+struct MxHeaders
+{
+	int			refcount;
+	struct curl_slist *list;
+	char	   *api_key;
+	char	   *namespace;
+};
 
 /*
  * A running transfer.  The handle is kept here, not in the request, so that
@@ -75,8 +93,9 @@ struct MxBatch
 	bool		destroyed;
 	int			concurrency;
 	MxHttpStats *stats;
-	struct curl_slist *headers;
+	MxHeaders  *headers;		/* one reference, released on destroy */
 	char	   *api_key;		/* only to mask it in messages */
+	size_t		buffered;		/* response bytes held, not yet handed back */
 	List	   *waiting;		/* queued or backing off, in order */
 	List	   *finished;		/* done, not yet handed back */
 	MxSlot		running[MX_MAX_HANDLES];
@@ -88,10 +107,15 @@ static CURL *idle_handles[MX_MAX_HANDLES];
 static int	nidle = 0;
 static dlist_head live_batches = DLIST_STATIC_INIT(live_batches);
 
-/* The header list is cached across batches: building it is per-call work. */
-static struct curl_slist *cached_headers = NULL;
-static char *cached_key = NULL;
-static char *cached_namespace = NULL;
+/* The most recent headers, kept for the next batch of the same key. */
+static MxHeaders *cached_headers = NULL;
+
+/*
+ * Response bytes held by every batch of the backend, not yet handed back.
+ * Bounded by mixpeek.max_response_bytes in total, not per body, so that
+ * many large bodies at once cannot exhaust the server's memory.
+ */
+static size_t buffered_bytes = 0;
 
 static void batch_cleanup_callback(void *arg);
 
@@ -109,6 +133,12 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if ((size_t) buf->len + n > priv->limit)
 	{
 		priv->too_large = true;
+		return 0;
+	}
+	if (buffered_bytes + n > priv->limit)
+	{
+		priv->too_large = true;
+		req->over_total = true;
 		return 0;
 	}
 	if (needed > (size_t) buf->maxlen)
@@ -132,6 +162,8 @@ write_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 	buf->len += n;
 	buf->data[buf->len] = '\0';
 	req->bytes += n;
+	priv->batch->buffered += n;
+	buffered_bytes += n;
 	return n;
 }
 
@@ -182,7 +214,6 @@ new_easy_handle(void)
 	curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "pg_mixpeek/" MIXPEEK_VERSION);
-	curl_easy_setopt(easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_callback);
@@ -197,86 +228,138 @@ take_handle(void)
 	return new_easy_handle();
 }
 
+/*
+ * An idle handle keeps no pointer into a request or a batch: their memory
+ * goes away with the statement, and the headers with the last batch.
+ */
 static void
 return_handle(CURL *easy)
 {
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, NULL);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
 	if (nidle < MX_MAX_HANDLES)
 		idle_handles[nidle++] = easy;
 	else
 		curl_easy_cleanup(easy);
 }
 
-static char *
-strdup_top(const char *s)
-{
-	return MemoryContextStrdup(TopMemoryContext, s ? s : "");
-}
-
-/* Wipe the key from memory we are about to give back. */
+/*
+ * Header values come from settings and options that have their own checks;
+ * this is the last line before the wire.  A CR or LF would end the header
+ * and start another (or a second request on a kept-alive connection).
+ */
 static void
-free_cached_headers(void)
+check_header_value(const char *name, const char *value)
 {
-	struct curl_slist *h;
+	const unsigned char *p;
 
-	for (h = cached_headers; h != NULL; h = h->next)
-		explicit_bzero(h->data, strlen(h->data));
-	curl_slist_free_all(cached_headers);
-	cached_headers = NULL;
-	if (cached_key)
+	for (p = (const unsigned char *) value; *p != '\0'; p++)
 	{
-		explicit_bzero(cached_key, strlen(cached_key));
-		pfree(cached_key);
-		cached_key = NULL;
+		if (*p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for the %s header of a Mixpeek request", name),
+					 errdetail("The value contains control characters.")));
 	}
-	if (cached_namespace)
-		pfree(cached_namespace);
-	cached_namespace = NULL;
 }
 
 static struct curl_slist *
 append_header(struct curl_slist *list, const char *name, const char *value)
 {
-	char	   *line = psprintf("%s: %s", name, value);
-	struct curl_slist *result = curl_slist_append(list, line);
+	char	   *line;
+	struct curl_slist *result;
 
+	check_header_value(name, value);
+	line = psprintf("%s: %s", name, value);
+	result = curl_slist_append(list, line);
 	explicit_bzero(line, strlen(line));
 	pfree(line);
 	if (result == NULL)
-	{
-		curl_slist_free_all(list);
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	}
 	return result;
 }
 
-static struct curl_slist *
-headers_for(const char *api_key, const char *namespace)
+/* Wipe the key from memory we are about to give back. */
+static void
+free_header_list(struct curl_slist *list)
 {
-	const char *ns = namespace ? namespace : "";
-	struct curl_slist *list = NULL;
-	char	   *bearer;
+	struct curl_slist *h;
 
-	if (cached_headers != NULL && strcmp(cached_key, api_key) == 0 &&
-		strcmp(cached_namespace, ns) == 0)
-		return cached_headers;
+	for (h = list; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(list);
+}
 
-	free_cached_headers();
-	bearer = psprintf("Bearer %s", api_key);
-	list = append_header(list, "Authorization", bearer);
+static struct curl_slist *
+build_header_list(const char *api_key, const char *ns)
+{
+	struct curl_slist *volatile list = NULL;
+	char	   *bearer = psprintf("Bearer %s", api_key);
+
+	PG_TRY();
+	{
+		list = append_header(list, "Authorization", bearer);
+		if (ns[0] != '\0')
+			list = append_header(list, "X-Namespace", ns);
+		list = append_header(list, "Accept", "application/json");
+		list = append_header(list, "Content-Type", "application/json");
+		/* a POST body is small; waiting for 100-continue adds a round trip */
+		list = append_header(list, "Expect", "");
+	}
+	PG_CATCH();
+	{
+		free_header_list(list);
+		explicit_bzero(bearer, strlen(bearer));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	explicit_bzero(bearer, strlen(bearer));
 	pfree(bearer);
-	if (ns[0] != '\0')
-		list = append_header(list, "X-Namespace", ns);
-	list = append_header(list, "Accept", "application/json");
-	list = append_header(list, "Content-Type", "application/json");
-	/* a POST body is small; waiting for 100-continue only adds a round trip */
-	list = append_header(list, "Expect", "");
-	cached_headers = list;
-	cached_key = strdup_top(api_key);
-	cached_namespace = strdup_top(ns);
 	return list;
+}
+
+static void
+release_headers(MxHeaders *h)
+{
+	if (h == NULL || --h->refcount > 0)
+		return;
+	free_header_list(h->list);
+	explicit_bzero(h->api_key, strlen(h->api_key));
+	pfree(h->api_key);
+	pfree(h->namespace);
+	pfree(h);
+}
+
+/*
+ * A reference to the headers of this key and namespace: the cached ones
+ * when they match, else new ones, which become the cache.
+ */
+static MxHeaders *
+acquire_headers(const char *api_key, const char *namespace)
+{
+	const char *ns = namespace ? namespace : "";
+	struct curl_slist *list;
+	MxHeaders  *h;
+
+	if (cached_headers != NULL && strcmp(cached_headers->api_key, api_key) == 0 &&
+		strcmp(cached_headers->namespace, ns) == 0)
+	{
+		cached_headers->refcount++;
+		return cached_headers;
+	}
+	list = build_header_list(api_key, ns);
+	h = MemoryContextAllocZero(TopMemoryContext, sizeof(MxHeaders));
+	h->list = list;
+	h->api_key = MemoryContextStrdup(TopMemoryContext, api_key);
+	h->namespace = MemoryContextStrdup(TopMemoryContext, ns);
+	h->refcount = 2;			/* the cache's and the caller's */
+	release_headers(cached_headers);
+	cached_headers = h;
+	return h;
 }
 
 /* ---------- batches ---------- */
@@ -307,8 +390,8 @@ mx_batch_create(const char *api_key, const char *namespace, int concurrency,
 	batch->cxt = CurrentMemoryContext;
 	batch->concurrency = Max(1, Min(concurrency, MX_MAX_HANDLES));
 	batch->stats = stats;
-	batch->headers = headers_for(api_key, namespace);
 	batch->api_key = pstrdup(api_key);
+	batch->headers = acquire_headers(api_key, namespace);
 	batch->subxid = GetCurrentSubTransactionId();
 	batch->cleanup.func = batch_cleanup_callback;
 	batch->cleanup.arg = batch;
@@ -354,13 +437,34 @@ mx_batch_destroy(MxBatch *batch)
 	batch->destroyed = true;
 	while (batch->nrunning > 0)
 		detach(batch, batch->nrunning - 1);
+	/* transfers are off the multi handle: nothing reads the headers now */
+	release_headers(batch->headers);
+	batch->headers = NULL;
+	buffered_bytes -= batch->buffered;
+	batch->buffered = 0;
 	dlist_delete(&batch->node);
+}
+
+bool
+mx_batch_lost(MxBatch *batch)
+{
+	return batch->destroyed;
 }
 
 static void
 batch_cleanup_callback(void *arg)
 {
 	mx_batch_destroy((MxBatch *) arg);
+}
+
+/* The request's body no longer counts as held by the batch. */
+static void
+unbuffer(MxBatch *batch, MxHttpRequest *req)
+{
+	size_t		n = Min((size_t) req->response.len, batch->buffered);
+
+	batch->buffered -= n;
+	buffered_bytes -= n;
 }
 
 static void
@@ -383,11 +487,12 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	priv->limit = (size_t) mx_max_response_kb * 1024;
 	priv->too_large = false;
 	priv->retry_after[0] = '\0';
+	unbuffer(batch, req);
 	req->response.len = 0;
 	req->response.data[0] = '\0';
 
 	curl_easy_setopt(easy, CURLOPT_URL, req->url);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, batch->headers);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, batch->headers->list);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -622,6 +727,7 @@ mx_batch_next(MxBatch *batch)
 			MxHttpRequest *req = linitial(batch->finished);
 
 			batch->finished = list_delete_first(batch->finished);
+			unbuffer(batch, req);
 			return req;
 		}
 		if (batch->waiting == NIL && batch->nrunning == 0)

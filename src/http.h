@@ -42,6 +42,7 @@ typedef struct MxHttpRequest
 	char		curl_error[256];	/* libcurl's message for failures */
 	int			attempts;		/* 1 + retries made */
 	int			retries;		/* retries made */
+	bool		over_total;		/* MX_HTTP_TOO_LARGE: all bodies held at once */
 	bool		out_of_time;	/* no retry: it would start after the deadline */
 	long		retry_in_ms;	/* ... that retry's back-off */
 	uint64		bytes;			/* body bytes received, all attempts */
@@ -68,8 +69,13 @@ extern MxHttpRequest *mx_http_request_new(const char *method, char *url,
 										  const char *path, char *body);
 
 /*
- * Credentials and headers are fixed for a batch.  api_key is copied into
- * the batch's header list and never logged.
+ * Credentials and headers are fixed for a batch: it holds its own reference
+ * to the headers of its key and namespace until it is destroyed, whatever
+ * other batches of other keys do meanwhile.  api_key is never logged.
+ *
+ * The batch belongs to CurrentMemoryContext: it is destroyed when that
+ * context goes, and also by the abort of the (sub)transaction it was made
+ * in.  Its requests must live in contexts at least as old as its own.
  */
 extern MxBatch *mx_batch_create(const char *api_key, const char *namespace,
 								int concurrency, MxHttpStats *stats);
@@ -89,6 +95,13 @@ extern MxHttpRequest *mx_batch_next(MxBatch *batch);
 
 /* Forget everything queued or running; safe to call more than once. */
 extern void mx_batch_destroy(MxBatch *batch);
+
+/*
+ * Whether the batch was destroyed, by its owner or by a (sub)transaction
+ * abort: a cursor's scan that outlives a rolled-back savepoint learns here
+ * that its requests are gone and must be sent again.
+ */
+extern bool mx_batch_lost(MxBatch *batch);
 
 extern int	mx_batch_pending(MxBatch *batch);
 
