@@ -40,6 +40,7 @@
 #include "utils/ruleutils.h"
 
 #include "json.h"
+#include "cursor_set.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
@@ -102,6 +103,7 @@ typedef struct MxScanState
 	int			next;
 	char	   *cursor;			/* next_cursor of the current page */
 	char	   *sent_cursor;	/* cursor of the request in flight */
+	MxCursorSet *seen_cursors;	/* every next_cursor of this scan */
 
 	/* GET scans */
 	char	  **ids;
@@ -595,6 +597,7 @@ start_scan(ForeignScanState *node, MxScanState *s)
 		s->body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
 							   s->types, NULL);
 		s->empty = (s->body == NULL);
+		s->seen_cursors = mx_cursor_set_create();
 	}
 	if (s->spec->kind != MX_SCAN_LIST)
 		collect_ids(s);
@@ -645,14 +648,13 @@ read_page(MxScanState *s, MxHttpRequest *req)
 		cursor = mx_json_get(pagination->val.binary.data, "next_cursor");
 	s->cursor = cursor ? mx_json_string(cursor) : NULL;
 	s->pages++;
-	/* the same cursor again would page forever */
-	if (s->cursor != NULL && s->sent_cursor != NULL &&
-		strcmp(s->cursor, s->sent_cursor) == 0)
+	/* a cursor seen before would page forever */
+	if (s->cursor != NULL && !mx_cursor_set_add(s->seen_cursors, s->cursor))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("unexpected response from Mixpeek for %s %s",
 						req->method, req->path),
-				 errdetail("The next cursor is the cursor of the request.")));
+				 errdetail("The next cursor was already followed in this scan.")));
 }
 
 /*

@@ -272,7 +272,7 @@ with mx.case("a page that hands back its own cursor ends the scan with an error"
     err = mx.expect_error(c, "SELECT count(*) FROM tfdw_loop", None, "HV00A",
                           r"^unexpected response from Mixpeek")
     if err is not None:
-        mx.check_eq(err.detail, "The next cursor is the cursor of the request.", "detail")
+        mx.check_eq(err.detail, "The next cursor was already followed in this scan.", "detail")
     c.close()
 
 with mx.case("IMPORT FOREIGN SCHEMA stops at a page of collections that hands back its own cursor"):
