@@ -9,6 +9,12 @@ CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'ftp://
 CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'example.com');
 CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'https://');
 CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'http://a b');
+-- request paths are appended to base_url: no query, fragment or user info
+CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'http://10.0.0.1/meta?x=');
+CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'http://10.0.0.1/#');
+CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'http://u:p@api.mixpeek.com');
+CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url 'http://api.mixpeek.com:99999');
+CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace ' production');
 CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace '');
 CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace E'prod\r\nX-Evil: 1');
 CREATE SERVER opt_bad FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (collection 'col_articles');
@@ -23,6 +29,8 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER opt_ok OPTIONS (api_key 'sk_test_alp
 ALTER USER MAPPING FOR CURRENT_USER SERVER opt_ok OPTIONS (SET api_key '');
 -- a key is never shown, not even a malformed one
 ALTER USER MAPPING FOR CURRENT_USER SERVER opt_ok OPTIONS (SET api_key E'sk_test_alpha\n');
+ALTER USER MAPPING FOR CURRENT_USER SERVER opt_ok OPTIONS (SET api_key 'sk test alpha');
+ALTER USER MAPPING FOR CURRENT_USER SERVER opt_ok OPTIONS (SET api_key 'k');
 ALTER USER MAPPING FOR CURRENT_USER SERVER opt_ok OPTIONS (ADD namespace 'x');
 CREATE USER MAPPING FOR PUBLIC SERVER opt_ok;
 ALTER FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (ADD api_key 'sk_test_alpha');
@@ -41,6 +49,11 @@ CREATE FOREIGN TABLE opt_t (document_id text) SERVER opt_ok
   OPTIONS (collection 'col_articles', page_size '1001');
 CREATE FOREIGN TABLE opt_t (document_id text) SERVER opt_ok
   OPTIONS (collection 'col_articles', page_size 'ten');
+-- the scan reads decimal digits only, so the validator does too
+CREATE FOREIGN TABLE opt_t (document_id text) SERVER opt_ok
+  OPTIONS (collection 'col_articles', page_size '0x10');
+CREATE FOREIGN TABLE opt_t (document_id text) SERVER opt_ok
+  OPTIONS (collection 'col_articles', page_size '1e2');
 CREATE FOREIGN TABLE opt_t (document_id text) SERVER opt_ok
   OPTIONS (collection 'col_articles', namespace 'production', page_size '1000');
 ALTER FOREIGN TABLE opt_t OPTIONS (DROP collection);

@@ -96,6 +96,10 @@ RESET mixpeek.max_retries;
 SET mixpeek.max_concurrency = 0;
 SET mixpeek.page_size = 1001;
 SET mixpeek.base_url = 'ftp://example.com';
+SET mixpeek.base_url = 'http://10.0.0.1/meta?x=';
+-- anyone may set the namespace, which becomes a header: no CR/LF
+SET mixpeek.namespace = E'default\nX-Evil: 1';
+SET mixpeek.allowed_hosts = 'api.mixpeek.com, [::1]:8000, bad host';
 SELECT name, CASE WHEN name = 'mixpeek.api_key' THEN '(hidden here)' ELSE setting END AS setting,
        unit, context
 FROM pg_settings WHERE name LIKE 'mixpeek.%' AND name <> 'mixpeek.base_url' ORDER BY name;

@@ -8,12 +8,15 @@
  * address another endpoint.  Messages name the method and the path (never
  * the host, which may carry credentials, nor the key) and pass Mixpeek's own
  * error type and message through a filter that masks the key, in case a
- * server echoes it.
+ * server echoes it.  Nothing of a reply from a host outside the allow-list
+ * (settings.h) is shown: such a host may be an internal service that a
+ * superuser's server points at, not Mixpeek.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/formatting.h"
 #include "utils/json.h"
@@ -22,8 +25,21 @@
 #include "api.h"
 #include "json.h"
 #include "percent.h"
+#include "settings.h"
 
+/* Bytes of a reply that is not a Mixpeek error shown in a message. */
 #define MX_SNIPPET_BYTES 200
+
+/*
+ * Bytes of such a reply masked before the snippet is cut from it.  Each
+ * "[redacted]" (10 bytes) stands for at most MX_MAX_KEY_BYTES, so a key
+ * that the window's end cuts starts past 10 * 63 bytes of masked text,
+ * out of the snippet, whatever the window holds.
+ */
+#define MX_SNIPPET_WINDOW (64 * 1024)
+
+StaticAssertDecl(10 * ((MX_SNIPPET_WINDOW - MX_MAX_KEY_BYTES) / MX_MAX_KEY_BYTES) > MX_SNIPPET_BYTES,
+				 "a key cut by the snippet window could reach the snippet");
 
 MxBatch *
 mx_api_batch(const MxTarget *target, int concurrency, MxHttpStats *stats)
@@ -151,9 +167,11 @@ mx_api_list_collections(const MxTarget *target, const char *cursor)
 typedef struct MxErrorInfo
 {
 	bool		is_envelope;	/* a Mixpeek or FastAPI error body */
+	bool		is_mixpeek;		/* Mixpeek's own {"error": {...}} */
 	char	   *type;
 	char	   *message;
 	char	   *resource;		/* error.details.resource, if any */
+	bool		has_document_id;	/* error.details.document_id is set */
 } MxErrorInfo;
 
 /* FastAPI's 422: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]} */
@@ -199,11 +217,16 @@ read_error_body(MxHttpRequest *req)
 	v = mx_json_get(&jb->root, "error");
 	if (v != NULL && v->type == jbvBinary)
 	{
+		JsonbValue *id;
+
 		info.is_envelope = true;
+		info.is_mixpeek = true;
 		info.type = mx_json_string(mx_json_get(v->val.binary.data, "type"));
 		info.message = mx_json_string(mx_json_get(v->val.binary.data, "message"));
 		info.resource = mx_json_string(mx_json_get_path(v->val.binary.data,
 														"details.resource"));
+		id = mx_json_get_path(v->val.binary.data, "details.document_id");
+		info.has_document_id = (id != NULL && id->type != jbvNull);
 		return info;
 	}
 	v = mx_json_get(&jb->root, "detail");
@@ -212,28 +235,33 @@ read_error_body(MxHttpRequest *req)
 	return info;
 }
 
+static bool
+mentions(const char *text, const char *word)
+{
+	return strstr(asc_tolower(text, strlen(text)), word) != NULL;
+}
+
 /*
- * A 404 means "no such document" only when Mixpeek says so: an error body
- * naming another resource (or an HTML page from a wrong base_url) is a
- * configuration problem and must not pass silently as a missing row.
+ * A 404 means "no such document" only when Mixpeek's error envelope says
+ * so: a NotFoundError about a document (details.resource, details
+ * .document_id, or else its message).  FastAPI's {"detail": "Not Found"}
+ * for an unknown route (a base_url with a wrong path), an HTML page or an
+ * error about another resource is a configuration problem and must not
+ * pass silently as a missing row.
  */
 static bool
-is_missing_document(MxHttpRequest *req)
+is_missing_document(MxErrorInfo *info)
 {
-	MxErrorInfo info = read_error_body(req);
-
-	if (!info.is_envelope)
+	if (!info->is_mixpeek || info->type == NULL ||
+		pg_strcasecmp(info->type, "NotFoundError") != 0)
 		return false;
-	if (info.resource != NULL)
-		return pg_strcasecmp(info.resource, "document") == 0;
-	if (info.message != NULL)
-	{
-		char	   *lower = asc_tolower(info.message, strlen(info.message));
-
-		if (strstr(lower, "collection") != NULL || strstr(lower, "namespace") != NULL)
-			return false;
-	}
-	return true;
+	if (info->resource != NULL)
+		return pg_strcasecmp(info->resource, "document") == 0;
+	if (info->has_document_id)
+		return true;
+	return info->message != NULL && mentions(info->message, "document") &&
+		!mentions(info->message, "collection") &&
+		!mentions(info->message, "namespace");
 }
 
 static int
@@ -258,10 +286,16 @@ sqlstate_for_status(long status)
 }
 
 static const char *
-hint_for_status(long status)
+hint_for_status(long status, MxErrorInfo *info)
 {
 	switch (status)
 	{
+		case 404:
+			if (info->is_mixpeek && info->type != NULL &&
+				pg_strcasecmp(info->type, "NotFoundError") == 0)
+				return NULL;
+			return "The reply is not Mixpeek's \"not found\" error, so the URL is probably wrong: "
+				"check the base_url of the foreign server, or mixpeek.base_url.";
 		case 401:
 			return "Check the API key in mixpeek.api_key or in the user mapping.";
 		case 403:
@@ -273,19 +307,74 @@ hint_for_status(long status)
 	}
 }
 
-/* The start of a body that is not a Mixpeek error, fit for a message. */
+/*
+ * At most max bytes of s, cut at a character boundary, with every byte that
+ * is not a character of the database encoding (UTF-8 only) shown as "?".
+ */
+static char *
+printable_prefix(const char *s, int max)
+{
+	int			len = strlen(s);
+	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
+	StringInfoData out;
+	int			i = 0;
+
+	initStringInfo(&out);
+	while (i < len)
+	{
+		const unsigned char *c = (const unsigned char *) s + i;
+		int			n = 1;
+
+		if (*c >= 0x80)
+		{
+			n = pg_utf_mblen(c);
+			if (!utf8 || i + n > len || !pg_utf8_islegal(c, n))
+				n = 0;			/* one byte, shown as "?" */
+		}
+		if (out.len + Max(n, 1) > max)
+			break;
+		if (n == 0)
+			appendStringInfoChar(&out, '?');
+		else
+			appendBinaryStringInfo(&out, (const char *) c, n);
+		i += Max(n, 1);
+	}
+	return out.data;
+}
+
+/*
+ * The start of a body that is not a Mixpeek error, fit for a message: one
+ * line, the key masked before the cut, so that no key's start shows.
+ */
 static char *
 body_snippet(MxHttpRequest *req)
 {
-	int			len = Min(req->response.len, MX_SNIPPET_BYTES);
-	char	   *s = pnstrdup(req->response.data, len);
-	char	   *p;
+	int			len = Min(req->response.len, MX_SNIPPET_WINDOW);
+	char	   *window = palloc(len + 1);
+	int			i;
 
-	for (p = s; *p; p++)
-		if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-			*p = ' ';
-	return s;
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) req->response.data[i];
+
+		window[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char) c;
+	}
+	window[len] = '\0';
+	return printable_prefix(mx_http_redact(req, window), MX_SNIPPET_BYTES);
 }
+
+/*
+ * Whether the request went to an allowed host, so that its reply may be
+ * quoted.  The base URL is what precedes the path in the URL (new_request).
+ */
+static bool
+reply_may_be_shown(MxHttpRequest *req)
+{
+	return mx_host_allowed(pnstrdup(req->url, req->path - req->url));
+}
+
+static const char reply_hidden[] =
+"The reply is not shown: the host is neither that of mixpeek.base_url nor in mixpeek.allowed_hosts.";
 
 static char *
 retries_detail(MxHttpRequest *req)
@@ -302,24 +391,34 @@ retries_detail(MxHttpRequest *req)
 					req->retry_in_ms);
 }
 
-static void
-report_http_status(MxHttpRequest *req)
+/* detail, then a space and more (detail may be NULL) */
+static char *
+append_sentence(char *detail, const char *more)
 {
-	MxErrorInfo info = read_error_body(req);
-	const char *hint = hint_for_status(req->status);
-	char	   *detail = retries_detail(req);
-	char	   *what;
+	return psprintf("%s%s%s", detail ? detail : "", detail ? " " : "", more);
+}
 
-	if (info.is_envelope)
+static void
+report_http_status(MxHttpRequest *req, MxErrorInfo *reply)
+{
+	MxErrorInfo info = *reply;
+	const char *hint = hint_for_status(req->status, &info);
+	char	   *detail = retries_detail(req);
+	const char *what = "";
+
+	if (!reply_may_be_shown(req))
+	{
+		if (req->response.len > 0)
+			detail = append_sentence(detail, reply_hidden);
+	}
+	else if (info.is_envelope)
 		what = psprintf(" (%s: %s)",
 						info.type ? info.type : "unknown error type",
 						info.message ? info.message : "no message");
-	else
-		what = pstrdup("");
-	if (!info.is_envelope && req->response.len > 0)
-		detail = psprintf("%s%sThe response is not a Mixpeek error: \"%s\".",
-						  detail ? detail : "", detail ? " " : "",
-						  body_snippet(req));
+	else if (req->response.len > 0)
+		detail = append_sentence(detail,
+								 psprintf("The response is not a Mixpeek error: \"%s\".",
+										  body_snippet(req)));
 
 	ereport(ERROR,
 			(errcode(sqlstate_for_status(req->status)),
@@ -367,7 +466,11 @@ mx_api_report_failure(MxHttpRequest *req)
 					 errhint("A superuser can raise mixpeek.max_response_bytes.")));
 			break;
 		case MX_HTTP_DONE:
-			report_http_status(req);
+			{
+				MxErrorInfo info = read_error_body(req);
+
+				report_http_status(req, &info);
+			}
 			break;
 		case MX_HTTP_PENDING:
 			break;
@@ -383,7 +486,8 @@ report_bad_body(MxHttpRequest *req, const char *why)
 			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 			 errmsg("Mixpeek sent an invalid response to %s %s",
 					req->method, req->path),
-			 errdetail_internal("%s", mx_http_redact(req, why))));
+			 errdetail_internal("%s", reply_may_be_shown(req)
+								? mx_http_redact(req, why) : reply_hidden)));
 }
 
 Jsonb *
@@ -405,8 +509,13 @@ mx_api_object_result(MxHttpRequest *req)
 Jsonb *
 mx_api_document_result(MxHttpRequest *req)
 {
-	if (req->outcome == MX_HTTP_DONE && req->status == 404 &&
-		is_missing_document(req))
-		return NULL;
+	if (req->outcome == MX_HTTP_DONE && req->status == 404)
+	{
+		MxErrorInfo info = read_error_body(req);
+
+		if (is_missing_document(&info))
+			return NULL;
+		report_http_status(req, &info);
+	}
 	return mx_api_object_result(req);
 }

@@ -9,6 +9,13 @@
  * role that can create a server could otherwise point it at a host of its
  * own and collect the superuser's key (SPEC section 6).
  *
+ * The options are checked again here, not only by the validator: they may
+ * have been stored by an older version, and mixpeek.allowed_hosts may have
+ * changed since.  A server's base_url outside the allow-list is used only
+ * when the server's owner is a superuser: the owner stands behind the
+ * options, and a role that is not a superuser could only have set such a
+ * URL while the allow-list said otherwise.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -16,6 +23,7 @@
 #include "access/reloptions.h"
 #include "catalog/pg_user_mapping.h"
 #include "foreign/foreign.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 
@@ -49,6 +57,35 @@ user_mapping_options(Oid userid, Oid serverid)
 	return options;
 }
 
+/*
+ * A stored option (of the server, its user mapping or the foreign table)
+ * that does not pass the validator's rules.
+ */
+static void
+check_stored(ForeignServer *server, const char *option, const char *problem)
+{
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("invalid value for option \"%s\" in a request to foreign server \"%s\"",
+						option, server->servername),
+				 errdetail("%s", problem),
+				 errhint("Set the option again with ALTER SERVER, ALTER USER MAPPING or ALTER FOREIGN TABLE.")));
+}
+
+static void
+check_server_url(ForeignServer *server, const char *url)
+{
+	check_stored(server, "base_url", mx_base_url_problem(url));
+	if (!mx_host_allowed(url) && !superuser_arg(server->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("foreign server \"%s\" points at a host that is not allowed",
+						server->servername),
+				 errdetail("The host is neither that of mixpeek.base_url nor in mixpeek.allowed_hosts, and the server's owner is not a superuser."),
+				 errhint("A superuser can add the host to mixpeek.allowed_hosts.")));
+}
+
 MxTarget *
 mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 {
@@ -57,7 +94,11 @@ mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 	const char *server_url = mx_fdw_option(server->options, "base_url");
 	const char *key;
 
+	if (server_url != NULL)
+		check_server_url(server, server_url);
 	key = mx_fdw_option(user_mapping_options(userid, serverid), "api_key");
+	if (key != NULL)
+		check_stored(server, "api_key", mx_api_key_problem(key));
 	if (key == NULL && server_url == NULL)
 		key = mx_settings_api_key();
 	if (key == NULL)
@@ -81,5 +122,6 @@ mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 		target->namespace = mx_fdw_option(server->options, "namespace");
 	if (target->namespace == NULL)
 		target->namespace = mx_namespace;
+	check_stored(server, "namespace", mx_namespace_problem(target->namespace));
 	return target;
 }

@@ -76,6 +76,7 @@ typedef struct MxRelation
 /* options.c */
 extern MxRelation *mx_fdw_relation(Oid relid, TupleDesc tupdesc);
 extern char *mx_fdw_option(List *options, const char *name);
+extern int	mx_parse_page_size(const char *value);
 
 /* connection.c */
 extern MxTarget *mx_fdw_target(Oid serverid, Oid userid,

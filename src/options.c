@@ -17,11 +17,12 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "foreign/foreign.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "mixpeek_fdw.h"
+#include "settings.h"
 
 typedef struct MxOption
 {
@@ -80,15 +81,6 @@ static const MxStandardColumn standard_columns[] = {
 	{NULL}
 };
 
-static bool
-has_control_chars(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char) *s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
 /* The value is shown, except a key's. */
 static void
 invalid_value(DefElem *def, const char *detail)
@@ -106,31 +98,56 @@ invalid_value(DefElem *def, const char *detail)
 }
 
 static void
+check_value(DefElem *def, const char *problem)
+{
+	if (problem != NULL)
+		invalid_value(def, problem);
+}
+
+/*
+ * A host outside the allow-list only by a superuser: anyone else could make
+ * the backend send requests to, and show the replies of, internal services.
+ * The current user is the server's owner, or a superuser acting for it.
+ */
+static void
 check_base_url(DefElem *def)
 {
 	const char *url = defGetString(def);
-	const char *host;
 
-	if (pg_strncasecmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (pg_strncasecmp(url, "https://", 8) == 0)
-		host = url + 8;
-	else
-		invalid_value(def, "The URL must start with http:// or https://.");
-	if (host[0] == '\0' || host[0] == '/')
-		invalid_value(def, "The URL must name a host.");
-	if (strpbrk(url, " \"<>\\^`{|}") != NULL || has_control_chars(url))
-		invalid_value(def, "The URL must not contain spaces, quotes or control characters.");
+	check_value(def, mx_base_url_problem(url));
+	if (!superuser() && !mx_host_allowed(url))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to point a foreign server at \"%s\"", url),
+				 errdetail("Only superusers may use a host that is neither the host of mixpeek.base_url nor in mixpeek.allowed_hosts."),
+				 errhint("A superuser can add the host to mixpeek.allowed_hosts.")));
 }
+
+/*
+ * The one reading of a page_size option, for the validator and the scan:
+ * digits only, 1 to 1000; 0 when the value is not that.
+ */
+int
+mx_parse_page_size(const char *value)
+{
+	int			n = 0;
+	const char *p;
+
+	for (p = value; *p >= '0' && *p <= '9' && n <= 1000; p++)
+		n = n * 10 + (*p - '0');
+	if (p == value || *p != '\0' || n < 1 || n > 1000)
+		return 0;
+	return n;
+}
+
+static const char page_size_rule[] =
+"The page size must be an integer between 1 and 1000, written in decimal digits.";
 
 static void
 check_page_size(DefElem *def)
 {
-	int			value;
-
-	if (!parse_int(defGetString(def), &value, 0, NULL) ||
-		value < 1 || value > 1000)
-		invalid_value(def, "The page size must be an integer between 1 and 1000.");
+	if (mx_parse_page_size(defGetString(def)) == 0)
+		invalid_value(def, page_size_rule);
 }
 
 static void
@@ -142,7 +159,7 @@ check_field(DefElem *def)
 	if (len == 0 || path[0] == '.' || path[len - 1] == '.' ||
 		strstr(path, "..") != NULL)
 		invalid_value(def, "A field is a dotted path of non-empty keys, such as \"metadata.title\".");
-	if (has_control_chars(path))
+	if (mx_has_control_chars(path))
 		invalid_value(def, "A field must not contain control characters.");
 }
 
@@ -154,7 +171,7 @@ check_plain_string(DefElem *def)
 
 	if (value[0] == '\0')
 		invalid_value(def, "The value must not be empty.");
-	if (has_control_chars(value))
+	if (mx_has_control_chars(value))
 		invalid_value(def, "The value must not contain control characters.");
 }
 
@@ -208,7 +225,13 @@ check_option_value(DefElem *def)
 	else if (strcmp(def->defname, "field") == 0)
 		check_field(def);
 	else
+	{
 		check_plain_string(def);
+		if (strcmp(def->defname, "api_key") == 0)
+			check_value(def, mx_api_key_problem(defGetString(def)));
+		else if (strcmp(def->defname, "namespace") == 0)
+			check_value(def, mx_namespace_problem(defGetString(def)));
+	}
 }
 
 PG_FUNCTION_INFO_V1(mixpeek_fdw_validator);
@@ -371,7 +394,16 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 	rel->namespace = mx_fdw_option(table->options, "namespace");
 	page_size = mx_fdw_option(table->options, "page_size");
 	if (page_size != NULL)
-		rel->page_size = pg_strtoint32(page_size);
+	{
+		rel->page_size = mx_parse_page_size(page_size);
+		/* stored by an older version that read it differently */
+		if (rel->page_size == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+					 errmsg("invalid value for option \"page_size\" of foreign table \"%s\": \"%s\"",
+							get_rel_name(relid), page_size),
+					 errdetail("%s", page_size_rule)));
+	}
 	if (rel->collection == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),

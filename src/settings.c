@@ -8,8 +8,13 @@
  * DATABASE ... SET), pg_proc.proconfig (a function's SET clause), and, in a
  * session that has not loaded this library, SHOW of a placeholder.  So the
  * key is refused from the first group, and taken from the configuration
- * file or ALTER SYSTEM only when the library is preloaded, which makes the
- * parameter exist (and be hidden) from a session's first statement on.
+ * file or ALTER SYSTEM only when the library is preloaded in every session,
+ * which makes the parameter exist (and be hidden) from each session's first
+ * statement on.
+ *
+ * Every value that ends up in a request's URL or headers is checked here
+ * too, so that no role can add a header (CR/LF in mixpeek.namespace) or
+ * redirect a request (a query string or user info in a base_url).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,7 +25,9 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/elog.h"
+#include "utils/formatting.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
 #include "utils/varlena.h"
 
 #include "settings.h"
@@ -35,16 +42,18 @@ int			mx_max_concurrency = 8;
 int			mx_page_size = 100;
 int			mx_max_response_kb = 256 * 1024;
 bool		mx_pushdown = true;
+char	   *mx_allowed_hosts = NULL;
 
-/* Did this backend load the library through a preload setting? */
-static bool mx_preloaded = false;
+/*
+ * Why a key stored in the server configuration cannot be used in this
+ * backend (a sentence for errdetail), or NULL when the library is loaded in
+ * every session.  Set once, when the library is loaded.
+ */
+static const char *file_key_problem = NULL;
 
 static const char *preload_hint =
-"Add \"mixpeek\" to shared_preload_libraries or session_preload_libraries, "
+"Add \"mixpeek\" to shared_preload_libraries, or to session_preload_libraries in postgresql.conf, "
 "or use a user mapping of a mixpeek_fdw server.";
-
-/* Keys shorter than this are not masked in log lines (no real key is). */
-#define MX_MIN_MASKED_KEY 8
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -84,7 +93,7 @@ mask_key_in_log(ErrorData *edata)
 {
 	size_t		keylen = mx_api_key ? strlen(mx_api_key) : 0;
 
-	if (keylen >= MX_MIN_MASKED_KEY)
+	if (keylen >= MX_MIN_KEY_BYTES)
 	{
 		edata->message = mx_mask_key(edata->message, mx_api_key);
 		edata->detail = mx_mask_key(edata->detail, mx_api_key);
@@ -122,6 +131,269 @@ listed_in(const char *setting_name)
 	return found;
 }
 
+/*
+ * Where the current value of a built-in setting comes from.  PostgreSQL has
+ * no function for it (pg_settings.source is computed from the same field),
+ * so the setting's record is looked up.
+ */
+static GucSource
+setting_source(const char *name)
+{
+#if PG_VERSION_NUM >= 160000
+	struct config_generic *record = find_option(name, false, true, ERROR);
+
+	return record ? record->source : PGC_S_DEFAULT;
+#else
+	struct config_generic **records = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (strcmp(records[i]->name, name) == 0)
+			return records[i]->source;
+	}
+	return PGC_S_DEFAULT;
+#endif
+}
+
+/*
+ * A session that has not loaded the library shows a stored key to every
+ * role, as a placeholder.  The library is loaded in every session when it
+ * is in shared_preload_libraries, or in a session_preload_libraries that
+ * comes from the configuration file or the server's command line.  Set by
+ * ALTER DATABASE or ALTER ROLE, session_preload_libraries loads it only in
+ * that database or for that role, and the key shows everywhere else.
+ */
+static const char *
+preload_problem(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+		return NULL;
+	if (!listed_in("session_preload_libraries"))
+		return "Without preloading, sessions that have not loaded the library show the stored key to every role.";
+	if (setting_source("session_preload_libraries") > PGC_S_ARGV)
+		return "session_preload_libraries names the library only through ALTER DATABASE, ALTER ROLE or "
+			"connection options, so sessions that it does not apply to show the stored key to every role.";
+	return NULL;
+}
+
+bool
+mx_has_control_chars(const char *s)
+{
+	for (; *s; s++)
+	{
+		if ((unsigned char) *s < 0x20 || *s == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+const char *
+mx_api_key_problem(const char *key)
+{
+	const char *p;
+
+	for (p = key; *p; p++)
+	{
+		if ((unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7f)
+			return "A key consists of visible ASCII characters, without spaces.";
+	}
+	if (p - key < MX_MIN_KEY_BYTES)
+		return "A key has at least " CppAsString2(MX_MIN_KEY_BYTES) " characters.";
+	if (p - key > MX_MAX_KEY_BYTES)
+		return "A key has at most " CppAsString2(MX_MAX_KEY_BYTES) " characters.";
+	return NULL;
+}
+
+/* The X-Namespace header's value: HTTP would drop surrounding spaces. */
+const char *
+mx_namespace_problem(const char *namespace)
+{
+	size_t		len = strlen(namespace);
+
+	if (mx_has_control_chars(namespace))
+		return "A namespace must not contain control characters.";
+	if (len > 0 && (namespace[0] == ' ' || namespace[len - 1] == ' '))
+		return "A namespace must not begin or end with a space.";
+	return NULL;
+}
+
+/* A host and port, as written in a URL or in mixpeek.allowed_hosts. */
+typedef struct MxHostPort
+{
+	char	   *host;			/* lower case; an IPv6 address keeps its [] */
+	int			port;			/* 0 when not written */
+} MxHostPort;
+
+static bool
+is_host_char(char c, bool ipv6)
+{
+	if (ipv6)
+		return isxdigit((unsigned char) c) || c == ':' || c == '.';
+	return isalnum((unsigned char) c) || c == '-' || c == '.' || c == '_';
+}
+
+/* Read "host[:port]" from the len bytes at s; NULL or what is wrong. */
+static const char *
+parse_host_port(const char *s, size_t len, MxHostPort *out)
+{
+	const char *end = s + len;
+	bool		ipv6 = (len > 0 && s[0] == '[');
+	const char *host = ipv6 ? s + 1 : s;
+	const char *p = host;
+	long		port = 0;
+
+	while (p < end && is_host_char(*p, ipv6))
+		p++;
+	if (p == host)
+		return "A host name is missing.";
+	if (ipv6 && (p == end || *p++ != ']'))
+		return "An IPv6 address must be written in brackets, as in \"[::1]:8000\".";
+	out->host = asc_tolower(s, p - s);
+	out->port = 0;
+	if (p == end)
+		return NULL;
+	if (*p != ':')
+		return "A host name may contain only letters, digits, \"-\", \".\" and \"_\".";
+	for (p++; p < end && isdigit((unsigned char) *p) && port <= 65535; p++)
+		port = port * 10 + (*p - '0');
+	if (p != end || port < 1 || port > 65535)
+		return "A port is a number from 1 to 65535.";
+	out->port = (int) port;
+	return NULL;
+}
+
+/*
+ * Check a base_url and read its host and port (the scheme's when not
+ * written).  The request path is appended to the URL, so a query or a
+ * fragment would swallow it, and user info would send credentials nobody
+ * asked for.
+ */
+static const char *
+parse_base_url(const char *url, MxHostPort *out)
+{
+	const char *rest;
+	const char *p;
+	size_t		authority_len;
+	const char *problem;
+	bool		https = false;
+
+	if (pg_strncasecmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (pg_strncasecmp(url, "https://", 8) == 0)
+	{
+		rest = url + 8;
+		https = true;
+	}
+	else
+		return "The URL must start with http:// or https://.";
+	if (strpbrk(url, " \"<>\\^`{|}") != NULL || mx_has_control_chars(url))
+		return "The URL must not contain spaces, quotes or control characters.";
+	for (p = url; *p; p++)
+	{
+		if ((unsigned char) *p >= 0x80)
+			return "The URL must be ASCII (write an international host name in its xn-- form).";
+	}
+	if (strpbrk(url, "?#") != NULL)
+		return "The URL must not contain \"?\" or \"#\": request paths are appended to it.";
+	authority_len = strcspn(rest, "/");
+	if (memchr(rest, '@', authority_len) != NULL)
+		return "The URL must not contain user information (\"user:password@\").";
+	if (authority_len == 0)
+		return "The URL must name a host.";
+	problem = parse_host_port(rest, authority_len, out);
+	if (problem == NULL && out->port == 0)
+		out->port = https ? 443 : 80;
+	return problem;
+}
+
+const char *
+mx_base_url_problem(const char *url)
+{
+	MxHostPort hp;
+
+	return parse_base_url(url, &hp);
+}
+
+/*
+ * Call fn for each entry of the comma-separated list (spaces around
+ * entries are ignored) until it returns non-NULL, and return that.
+ */
+static const char *
+for_each_host(const char *list, const char *(*fn) (MxHostPort *, void *),
+			  void *arg)
+{
+	const char *p = list ? list : "";
+
+	while (*p)
+	{
+		size_t		len;
+		MxHostPort	entry;
+		const char *result;
+
+		while (*p == ' ' || *p == ',')
+			p++;
+		len = strcspn(p, ",");
+		while (len > 0 && p[len - 1] == ' ')
+			len--;
+		if (len == 0)
+			break;
+		result = parse_host_port(p, len, &entry);
+		if (result == NULL)
+			result = fn(&entry, arg);
+		if (result != NULL)
+			return result;
+		p += len;
+	}
+	return NULL;
+}
+
+static const char *
+accept_entry(MxHostPort *entry, void *arg)
+{
+	return NULL;
+}
+
+static const char host_matched[] = "matched";
+
+/* host_matched when entry names the host of arg, and its port if written */
+static const char *
+match_entry(MxHostPort *entry, void *arg)
+{
+	MxHostPort *target = arg;
+
+	if (strcmp(entry->host, target->host) == 0 &&
+		(entry->port == 0 || entry->port == target->port))
+		return host_matched;
+	return NULL;
+}
+
+bool
+mx_host_allowed(const char *url)
+{
+	MxHostPort	target;
+	MxHostPort	settings;
+
+	if (parse_base_url(url, &target) != NULL)
+		return false;
+	if (mx_base_url && parse_base_url(mx_base_url, &settings) == NULL &&
+		strcmp(settings.host, target.host) == 0)
+		return true;
+	/* entries are checked when set; a bad one would end the search */
+	return for_each_host(mx_allowed_hosts, match_entry, &target) == host_matched;
+}
+
+/* A check hook's answer for a value with the given problem (or none). */
+static bool
+guc_refuse(const char *problem)
+{
+	if (problem == NULL)
+		return true;
+	GUC_check_errdetail("%s", problem);
+	return false;
+}
+
 static bool
 check_api_key(char **newval, void **extra, GucSource source)
 {
@@ -144,37 +416,42 @@ check_api_key(char **newval, void **extra, GucSource source)
 
 	if ((source == PGC_S_FILE || source == PGC_S_GLOBAL ||
 		 source == PGC_S_DYNAMIC_DEFAULT || source == PGC_S_ENV_VAR ||
-		 source == PGC_S_ARGV) && !mx_preloaded)
+		 source == PGC_S_ARGV) && file_key_problem != NULL)
 	{
 		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 		GUC_check_errmsg("mixpeek.api_key is stored in the server configuration but the mixpeek library is not preloaded");
-		GUC_check_errdetail("Without preloading, sessions that have not loaded the library show the stored key to every role.");
+		GUC_check_errdetail("%s", file_key_problem);
 		GUC_check_errhint("%s", preload_hint);
 		return false;
 	}
-	return true;
+	return guc_refuse(mx_api_key_problem(*newval));
+}
+
+static bool
+check_namespace(char **newval, void **extra, GucSource source)
+{
+	return *newval == NULL || guc_refuse(mx_namespace_problem(*newval));
 }
 
 static bool
 check_base_url(char **newval, void **extra, GucSource source)
 {
-	const char *v = *newval;
+	if (*newval == NULL)
+		return guc_refuse("The URL must start with http:// or https://.");
+	return guc_refuse(mx_base_url_problem(*newval));
+}
 
-	if (v == NULL || (pg_strncasecmp(v, "http://", 7) != 0 &&
-					  pg_strncasecmp(v, "https://", 8) != 0))
-	{
-		GUC_check_errmsg("mixpeek.base_url must start with \"http://\" or \"https://\"");
-		return false;
-	}
-	return true;
+static bool
+check_allowed_hosts(char **newval, void **extra, GucSource source)
+{
+	return *newval == NULL ||
+		guc_refuse(for_each_host(*newval, accept_entry, NULL));
 }
 
 void
 mx_settings_init(void)
 {
-	mx_preloaded = process_shared_preload_libraries_in_progress ||
-		listed_in("shared_preload_libraries") ||
-		listed_in("session_preload_libraries");
+	file_key_problem = preload_problem();
 
 	DefineCustomStringVariable("mixpeek.api_key",
 							   "API key sent to mixpeek.base_url.",
@@ -186,11 +463,16 @@ mx_settings_init(void)
 	DefineCustomStringVariable("mixpeek.namespace",
 							   "Mixpeek namespace sent as X-Namespace.",
 							   NULL, &mx_namespace, "",
-							   PGC_USERSET, 0, NULL, NULL, NULL);
+							   PGC_USERSET, 0, check_namespace, NULL, NULL);
 	DefineCustomStringVariable("mixpeek.base_url",
 							   "Root URL of the Mixpeek API.",
 							   NULL, &mx_base_url, MIXPEEK_DEFAULT_BASE_URL,
 							   PGC_SUSET, 0, check_base_url, NULL, NULL);
+	DefineCustomStringVariable("mixpeek.allowed_hosts",
+							   "Hosts, besides that of mixpeek.base_url, that foreign servers of roles that are not superusers may point at.",
+							   "A comma-separated list of host or host:port.",
+							   &mx_allowed_hosts, "",
+							   PGC_SUSET, GUC_LIST_INPUT, check_allowed_hosts, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.timeout_ms",
 							"Time limit of one Mixpeek request.",
 							NULL, &mx_timeout_ms, 30000, 1, INT_MAX,

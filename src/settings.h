@@ -23,8 +23,37 @@ extern int	mx_max_concurrency;
 extern int	mx_page_size;
 extern int	mx_max_response_kb;
 extern bool mx_pushdown;
+extern char *mx_allowed_hosts;
+
+/*
+ * Lengths of an API key, in bytes.  Shorter keys are not real ones, and
+ * masking them in error text would mangle unrelated words; no real key is
+ * longer, and the bound keeps masking a reply's first bytes exact (api.c).
+ */
+#define MX_MIN_KEY_BYTES 8
+#define MX_MAX_KEY_BYTES 1024
 
 extern void mx_settings_init(void);
+
+/*
+ * The rules for values that reach a request's URL or headers, shared by the
+ * settings' check hooks, the FDW validator and the use of stored options:
+ * NULL when the value is fine, else a sentence for errdetail.  None of them
+ * quotes the value.
+ */
+extern const char *mx_api_key_problem(const char *key);
+extern const char *mx_namespace_problem(const char *namespace);
+extern const char *mx_base_url_problem(const char *url);
+
+/* Does s hold a control character (C0 or DEL)? */
+extern bool mx_has_control_chars(const char *s);
+
+/*
+ * May a role that is not a superuser send requests to the host of url (a
+ * valid base_url)?  Yes for the host of mixpeek.base_url and for the hosts
+ * of mixpeek.allowed_hosts.
+ */
+extern bool mx_host_allowed(const char *url);
 
 /* base_url without trailing slashes, palloc'd */
 extern char *mx_normalize_base_url(const char *url);
