@@ -711,6 +711,24 @@ mx_batch_poll(MxBatch *batch)
 	}
 }
 
+/*
+ * What pg_stat_activity shows while a backend waits on Mixpeek: the
+ * custom event "MixpeekRequest" from PostgreSQL 17, "Extension" before.
+ */
+static uint32
+wait_event(void)
+{
+#if PG_VERSION_NUM >= 170000
+	static uint32 event = 0;
+
+	if (event == 0)
+		event = WaitEventExtensionNew("MixpeekRequest");
+	return event;
+#else
+	return PG_WAIT_EXTENSION;
+#endif
+}
+
 MxHttpRequest *
 mx_batch_next(MxBatch *batch)
 {
@@ -748,11 +766,15 @@ mx_batch_next(MxBatch *batch)
 			wait_ms = Max(0, Min(wait_ms, until));
 		}
 		if (batch->nrunning > 0)
+		{
+			pgstat_report_wait_start(wait_event());
 			curl_multi_poll(multi, NULL, 0, (int) wait_ms, NULL);
+			pgstat_report_wait_end();
+		}
 		else if (wait_ms > 0)
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 wait_ms, PG_WAIT_EXTENSION);
+							 wait_ms, wait_event());
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -11,6 +11,8 @@ response bytes held at once, and cursor cycles of any length.
   time (max_concurrency = 1) are read.
 - Cursor cycles: a list whose cursors go A -> B -> A ends with an ERROR
   after three pages instead of paging forever.
+- Wait events: pg_stat_activity shows a backend waiting on a stalled
+  request as waiting on the extension, not as running.
 """
 import json
 import os
@@ -168,5 +170,29 @@ with mx.case("a cursor cycle A -> B -> A ends the scan with an error"):
                     "cursors sent: none, A, B, then the error")
         c.close()
         mx.query(su, "DROP SERVER mx_wire CASCADE")
+
+with mx.case("a backend waiting on Mixpeek shows a wait event in pg_stat_activity"):
+    c = mx.connect()
+    mx.query(c, "SET mixpeek.namespace = 'default'")
+    busy = mx.pid(c)
+    done = []
+    t = mx.threading.Thread(target=lambda: done.append(
+        mx.scalar(c, "SELECT mixpeek_document('col_faults', 'stall-1500') ->> 'ok'")))
+    t.start()
+    samples = []
+    deadline = time.monotonic() + 1.2
+    while time.monotonic() < deadline:
+        samples += mx.query(su, "SELECT wait_event_type, wait_event FROM pg_stat_activity "
+                                "WHERE pid = %s AND state = 'active'", (busy,))
+        time.sleep(0.05)
+    t.join(10)
+    mx.check_eq(done, ["true"], "the stalled request's document")
+    want = ("Extension", "MixpeekRequest" if int(mx.scalar(su, "SHOW server_version_num")) >= 170000
+            else "Extension")
+    # between two waits of 25 ms the backend runs for a moment: (None, None)
+    waiting = sum(1 for x in samples if x == want)
+    mx.check(set(samples) <= {want, (None, None)} and waiting >= 0.8 * len(samples) > 0,
+             "samples of the waiting backend: %r in at least 80%%" % (want,), samples)
+    c.close()
 
 mx.finish("test_wire")
