@@ -558,8 +558,9 @@ retryable(MxHttpRequest *req, CURLcode code)
 		return code != CURLE_COULDNT_RESOLVE_HOST && code != CURLE_SSL_CONNECT_ERROR &&
 			code != CURLE_PEER_FAILED_VERIFICATION &&
 			code != CURLE_UNSUPPORTED_PROTOCOL && code != CURLE_URL_MALFORMAT;
+	/* every call made is a read or idempotent, so a 500 may be tried again */
 	return req->outcome == MX_HTTP_DONE &&
-		(req->status == 429 || req->status == 502 ||
+		(req->status == 429 || req->status == 500 || req->status == 502 ||
 		 req->status == 503 || req->status == 504);
 }
 
