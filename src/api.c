@@ -146,20 +146,17 @@ mx_api_list_documents(const MxTarget *target, const char *collection,
 MxHttpRequest *
 mx_api_list_collections(const MxTarget *target, const char *cursor)
 {
-	char	   *body = pstrdup("{}");
+	StringInfoData path;
+	MxHttpRequest *req;
 
+	initStringInfo(&path);
+	appendStringInfoString(&path, "/v1/collections/list?limit=100");
+	/* a query parameter: the body has no cursor, the API would drop one there */
 	if (cursor != NULL)
-	{
-		/* a JSON string literal: the cursor is opaque */
-		StringInfoData buf;
-
-		initStringInfo(&buf);
-		appendStringInfoString(&buf, "{\"cursor\": ");
-		escape_json(&buf, cursor);
-		appendStringInfoChar(&buf, '}');
-		body = buf.data;
-	}
-	return new_request(target, "POST", "/v1/collections/list?limit=100", body);
+		appendStringInfo(&path, "&cursor=%s", mx_api_escape_segment(cursor));
+	req = new_request(target, "POST", path.data, pstrdup("{}"));
+	pfree(path.data);
+	return req;
 }
 
 /* ---------- reading error bodies ---------- */
@@ -264,6 +261,22 @@ is_missing_document(MxErrorInfo *info)
 		!mentions(info->message, "namespace");
 }
 
+/* Is the reply Mixpeek's NotFoundError about one of its resources? */
+static bool
+names_resource(MxErrorInfo *info)
+{
+	if (!info->is_mixpeek || info->type == NULL ||
+		pg_strcasecmp(info->type, "NotFoundError") != 0)
+		return false;
+	if (info->resource != NULL)
+		return pg_strcasecmp(info->resource, "route") != 0;
+	return info->has_document_id ||
+		(info->message != NULL &&
+		 (mentions(info->message, "document") ||
+		  mentions(info->message, "collection") ||
+		  mentions(info->message, "namespace")));
+}
+
 static int
 sqlstate_for_status(long status)
 {
@@ -291,10 +304,9 @@ hint_for_status(long status, MxErrorInfo *info)
 	switch (status)
 	{
 		case 404:
-			if (info->is_mixpeek && info->type != NULL &&
-				pg_strcasecmp(info->type, "NotFoundError") == 0)
+			if (names_resource(info))
 				return NULL;
-			return "The reply is not Mixpeek's \"not found\" error, so the URL is probably wrong: "
+			return "The reply names no document, collection or namespace, so the URL is probably wrong: "
 				"check the base_url of the foreign server, or mixpeek.base_url.";
 		case 401:
 			return "Check the API key in mixpeek.api_key or in the user mapping.";
