@@ -41,7 +41,7 @@ extern MxHttpRequest *mx_api_list_documents(const MxTarget *target,
 											int limit,
 											const char *json_body);
 
-/* POST /v1/collections/list?limit=N, body {} or with a cursor */
+/* POST /v1/collections/list?limit=100[&cursor=...], body {} */
 extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 											  const char *cursor);
 

@@ -4,19 +4,38 @@
  *		IMPORT FOREIGN SCHEMA for mixpeek_fdw: one foreign table per
  *		collection of POST /v1/collections/list (SPEC §4).
  *
+ * The list comes from a server we do not control, so nothing in it may
+ * make the import run forever, grow without bound, or fail as a whole: a
+ * collection or field that PostgreSQL cannot take is skipped or renamed
+ * with a NOTICE, and the rest is imported.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/heap.h"
 #include "common/jsonapi.h"
 #include "foreign/foreign.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
 
+#include "cursor_set.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
+#include "settings.h"
+
+/*
+ * Pages of the collection list an import follows.  At 100 collections a
+ * page that is 100,000 collections, far more than a namespace holds; a
+ * server that keeps handing out new cursors must not keep us paging.
+ */
+#define MX_IMPORT_MAX_PAGES 1000
 
 /* Standard columns of every imported table, in this order. */
 static const char *const standard_columns[][2] = {
@@ -63,6 +82,85 @@ static const char *const type_map[][2] = {
 	{"excel", "text"},
 	{NULL, NULL}
 };
+
+/* One import: what it has built so far, kept across pages. */
+typedef struct MxImport
+{
+	ImportForeignSchemaStmt *stmt;
+	ForeignServer *server;
+	MemoryContext cxt;			/* lives as long as the import */
+	HTAB	   *tables;			/* MxNameEntry: table names taken */
+	int			position;		/* collections of the list met so far */
+	List	   *commands;		/* CREATE FOREIGN TABLE statements */
+} MxImport;
+
+/* One collection's table as it is built. */
+typedef struct MxTableDef
+{
+	const char *label;			/* the collection, quoted for messages */
+	JsonbContainer *properties; /* output_schema.properties, or NULL */
+	HTAB	   *names;			/* MxNameEntry: column names */
+	int			ncolumns;
+	int			nleft_out;		/* fields past the column limit */
+	const char *first_left_out;
+	StringInfoData sql;
+} MxTableDef;
+
+/*
+ * A table or column name (at most NAMEDATALEN - 1 bytes, as PostgreSQL
+ * keeps it), and the fields of the list whose own name comes out as it.
+ */
+typedef struct MxNameEntry
+{
+	char		name[NAMEDATALEN];	/* the hash key */
+	bool		in_use;			/* a table or column has this name */
+	List	   *fields;			/* full field names */
+} MxNameEntry;
+
+static HTAB *
+name_table_create(const char *what)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(MxNameEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(what, 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+static MxNameEntry *
+name_entry(HTAB *names, const char *name)
+{
+	MxNameEntry *entry;
+	bool		found;
+
+	Assert(strlen(name) < NAMEDATALEN);
+	entry = hash_search(names, name, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->in_use = false;
+		entry->fields = NIL;
+	}
+	return entry;
+}
+
+/* name cut to at most maxlen bytes, on a character boundary, palloc'd */
+static char *
+clip_name(const char *name, int maxlen)
+{
+	return pnstrdup(name, pg_mbcliplen(name, strlen(name), maxlen));
+}
+
+/* A name from the list as messages show it: quoted, control characters escaped. */
+static char *
+shown(const char *name)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	escape_json(&buf, name);
+	return buf.data;
+}
 
 static const char *
 column_type(const char *schema_type)
@@ -115,63 +213,122 @@ object_of(JsonbValue *v)
 	return v->val.binary.data;
 }
 
+/* ---------- the fields in the API's order ---------- */
+
 /*
- * The output_schema field names of each collection in the order the API
- * lists them, which jsonb does not keep (it sorts keys): read from the raw
- * body with the JSON parser, at results[i].output_schema.properties.
+ * jsonb sorts an object's keys, so the order the API lists the fields in
+ * is read from the raw body with the JSON parser.  The names sit at
+ * {"results": [{"output_schema": {"properties": {name: ...}}}]}; every
+ * container on the way is tracked, arrays as well as objects, so that
+ * arrays nested anywhere cannot be mistaken for elements of "results".
  */
-#define MX_IMPORT_MAX_DEPTH 8
+typedef struct MxPathStep
+{
+	bool		array;			/* the container is an array */
+	const char *key;			/* an object's key to follow; NULL: any */
+} MxPathStep;
+
+static const MxPathStep schema_path[] = {
+	{false, "results"},
+	{true, NULL},
+	{false, "output_schema"},
+	{false, "properties"},
+	{false, NULL},
+};
+
+#define SCHEMA_PATH_LEN lengthof(schema_path)
 
 typedef struct MxSchemaOrder
 {
-	int			depth;			/* objects open */
-	char	   *fields[MX_IMPORT_MAX_DEPTH];	/* field name at each depth */
-	List	   *names;			/* per collection: List of names */
+	int			depth;			/* containers open */
+	bool		array[SCHEMA_PATH_LEN]; /* per open container: an array? */
+	char	   *key[SCHEMA_PATH_LEN];	/* an object's current key */
+	List	   *names;			/* per element of "results": List of names */
 } MxSchemaOrder;
 
+/* PostgreSQL 16 made the parser's callbacks return an error code. */
+#if PG_VERSION_NUM >= 160000
+#define MX_JSON_ACTION JsonParseErrorType
+#define MX_JSON_ACTION_DONE return JSON_SUCCESS
+#else
+#define MX_JSON_ACTION void
+#define MX_JSON_ACTION_DONE return
+#endif
+
+/* Are exactly depth containers open, each the one schema_path expects? */
 static bool
-at_field(MxSchemaOrder *st, int depth, const char *name)
+on_schema_path(MxSchemaOrder *st, int depth)
 {
-	return st->fields[depth] != NULL && strcmp(st->fields[depth], name) == 0;
+	int			i;
+
+	if (st->depth != depth)
+		return false;
+	for (i = 0; i < depth; i++)
+	{
+		const MxPathStep *step = &schema_path[i];
+
+		if (st->array[i] != step->array)
+			return false;
+		if (step->key != NULL &&
+			(st->key[i] == NULL || strcmp(st->key[i], step->key) != 0))
+			return false;
+	}
+	return true;
 }
 
 static void
+order_open(MxSchemaOrder *st, bool array)
+{
+	if (st->depth < SCHEMA_PATH_LEN)
+	{
+		st->array[st->depth] = array;
+		st->key[st->depth] = NULL;
+	}
+	st->depth++;
+}
+
+static MX_JSON_ACTION
 order_object_start(void *state)
 {
-	MxSchemaOrder *st = state;
-
-	st->depth++;
-	if (st->depth < MX_IMPORT_MAX_DEPTH)
-		st->fields[st->depth] = NULL;
+	order_open(state, false);
+	MX_JSON_ACTION_DONE;
 }
 
-static void
-order_object_end(void *state)
+static MX_JSON_ACTION
+order_array_start(void *state)
+{
+	order_open(state, true);
+	MX_JSON_ACTION_DONE;
+}
+
+static MX_JSON_ACTION
+order_close(void *state)
 {
 	((MxSchemaOrder *) state)->depth--;
+	MX_JSON_ACTION_DONE;
 }
 
-static void
+static MX_JSON_ACTION
 order_field_start(void *state, char *fname, bool isnull)
 {
 	MxSchemaOrder *st = state;
 
-	if (st->depth >= MX_IMPORT_MAX_DEPTH)
-		return;
-	st->fields[st->depth] = fname;
-	/* {"results": [{"output_schema": {"properties": {fname: ...}}}]} */
-	if (st->depth == 4 && st->names != NIL && at_field(st, 1, "results") &&
-		at_field(st, 2, "output_schema") && at_field(st, 3, "properties"))
+	if (st->depth <= SCHEMA_PATH_LEN)
+		st->key[st->depth - 1] = fname;
+	if (on_schema_path(st, SCHEMA_PATH_LEN))
 		llast(st->names) = lappend(llast(st->names), fname);
+	MX_JSON_ACTION_DONE;
 }
 
-static void
+static MX_JSON_ACTION
 order_element_start(void *state, bool isnull)
 {
 	MxSchemaOrder *st = state;
 
-	if (st->depth == 1 && at_field(st, 1, "results"))
+	/* an element of "results", whatever it holds */
+	if (on_schema_path(st, 2))
 		st->names = lappend(st->names, NIL);
+	MX_JSON_ACTION_DONE;
 }
 
 /* One List of names per element of "results"; NIL if the body is odd. */
@@ -181,70 +338,332 @@ schema_field_order(MxHttpRequest *req)
 	MxSchemaOrder st = {0};
 	JsonSemAction sem = {0};
 	JsonLexContext *lex;
+	char	   *text;
 
+	/* the same text, in the same encoding, as the jsonb was made from */
+	text = pg_any_to_server(req->response.data, req->response.len, PG_UTF8);
 	sem.semstate = &st;
 	sem.object_start = order_object_start;
-	sem.object_end = order_object_end;
+	sem.object_end = order_close;
+	sem.array_start = order_array_start;
+	sem.array_end = order_close;
 	sem.object_field_start = order_field_start;
 	sem.array_element_start = order_element_start;
-	lex = makeJsonLexContextCstringLen(req->response.data, req->response.len,
-									   PG_UTF8, true);
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(NULL, text, strlen(text),
+									   GetDatabaseEncoding(), true);
+#else
+	lex = makeJsonLexContextCstringLen(text, strlen(text),
+									   GetDatabaseEncoding(), true);
+#endif
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
 		return NIL;
 	return st.names;
 }
 
-/* The output_schema fields as column definitions, in the API's order. */
+/* ---------- columns ---------- */
+
 static void
-append_field_columns(StringInfo buf, JsonbContainer *collection, List *names)
+notice_field(MxTableDef *def, const char *field, const char *column,
+			 const char *why)
 {
-	JsonbContainer *properties;
-	ListCell   *lc;
+	if (column == NULL)
+		ereport(NOTICE,
+				(errmsg("skipping field %s of collection %s",
+						shown(field), def->label),
+				 errdetail_internal("%s", why)));
+	else
+		ereport(NOTICE,
+				(errmsg("field %s of collection %s is imported as column %s",
+						shown(field), def->label, shown(column)),
+				 errdetail_internal("%s", why)));
+}
 
-	properties = object_of(mx_json_get_path(collection, "output_schema.properties"));
-	if (properties == NULL)
-		return;
-	foreach(lc, names)
+/* Why a field cannot be a column at all, or NULL. */
+static char *
+field_refusal(const char *field)
+{
+	if (field[0] == '\0')
+		return pstrdup("Its name is empty.");
+	if (mx_has_control_chars(field))
+		return pstrdup("Its name contains control characters.");
+	if (strcmp(field, "document") == 0)
+		return pstrdup("The column \"document\" holds the whole document.");
+	if (is_standard_column(field))
+		return psprintf("The standard column %s reads it.", shown(field));
+	return NULL;
+}
+
+/* base with the first free "_<n>" suffix, within NAMEDATALEN - 1 bytes */
+static char *
+free_column_name(MxTableDef *def, const char *base)
+{
+	int			n;
+
+	for (n = 1;; n++)
 	{
-		char	   *name = lfirst(lc);
-		JsonbContainer *prop = object_of(mx_json_get(properties, name));
-		char	   *type = prop ? mx_json_string(mx_json_get(prop, "type")) : NULL;
+		char		suffix[16];
+		char	   *name;
 
-		if (name[0] == '\0' || is_standard_column(name))
-			continue;
-		appendStringInfo(buf, ",\n  %s %s", quote_identifier(name),
-						 column_type(type));
-		/* a longer name would be truncated: keep the whole key */
-		if (strlen(name) >= NAMEDATALEN && strchr(name, '.') == NULL)
-			appendStringInfo(buf, " OPTIONS (field %s)", quote_literal_cstr(name));
+		snprintf(suffix, sizeof(suffix), "_%d", n);
+		name = psprintf("%s%s",
+						clip_name(base, NAMEDATALEN - 1 - strlen(suffix)),
+						suffix);
+		if (!name_entry(def->names, name)->in_use &&
+			SystemAttributeByName(name) == NULL)
+			return name;
 	}
 }
 
+/*
+ * The column for a field: its own name when PostgreSQL can take it as it
+ * is; otherwise another name, reading the field through the "field"
+ * option; NULL to skip it.  Every departure from the field's own name is
+ * told in a NOTICE.
+ */
 static char *
-create_table_sql(ForeignServer *server, const char *table_name,
-				 const char *collection_id, JsonbContainer *collection,
-				 List *names)
+field_column(MxTableDef *def, const char *field, bool *use_option)
 {
-	StringInfoData buf;
-	int			i;
+	char	   *column = clip_name(field, NAMEDATALEN - 1);
+	char	   *why = field_refusal(field);
+	bool		taken;
 
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (", quote_identifier(table_name));
-	for (i = 0; standard_columns[i][0]; i++)
-		appendStringInfo(&buf, "%s\n  %s %s", i > 0 ? "," : "",
-						 standard_columns[i][0], standard_columns[i][1]);
-	append_field_columns(&buf, collection, names);
-	appendStringInfo(&buf, "\n) SERVER %s OPTIONS (collection %s)",
-					 quote_identifier(server->servername),
-					 quote_literal_cstr(collection_id));
-	return buf.data;
+	*use_option = false;
+	if (why != NULL)
+	{
+		notice_field(def, field, NULL, why);
+		return NULL;
+	}
+	taken = name_entry(def->names, column)->in_use;
+	if (SystemAttributeByName(column) != NULL)
+		why = psprintf("%s is the name of a system column.", shown(column));
+	else if (taken)
+		why = psprintf("Another field is imported as column %s.", shown(column));
+	else if (strcmp(column, field) != 0)
+		why = psprintf("A column name has at most %d bytes.", NAMEDATALEN - 1);
+	else
+		return column;
+
+	/* the "field" option is a dotted path: it cannot name such a key */
+	if (strchr(field, '.') != NULL)
+	{
+		notice_field(def, field, NULL,
+					 psprintf("%s Its name contains \".\", so no column of another name can read it.",
+							  why));
+		return NULL;
+	}
+	if (taken || SystemAttributeByName(column) != NULL)
+		column = free_column_name(def, column);
+	notice_field(def, field, column, why);
+	*use_option = true;
+	return column;
 }
 
-static List *
-import_page(ImportForeignSchemaStmt *stmt, ForeignServer *server,
-			JsonbContainer *page, List *order, List *commands)
+/* A field met before in this collection (a key the body repeats)? */
+static bool
+seen_field(MxTableDef *def, const char *field)
 {
-	JsonbValue *results = mx_json_get(page, "results");
+	MxNameEntry *entry = name_entry(def->names,
+									clip_name(field, NAMEDATALEN - 1));
+	ListCell   *lc;
+
+	foreach(lc, entry->fields)
+	{
+		if (strcmp(lfirst(lc), field) == 0)
+			return true;
+	}
+	entry->fields = lappend(entry->fields, (char *) field);
+	return false;
+}
+
+static void
+add_field_column(MxTableDef *def, const char *field)
+{
+	JsonbContainer *prop;
+	char	   *column;
+	bool		use_option;
+
+	if (seen_field(def, field))
+		return;
+	if (def->ncolumns >= MaxHeapAttributeNumber)
+	{
+		if (def->nleft_out++ == 0)
+			def->first_left_out = field;
+		return;
+	}
+	column = field_column(def, field, &use_option);
+	if (column == NULL)
+		return;
+	name_entry(def->names, column)->in_use = true;
+	def->ncolumns++;
+	prop = object_of(mx_json_get(def->properties, field));
+	appendStringInfo(&def->sql, ",\n  %s %s", quote_identifier(column),
+					 column_type(prop ? mx_json_string(mx_json_get(prop, "type")) : NULL));
+	if (use_option)
+		appendStringInfo(&def->sql, " OPTIONS (field %s)",
+						 quote_literal_cstr(field));
+}
+
+/*
+ * The output_schema fields as columns: in the API's order, then (should
+ * the raw body and the jsonb ever disagree) any key of the jsonb not met
+ * yet, so that no field goes missing without a word.
+ */
+static void
+add_field_columns(MxTableDef *def, List *order)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	ListCell   *lc;
+
+	if (def->properties == NULL)
+		return;
+	foreach(lc, order)
+	{
+		if (mx_json_get(def->properties, lfirst(lc)) != NULL)
+			add_field_column(def, lfirst(lc));
+	}
+	it = JsonbIteratorInit(def->properties);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			add_field_column(def, pnstrdup(v.val.string.val,
+										   v.val.string.len));
+	}
+	if (def->nleft_out > 0)
+		ereport(NOTICE,
+				(errmsg("skipping %d fields of collection %s",
+						def->nleft_out, def->label),
+				 errdetail("A table has at most %d columns; the first field left out is %s.",
+						   MaxHeapAttributeNumber, shown(def->first_left_out))));
+}
+
+static char *
+create_table_sql(MxImport *imp, const char *table_name,
+				 const char *collection_id, const char *label,
+				 JsonbContainer *collection, List *order)
+{
+	MxTableDef	def = {0};
+	int			i;
+
+	def.label = label;
+	def.properties = object_of(mx_json_get_path(collection,
+												"output_schema.properties"));
+	def.names = name_table_create("mixpeek import columns");
+	initStringInfo(&def.sql);
+	appendStringInfo(&def.sql, "CREATE FOREIGN TABLE %s (",
+					 quote_identifier(table_name));
+	for (i = 0; standard_columns[i][0]; i++)
+	{
+		appendStringInfo(&def.sql, "%s\n  %s %s", i > 0 ? "," : "",
+						 standard_columns[i][0], standard_columns[i][1]);
+		name_entry(def.names, standard_columns[i][0])->in_use = true;
+		def.ncolumns++;
+	}
+	add_field_columns(&def, order);
+	appendStringInfo(&def.sql, "\n) SERVER %s OPTIONS (collection %s)",
+					 quote_identifier(imp->server->servername),
+					 quote_literal_cstr(collection_id));
+	return def.sql.data;
+}
+
+/* ---------- collections ---------- */
+
+static void
+notice_collection(const char *label, const char *why)
+{
+	ereport(NOTICE,
+			(errmsg("skipping collection %s", label),
+			 errdetail_internal("%s", why)));
+}
+
+/*
+ * The table name of a collection, or NULL (with a NOTICE) when it cannot
+ * be imported.  NULL without a word for one the statement leaves out.
+ */
+static char *
+collection_table(MxImport *imp, const char *id, const char *name,
+				 const char *label)
+{
+	char	   *table;
+	MxNameEntry *entry;
+
+	if (id == NULL || id[0] == '\0')
+	{
+		notice_collection(label, "It has no collection_id.");
+		return NULL;
+	}
+	if (mx_has_control_chars(id))
+	{
+		notice_collection(label, psprintf("Its collection_id %s contains control characters.",
+										  shown(id)));
+		return NULL;
+	}
+	table = clip_name(name, NAMEDATALEN - 1);
+	if (!wanted(imp->stmt, table))
+		return NULL;
+	if (mx_has_control_chars(name))
+	{
+		notice_collection(label, "Its name contains control characters.");
+		return NULL;
+	}
+	entry = name_entry(imp->tables, table);
+	if (entry->in_use)
+	{
+		notice_collection(label, psprintf("Another collection is imported as table %s.",
+										  shown(table)));
+		return NULL;
+	}
+	entry->in_use = true;
+	if (strcmp(table, name) != 0)
+		ereport(NOTICE,
+				(errmsg("collection %s is imported as table %s",
+						label, shown(table)),
+				 errdetail("A table name has at most %d bytes.",
+						   NAMEDATALEN - 1)));
+	return table;
+}
+
+static void
+import_collection(MxImport *imp, JsonbValue *item, List *order)
+{
+	JsonbContainer *collection = object_of(item);
+	char	   *id;
+	char	   *name;
+	char	   *label;
+	char	   *table;
+	char	   *sql;
+	MemoryContext old;
+
+	imp->position++;
+	if (collection == NULL)
+	{
+		notice_collection(psprintf("%d of the list", imp->position),
+						  "It is not a JSON object.");
+		return;
+	}
+	id = mx_json_string(mx_json_get(collection, "collection_id"));
+	name = mx_json_string(mx_json_get(collection, "collection_name"));
+	if (name == NULL || name[0] == '\0')
+		name = id ? id : "";
+	label = name[0] ? shown(name) : psprintf("%d of the list", imp->position);
+	table = collection_table(imp, id, name, label);
+	if (table == NULL)
+		return;
+	sql = create_table_sql(imp, table, id, label, collection, order);
+	old = MemoryContextSwitchTo(imp->cxt);
+	imp->commands = lappend(imp->commands, pstrdup(sql));
+	MemoryContextSwitchTo(old);
+}
+
+/* Import the collections of one page; returns its next cursor, or NULL. */
+static char *
+import_page(MxImport *imp, MxHttpRequest *req)
+{
+	Jsonb	   *page = mx_api_object_result(req);
+	JsonbValue *results = mx_json_get(&page->root, "results");
+	List	   *order;
 	int			n;
 	int			i;
 
@@ -254,63 +673,101 @@ import_page(ImportForeignSchemaStmt *stmt, ForeignServer *server,
 				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 				 errmsg("unexpected response from Mixpeek for POST /v1/collections/list"),
 				 errdetail("\"results\" is not an array.")));
+	order = schema_field_order(req);
 	n = JsonContainerSize(results->val.binary.data);
 	for (i = 0; i < n; i++)
 	{
-		JsonbValue *item = getIthJsonbValueFromContainer(results->val.binary.data, i);
-		JsonbContainer *collection = object_of(item);
-		char	   *id;
-		char	   *name;
-
-		if (collection == NULL)
-			continue;
-		id = mx_json_string(mx_json_get(collection, "collection_id"));
-		name = mx_json_string(mx_json_get(collection, "collection_name"));
-		if (id == NULL || id[0] == '\0')
-			continue;
-		if (name == NULL || name[0] == '\0')
-			name = id;
-		if (wanted(stmt, name))
-			commands = lappend(commands,
-							   create_table_sql(server, name, id, collection,
-												i < list_length(order)
-												? list_nth(order, i) : NIL));
+		import_collection(imp,
+						  getIthJsonbValueFromContainer(results->val.binary.data, i),
+						  i < list_length(order) ? list_nth(order, i) : NIL);
+		CHECK_FOR_INTERRUPTS();
 	}
-	return commands;
+	return mx_json_string(mx_json_get_path(&page->root,
+										   "pagination.next_cursor"));
+}
+
+/*
+ * Every page's collections stay in memory, as table definitions, until
+ * the import ends: so the pages count together against the limit of one
+ * response.
+ */
+static void
+check_list_bytes(MxHttpRequest *req, uint64 *bytes)
+{
+	*bytes += req->response.len;
+	if (*bytes > (uint64) mx_max_response_kb * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("Mixpeek's collection list is larger than mixpeek.max_response_bytes"),
+				 errdetail("Its pages count together, since every collection they list is kept until the import ends."),
+				 errhint("A superuser can raise mixpeek.max_response_bytes.")));
+}
+
+/* Is there a page after this one that we may ask for? */
+static bool
+follow_cursor(MxHttpRequest *req, const char *next, int page,
+			  MxCursorSet *seen)
+{
+	if (next == NULL)
+		return false;
+	/* a cursor met before would page forever */
+	if (!mx_cursor_set_add(seen, next))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+				 errmsg("unexpected response from Mixpeek for %s %s",
+						req->method, req->path),
+				 errdetail("The next cursor was already followed in this import.")));
+	if (page >= MX_IMPORT_MAX_PAGES)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Mixpeek's collection list has more than %d pages",
+						MX_IMPORT_MAX_PAGES),
+				 errdetail("Each page handed back a new cursor; IMPORT FOREIGN SCHEMA follows at most %d pages.",
+						   MX_IMPORT_MAX_PAGES)));
+	return true;
 }
 
 List *
 mx_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
-	ForeignServer *server = GetForeignServer(serverOid);
+	MxImport	imp = {0};
 	MxTarget   *target = mx_fdw_target(serverOid, GetUserId(), NULL);
 	MxBatch    *batch = mx_api_batch(target, 1, NULL);
-	List	   *commands = NIL;
+	MxCursorSet *seen = mx_cursor_set_create();
+	MemoryContext page_cxt;
 	char	   *cursor = NULL;
+	int			page = 0;
+	uint64		bytes = 0;
 
-	do
+	imp.stmt = stmt;
+	imp.server = GetForeignServer(serverOid);
+	imp.cxt = CurrentMemoryContext;
+	imp.tables = name_table_create("mixpeek import tables");
+	/* a page's body and its parse go once the page is imported */
+	page_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									 "mixpeek import page",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (;;)
 	{
+		MemoryContext old = MemoryContextSwitchTo(page_cxt);
 		MxHttpRequest *req = mx_api_list_collections(target, cursor);
-		char	   *sent = cursor;
-		Jsonb	   *page;
+		char	   *next;
 
 		mx_batch_add(batch, req);
 		req = mx_batch_next(batch);
-		page = mx_api_object_result(req);
-		commands = import_page(stmt, server, &page->root,
-							   schema_field_order(req), commands);
-		cursor = mx_json_string(mx_json_get_path(&page->root,
-												 "pagination.next_cursor"));
-		/* the same cursor again would page forever */
-		if (cursor != NULL && sent != NULL && strcmp(cursor, sent) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-					 errmsg("unexpected response from Mixpeek for %s %s",
-							req->method, req->path),
-					 errdetail("The next cursor is the cursor of the request.")));
+		check_list_bytes(req, &bytes);
+		next = import_page(&imp, req);
+		MemoryContextSwitchTo(old);
+		if (cursor != NULL)
+			pfree(cursor);
+		if (!follow_cursor(req, next, ++page, seen))
+			break;
+		cursor = pstrdup(next);
+		MemoryContextReset(page_cxt);
 		CHECK_FOR_INTERRUPTS();
-	} while (cursor != NULL);
+	}
 
 	mx_batch_destroy(batch);
-	return commands;
+	MemoryContextDelete(page_cxt);
+	return imp.commands;
 }

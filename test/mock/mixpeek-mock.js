@@ -99,7 +99,7 @@
  *        types ordered string < number < boolean < array < object.
  *        select: dotted paths; each result keeps document_id, collection_id and
  *        the selected paths with their nesting.
- *   POST /v1/collections/list?limit=N  body {cursor?} (also ?cursor=)
+ *   POST /v1/collections/list?limit=N&cursor=C  (a cursor in the body is ignored)
  *        -> {"results":[{collection_id, collection_name, description,
  *            document_count, enabled, created_at, output_schema:{properties}}],
  *            "pagination":{"next_cursor","has_more"},"total_count":n}
@@ -1344,10 +1344,10 @@ function collectionObject(col) {
 
 function listCollections(ctx) {
   const limit = queryLimit(ctx.query);
-  const body = parseBodyObject(ctx);
-  const cursorIn = body.cursor !== undefined && body.cursor !== null ? body.cursor : lastOf(ctx.query.cursor);
-  if (cursorIn !== undefined && typeof cursorIn !== 'string')
-    throw validation([vErr(['body', 'cursor'], 'string_type', 'Input should be a valid string', cursorIn)]);
+  parseBodyObject(ctx);
+  // The cursor is a query parameter only: the body has no such field, so a
+  // body cursor is ignored, as pydantic ignores unknown fields.
+  const cursorIn = lastOf(ctx.query.cursor);
   const all = ctx.collections;
   let pos = 0;
   if (cursorIn !== undefined) {

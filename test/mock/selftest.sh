@@ -200,7 +200,8 @@ if grep -q '^ok$' "$TMP/paging"; then ok "paging (col_big limit=1000: 100 pages)
 # -------------------------------------------------------- collections
 t "collections: page 1 of 2" 200 '[r["collection_id"] for r in d["results"]]==["col_articles","col_frames"] and d["total_count"]==4 and d["pagination"]["has_more"] and d["pagination"]["next_cursor"]' -X POST -H "$AUTH" "$B/v1/collections/list?limit=2"
 CUR=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["pagination"]["next_cursor"])' "$TMP/body")
-t "collections: page 2 of 2" 200 '[r["collection_name"] for r in d["results"]]==["big","Weird \"Name\"; drop"] and d["pagination"]["next_cursor"] is None' -X POST -H "$AUTH" -H 'Content-Type: application/json' --data-binary "{\"cursor\":\"$CUR\"}" "$B/v1/collections/list?limit=2"
+t "collections: page 2 of 2" 200 '[r["collection_name"] for r in d["results"]]==["big","Weird \"Name\"; drop"] and d["pagination"]["next_cursor"] is None' -X POST -H "$AUTH" "$B/v1/collections/list?limit=2&cursor=$CUR"
+t "collections: a body cursor is ignored" 200 '[r["collection_id"] for r in d["results"]]==["col_articles","col_frames"]' -X POST -H "$AUTH" -H 'Content-Type: application/json' --data-binary "{\"cursor\":\"$CUR\"}" "$B/v1/collections/list?limit=2"
 t "collections: articles schema types" 200 '{"string","text","integer","number","float","boolean","date","datetime","object","array","image","video"} <= {p["type"] for p in [r for r in d["results"] if r["collection_id"]=="col_articles"][0]["output_schema"]["properties"].values()}' -X POST -H "$AUTH" "$B/v1/collections/list"
 t "collections: weird name addressable" 200 'len(d["results"])==2' "${POST[@]}" '{}' "$B/v1/collections/Weird%20%22Name%22%3B%20drop/documents/list"
 

@@ -309,7 +309,7 @@ with mx.case("IMPORT FOREIGN SCHEMA stops at a page of collections that hands ba
                              "INTO tfdw_loop_import", None, "HV00A",
                           r"^unexpected response from Mixpeek for POST /v1/collections/list")
     if err is not None:
-        mx.check_eq(err.detail, "The next cursor is the cursor of the request.", "detail")
+        mx.check_eq(err.detail, "The next cursor was already followed in this import.", "detail")
     mx.check_eq(len(asked), 2, "requests: the first page, then the cursor once")
     c.close()
     srv.shutdown()
