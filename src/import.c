@@ -101,8 +101,8 @@ typedef struct MxTableDef
 	JsonbContainer *properties; /* output_schema.properties, or NULL */
 	HTAB	   *names;			/* MxNameEntry: column names */
 	int			ncolumns;
-	int			nleft_out;		/* fields past the column limit */
-	const char *first_left_out;
+	int			nfields;		/* distinct fields given a column or skipped */
+	const char *first_left_out; /* the first field past the column limit */
 	StringInfoData sql;
 } MxTableDef;
 
@@ -426,6 +426,7 @@ field_column(MxTableDef *def, const char *field, bool *use_option)
 {
 	char	   *column = clip_name(field, NAMEDATALEN - 1);
 	char	   *why = field_refusal(field);
+	bool		system;
 	bool		taken;
 
 	*use_option = false;
@@ -434,8 +435,9 @@ field_column(MxTableDef *def, const char *field, bool *use_option)
 		notice_field(def, field, NULL, why);
 		return NULL;
 	}
+	system = SystemAttributeByName(column) != NULL;
 	taken = name_entry(def->names, column)->in_use;
-	if (SystemAttributeByName(column) != NULL)
+	if (system)
 		why = psprintf("%s is the name of a system column.", shown(column));
 	else if (taken)
 		why = psprintf("Another field is imported as column %s.", shown(column));
@@ -452,7 +454,7 @@ field_column(MxTableDef *def, const char *field, bool *use_option)
 							  why));
 		return NULL;
 	}
-	if (taken || SystemAttributeByName(column) != NULL)
+	if (system || taken)
 		column = free_column_name(def, column);
 	notice_field(def, field, column, why);
 	*use_option = true;
@@ -476,24 +478,26 @@ seen_field(MxTableDef *def, const char *field)
 	return false;
 }
 
-static void
+/* Add a field's column; false once the table has all it can have. */
+static bool
 add_field_column(MxTableDef *def, const char *field)
 {
 	JsonbContainer *prop;
 	char	   *column;
 	bool		use_option;
 
+	CHECK_FOR_INTERRUPTS();
 	if (seen_field(def, field))
-		return;
+		return true;
 	if (def->ncolumns >= MaxHeapAttributeNumber)
 	{
-		if (def->nleft_out++ == 0)
-			def->first_left_out = field;
-		return;
+		def->first_left_out = field;
+		return false;
 	}
+	def->nfields++;
 	column = field_column(def, field, &use_option);
 	if (column == NULL)
-		return;
+		return true;
 	name_entry(def->names, column)->in_use = true;
 	def->ncolumns++;
 	prop = object_of(mx_json_get(def->properties, field));
@@ -502,6 +506,7 @@ add_field_column(MxTableDef *def, const char *field)
 	if (use_option)
 		appendStringInfo(&def->sql, " OPTIONS (field %s)",
 						 quote_literal_cstr(field));
+	return true;
 }
 
 /*
@@ -521,20 +526,24 @@ add_field_columns(MxTableDef *def, List *order)
 		return;
 	foreach(lc, order)
 	{
-		if (mx_json_get(def->properties, lfirst(lc)) != NULL)
-			add_field_column(def, lfirst(lc));
+		if (mx_json_get(def->properties, lfirst(lc)) != NULL &&
+			!add_field_column(def, lfirst(lc)))
+			break;
 	}
 	it = JsonbIteratorInit(def->properties);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	while (def->first_left_out == NULL &&
+		   (tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
 			add_field_column(def, pnstrdup(v.val.string.val,
 										   v.val.string.len));
 	}
-	if (def->nleft_out > 0)
+	/* jsonb counts distinct keys: the rest are the fields left out */
+	if (def->first_left_out != NULL)
 		ereport(NOTICE,
 				(errmsg("skipping %d fields of collection %s",
-						def->nleft_out, def->label),
+						JsonContainerSize(def->properties) - def->nfields,
+						def->label),
 				 errdetail("A table has at most %d columns; the first field left out is %s.",
 						   MaxHeapAttributeNumber, shown(def->first_left_out))));
 }
