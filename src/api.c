@@ -41,6 +41,17 @@
 StaticAssertDecl(10 * ((MX_SNIPPET_WINDOW - MX_MAX_KEY_BYTES) / MX_MAX_KEY_BYTES) > MX_SNIPPET_BYTES,
 				 "a key cut by the snippet window could reach the snippet");
 
+MxTarget *
+mx_api_target(const char *base_url, const char *api_key, const char *namespace)
+{
+	MxTarget   *target = palloc(sizeof(MxTarget));
+
+	target->base_url = pstrdup(base_url);
+	target->api_key = pstrdup(api_key);
+	target->namespace = namespace ? pstrdup(namespace) : NULL;
+	return target;
+}
+
 MxBatch *
 mx_api_batch(const MxTarget *target, int concurrency, MxHttpStats *stats)
 {
@@ -320,14 +331,45 @@ hint_for_status(long status, MxErrorInfo *info)
 }
 
 /*
+ * Characters that are valid but would disturb the display of a message: C1
+ * controls, zero-width and bidirectional formatting, line and paragraph
+ * separators, the byte order mark, noncharacters.
+ */
+static bool
+is_invisible(pg_wchar c)
+{
+	return (c >= 0x80 && c <= 0x9f) ||
+		(c >= 0x200b && c <= 0x200f) ||
+		(c >= 0x2028 && c <= 0x202e) ||
+		(c >= 0x2060 && c <= 0x206f) ||
+		c == 0xfeff ||
+		(c >= 0xfdd0 && c <= 0xfdef) ||
+		(c & 0xfffe) == 0xfffe;
+}
+
+/*
+ * Length of the character at c if it is valid UTF-8 that shows as itself in
+ * a message of this database, else 0.
+ */
+static int
+printable_char_len(const unsigned char *c, int left)
+{
+	int			n = pg_utf_mblen(c);
+
+	if (GetDatabaseEncoding() != PG_UTF8 || n > left ||
+		!pg_utf8_islegal(c, n) || is_invisible(utf8_to_unicode(c)))
+		return 0;
+	return n;
+}
+
+/*
  * At most max bytes of s, cut at a character boundary, with every byte that
- * is not a character of the database encoding (UTF-8 only) shown as "?".
+ * does not begin a printable character (printable_char_len) shown as "?".
  */
 static char *
 printable_prefix(const char *s, int max)
 {
 	int			len = strlen(s);
-	bool		utf8 = (GetDatabaseEncoding() == PG_UTF8);
 	StringInfoData out;
 	int			i = 0;
 
@@ -335,14 +377,8 @@ printable_prefix(const char *s, int max)
 	while (i < len)
 	{
 		const unsigned char *c = (const unsigned char *) s + i;
-		int			n = 1;
+		int			n = (*c < 0x80) ? 1 : printable_char_len(c, len - i);
 
-		if (*c >= 0x80)
-		{
-			n = pg_utf_mblen(c);
-			if (!utf8 || i + n > len || !pg_utf8_islegal(c, n))
-				n = 0;			/* one byte, shown as "?" */
-		}
 		if (out.len + Max(n, 1) > max)
 			break;
 		if (n == 0)

@@ -13,13 +13,21 @@
 #include "http.h"
 #include "utils/jsonb.h"
 
-/* Where requests go and with which credentials. */
+/*
+ * Where requests go and with which credentials.  A target owns copies of
+ * its strings: a setting's value is freed by the next SET of it, while a
+ * cursor declared before goes on sending requests.
+ */
 typedef struct MxTarget
 {
 	const char *base_url;		/* without trailing slash */
 	const char *api_key;		/* never NULL once resolved */
 	const char *namespace;		/* NULL or "" when unset */
 } MxTarget;
+
+/* A target with copies of the three strings (namespace may be NULL). */
+extern MxTarget *mx_api_target(const char *base_url, const char *api_key,
+							   const char *namespace);
 
 /* Open a batch for a target (sets Authorization / X-Namespace headers). */
 extern MxBatch *mx_api_batch(const MxTarget *target, int concurrency,

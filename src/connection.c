@@ -90,9 +90,9 @@ MxTarget *
 mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 {
 	ForeignServer *server = GetForeignServer(serverid);
-	MxTarget   *target = palloc0(sizeof(MxTarget));
 	const char *server_url = mx_fdw_option(server->options, "base_url");
 	const char *key;
+	const char *namespace;
 
 	if (server_url != NULL)
 		check_server_url(server, server_url);
@@ -115,13 +115,12 @@ mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 						 ? ", or have a superuser set mixpeek.api_key with \"mixpeek\" in shared_preload_libraries"
 						 : "")));
 
-	target->api_key = key;
-	target->base_url = mx_normalize_base_url(server_url ? server_url : mx_base_url);
-	target->namespace = table_namespace;
-	if (target->namespace == NULL)
-		target->namespace = mx_fdw_option(server->options, "namespace");
-	if (target->namespace == NULL)
-		target->namespace = mx_namespace;
-	check_stored(server, "namespace", mx_namespace_problem(target->namespace));
-	return target;
+	namespace = table_namespace;
+	if (namespace == NULL)
+		namespace = mx_fdw_option(server->options, "namespace");
+	if (namespace == NULL)
+		namespace = mx_namespace;
+	check_stored(server, "namespace", mx_namespace_problem(namespace));
+	return mx_api_target(mx_normalize_base_url(server_url ? server_url : mx_base_url),
+						 key, namespace);
 }

@@ -47,13 +47,23 @@ typedef struct DocumentsState
 {
 	MxTarget   *target;
 	MxBatch    *batch;
+	MemoryContext cxt;			/* the multi-call context: state, batch */
+	MemoryContext requests_cxt; /* a child per request queued */
 	char	   *collection;
 	char	  **ids;			/* sorted, without duplicates */
+	bool	   *answered;		/* ids whose document (or 404) was read */
 	int			nids;
 	int			next;			/* first id not yet queued */
 	bool		return_url;
 	bool		return_vectors;
 } DocumentsState;
+
+/* What a queued request is for, in the request's own context. */
+typedef struct DocumentRequest
+{
+	MemoryContext cxt;
+	int			index;			/* into ids */
+} DocumentRequest;
 
 static int
 compare_ids(const void *a, const void *b)
@@ -92,29 +102,81 @@ distinct_ids(ArrayType *array, int *nids)
  * Queue ids while fewer than twice the concurrency are pending: enough to
  * keep every slot busy, while memory stays bounded by the concurrency and
  * not by the number of ids.  Each request lives in a context of its own,
- * made before the batch's is gone (the batch is in the parent), and
  * deleted once its document is read.
  */
 static void
-feed(DocumentsState *state, MemoryContext cxt)
+feed(DocumentsState *state)
 {
-	while (state->next < state->nids &&
-		   mx_batch_pending(state->batch) < 2 * mx_max_concurrency)
+	for (;;)
 	{
-		MemoryContext req_cxt = AllocSetContextCreate(cxt,
-													  "mixpeek_documents request",
-													  ALLOCSET_SMALL_SIZES);
-		MemoryContext old = MemoryContextSwitchTo(req_cxt);
-		MxHttpRequest *req = mx_api_get_document(state->target,
-												 state->collection,
-												 state->ids[state->next++],
-												 state->return_url,
-												 state->return_vectors);
+		MemoryContext cxt;
+		MemoryContext old;
+		DocumentRequest *dr;
+		MxHttpRequest *req;
 
-		req->arg = req_cxt;
+		while (state->next < state->nids && state->answered[state->next])
+			state->next++;
+		if (state->next >= state->nids ||
+			mx_batch_pending(state->batch) >= 2 * mx_max_concurrency)
+			break;
+		cxt = AllocSetContextCreate(state->requests_cxt,
+									"mixpeek_documents request",
+									ALLOCSET_SMALL_SIZES);
+		old = MemoryContextSwitchTo(cxt);
+		dr = palloc(sizeof(DocumentRequest));
+		dr->cxt = cxt;
+		dr->index = state->next++;
+		req = mx_api_get_document(state->target, state->collection,
+								  state->ids[dr->index],
+								  state->return_url, state->return_vectors);
+		req->arg = dr;
 		mx_batch_add(state->batch, req);
 		MemoryContextSwitchTo(old);
 	}
+}
+
+static void
+open_batch(DocumentsState *state)
+{
+	MemoryContext old = MemoryContextSwitchTo(state->cxt);
+
+	state->batch = mx_api_batch(state->target, mx_max_concurrency, NULL);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A cursor over the function outlives a savepoint rolled back after its
+ * batch was made there: the batch is gone with its requests.  Send again
+ * what was not answered; the requests' memory is no longer read by anyone.
+ */
+static void
+reopen_lost_batch(DocumentsState *state)
+{
+	if (!mx_batch_lost(state->batch))
+		return;
+	MemoryContextReset(state->requests_cxt);
+	state->next = 0;
+	open_batch(state);
+}
+
+static DocumentsState *
+documents_state(FunctionCallInfo fcinfo, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	DocumentsState *state = palloc0(sizeof(DocumentsState));
+
+	state->cxt = cxt;
+	state->target = mx_settings_target();
+	state->collection = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	state->ids = distinct_ids(PG_GETARG_ARRAYTYPE_P(1), &state->nids);
+	state->answered = palloc0(sizeof(bool) * Max(state->nids, 1));
+	state->return_url = PG_GETARG_BOOL(2);
+	state->return_vectors = PG_GETARG_BOOL(3);
+	state->requests_cxt = AllocSetContextCreate(cxt, "mixpeek_documents requests",
+												ALLOCSET_SMALL_SIZES);
+	MemoryContextSwitchTo(old);
+	open_batch(state);
+	return state;
 }
 
 Datum
@@ -126,33 +188,27 @@ mixpeek_documents(PG_FUNCTION_ARGS)
 
 	if (SRF_IS_FIRSTCALL())
 	{
-		MemoryContext old;
-
 		funcctx = SRF_FIRSTCALL_INIT();
-		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		state = palloc0(sizeof(DocumentsState));
-		state->target = mx_settings_target();
-		state->collection = text_to_cstring(PG_GETARG_TEXT_PP(0));
-		state->ids = distinct_ids(PG_GETARG_ARRAYTYPE_P(1), &state->nids);
-		state->return_url = PG_GETARG_BOOL(2);
-		state->return_vectors = PG_GETARG_BOOL(3);
-		state->batch = mx_api_batch(state->target, mx_max_concurrency, NULL);
-		funcctx->user_fctx = state;
-		MemoryContextSwitchTo(old);
+		funcctx->user_fctx = documents_state(fcinfo,
+											 funcctx->multi_call_memory_ctx);
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	state = funcctx->user_fctx;
+	reopen_lost_batch(state);
 
 	for (;;)
 	{
+		DocumentRequest *dr;
 		Jsonb	   *doc;
 
-		feed(state, funcctx->multi_call_memory_ctx);
+		feed(state);
 		req = mx_batch_next(state->batch);
 		if (req == NULL)
 			break;
+		dr = req->arg;
 		doc = mx_api_document_result(req);
-		MemoryContextDelete((MemoryContext) req->arg);
+		state->answered[dr->index] = true;
+		MemoryContextDelete(dr->cxt);
 		if (doc != NULL)
 			SRF_RETURN_NEXT(funcctx, JsonbPGetDatum(doc));
 	}

@@ -530,15 +530,12 @@ mx_settings_api_key(void)
 MxTarget *
 mx_settings_target(void)
 {
-	MxTarget   *target = palloc0(sizeof(MxTarget));
+	const char *key = mx_settings_api_key();
 
-	target->api_key = mx_settings_api_key();
-	if (target->api_key == NULL)
+	if (key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("no Mixpeek API key is configured"),
 				 errhint("A superuser can set mixpeek.api_key in postgresql.conf or with ALTER SYSTEM, with \"mixpeek\" in shared_preload_libraries.")));
-	target->base_url = mx_normalize_base_url(mx_base_url);
-	target->namespace = mx_namespace;
-	return target;
+	return mx_api_target(mx_normalize_base_url(mx_base_url), key, mx_namespace);
 }
