@@ -237,23 +237,53 @@ def expect_document(status, b):
             return ("error", "HV00A", ("invalid", "not an object"))
         return ("doc", v)
     env = read_error_body(b)
-    if status == 404 and env[0]:
-        _, _, message, resource = env
-        if resource is not None:
-            missing = resource.encode().lower() == b"document"
-        elif message is not None:
-            low = message.encode().lower()
-            missing = b"collection" not in low and b"namespace" not in low
-        else:
-            missing = True
-        if missing:
-            return ("null",)
+    if status == 404 and missing_document(b):
+        return ("null",)
     return ("error", sqlstate_for(status), ("status", env))
 
 
+def missing_document(b):
+    """api.c's is_missing_document: Mixpeek's NotFoundError about a document."""
+    v = json_or_none(b)
+    e = v.get("error") if isinstance(v, dict) else None
+    if not isinstance(e, dict) or not isinstance(e.get("type"), str) or \
+            e["type"].encode().lower() != b"notfounderror":
+        return False
+    details = e.get("details") if isinstance(e.get("details"), dict) else {}
+    if isinstance(details.get("resource"), str):
+        return details["resource"].encode().lower() == b"document"
+    if details.get("document_id") is not None:
+        return True
+    low = e["message"].encode().lower() if isinstance(e.get("message"), str) else b""
+    return b"document" in low and b"collection" not in low and b"namespace" not in low
+
+
+def invisible(cp):
+    """api.c's is_invisible"""
+    return (0x80 <= cp <= 0x9f or 0x200b <= cp <= 0x200f or 0x2028 <= cp <= 0x202e or
+            0x2060 <= cp <= 0x206f or cp == 0xfeff or 0xfdd0 <= cp <= 0xfdef or (cp & 0xfffe) == 0xfffe)
+
+
 def snippet(b):
-    s = b[:200].split(b"\x00")[0]
-    return "".join(" " if (c < 0x20 or c >= 0x7F) else chr(c) for c in s)
+    """api.c's body_snippet: controls as spaces, then at most 200 bytes of
+    whole printable UTF-8 characters, any other byte as "?"."""
+    s = bytes(0x20 if (c < 0x20 or c == 0x7F) else c for c in b[:65536])
+    out, size, i = [], 0, 0
+    while i < len(s):
+        c = s[i]
+        n = 1 if c < 0x80 else (2 if c & 0xE0 == 0xC0 else 3 if c & 0xF0 == 0xE0 else 4 if c & 0xF8 == 0xF0 else 1)
+        try:
+            ch = s[i:i + n].decode("utf-8") if c >= 0x80 else chr(c)
+            if len(ch) != 1 or (c >= 0x80 and invisible(ord(ch))):
+                raise ValueError
+        except ValueError:
+            ch, n = "?", 1
+        if size + len(ch.encode("utf-8")) > 200:
+            break
+        out.append(ch)
+        size += len(ch.encode("utf-8"))
+        i += n
+    return "".join(out)
 
 
 # ---------------------------------------------------------------- generators
