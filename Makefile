@@ -3,7 +3,7 @@
 MODULE_big = mixpeek
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 EXTENSION = mixpeek
-DATA = mixpeek--0.1.0.sql
+DATA = mixpeek--0.1.0.sql mixpeek--0.2.0.sql mixpeek--0.1.0--0.2.0.sql
 PGFILEDESC = "mixpeek - query Mixpeek documents from PostgreSQL"
 
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))

@@ -10,7 +10,7 @@
 
 #include "api.h"
 
-#define MIXPEEK_VERSION "0.1.0"
+#define MIXPEEK_VERSION "0.2.0"
 #define MIXPEEK_DEFAULT_BASE_URL "https://api.mixpeek.com"
 
 extern char *mx_api_key;
