@@ -3,4 +3,39 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION mixpeek UPDATE TO '0.2.0'" to load this file. \quit
 
--- 0.2.0 adds no objects to 0.1.0's yet; new ones go here and, identically, at the end of mixpeek--0.2.0.sql.
+-- What 0.2.0 adds to 0.1.0; the same statements end mixpeek--0.2.0.sql.
+
+-- Request statistics (shared memory; needs shared_preload_libraries)
+CREATE FUNCTION mixpeek_stats(
+    OUT dbid oid, OUT userid oid, OUT serverid oid, OUT kind text,
+    OUT requests bigint, OUT retries bigint,
+    OUT errors_4xx bigint, OUT errors_5xx bigint, OUT errors_network bigint,
+    OUT rate_limited bigint, OUT bytes bigint,
+    OUT time_ms double precision, OUT wait_ms double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mixpeek_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION mixpeek_stats_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'mixpeek_stats_reset'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW mixpeek_stats AS
+  SELECT s.dbid, d.datname, s.userid, r.rolname,
+         s.serverid, f.srvname AS servername, s.kind,
+         s.requests, s.retries, s.errors_4xx, s.errors_5xx, s.errors_network,
+         s.rate_limited, s.bytes, s.time_ms, s.wait_ms
+  FROM mixpeek_stats() s
+  LEFT JOIN pg_database d ON d.oid = s.dbid
+  LEFT JOIN pg_roles r ON r.oid = s.userid
+  LEFT JOIN pg_foreign_server f ON f.oid = s.serverid;
+
+COMMENT ON VIEW mixpeek_stats IS
+'Mixpeek requests per database, role, foreign server (NULL: the settings'' key) and kind';
+
+REVOKE ALL ON FUNCTION mixpeek_stats() FROM PUBLIC;
+REVOKE ALL ON FUNCTION mixpeek_stats_reset() FROM PUBLIC;
+REVOKE ALL ON mixpeek_stats FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mixpeek_stats() TO pg_read_all_stats;
+GRANT SELECT ON mixpeek_stats TO pg_read_all_stats;

@@ -42,10 +42,13 @@ StaticAssertDecl(10 * ((MX_SNIPPET_WINDOW - MX_MAX_KEY_BYTES) / MX_MAX_KEY_BYTES
 				 "a key cut by the snippet window could reach the snippet");
 
 MxTarget *
-mx_api_target(const char *base_url, const char *api_key, const char *namespace)
+mx_api_target(const char *base_url, const char *api_key, const char *namespace,
+			  Oid userid, Oid serverid)
 {
 	MxTarget   *target = palloc(sizeof(MxTarget));
 
+	target->userid = userid;
+	target->serverid = serverid;
 	target->base_url = pstrdup(base_url);
 	target->api_key = pstrdup(api_key);
 	target->namespace = namespace ? pstrdup(namespace) : NULL;
@@ -55,7 +58,8 @@ mx_api_target(const char *base_url, const char *api_key, const char *namespace)
 MxBatch *
 mx_api_batch(const MxTarget *target, int concurrency, MxHttpStats *stats)
 {
-	return mx_batch_create(target->api_key, target->namespace, concurrency,
+	return mx_batch_create(target->api_key, target->namespace,
+						   target->userid, target->serverid, concurrency,
 						   stats);
 }
 
@@ -107,12 +111,12 @@ mx_api_list_path(const char *collection, int limit)
 /* URL and path in one allocation: path points into url. */
 static MxHttpRequest *
 new_request(const MxTarget *target, const char *method, const char *path,
-			char *body)
+			char *body, MxRequestKind kind)
 {
 	size_t		baselen = strlen(target->base_url);
 	char	   *url = psprintf("%s%s", target->base_url, path);
 
-	return mx_http_request_new(method, url, url + baselen, body);
+	return mx_http_request_new(method, url, url + baselen, body, kind);
 }
 
 MxHttpRequest *
@@ -137,7 +141,7 @@ mx_api_get_document(const MxTarget *target, const char *collection,
 		path = psprintf("%s%s", plain, query);
 		pfree(plain);
 	}
-	req = new_request(target, "GET", path, NULL);
+	req = new_request(target, "GET", path, NULL, MX_REQ_GET_DOCUMENT);
 	pfree(path);
 	return req;
 }
@@ -148,7 +152,8 @@ mx_api_list_documents(const MxTarget *target, const char *collection,
 {
 	char	   *path = mx_api_list_path(collection, limit);
 	MxHttpRequest *req = new_request(target, "POST", path,
-									 pstrdup(json_body ? json_body : "{}"));
+									 pstrdup(json_body ? json_body : "{}"),
+									 MX_REQ_LIST_DOCUMENTS);
 
 	pfree(path);
 	return req;
@@ -165,7 +170,8 @@ mx_api_list_collections(const MxTarget *target, const char *cursor)
 	/* a query parameter: the body has no cursor, the API would drop one there */
 	if (cursor != NULL)
 		appendStringInfo(&path, "&cursor=%s", mx_api_escape_segment(cursor));
-	req = new_request(target, "POST", path.data, pstrdup("{}"));
+	req = new_request(target, "POST", path.data, pstrdup("{}"),
+					  MX_REQ_LIST_COLLECTIONS);
 	pfree(path.data);
 	return req;
 }

@@ -23,11 +23,14 @@ typedef struct MxTarget
 	const char *base_url;		/* without trailing slash */
 	const char *api_key;		/* never NULL once resolved */
 	const char *namespace;		/* NULL or "" when unset */
+	Oid			userid;			/* whose requests, in mixpeek_stats */
+	Oid			serverid;		/* InvalidOid: the settings' target */
 } MxTarget;
 
 /* A target with copies of the three strings (namespace may be NULL). */
 extern MxTarget *mx_api_target(const char *base_url, const char *api_key,
-							   const char *namespace);
+							   const char *namespace,
+							   Oid userid, Oid serverid);
 
 /* Open a batch for a target (sets Authorization / X-Namespace headers). */
 extern MxBatch *mx_api_batch(const MxTarget *target, int concurrency,

@@ -122,5 +122,5 @@ mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 		namespace = mx_namespace;
 	check_stored(server, "namespace", mx_namespace_problem(namespace));
 	return mx_api_target(mx_normalize_base_url(server_url ? server_url : mx_base_url),
-						 key, namespace);
+						 key, namespace, userid, serverid);
 }

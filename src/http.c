@@ -54,6 +54,7 @@ typedef struct MxHttpPrivate
 	bool		out_of_memory;
 	TimestampTz not_before;		/* back-off: do not start before */
 	TimestampTz deadline;		/* mixpeek.timeout_ms from the first attempt */
+	TimestampTz started;		/* this attempt's start */
 	char		retry_after[64];
 } MxHttpPrivate;
 
@@ -93,6 +94,8 @@ struct MxBatch
 	bool		destroyed;
 	int			concurrency;
 	MxHttpStats *stats;
+	Oid			userid;			/* for mixpeek_stats */
+	Oid			serverid;
 	MxHeaders  *headers;		/* one reference, released on destroy */
 	char	   *api_key;		/* only to mask it in messages */
 	size_t		buffered;		/* response bytes held, not yet handed back */
@@ -365,7 +368,8 @@ acquire_headers(const char *api_key, const char *namespace)
 /* ---------- batches ---------- */
 
 MxHttpRequest *
-mx_http_request_new(const char *method, char *url, const char *path, char *body)
+mx_http_request_new(const char *method, char *url, const char *path, char *body,
+					MxRequestKind kind)
 {
 	MxHttpRequest *req = palloc0(sizeof(MxHttpRequest));
 
@@ -373,6 +377,7 @@ mx_http_request_new(const char *method, char *url, const char *path, char *body)
 	req->url = url;
 	req->path = path;
 	req->body = body;
+	req->kind = kind;
 	initStringInfo(&req->response);
 	req->priv = palloc0(sizeof(MxHttpPrivate));
 	req->priv->cxt = CurrentMemoryContext;
@@ -380,8 +385,8 @@ mx_http_request_new(const char *method, char *url, const char *path, char *body)
 }
 
 MxBatch *
-mx_batch_create(const char *api_key, const char *namespace, int concurrency,
-				MxHttpStats *stats)
+mx_batch_create(const char *api_key, const char *namespace,
+				Oid userid, Oid serverid, int concurrency, MxHttpStats *stats)
 {
 	MxBatch    *batch;
 
@@ -390,6 +395,8 @@ mx_batch_create(const char *api_key, const char *namespace, int concurrency,
 	batch->cxt = CurrentMemoryContext;
 	batch->concurrency = Max(1, Min(concurrency, MX_MAX_HANDLES));
 	batch->stats = stats;
+	batch->userid = userid;
+	batch->serverid = serverid;
 	batch->api_key = pstrdup(api_key);
 	batch->headers = acquire_headers(api_key, namespace);
 	batch->subxid = GetCurrentSubTransactionId();
@@ -482,7 +489,8 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	if (req->attempts == 0)
 		priv->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													 mx_timeout_ms);
-	timeout_ms = (long) ((priv->deadline - GetCurrentTimestamp()) / 1000);
+	priv->started = GetCurrentTimestamp();
+	timeout_ms = (long) ((priv->deadline - priv->started) / 1000);
 	timeout_ms = Max(timeout_ms, 1);
 	priv->limit = (size_t) mx_max_response_kb * 1024;
 	priv->too_large = false;
@@ -605,6 +613,39 @@ classify(MxHttpRequest *req, CURL *easy, CURLcode code)
 		strlcpy(req->curl_error, curl_easy_strerror(code), sizeof(req->curl_error));
 }
 
+/*
+ * One attempt in mixpeek_stats.  A 429 counts as rate_limited, not among
+ * the 4xx errors; a 404 for a missing document is a 4xx like any other.
+ */
+static void
+count_attempt(MxBatch *batch, MxHttpRequest *req)
+{
+	MxStatsCounters delta = {0};
+
+	delta.requests = 1;
+	delta.bytes = req->response.len;
+	delta.time_ms = (double) (GetCurrentTimestamp() - req->priv->started) / 1000.0;
+	if (req->outcome != MX_HTTP_DONE)
+		delta.errors_network = 1;
+	else if (req->status == 429)
+		delta.rate_limited = 1;
+	else if (req->status >= 500)
+		delta.errors_5xx = 1;
+	else if (req->status >= 400)
+		delta.errors_4xx = 1;
+	mx_stats_record(batch->userid, batch->serverid, req->kind, &delta);
+}
+
+static void
+count_retry(MxBatch *batch, MxHttpRequest *req, long wait_ms)
+{
+	MxStatsCounters delta = {0};
+
+	delta.retries = 1;
+	delta.wait_ms = (double) wait_ms;
+	mx_stats_record(batch->userid, batch->serverid, req->kind, &delta);
+}
+
 /* A transfer ended (classified already, handle detached): retry or hand back. */
 static void
 finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
@@ -639,6 +680,7 @@ finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
 		else
 		{
 			req->retries++;
+			count_retry(batch, req, wait_ms);
 			if (batch->stats)
 				batch->stats->retries++;
 			req->priv->not_before = not_before;
@@ -671,6 +713,7 @@ dispatch(CURL *easy, CURLcode code)
 				continue;
 			classify(req, easy, code);
 			detach(owner, i);
+			count_attempt(owner, req);
 			finish(owner, req, code);
 			return;
 		}

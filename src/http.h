@@ -17,6 +17,8 @@
 
 #include "lib/stringinfo.h"
 
+#include "stats.h"
+
 typedef enum MxHttpOutcome
 {
 	MX_HTTP_PENDING = 0,		/* not finished yet */
@@ -33,6 +35,7 @@ typedef struct MxHttpRequest
 	char	   *url;			/* full URL, path already percent-encoded */
 	const char *path;			/* path (and query) for messages; no host */
 	char	   *body;			/* request body for POST, or NULL */
+	MxRequestKind kind;			/* what it is for, in mixpeek_stats */
 	void	   *arg;			/* caller's own pointer, untouched */
 
 	/* results, valid once mx_batch_next() returned the request */
@@ -66,7 +69,8 @@ typedef struct MxBatch MxBatch;
  * same context.  url and body must stay valid until the request is done.
  */
 extern MxHttpRequest *mx_http_request_new(const char *method, char *url,
-										  const char *path, char *body);
+										  const char *path, char *body,
+										  MxRequestKind kind);
 
 /*
  * Credentials and headers are fixed for a batch: it holds its own reference
@@ -76,8 +80,10 @@ extern MxHttpRequest *mx_http_request_new(const char *method, char *url,
  * The batch belongs to CurrentMemoryContext: it is destroyed when that
  * context goes, and also by the abort of the (sub)transaction it was made
  * in.  Its requests must live in contexts at least as old as its own.
+ * userid and serverid say whose requests they are in mixpeek_stats.
  */
 extern MxBatch *mx_batch_create(const char *api_key, const char *namespace,
+								Oid userid, Oid serverid,
 								int concurrency, MxHttpStats *stats);
 extern void mx_batch_add(MxBatch *batch, MxHttpRequest *req);
 

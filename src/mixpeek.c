@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "settings.h"
+#include "stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -21,4 +22,5 @@ _PG_init(void)
 {
 	mx_settings_init();
 	mx_http_init();
+	mx_stats_init();
 }

@@ -537,5 +537,6 @@ mx_settings_target(void)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("no Mixpeek API key is configured"),
 				 errhint("A superuser can set mixpeek.api_key in postgresql.conf or with ALTER SYSTEM, with \"mixpeek\" in shared_preload_libraries.")));
-	return mx_api_target(mx_normalize_base_url(mx_base_url), key, mx_namespace);
+	return mx_api_target(mx_normalize_base_url(mx_base_url), key, mx_namespace,
+						 GetUserId(), InvalidOid);
 }
