@@ -10,6 +10,7 @@
 #ifndef MIXPEEK_API_H
 #define MIXPEEK_API_H
 
+#include "compat.h"
 #include "http.h"
 #include "utils/jsonb.h"
 
@@ -70,7 +71,7 @@ extern Jsonb *mx_api_document_result(MxHttpRequest *req);
 extern Jsonb *mx_api_object_result(MxHttpRequest *req);
 
 /* Raise the ERROR for a failed request; never returns. */
-extern void mx_api_report_failure(MxHttpRequest *req) pg_attribute_noreturn();
+mx_noreturn extern void mx_api_report_failure(MxHttpRequest *req);
 
 /* Percent-encode one path segment (RFC 3986 unreserved kept as is). */
 extern char *mx_api_escape_segment(const char *segment);

@@ -23,6 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
+#include "compat.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
 
@@ -187,9 +188,49 @@ document_id_of(JsonbContainer *document)
 }
 
 /*
- * Call an input function; on failure, raise an ERROR that says which
+ * The ERROR for a value that its column's input function refused: which
  * column, document and value, with the input function's SQLSTATE and its
  * message as the detail.
+ */
+mx_noreturn static void
+report_input_error(MxTypeInput *ti, char *text, MxConvertError *where,
+				   ErrorData *edata)
+{
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode),
+			 errmsg("cannot convert value \"%s\" of document \"%s\" to column \"%s\" of type %s",
+					shown_value(text), document_id_of(where->document),
+					where->col->name, format_type_be(ti->typid)),
+			 errdetail("%c%s.", pg_toupper((unsigned char) edata->message[0]),
+					   edata->message + 1)));
+}
+
+#ifdef MX_SOFT_INPUT_ERRORS
+
+/*
+ * Call an input function; bad input comes back as a soft error, which
+ * costs nothing when the value is good (every value of a scan passes
+ * here).  An input function that cannot report softly raises its own
+ * ERROR, as it would for COPY.
+ */
+static Datum
+input_value(MxTypeInput *ti, char *text, MxConvertError *where)
+{
+	ErrorSaveContext escontext = {T_ErrorSaveContext};
+	Datum		result;
+
+	escontext.details_wanted = true;
+	if (!InputFunctionCallSafe(&ti->input, text, ti->ioparam, ti->typmod,
+							   (Node *) &escontext, &result))
+		report_input_error(ti, text, where, escontext.error_data);
+	return result;
+}
+
+#else
+
+/*
+ * Call an input function; before PostgreSQL 16 bad input is an ERROR,
+ * caught here to say where it comes from.  A cancel passes through.
  */
 static Datum
 input_value(MxTypeInput *ti, char *text, MxConvertError *where)
@@ -210,17 +251,13 @@ input_value(MxTypeInput *ti, char *text, MxConvertError *where)
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			PG_RE_THROW();
 		FlushErrorState();
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
-				 errmsg("cannot convert value \"%s\" of document \"%s\" to column \"%s\" of type %s",
-						shown_value(text), document_id_of(where->document),
-						where->col->name, format_type_be(ti->typid)),
-				 errdetail("%c%s.", pg_toupper((unsigned char) edata->message[0]),
-						   edata->message + 1)));
+		report_input_error(ti, text, where, edata);
 	}
 	PG_END_TRY();
 	return result;
 }
+
+#endif							/* MX_SOFT_INPUT_ERRORS */
 
 static Datum
 convert_array(MxColumnConverter *cc, JsonbValue *v, MxConvertError *where)

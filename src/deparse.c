@@ -58,6 +58,7 @@
 
 #include "utils/json.h"
 
+#include "compat.h"
 #include "float_bounds.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
@@ -234,7 +235,7 @@ op_is_exact(MxColumn *col, MxCondOp op, Oid collid)
 				return false;
 			if (op == MX_OP_LT || op == MX_OP_LE || op == MX_OP_GT ||
 				op == MX_OP_GE)
-				return lc_collate_is_c(collid);
+				return mx_collation_is_c(collid);
 			return get_collation_isdeterministic(collid);
 		case MX_VALUE_INTEGER:
 		case MX_VALUE_NUMBER:
@@ -662,7 +663,7 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 	{
 		case TEXTOID:
 		case VARCHAROID:
-			if (!OidIsValid(collation) || !lc_collate_is_c(collation))
+			if (!OidIsValid(collation) || !mx_collation_is_c(collation))
 				return false;
 			break;
 		case INT2OID:

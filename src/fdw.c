@@ -20,6 +20,11 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+/* PostgreSQL 18 split these out of commands/explain.h */
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -39,8 +44,9 @@
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 
-#include "json.h"
+#include "compat.h"
 #include "cursor_set.h"
+#include "json.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
@@ -226,10 +232,9 @@ sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
 		list_length(root->query_pathkeys) != 1)
 		return false;
 	pk = linitial_node(PathKey, root->query_pathkeys);
-	if (pk->pk_strategy != BTLessStrategyNumber &&
-		pk->pk_strategy != BTGreaterStrategyNumber)
+	if (!mx_pathkey_is_asc(pk) && !mx_pathkey_is_desc(pk))
 		return false;
-	*desc = (pk->pk_strategy == BTGreaterStrategyNumber);
+	*desc = mx_pathkey_is_desc(pk);
 	foreach(lc, pk->pk_eclass->ec_members)
 	{
 		EquivalenceMember *em = lfirst(lc);
@@ -301,9 +306,9 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 										baserel->baserestrictinfo),
 					   &startup, &total);
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, 1,
-										 startup, total, NIL,
-										 required_outer, NULL, NIL));
+				 mx_create_foreignscan_path(root, baserel, NULL, 1,
+											startup, total, NIL,
+											required_outer, NULL, NIL));
 	}
 }
 
@@ -320,15 +325,15 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	estimate_costs(root, baserel, info, info->fetched, requests_of(info),
 				   baserel->baserestrictinfo, &startup, &total);
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-									 startup, total, NIL, NULL, NULL, NIL));
+			 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
+										startup, total, NIL, NULL, NULL, NIL));
 
 	if (sortable_query_pathkey(root, baserel, info, &sort_attnum, &sort_desc))
 		add_path(baserel, (Path *)
-				 create_foreignscan_path(root, baserel, NULL, baserel->rows,
-										 startup, total + 1.0,
-										 root->query_pathkeys, NULL, NULL,
-										 list_make2_int(sort_attnum, sort_desc)));
+				 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
+											startup, total + 1.0,
+											root->query_pathkeys, NULL, NULL,
+											list_make2_int(sort_attnum, sort_desc)));
 
 	if (mx_pushdown)
 		add_parameterized_paths(root, baserel, info);
@@ -417,7 +422,6 @@ static void
 mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-	EState	   *estate = node->ss.ps.state;
 	Relation	relation = node->ss.ss_currentRelation;
 	MxScanState *s = palloc0(sizeof(MxScanState));
 	List	   *attrs = lsecond(plan->fdw_private);
@@ -442,13 +446,9 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	{
-		RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, estate);
-		Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser
-			: GetUserId();
-
-		s->target = mx_fdw_target(s->rel->serverid, userid, s->rel->namespace);
-	}
+	s->target = mx_fdw_target(s->rel->serverid,
+							  mx_foreign_scan_user(plan, node->ss.ps.state),
+							  s->rel->namespace);
 	s->conv = mx_converter_create(s->rel);
 	s->expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
 	s->scan_cxt = CurrentMemoryContext;

@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "http.h"
 #include "retry_after.h"
 #include "settings.h"
@@ -762,7 +763,7 @@ mx_batch_poll(MxBatch *batch)
 static uint32
 wait_event(void)
 {
-#if PG_VERSION_NUM >= 170000
+#ifdef MX_CUSTOM_WAIT_EVENTS
 	static uint32 event = 0;
 
 	if (event == 0)

@@ -25,6 +25,7 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 
+#include "compat.h"
 #include "cursor_set.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
@@ -246,15 +247,6 @@ typedef struct MxSchemaOrder
 	List	   *names;			/* per element of "results": List of names */
 } MxSchemaOrder;
 
-/* PostgreSQL 16 made the parser's callbacks return an error code. */
-#if PG_VERSION_NUM >= 160000
-#define MX_JSON_ACTION JsonParseErrorType
-#define MX_JSON_ACTION_DONE return JSON_SUCCESS
-#else
-#define MX_JSON_ACTION void
-#define MX_JSON_ACTION_DONE return
-#endif
-
 /* Are exactly depth containers open, each the one schema_path expects? */
 static bool
 on_schema_path(MxSchemaOrder *st, int depth)
@@ -349,13 +341,7 @@ schema_field_order(MxHttpRequest *req)
 	sem.array_end = order_close;
 	sem.object_field_start = order_field_start;
 	sem.array_element_start = order_element_start;
-#if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(NULL, text, strlen(text),
-									   GetDatabaseEncoding(), true);
-#else
-	lex = makeJsonLexContextCstringLen(text, strlen(text),
-									   GetDatabaseEncoding(), true);
-#endif
+	lex = mx_json_lexer(text, strlen(text), GetDatabaseEncoding(), true);
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
 		return NIL;
 	return st.names;

@@ -30,6 +30,7 @@
 #include "utils/guc_tables.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "settings.h"
 
 char	   *mx_api_key = NULL;
@@ -139,7 +140,7 @@ listed_in(const char *setting_name)
 static GucSource
 setting_source(const char *name)
 {
-#if PG_VERSION_NUM >= 160000
+#ifdef MX_GUC_FIND_OPTION
 	struct config_generic *record = find_option(name, false, true, ERROR);
 
 	return record ? record->source : PGC_S_DEFAULT;
