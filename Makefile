@@ -19,3 +19,11 @@ include $(PGXS)
 
 # PGXS does not track header dependencies; the modules share structs.
 $(OBJS): $(wildcard src/*.h)
+
+# make dist: $(EXTENSION)-<version>.zip of the committed tree (HEAD), for PGXN
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+DISTFILE ?= $(EXTENSION)-$(EXTVERSION).zip
+
+.PHONY: dist
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ --output $(DISTFILE) HEAD
