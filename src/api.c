@@ -24,19 +24,9 @@
 
 #include "api.h"
 #include "json.h"
+#include "mixpeek_limits.h"
 #include "percent.h"
 #include "settings.h"
-
-/* Bytes of a reply that is not a Mixpeek error shown in a message. */
-#define MX_SNIPPET_BYTES 200
-
-/*
- * Bytes of such a reply masked before the snippet is cut from it.  Each
- * "[redacted]" (10 bytes) stands for at most MX_MAX_KEY_BYTES, so a key
- * that the window's end cuts starts past 10 * 63 bytes of masked text,
- * out of the snippet, whatever the window holds.
- */
-#define MX_SNIPPET_WINDOW (64 * 1024)
 
 StaticAssertDecl(10 * ((MX_SNIPPET_WINDOW - MX_MAX_KEY_BYTES) / MX_MAX_KEY_BYTES) > MX_SNIPPET_BYTES,
 				 "a key cut by the snippet window could reach the snippet");
@@ -166,7 +156,8 @@ mx_api_list_collections(const MxTarget *target, const char *cursor)
 	MxHttpRequest *req;
 
 	initStringInfo(&path);
-	appendStringInfoString(&path, "/v1/collections/list?limit=100");
+	appendStringInfo(&path, "/v1/collections/list?limit=%d",
+					 MX_IMPORT_PAGE_SIZE);
 	/* a query parameter: the body has no cursor, the API would drop one there */
 	if (cursor != NULL)
 		appendStringInfo(&path, "&cursor=%s", mx_api_escape_segment(cursor));

@@ -26,6 +26,7 @@
 #include "compat.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
+#include "mixpeek_limits.h"
 
 /* How a column's value is made. */
 typedef enum MxConvKind
@@ -70,8 +71,6 @@ typedef struct MxConvertError
 	MxColumn   *col;
 	JsonbContainer *document;
 } MxConvertError;
-
-#define MX_SHOWN_VALUE_LEN 80
 
 static void
 init_type_input(MxTypeInput *ti, Oid typid, int32 typmod)

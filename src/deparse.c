@@ -759,8 +759,6 @@ typedef struct MxTest
 	char	   *value;
 } MxTest;
 
-#define MX_MAX_TESTS 2
-
 /*
  * What a condition amounts to once its values are known: something to
  * send, nothing (it cannot be expressed: leaving it out only widens the
@@ -781,7 +779,7 @@ typedef struct MxPreparedCond
 	MxColumn   *col;
 	bool		all_locations;	/* IS NULL: every location must match */
 	int			ntests;
-	MxTest		tests[MX_MAX_TESTS];
+	MxTest		tests[MX_MAX_LOCATIONS];
 } MxPreparedCond;
 
 static const char *const operator_names[] = {

@@ -356,7 +356,7 @@ pushed_limit(PlannerInfo *root, RelOptInfo *baserel, ForeignPath *path,
 	if (root->query_pathkeys != NIL &&
 		!pathkeys_contained_in(root->query_pathkeys, path->path.pathkeys))
 		return 0;
-	return (int) Min(ceil(root->limit_tuples), 1000.0);
+	return (int) Min(ceil(root->limit_tuples), (double) MX_PAGE_SIZE_MAX);
 }
 
 static List *

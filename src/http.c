@@ -35,14 +35,9 @@
 
 #include "compat.h"
 #include "http.h"
+#include "mixpeek_limits.h"
 #include "retry_after.h"
 #include "settings.h"
-
-#define MX_WAIT_SLICE_MS 25
-#define MX_BACKOFF_BASE_MS 200
-#define MX_BACKOFF_CAP_MS 10000
-#define MX_RETRY_AFTER_CAP_MS 60000
-#define MX_MAX_HANDLES 64
 
 typedef struct MxHeaders MxHeaders;
 

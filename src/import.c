@@ -29,14 +29,8 @@
 #include "cursor_set.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
+#include "mixpeek_limits.h"
 #include "settings.h"
-
-/*
- * Pages of the collection list an import follows.  At 100 collections a
- * page that is 100,000 collections, far more than a namespace holds; a
- * server that keeps handing out new cursors must not keep us paging.
- */
-#define MX_IMPORT_MAX_PAGES 1000
 
 /* Standard columns of every imported table, in this order. */
 static const char *const standard_columns[][2] = {

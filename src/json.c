@@ -21,8 +21,7 @@
 
 #include "json.h"
 #include "json_depth.h"
-
-#define MX_JSON_MAX_DEPTH 512
+#include "mixpeek_limits.h"
 
 Jsonb *
 mx_json_parse(const char *data, size_t len, char **why)

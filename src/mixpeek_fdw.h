@@ -17,20 +17,7 @@
 #include "utils/relcache.h"
 
 #include "api.h"
-
-/*
- * Costs, in the planner's units (a sequential page read is 1.0).  One HTTP
- * round trip to the API is worth about a hundred page reads; converting a
- * document into a row about as much as evaluating a few operators.
- */
-#define MX_COST_REQUEST		100.0
-#define MX_COST_ROW			0.01
-
-/*
- * Rows assumed for a collection; the API does not tell us its size cheaply
- * and the contract has no table option for it.
- */
-#define MX_DEFAULT_ROWS		1000.0
+#include "mixpeek_limits.h"
 
 /*
  * Where a column's value comes from.  A column reads the first of its

@@ -125,7 +125,7 @@ check_base_url(DefElem *def)
 
 /*
  * The one reading of a page_size option, for the validator and the scan:
- * digits only, 1 to 1000; 0 when the value is not that.
+ * digits only, 1 to MX_PAGE_SIZE_MAX; 0 when the value is not that.
  */
 int
 mx_parse_page_size(const char *value)
@@ -133,15 +133,15 @@ mx_parse_page_size(const char *value)
 	int			n = 0;
 	const char *p;
 
-	for (p = value; *p >= '0' && *p <= '9' && n <= 1000; p++)
+	for (p = value; *p >= '0' && *p <= '9' && n <= MX_PAGE_SIZE_MAX; p++)
 		n = n * 10 + (*p - '0');
-	if (p == value || *p != '\0' || n < 1 || n > 1000)
+	if (p == value || *p != '\0' || n < 1 || n > MX_PAGE_SIZE_MAX)
 		return 0;
 	return n;
 }
 
 static const char page_size_rule[] =
-"The page size must be an integer between 1 and 1000, written in decimal digits.";
+"The page size must be an integer between 1 and " CppAsString2(MX_PAGE_SIZE_MAX) ", written in decimal digits.";
 
 static void
 check_page_size(DefElem *def)

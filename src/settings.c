@@ -36,12 +36,12 @@
 char	   *mx_api_key = NULL;
 char	   *mx_namespace = NULL;
 char	   *mx_base_url = NULL;
-int			mx_timeout_ms = 30000;
-int			mx_connect_timeout_ms = 10000;
-int			mx_max_retries = 2;
-int			mx_max_concurrency = 8;
-int			mx_page_size = 100;
-int			mx_max_response_kb = 256 * 1024;
+int			mx_timeout_ms = MX_DEFAULT_TIMEOUT_MS;
+int			mx_connect_timeout_ms = MX_DEFAULT_CONNECT_TIMEOUT_MS;
+int			mx_max_retries = MX_DEFAULT_MAX_RETRIES;
+int			mx_max_concurrency = MX_DEFAULT_CONCURRENCY;
+int			mx_page_size = MX_DEFAULT_PAGE_SIZE;
+int			mx_max_response_kb = MX_DEFAULT_MAX_RESPONSE_KB;
 bool		mx_pushdown = true;
 char	   *mx_allowed_hosts = NULL;
 
@@ -467,7 +467,7 @@ mx_settings_init(void)
 							   PGC_USERSET, 0, check_namespace, NULL, NULL);
 	DefineCustomStringVariable("mixpeek.base_url",
 							   "Root URL of the Mixpeek API.",
-							   NULL, &mx_base_url, MIXPEEK_DEFAULT_BASE_URL,
+							   NULL, &mx_base_url, MX_DEFAULT_BASE_URL,
 							   PGC_SUSET, 0, check_base_url, NULL, NULL);
 	DefineCustomStringVariable("mixpeek.allowed_hosts",
 							   "Hosts, besides that of mixpeek.base_url, that foreign servers of roles that are not superusers may point at.",
@@ -476,27 +476,32 @@ mx_settings_init(void)
 							   PGC_SUSET, GUC_LIST_INPUT, check_allowed_hosts, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.timeout_ms",
 							"Time limit of one Mixpeek request.",
-							NULL, &mx_timeout_ms, 30000, 1, INT_MAX,
+							NULL, &mx_timeout_ms, MX_DEFAULT_TIMEOUT_MS, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.connect_timeout_ms",
 							"Time limit for connecting to Mixpeek.",
-							NULL, &mx_connect_timeout_ms, 10000, 1, INT_MAX,
+							NULL, &mx_connect_timeout_ms,
+							MX_DEFAULT_CONNECT_TIMEOUT_MS, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.max_retries",
 							"Retries of a request on 429, 502, 503, 504 and connection failures.",
-							NULL, &mx_max_retries, 2, 0, 100,
+							NULL, &mx_max_retries, MX_DEFAULT_MAX_RETRIES,
+							0, MX_MAX_RETRIES_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.max_concurrency",
 							"Mixpeek requests in flight at once in one session.",
-							NULL, &mx_max_concurrency, 8, 1, 64,
+							NULL, &mx_max_concurrency, MX_DEFAULT_CONCURRENCY,
+							1, MX_CONCURRENCY_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.page_size",
 							"Documents asked for per list request.",
-							NULL, &mx_page_size, 100, 1, 1000,
+							NULL, &mx_page_size, MX_DEFAULT_PAGE_SIZE,
+							1, MX_PAGE_SIZE_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.max_response_bytes",
 							"Largest response body accepted, after decompression.",
-							NULL, &mx_max_response_kb, 256 * 1024, 1, INT_MAX / 2,
+							NULL, &mx_max_response_kb,
+							MX_DEFAULT_MAX_RESPONSE_KB, 1, MX_MAX_RESPONSE_KB_MAX,
 							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomBoolVariable("mixpeek.pushdown",
 							 "Send filters, sort and limit of foreign scans to Mixpeek.",

@@ -9,9 +9,9 @@
 #define MIXPEEK_SETTINGS_H
 
 #include "api.h"
+#include "mixpeek_limits.h"
 
 #define MIXPEEK_VERSION "0.2.0"
-#define MIXPEEK_DEFAULT_BASE_URL "https://api.mixpeek.com"
 
 extern char *mx_api_key;
 extern char *mx_namespace;
@@ -24,14 +24,6 @@ extern int	mx_page_size;
 extern int	mx_max_response_kb;
 extern bool mx_pushdown;
 extern char *mx_allowed_hosts;
-
-/*
- * Lengths of an API key, in bytes.  Shorter keys are not real ones, and
- * masking them in error text would mangle unrelated words; no real key is
- * longer, and the bound keeps masking a reply's first bytes exact (api.c).
- */
-#define MX_MIN_KEY_BYTES 8
-#define MX_MAX_KEY_BYTES 1024
 
 extern void mx_settings_init(void);
 

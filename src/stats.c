@@ -25,9 +25,9 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "mixpeek_limits.h"
 #include "stats.h"
 
-#define MX_STATS_MAX_ENTRIES 1000
 #define MX_STATS_COLUMNS 13
 
 typedef struct MxStatsKey

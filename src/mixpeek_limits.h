@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * mixpeek_limits.h
+ *		Every named limit and default of pg_mixpeek, each with the reason
+ *		for its value.
+ *
+ * Plain C, without PostgreSQL headers, so that the parts built also on
+ * their own (percent.c, retry_after.c, float_bounds.c, json_depth.c and
+ * the libFuzzer harnesses of test/fuzz/) may include it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIXPEEK_LIMITS_H
+#define MIXPEEK_LIMITS_H
+
+#include <limits.h>
+
+/* ---------- settings: defaults and bounds of the mixpeek.* parameters ---------- */
+
+/* The public API; a mock or a proxy is configured explicitly. */
+#define MX_DEFAULT_BASE_URL "https://api.mixpeek.com"
+
+/*
+ * mixpeek.timeout_ms: one request, its retries and their back-off
+ * included.  A list page of large documents takes seconds; half a minute
+ * is generous without letting a stalled server hold a backend for long.
+ */
+#define MX_DEFAULT_TIMEOUT_MS 30000
+
+/* mixpeek.connect_timeout_ms: a TCP and TLS handshake, even far away. */
+#define MX_DEFAULT_CONNECT_TIMEOUT_MS 10000
+
+/*
+ * mixpeek.max_retries: two retries ride out a brief 429 or 5xx; more
+ * would multiply the load on a service that is struggling already.  The
+ * bound keeps a statement's worst case (each retry waits its back-off)
+ * finite.
+ */
+#define MX_DEFAULT_MAX_RETRIES 2
+#define MX_MAX_RETRIES_MAX 100
+
+/*
+ * mixpeek.max_concurrency: requests of one session in flight at once.
+ * Eight keep a batch of GETs quick without looking like a flood to the
+ * API's rate limit.  The bound is the number of transfers one backend
+ * runs at once (MX_MAX_HANDLES).
+ */
+#define MX_DEFAULT_CONCURRENCY 8
+#define MX_CONCURRENCY_MAX 64
+
+/*
+ * mixpeek.page_size and the page_size table option: documents per list
+ * request.  The API takes a limit of 1 to 1000; 100 keeps a page of
+ * documents with vectors within a few megabytes.
+ */
+#define MX_DEFAULT_PAGE_SIZE 100
+#define MX_PAGE_SIZE_MAX 1000
+
+/*
+ * mixpeek.max_response_bytes, in kB: a body larger than this (after
+ * decompression) fails cleanly instead of exhausting the backend's
+ * memory.  256MB holds large pages of documents with vectors.  The upper
+ * bound only keeps the setting a sane int: a body cannot grow past 1GB,
+ * PostgreSQL's largest allocation, whatever it says.
+ */
+#define MX_DEFAULT_MAX_RESPONSE_KB (256 * 1024)
+#define MX_MAX_RESPONSE_KB_MAX (INT_MAX / 2)
+
+/*
+ * Lengths of an API key, in bytes.  Shorter keys are not real ones, and
+ * masking them in error text would mangle unrelated words; no real key is
+ * longer, and the bound keeps masking a reply's first bytes exact (api.c).
+ */
+#define MX_MIN_KEY_BYTES 8
+#define MX_MAX_KEY_BYTES 1024
+
+/* ---------- HTTP (http.c) ---------- */
+
+/*
+ * Longest wait between two checks for interrupts while requests run: a
+ * cancel or statement_timeout stops a stalled request within this.
+ */
+#define MX_WAIT_SLICE_MS 25
+
+/*
+ * Exponential back-off before a retry: the first waits around
+ * MX_BACKOFF_BASE_MS, each next one twice as long, never more than
+ * MX_BACKOFF_CAP_MS, so that mixpeek.timeout_ms still leaves room for it.
+ */
+#define MX_BACKOFF_BASE_MS 200
+#define MX_BACKOFF_CAP_MS 10000
+
+/*
+ * A server's Retry-After is honoured up to a minute: a longer (or hostile)
+ * value must not park a backend for hours.
+ */
+#define MX_RETRY_AFTER_CAP_MS 60000
+
+/*
+ * Transfers running at once in one backend, and easy handles (with their
+ * connections) kept for reuse: one per request a batch may run at once.
+ */
+#define MX_MAX_HANDLES MX_CONCURRENCY_MAX
+
+/* ---------- the API's replies (api.c, json.c) ---------- */
+
+/* Bytes of a reply that is not a Mixpeek error shown in a message. */
+#define MX_SNIPPET_BYTES 200
+
+/*
+ * Bytes of such a reply masked before the snippet is cut from it.  Each
+ * "[redacted]" (10 bytes) stands for at most MX_MAX_KEY_BYTES, so a key
+ * that the window's end cuts starts past 10 * 63 bytes of masked text,
+ * out of the snippet, whatever the window holds (checked in api.c).
+ */
+#define MX_SNIPPET_WINDOW (64 * 1024)
+
+/*
+ * Deepest nesting of arrays and objects accepted in a body.  jsonb_in
+ * recurses once per level; far below the stack depth limit, far above any
+ * real document.
+ */
+#define MX_JSON_MAX_DEPTH 512
+
+/* ---------- foreign tables (fdw.c, convert.c, import.c) ---------- */
+
+/*
+ * Costs, in the planner's units (a sequential page read is 1.0).  One HTTP
+ * round trip to the API is worth about a hundred page reads; converting a
+ * document into a row about as much as evaluating a few operators.
+ */
+#define MX_COST_REQUEST 100.0
+#define MX_COST_ROW 0.01
+
+/*
+ * Rows assumed for a collection; the API does not tell us its size cheaply
+ * and there is no table option for it.
+ */
+#define MX_DEFAULT_ROWS 1000.0
+
+/*
+ * Characters of a value shown in a conversion error: enough to recognize
+ * it, while a whole document in a message would drown the rest.
+ */
+#define MX_SHOWN_VALUE_LEN 80
+
+/*
+ * Collections per page of the collection list IMPORT FOREIGN SCHEMA reads,
+ * and the pages it follows: 100,000 collections, far more than a namespace
+ * holds, while a server that keeps handing out new cursors cannot keep an
+ * import paging forever.
+ */
+#define MX_IMPORT_PAGE_SIZE 100
+#define MX_IMPORT_MAX_PAGES 1000
+
+/* ---------- mixpeek_stats (stats.c) ---------- */
+
+/*
+ * Entries (database, role, server, request kind) in shared memory; more
+ * are counted together in one overflow entry.  A thousand cover every
+ * real combination at a few hundred kilobytes.
+ */
+#define MX_STATS_MAX_ENTRIES 1000
+
+#endif							/* MIXPEEK_LIMITS_H */
