@@ -37,6 +37,9 @@ echo "== test/load.sh $load_s"
 if [ "$MX_LONG" = 1 ]; then
   echo "== test/memcheck.sh"
   "$MX_TOP/test/memcheck.sh" || { echo "FAILED: memcheck"; status=1; }
+  # the Debian package: build, dpkg -i, make installcheck, remove
+  echo "== test/deb.sh"
+  "$MX_TOP/test/deb.sh" || { echo "FAILED: deb"; status=1; }
 fi
 [ "$status" -eq 0 ] || { echo "some tests FAILED"; exit 1; }
 echo "all tests passed"
