@@ -23,6 +23,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 
+#include "columns.h"
 #include "compat.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
@@ -181,7 +182,7 @@ shown_value(const char *text)
 static char *
 document_id_of(JsonbContainer *document)
 {
-	char	   *id = mx_json_string(mx_json_get(document, "document_id"));
+	char	   *id = mx_json_string(mx_json_get(document, MX_DOCUMENT_ID_FIELD));
 
 	return id ? id : pstrdup("(none)");
 }

@@ -58,6 +58,7 @@
 
 #include "utils/json.h"
 
+#include "columns.h"
 #include "compat.h"
 #include "float_bounds.h"
 #include "mixpeek_fdw.h"
@@ -488,7 +489,7 @@ static bool
 is_id_column(MxColumn *col)
 {
 	return col != NULL && col->nlocations == 1 &&
-		strcmp(col->locations[0].dotted, "document_id") == 0 &&
+		strcmp(col->locations[0].dotted, MX_DOCUMENT_ID_FIELD) == 0 &&
 		value_kind(col->typid) == MX_VALUE_STRING;
 }
 
@@ -572,7 +573,7 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 static List *
 select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
 {
-	List	   *select = list_make1(makeString(pstrdup("document_id")));
+	List	   *select = list_make1(makeString(pstrdup(MX_DOCUMENT_ID_FIELD)));
 	bool		all_columns = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
 											attrs_used);
 	bool		whole = all_columns;
@@ -600,7 +601,7 @@ select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
 
 			if (!loc->remote_ok)
 				whole = true;
-			else if (strcmp(loc->dotted, "document_id") != 0)
+			else if (strcmp(loc->dotted, MX_DOCUMENT_ID_FIELD) != 0)
 				select = list_append_unique(select,
 											makeString(pstrdup(loc->dotted)));
 		}

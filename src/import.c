@@ -25,38 +25,13 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 
+#include "columns.h"
 #include "compat.h"
 #include "cursor_set.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
 #include "mixpeek_limits.h"
 #include "settings.h"
-
-/* Standard columns of every imported table, in this order. */
-static const char *const standard_columns[][2] = {
-	{"document_id", "text"},
-	{"collection_id", "text"},
-	{"root_object_id", "text"},
-	{"root_bucket_id", "text"},
-	{"source_type", "text"},
-	{"source_collection_id", "text"},
-	{"source_document_id", "text"},
-	{"source_object_id", "text"},
-	{"lineage_path", "text"},
-	{"lineage_chain", "jsonb"},
-	{"source_blobs", "jsonb"},
-	{"document_blobs", "jsonb"},
-	{"internal_metadata", "jsonb"},
-	{"created_at", "timestamptz"},
-	{"updated_at", "timestamptz"},
-	{"modality", "text"},
-	{"mime_type", "text"},
-	{"vector", "real[]"},
-	{"presigned_url", "text"},
-	{"presigned_urls", "jsonb"},
-	{"document", "jsonb"},
-	{NULL, NULL}
-};
 
 /* output_schema types (SPEC §4); anything else becomes jsonb */
 static const char *const type_map[][2] = {
@@ -168,19 +143,6 @@ column_type(const char *schema_type)
 			return type_map[i][1];
 	}
 	return "jsonb";
-}
-
-static bool
-is_standard_column(const char *name)
-{
-	int			i;
-
-	for (i = 0; standard_columns[i][0]; i++)
-	{
-		if (strcmp(standard_columns[i][0], name) == 0)
-			return true;
-	}
-	return false;
 }
 
 static bool
@@ -367,9 +329,9 @@ field_refusal(const char *field)
 		return pstrdup("Its name is empty.");
 	if (mx_has_control_chars(field))
 		return pstrdup("Its name contains control characters.");
-	if (strcmp(field, "document") == 0)
-		return pstrdup("The column \"document\" holds the whole document.");
-	if (is_standard_column(field))
+	if (strcmp(field, MX_WHOLE_DOCUMENT_COLUMN) == 0)
+		return pstrdup("The column \"" MX_WHOLE_DOCUMENT_COLUMN "\" holds the whole document.");
+	if (mx_standard_column(field) != NULL)
 		return psprintf("The standard column %s reads it.", shown(field));
 	return NULL;
 }
@@ -534,7 +496,7 @@ create_table_sql(MxImport *imp, const char *table_name,
 				 JsonbContainer *collection, List *order)
 {
 	MxTableDef	def = {0};
-	int			i;
+	const MxStandardColumn *std;
 
 	def.label = label;
 	def.properties = object_of(mx_json_get_path(collection,
@@ -543,11 +505,12 @@ create_table_sql(MxImport *imp, const char *table_name,
 	initStringInfo(&def.sql);
 	appendStringInfo(&def.sql, "CREATE FOREIGN TABLE %s (",
 					 quote_identifier(table_name));
-	for (i = 0; standard_columns[i][0]; i++)
+	for (std = mx_standard_columns; std->name; std++)
 	{
-		appendStringInfo(&def.sql, "%s\n  %s %s", i > 0 ? "," : "",
-						 standard_columns[i][0], standard_columns[i][1]);
-		name_entry(def.names, standard_columns[i][0])->in_use = true;
+		appendStringInfo(&def.sql, "%s\n  %s %s",
+						 std > mx_standard_columns ? "," : "",
+						 std->name, std->sql_type);
+		name_entry(def.names, std->name)->in_use = true;
 		def.ncolumns++;
 	}
 	add_field_columns(&def, order);

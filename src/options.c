@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "columns.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
@@ -39,46 +40,6 @@ static const MxOption valid_options[] = {
 	{"page_size", ForeignTableRelationId},
 	{"field", AttributeRelationId},
 	{NULL, InvalidOid}
-};
-
-/*
- * The standard columns of SPEC section 1: the flat (older) location first,
- * then the nested (current) one.
- */
-typedef struct MxStandardColumn
-{
-	const char *name;
-	const char *flat;
-	const char *nested;
-	bool		needs_vectors;
-	bool		needs_url;
-} MxStandardColumn;
-
-static const MxStandardColumn standard_columns[] = {
-	{"document_id", "document_id", NULL},
-	{"collection_id", "collection_id", NULL},
-	{"root_object_id", "root_object_id", "_internal.lineage.root_object_id"},
-	{"root_bucket_id", "root_bucket_id", "_internal.lineage.root_bucket_id"},
-	{"source_type", "source_type", "_internal.lineage.source_type"},
-	{"source_collection_id", "source_collection_id",
-	"_internal.lineage.source_collection_id"},
-	{"source_document_id", "source_document_id",
-	"_internal.lineage.source_document_id"},
-	{"source_object_id", "source_object_id",
-	"_internal.lineage.source_object_id"},
-	{"lineage_path", "lineage_path", "_internal.lineage.path"},
-	{"lineage_chain", "lineage_chain", "_internal.lineage.chain"},
-	{"source_blobs", "source_blobs", "_internal.source_blobs"},
-	{"document_blobs", "document_blobs", "_internal.document_blobs", false, true},
-	{"internal_metadata", "internal_metadata", "_internal.metadata"},
-	{"created_at", "created_at", "_internal.created_at"},
-	{"updated_at", "updated_at", "_internal.updated_at"},
-	{"modality", "modality", "_internal.modality"},
-	{"mime_type", "mime_type", "_internal.mime_type"},
-	{"vector", "vector", "_internal.vector", true, false},
-	{"presigned_url", "presigned_url", "_internal.presigned_url", false, true},
-	{"presigned_urls", "presigned_urls", "_internal.presigned_urls", false, true},
-	{NULL}
 };
 
 /* The value is shown, except a key's. */
@@ -319,19 +280,6 @@ set_location(MxLocation *loc, const char *path, bool dotted)
 	}
 }
 
-static const MxStandardColumn *
-find_standard_column(const char *name)
-{
-	const MxStandardColumn *std;
-
-	for (std = standard_columns; std->name; std++)
-	{
-		if (strcmp(std->name, name) == 0)
-			return std;
-	}
-	return NULL;
-}
-
 static void
 set_column_source(MxColumn *col, const char *field)
 {
@@ -342,27 +290,25 @@ set_column_source(MxColumn *col, const char *field)
 		col->nlocations = 1;
 		set_location(&col->locations[0], field, true);
 		/* a field that names a standard location needs what it needs */
-		for (std = standard_columns; std->name; std++)
+		std = mx_standard_location(field);
+		if (std != NULL)
 		{
-			if (strcmp(field, std->flat) == 0 ||
-				(std->nested && strcmp(field, std->nested) == 0))
-			{
-				col->needs_vectors = std->needs_vectors;
-				col->needs_url = std->needs_url;
-			}
+			col->needs_vectors = std->needs_vectors;
+			col->needs_url = std->needs_url;
 		}
 		return;
 	}
 
-	if (strcmp(col->name, "document") == 0 &&
+	std = mx_standard_column(col->name);
+	if (std != NULL && std->flat == NULL &&
 		(col->typid == JSONBOID || col->typid == JSONOID))
 	{
 		col->whole_document = true;
 		return;
 	}
 
-	std = find_standard_column(col->name);
-	if (std == NULL)
+	/* any other column reads the key of its own name */
+	if (std == NULL || std->flat == NULL)
 	{
 		col->nlocations = 1;
 		set_location(&col->locations[0], col->name, false);
