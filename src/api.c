@@ -167,6 +167,27 @@ mx_api_list_collections(const MxTarget *target, const char *cursor)
 	return req;
 }
 
+static int
+compare_ids(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int
+mx_api_distinct_ids(char **ids, int n)
+{
+	int			kept = 0;
+	int			i;
+
+	qsort(ids, n, sizeof(char *), compare_ids);
+	for (i = 0; i < n; i++)
+	{
+		if (kept == 0 || strcmp(ids[kept - 1], ids[i]) != 0)
+			ids[kept++] = ids[i];
+	}
+	return kept;
+}
+
 /* ---------- reading error bodies ---------- */
 
 typedef struct MxErrorInfo

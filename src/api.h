@@ -73,6 +73,12 @@ extern Jsonb *mx_api_object_result(MxHttpRequest *req);
 /* Raise the ERROR for a failed request; never returns. */
 mx_noreturn extern void mx_api_report_failure(MxHttpRequest *req);
 
+/*
+ * Sort ids and drop repeated ones, in place; returns how many are left.
+ * Each document is then asked for once, however often it was listed.
+ */
+extern int	mx_api_distinct_ids(char **ids, int n);
+
 /* Percent-encode one path segment (RFC 3986 unreserved kept as is). */
 extern char *mx_api_escape_segment(const char *segment);
 

@@ -508,12 +508,6 @@ batch_lost(MxScanState *s)
 	return s->batch != NULL && mx_batch_lost(s->batch);
 }
 
-static int
-compare_ids(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* The scan's id value: one, or the elements of an array. */
 static void
 id_values(MxScanState *s, Datum **elems, bool **nulls, int *n, Oid *typid)
@@ -564,14 +558,8 @@ collect_ids(MxScanState *s)
 		if (id[0] != '\0')
 			s->ids[s->nids++] = id;
 	}
-	qsort(s->ids, s->nids, sizeof(char *), compare_ids);
-	for (i = 1, n = Min(s->nids, 1); i < s->nids; i++)
-	{
-		if (strcmp(s->ids[i], s->ids[n - 1]) != 0)
-			s->ids[n++] = s->ids[i];
-	}
-	s->nids = n;
-	s->answered = palloc0(sizeof(bool) * Max(n, 1));
+	s->nids = mx_api_distinct_ids(s->ids, s->nids);
+	s->answered = palloc0(sizeof(bool) * Max(s->nids, 1));
 }
 
 /*

@@ -65,12 +65,6 @@ typedef struct DocumentRequest
 	int			index;			/* into ids */
 } DocumentRequest;
 
-static int
-compare_ids(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* Array elements as C strings, NULLs dropped, duplicates removed. */
 static char **
 distinct_ids(ArrayType *array, int *nids)
@@ -88,13 +82,7 @@ distinct_ids(ArrayType *array, int *nids)
 	for (i = 0; i < n; i++)
 		if (!nulls[i])
 			ids[kept++] = TextDatumGetCString(elems[i]);
-	qsort(ids, kept, sizeof(char *), compare_ids);
-	n = kept;
-	kept = 0;
-	for (i = 0; i < n; i++)
-		if (kept == 0 || strcmp(ids[kept - 1], ids[i]) != 0)
-			ids[kept++] = ids[i];
-	*nids = kept;
+	*nids = mx_api_distinct_ids(ids, kept);
 	return ids;
 }
 
