@@ -309,6 +309,7 @@ parse_base_url(const char *url, MxHostPort *out)
 	return problem;
 }
 
+/* The one rule for mixpeek.base_url and a server's base_url option. */
 const char *
 mx_base_url_problem(const char *url)
 {
@@ -434,12 +435,11 @@ check_namespace(char **newval, void **extra, GucSource source)
 	return *newval == NULL || guc_refuse(mx_namespace_problem(*newval));
 }
 
+/* The rule of a server's base_url option too: sql/base_url.sql compares them. */
 static bool
 check_base_url(char **newval, void **extra, GucSource source)
 {
-	if (*newval == NULL)
-		return guc_refuse("The URL must start with http:// or https://.");
-	return guc_refuse(mx_base_url_problem(*newval));
+	return guc_refuse(mx_base_url_problem(*newval ? *newval : ""));
 }
 
 static bool
