@@ -1,11 +1,15 @@
-# A PostgreSQL 15 cluster of our own, for the tests that need what
-# pg_virtualenv does not give: the server started under a wrapper (valgrind),
-# its log file with every error's SQLSTATE, and the postmaster's pid.
-# Source it after test/lib.sh (it uses MX_TMP, MX_TOP, MIXPEEK_MOCK_URL).
+# A cluster of our own, for the tests that need what pg_virtualenv does not
+# give: the server started under a wrapper (valgrind), its log file with
+# every error's SQLSTATE, and the postmaster's pid; and for every test when
+# PG_CONFIG names a PostgreSQL that pg_virtualenv does not know (a prefix of
+# test/build-pg.sh).  Source it after test/lib.sh (it uses MX_TMP, MX_TOP,
+# MX_PGBIN, MIXPEEK_MOCK_URL).
 #
-#   mx_cluster_start [-c name=value]... [-- wrapper command...]
-#       initdb in $MX_TMP/cluster, start postgres (through the wrapper when
-#       given), wait until it accepts connections; exports PGHOST, PGPORT,
+#   mx_cluster_start [-b] [-c name=value]... [-- wrapper command...]
+#       initdb in $MX_CLUSTER_DIR (default $MX_TMP/cluster), start postgres
+#       (through the wrapper when given), wait until it accepts
+#       connections; -b: none of the library's settings (preloading, the
+#       mock's address and key), only the -c ones; exports PGHOST, PGPORT,
 #       PGUSER, PGDATABASE (superuser "postgres", trust auth on a private
 #       socket directory), MX_CLUSTER_LOG and MX_CLUSTER_PID (the postmaster,
 #       i.e. the wrapper's process, which becomes postgres).
@@ -13,7 +17,7 @@
 #   mx_cluster_postmaster_pid   the pid postgres itself records.
 #   mx_as_pg CMD...    run CMD as the cluster owner (postgres when root).
 
-MX_PGBIN=$(pg_config --bindir)
+MX_PGBIN=${MX_PGBIN:-$(pg_config --bindir)}
 MX_CLUSTER_DIR=$MX_TMP/cluster
 
 mx_as_pg() {
@@ -21,9 +25,10 @@ mx_as_pg() {
 }
 
 mx_cluster_start() {
-  local settings=() wrapper=() port i
+  local settings=() wrapper=() bare=0 port i
   while [ $# -gt 0 ]; do
     case $1 in
+      -b) bare=1; shift ;;
       -c) settings+=("$2"); shift 2 ;;
       --) shift; wrapper=("$@"); break ;;
       *) echo "mx_cluster_start: unknown argument $1" >&2; return 2 ;;
@@ -41,9 +46,11 @@ mx_cluster_start() {
     echo "port = $port"
     echo "listen_addresses = ''"
     echo "unix_socket_directories = '$MX_CLUSTER_DIR/sock'"
-    echo "shared_preload_libraries = 'mixpeek'"
-    echo "mixpeek.base_url = '$MIXPEEK_MOCK_URL'"
-    echo "mixpeek.api_key = 'sk_test_alpha'"
+    if [ "$bare" = 0 ]; then
+      echo "shared_preload_libraries = 'mixpeek'"
+      echo "mixpeek.base_url = '$MIXPEEK_MOCK_URL'"
+      echo "mixpeek.api_key = 'sk_test_alpha'"
+    fi
     echo "fsync = off"
     echo "autovacuum = off"
     echo "jit = off"

@@ -26,14 +26,15 @@ secs=${1:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 CC=${MX_FUZZ_CC:-clang}
+pgc=${PG_CONFIG:-pg_config}
 if [ -n "${MX_FUZZ_OUT:-}" ]; then out=$MX_FUZZ_OUT; keep=1; mkdir -p "$out"
 else out=$(mktemp -d /tmp/pg_mixpeek_fuzz.XXXXXX); keep=0; fi
 
 flags=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$top/src")
-pginc=(-I"$(pg_config --includedir-server)" -I"$(pg_config --includedir)/internal"
+pginc=(-I"$("$pgc" --includedir-server)" -I"$("$pgc" --includedir)/internal"
        -Wno-ignored-attributes)
-pglibs=(-L"$(pg_config --libdir)" -L"$(pg_config --pkglibdir)" -lpgcommon -lpgport)
+pglibs=(-L"$("$pgc" --libdir)" -L"$("$pgc" --pkglibdir)" -lpgcommon -lpgport)
 
 build() {
   local name=$1; shift

@@ -86,7 +86,7 @@ if INNER_DB:
         err = mx.expect_error(app, "SELECT mixpeek_document('col_articles', 'doc_flat_01')", None, "28000",
                               r"^no Mixpeek API key is configured$")
         carol_app = mx.connect(dbname="app", user="mx_h_carol", password="pw_carol")
-        mx.expect_error(carol_app, "SHOW mixpeek.api_key", None, "42501", r"must be superuser")
+        mx.expect_error(carol_app, "SHOW mixpeek.api_key", None, "42501", r"must be superuser|permission denied to examine")
         mx.expect_error(carol_app, "SELECT mixpeek_document('col_articles', 'doc_flat_01')", None, "28000",
                         r"^no Mixpeek API key is configured$", "a plain role in app")
         mx.check_eq([r for r in mx.mock_requests(since=since) if r["identity"] == "beta"], [],
@@ -113,7 +113,7 @@ if INNER_DB:
         mx.query(su, "CREATE EXTENSION IF NOT EXISTS mixpeek")
         mx.expect_error(carol, "SELECT mixpeek_document('col_articles', 'doc_flat_01')", None, "28000",
                         r"^no Mixpeek API key is configured$")
-        mx.expect_error(carol, "SHOW mixpeek.api_key", None, "42501", r"must be superuser",
+        mx.expect_error(carol, "SHOW mixpeek.api_key", None, "42501", r"must be superuser|permission denied to examine",
                         "SHOW once the library is loaded")
         mx.check_eq([r for r in mx.mock_requests(since=since) if r["identity"] == "beta"], [],
                     "requests sent with the configuration-file key")
@@ -319,7 +319,7 @@ with mx.case("a key straddling the 200-byte cut of a non-JSON error body does no
         body = "x" * offset + "sk_test_alpha" + "y" * 100
         canned("straddle%d" % offset, 400, body, "text/plain")
         err = mx.expect_error(alice, "SELECT mixpeek_document('col_canned', %s)", ("straddle%d" % offset,), "22023",
-                              r"^Mixpeek returned HTTP 400 for GET ")
+                              r"^Mixpeek returned HTTP 400$")
         if err:
             mx.check("sk_te" not in err.detail, "offset %d: no start of the key in the detail" % offset,
                      err.detail[-40:])
@@ -497,7 +497,7 @@ with mx.case("keys too short to be real are refused"):
 
 def nested(flag, *options):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    cmd = ["pg_virtualenv", "-t", "-v", "15",
+    cmd = [os.path.join(os.environ["MX_TOP"], "test/virtualenv.sh"),
            "-o", "mixpeek.api_key=%s" % INNER_KEY,
            "-o", "mixpeek.base_url=%s" % mx.MOCK_URL]
     for o in options:
