@@ -17,10 +17,32 @@ mx_in_cluster bash -c '
   cd "$MX_TOP"
   status=0
   make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; status=1; }
+  # a session opened before each file must still be alive after it: a
+  # backend crash makes the postmaster end every session (session_watch.py)
   for t in test/scripted/test_*.py; do
     [ -e "$t" ] || continue
     echo "== $t"
+    coproc WATCH { /usr/bin/python3 test/scripted/session_watch.py 2>&1; }
+    watch_pid=$WATCH_PID watch_in=${WATCH[0]} watch_out=${WATCH[1]}
+    ready=
+    read -r -t 60 ready <&"$watch_in" || true
+    case $ready in
+      ready:*) ;;
+      *) echo "FAILED: $t: no session could be opened before it: $ready"; status=1 ;;
+    esac
     /usr/bin/python3 "$t" || { echo "FAILED: $t"; status=1; }
+    # builtins only: the coprocess fds are not open in subshells
+    trap "" PIPE; echo >&"$watch_out" 2>/dev/null; trap - PIPE
+    verdict=
+    while IFS= read -r -t 60 line <&"$watch_in"; do verdict+="$line
+"; done
+    if wait "$watch_pid"; then
+      echo -n "   crash check: $verdict"
+    else
+      echo "FAILED: $t: crash check (a session opened before the file must outlive it):"
+      echo -n "$verdict" | sed "s/^/   /"
+      status=1
+    fi
   done
   exit $status
 ' || status=1
