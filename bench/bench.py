@@ -221,6 +221,27 @@ def timed(conn, sql, params=None):
         return time.perf_counter() - t0, rows
 
 
+def requests_of(sql, params=None, setup=None):
+    """Requests one run of sql makes: (counted by mixpeek_stats, received by
+    the mock).  Run alone, outside the timed rounds, with nothing else
+    talking to the mock."""
+    conn = connect()
+    if setup:
+        timed(conn, setup)
+    total = "SELECT coalesce(sum(requests), 0)::bigint FROM mixpeek_stats"
+    s0, m0 = mx.scalar(conn, total), mock_stats().get("requests")
+    timed(conn, sql, params)
+    s1, m1 = mx.scalar(conn, total), mock_stats().get("requests")
+    conn.close()
+    return s1 - s0, (m1 - m0) if m0 is not None and m1 is not None else None
+
+
+def requests_note(counted):
+    stats, mock = counted
+    return "%d requests a query (mixpeek_stats; the mock received %s%s)" % (
+        stats, mock, "" if mock == stats else ", DIFFERENT")
+
+
 def proc_kb(pid, field):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -324,6 +345,7 @@ def bench_lookups(ids, fdw_ok, fdw_why):
                          "SELECT count(*) FROM bench_big WHERE document_id = ANY(%s::text[])",
                          (ids,)))
     times = {v[0]: [] for v in variants}
+    counted = {v[0]: requests_of(v[1], v[2]) for v in variants}
     for r in range(RUNS):
         for name, sql, params in variants:
             c0 = mock_connections()
@@ -340,8 +362,9 @@ def bench_lookups(ids, fdw_ok, fdw_why):
         ratio = t / floor
         note = ""
         if name.startswith("one-by-one"):
-            note = "sequential by nature: its own floor N·latency = %.1f s (%.2f×)" % (
+            note = "sequential by nature: its own floor N·latency = %.1f s (%.2f×); " % (
                 n * LATENCY_MS / 1000.0, t / (n * LATENCY_MS / 1000.0))
+        note += requests_note(counted[name])
         rows_out.append(("lookups: %d ids @ %d ms" % (n, LATENCY_MS), name, fmt_s(t),
                          "floor %s (N·latency/%d)" % (fmt_s(floor), conc),
                          "%.2f×" % ratio, "≤ %.1f× %s" % (TARGET_LOOKUP, verdict(ratio, TARGET_LOOKUP)
@@ -421,6 +444,7 @@ def bench_scan(fdw_created, fdw_why):
                    ("FDW two typed columns: SELECT category, sum(word_count) ... GROUP BY category",
                     "SELECT category, sum(word_count) FROM bench_big_cols GROUP BY category")]
     sent = {}
+    counted = {}
     if fdw_created:
         conn = connect()
         timed(conn, "SET mixpeek.page_size = %d" % PAGE_SIZE)
@@ -430,6 +454,7 @@ def bench_scan(fdw_created, fdw_why):
             for name, sql in fdw_queries:
                 sent[name] = fdw_request_bodies(conn, sql)
                 log("scan: %s sends %s" % (name, json.dumps(sent[name])))
+                counted[name] = requests_of(sql, setup="SET mixpeek.page_size = %d" % PAGE_SIZE)
             # the same documents in local tables: what the query costs in
             # PostgreSQL alone, with and without parsing the JSON text
             load_local_tables(conn)
@@ -504,8 +529,8 @@ def bench_scan(fdw_created, fdw_why):
                          "≤ %.1f× %s; RSS +%.1f MB ≤ %d MB %s" % (
                              TARGET_SCAN, verdict(ratio, TARGET_SCAN), g, TARGET_SCAN_RSS_MB,
                              verdict(g, TARGET_SCAN_RSS_MB)),
-                         "sends %s; RSS: peak growth (VmHWM) of the backend, worst run" %
-                         json.dumps(sent.get(name))))
+                         "sends %s; %s; RSS: peak growth (VmHWM) of the backend, worst run" %
+                         (json.dumps(sent.get(name)), requests_note(counted[name]))))
     if scan_ok:
         doc_t = median(times["FDW SELECT sum(length(document::text))"])
         for name, _ in local:
