@@ -2,27 +2,20 @@
 -- and refuse the same values, for the same reason
 SET client_min_messages = warning;
 
-CREATE FUNCTION pg_temp.base_url_verdicts(url text,
-    OUT setting text, OUT option text)
+-- 'accepted', or the detail of the error; nothing the statement did stays
+CREATE FUNCTION pg_temp.verdict(statement text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     detail text;
 BEGIN
-    BEGIN
-        PERFORM set_config('mixpeek.base_url', url, true);
-        setting := 'accepted';
-    EXCEPTION WHEN others THEN
+    EXECUTE statement;
+    RAISE SQLSTATE 'MXOK0';
+EXCEPTION
+    WHEN SQLSTATE 'MXOK0' THEN
+        RETURN 'accepted';
+    WHEN others THEN
         GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-        setting := detail;
-    END;
-    BEGIN
-        EXECUTE format('CREATE SERVER base_url_probe FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url %L)', url);
-        DROP SERVER base_url_probe;
-        option := 'accepted';
-    EXCEPTION WHEN others THEN
-        GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-        option := detail;
-    END;
+        RETURN detail;
 END
 $$;
 
@@ -46,5 +39,9 @@ FROM unnest(ARRAY[
     'http://ho st', E'http://host\t/', E'http://host\r\nX: 1', 'http://h"st',
     'http://höst.example', 'http://host/{x}', 'http://[::1', 'http://::1',
     'http://host!/'
-]) AS url, pg_temp.base_url_verdicts(url) AS v
+]) AS url,
+LATERAL (SELECT
+    pg_temp.verdict(format('SET LOCAL mixpeek.base_url = %L', url)) AS setting,
+    pg_temp.verdict(format('CREATE SERVER base_url_probe FOREIGN DATA WRAPPER mixpeek_fdw '
+                           'OPTIONS (base_url %L)', url)) AS option) AS v
 ORDER BY url COLLATE "C";

@@ -1,6 +1,6 @@
 -- mixpeek_fdw: conversion errors, API errors, and which key goes where
 \i sql/include/fdw_setup.psql
-\set SHOW_CONTEXT never
+\set SHOW_CONTEXT errors
 
 CREATE SERVER mx_err FOREIGN DATA WRAPPER mixpeek_fdw;
 
@@ -43,7 +43,7 @@ SELECT chain_int FROM err_articles WHERE document_id = 'doc_nested_03';
 SELECT count(*) FROM err_articles WHERE small IS NOT NULL;
 SELECT count(*), count(word_count) FROM err_articles;
 
--- API errors carry the contract's SQLSTATEs
+-- API errors carry the SQLSTATEs of README's error table
 SET mixpeek.max_retries = 0;
 CREATE FOREIGN TABLE err_nope (document_id text) SERVER mx_err OPTIONS (collection 'col_nope');
 SELECT * FROM err_nope;

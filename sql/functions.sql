@@ -1,7 +1,7 @@
 -- mixpeek_document() and mixpeek_documents() against the bundled mock
 \set ECHO all
 \pset null '(null)'
-\set SHOW_CONTEXT never
+\set SHOW_CONTEXT errors
 
 -- a document, exactly as sent: both shapes, numbers with every digit
 SELECT mixpeek_document('col_articles', 'doc_flat_01') ->> 'document_id' AS id,

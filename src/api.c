@@ -2,7 +2,7 @@
  *
  * api.c
  *		The Mixpeek calls: building requests and reading their results,
- *		with the error mapping of the interface contract.
+ *		with each failure mapped to its SQLSTATE (README, "Errors").
  *
  * Every path segment taken from user input is percent-encoded, so no id can
  * address another endpoint.  Messages name the method and the path (never
@@ -186,6 +186,35 @@ mx_api_distinct_ids(char **ids, int n)
 			ids[kept++] = ids[i];
 	}
 	return kept;
+}
+
+/* ---------- error context ---------- */
+
+/*
+ * The request an error is about, as a CONTEXT line: its method and path,
+ * never the host (a base_url may carry more than a host) nor the key.
+ */
+static void
+request_context(void *arg)
+{
+	MxHttpRequest *req = arg;
+
+	errcontext("Mixpeek request %s %s", req->method, req->path);
+}
+
+void
+mx_api_enter_request(ErrorContextCallback *errcb, MxHttpRequest *req)
+{
+	errcb->callback = request_context;
+	errcb->arg = req;
+	errcb->previous = error_context_stack;
+	error_context_stack = errcb;
+}
+
+void
+mx_api_leave_request(ErrorContextCallback *errcb)
+{
+	error_context_stack = errcb->previous;
 }
 
 /* ---------- reading error bodies ---------- */
@@ -464,7 +493,7 @@ append_sentence(char *detail, const char *more)
 	return psprintf("%s%s%s", detail ? detail : "", detail ? " " : "", more);
 }
 
-static void
+mx_noreturn static void
 report_http_status(MxHttpRequest *req, MxErrorInfo *reply)
 {
 	MxErrorInfo info = *reply;
@@ -488,23 +517,22 @@ report_http_status(MxHttpRequest *req, MxErrorInfo *reply)
 
 	ereport(ERROR,
 			(errcode(sqlstate_for_status(req->status)),
-			 errmsg("Mixpeek returned HTTP %ld%s for %s %s",
-					req->status, mx_http_redact(req, what),
-					req->method, req->path),
+			 errmsg("Mixpeek returned HTTP %ld%s",
+					req->status, mx_http_redact(req, what)),
 			 detail ? errdetail_internal("%s", mx_http_redact(req, detail)) : 0,
 			 hint ? errhint("%s", hint) : 0));
 }
 
-void
-mx_api_report_failure(MxHttpRequest *req)
+/* The ERROR for a request that failed. */
+mx_noreturn static void
+report_failure(MxHttpRequest *req)
 {
 	switch (req->outcome)
 	{
 		case MX_HTTP_CONNECT_FAILED:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not reach Mixpeek for %s %s: %s",
-							req->method, req->path,
+					 errmsg("could not reach Mixpeek: %s",
 							mx_http_redact(req, req->curl_error)),
 					 (req->retries || req->out_of_time) ?
 					 errdetail_internal("%s", retries_detail(req)) : 0));
@@ -512,8 +540,7 @@ mx_api_report_failure(MxHttpRequest *req)
 		case MX_HTTP_TIMED_OUT:
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("Mixpeek request %s %s timed out",
-							req->method, req->path),
+					 errmsg("Mixpeek request timed out"),
 					 errdetail_internal("%s", mx_http_redact(req, req->curl_error)),
 					 errhint("Raise mixpeek.timeout_ms or mixpeek.connect_timeout_ms if the service is slow.")));
 			break;
@@ -522,13 +549,10 @@ mx_api_report_failure(MxHttpRequest *req)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						 errmsg("Mixpeek responses held at once exceed mixpeek.max_response_bytes"),
-						 errdetail("Failed while receiving the response to %s %s.",
-								   req->method, req->path),
 						 errhint("Lower mixpeek.max_concurrency, or have a superuser raise mixpeek.max_response_bytes.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-					 errmsg("Mixpeek response to %s %s is larger than mixpeek.max_response_bytes",
-							req->method, req->path),
+					 errmsg("Mixpeek response is larger than mixpeek.max_response_bytes"),
 					 errhint("A superuser can raise mixpeek.max_response_bytes.")));
 			break;
 		case MX_HTTP_DONE:
@@ -541,29 +565,39 @@ mx_api_report_failure(MxHttpRequest *req)
 		case MX_HTTP_PENDING:
 			break;
 	}
-	elog(ERROR, "Mixpeek request %s %s reported before it finished",
-		 req->method, req->path);
+	elog(ERROR, "Mixpeek request reported before it finished");
 }
 
-static void
+mx_noreturn static void
 report_bad_body(MxHttpRequest *req, const char *why)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-			 errmsg("Mixpeek sent an invalid response to %s %s",
-					req->method, req->path),
+			 errmsg("Mixpeek sent an invalid response"),
 			 errdetail_internal("%s", reply_may_be_shown(req)
 								? mx_http_redact(req, why) : reply_hidden)));
 }
 
-Jsonb *
-mx_api_object_result(MxHttpRequest *req)
+void
+mx_api_report_unexpected(MxHttpRequest *req, const char *detail)
+{
+	ErrorContextCallback errcb;
+
+	mx_api_enter_request(&errcb, req);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
+			 errmsg("unexpected response from Mixpeek"),
+			 errdetail_internal("%s", detail)));
+}
+
+static Jsonb *
+object_result(MxHttpRequest *req)
 {
 	Jsonb	   *jb;
 	char	   *why;
 
 	if (req->outcome != MX_HTTP_DONE || req->status < 200 || req->status > 299)
-		mx_api_report_failure(req);
+		report_failure(req);
 	jb = mx_json_parse(req->response.data, req->response.len, &why);
 	if (jb == NULL)
 		report_bad_body(req, why);
@@ -572,16 +606,41 @@ mx_api_object_result(MxHttpRequest *req)
 	return jb;
 }
 
+/* A 404 for a missing document is no error; any other 404 raises one. */
+static bool
+is_missing(MxHttpRequest *req)
+{
+	MxErrorInfo info;
+
+	if (req->outcome != MX_HTTP_DONE || req->status != 404)
+		return false;
+	info = read_error_body(req);
+	if (!is_missing_document(&info))
+		report_http_status(req, &info);
+	return true;
+}
+
+Jsonb *
+mx_api_object_result(MxHttpRequest *req)
+{
+	ErrorContextCallback errcb;
+	Jsonb	   *jb;
+
+	mx_api_enter_request(&errcb, req);
+	jb = object_result(req);
+	mx_api_leave_request(&errcb);
+	return jb;
+}
+
 Jsonb *
 mx_api_document_result(MxHttpRequest *req)
 {
-	if (req->outcome == MX_HTTP_DONE && req->status == 404)
-	{
-		MxErrorInfo info = read_error_body(req);
+	ErrorContextCallback errcb;
+	Jsonb	   *jb = NULL;
 
-		if (is_missing_document(&info))
-			return NULL;
-		report_http_status(req, &info);
-	}
-	return mx_api_object_result(req);
+	mx_api_enter_request(&errcb, req);
+	if (!is_missing(req))
+		jb = object_result(req);
+	mx_api_leave_request(&errcb);
+	return jb;
 }

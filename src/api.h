@@ -3,7 +3,7 @@
  * api.h
  *		The Mixpeek calls we make: request building (URLs with every path
  *		segment percent-encoded, JSON bodies) and reading responses into
- *		jsonb, with the error mapping of the interface contract.
+ *		jsonb, with each failure mapped to its SQLSTATE (README, "Errors").
  *
  *-------------------------------------------------------------------------
  */
@@ -60,18 +60,28 @@ extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 /*
  * Read a finished GET document request: the document, or NULL when the
  * document does not exist (404 for the document itself).  Any other
- * failure raises the ERROR of the contract's error table.
+ * failure raises its ERROR (README, "Errors").
  */
 extern Jsonb *mx_api_document_result(MxHttpRequest *req);
 
 /*
  * Read a finished request expected to return a JSON object (list calls):
- * raises the contract's ERROR for anything but a 2xx with a JSON object.
+ * raises an ERROR for anything but a 2xx with a JSON object.
  */
 extern Jsonb *mx_api_object_result(MxHttpRequest *req);
 
-/* Raise the ERROR for a failed request; never returns. */
-mx_noreturn extern void mx_api_report_failure(MxHttpRequest *req);
+/*
+ * While reading a request's response, errors name the request in a CONTEXT
+ * line: enter before, leave after (an ERROR leaves by itself).  The two
+ * functions above do so on their own.
+ */
+extern void mx_api_enter_request(ErrorContextCallback *errcb,
+								 MxHttpRequest *req);
+extern void mx_api_leave_request(ErrorContextCallback *errcb);
+
+/* The ERROR for a response that is not what the request expects. */
+mx_noreturn extern void mx_api_report_unexpected(MxHttpRequest *req,
+												 const char *detail);
 
 /*
  * Sort ids and drop repeated ones, in place; returns how many are left.

@@ -7,7 +7,7 @@
  * one, the mixpeek.api_key setting is used, but only for servers that do
  * not set their own base_url: that key belongs to mixpeek.base_url, and any
  * role that can create a server could otherwise point it at a host of its
- * own and collect the superuser's key (SPEC section 6).
+ * own and collect the superuser's key.
  *
  * The options are checked again here, not only by the validator: they may
  * have been stored by an older version, and mixpeek.allowed_hosts may have

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * convert.c
- *		Documents (jsonb) to the columns of a mixpeek_fdw row (SPEC §4).
+ *		Documents (jsonb) to the columns of a mixpeek_fdw row.
  *
  * Scalars go through the column type's input function, so every type that
  * can be written as text works, domains and enums included; JSON arrays
@@ -63,15 +63,13 @@ typedef struct MxColumnConverter
 struct MxConverter
 {
 	MxRelation *rel;
+	char	   *relname;		/* for the error context */
 	MxColumnConverter *columns;
-};
 
-/* What a failed conversion reports. */
-typedef struct MxConvertError
-{
+	/* where mx_convert_document() is, for the error context */
 	MxColumn   *col;
 	JsonbContainer *document;
-} MxConvertError;
+};
 
 static void
 init_type_input(MxTypeInput *ti, Oid typid, int32 typmod)
@@ -117,6 +115,7 @@ mx_converter_create(MxRelation *rel)
 	int			i;
 
 	conv->rel = rel;
+	conv->relname = get_rel_name(rel->relid);
 	conv->columns = palloc0(sizeof(MxColumnConverter) * rel->natts);
 	for (i = 0; i < rel->natts; i++)
 	{
@@ -179,28 +178,40 @@ shown_value(const char *text)
 					text);
 }
 
-static char *
-document_id_of(JsonbContainer *document)
+/*
+ * The error context of a conversion, as postgres_fdw gives it: the column
+ * and table, and the document the value comes from.  No catalog lookup:
+ * the transaction may be failing already.
+ */
+static void
+conversion_error_callback(void *arg)
 {
-	char	   *id = mx_json_string(mx_json_get(document, MX_DOCUMENT_ID_FIELD));
+	MxConverter *conv = arg;
+	char	   *id;
 
-	return id ? id : pstrdup("(none)");
+	if (conv->col == NULL)
+		return;
+	id = mx_json_string(mx_json_get(conv->document, MX_DOCUMENT_ID_FIELD));
+	if (id != NULL)
+		errcontext("column \"%s\" of foreign table \"%s\", document \"%s\"",
+				   conv->col->name, conv->relname, id);
+	else
+		errcontext("column \"%s\" of foreign table \"%s\", document without \"%s\"",
+				   conv->col->name, conv->relname, MX_DOCUMENT_ID_FIELD);
 }
 
 /*
- * The ERROR for a value that its column's input function refused: which
- * column, document and value, with the input function's SQLSTATE and its
- * message as the detail.
+ * The ERROR for a value that its column's input function refused: the
+ * value, cut short, with the input function's SQLSTATE and its message as
+ * the detail; the context says where the value comes from.
  */
 mx_noreturn static void
-report_input_error(MxTypeInput *ti, char *text, MxConvertError *where,
-				   ErrorData *edata)
+report_input_error(MxTypeInput *ti, char *text, ErrorData *edata)
 {
 	ereport(ERROR,
 			(errcode(edata->sqlerrcode),
-			 errmsg("cannot convert value \"%s\" of document \"%s\" to column \"%s\" of type %s",
-					shown_value(text), document_id_of(where->document),
-					where->col->name, format_type_be(ti->typid)),
+			 errmsg("cannot convert value \"%s\" to type %s",
+					shown_value(text), format_type_be(ti->typid)),
 			 errdetail("%c%s.", pg_toupper((unsigned char) edata->message[0]),
 					   edata->message + 1)));
 }
@@ -214,7 +225,7 @@ report_input_error(MxTypeInput *ti, char *text, MxConvertError *where,
  * ERROR, as it would for COPY.
  */
 static Datum
-input_value(MxTypeInput *ti, char *text, MxConvertError *where)
+input_value(MxTypeInput *ti, char *text)
 {
 	ErrorSaveContext escontext = {T_ErrorSaveContext};
 	Datum		result;
@@ -222,7 +233,7 @@ input_value(MxTypeInput *ti, char *text, MxConvertError *where)
 	escontext.details_wanted = true;
 	if (!InputFunctionCallSafe(&ti->input, text, ti->ioparam, ti->typmod,
 							   (Node *) &escontext, &result))
-		report_input_error(ti, text, where, escontext.error_data);
+		report_input_error(ti, text, escontext.error_data);
 	return result;
 }
 
@@ -233,7 +244,7 @@ input_value(MxTypeInput *ti, char *text, MxConvertError *where)
  * caught here to say where it comes from.  A cancel passes through.
  */
 static Datum
-input_value(MxTypeInput *ti, char *text, MxConvertError *where)
+input_value(MxTypeInput *ti, char *text)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	Datum		result = (Datum) 0;
@@ -251,7 +262,7 @@ input_value(MxTypeInput *ti, char *text, MxConvertError *where)
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			PG_RE_THROW();
 		FlushErrorState();
-		report_input_error(ti, text, where, edata);
+		report_input_error(ti, text, edata);
 	}
 	PG_END_TRY();
 	return result;
@@ -260,7 +271,7 @@ input_value(MxTypeInput *ti, char *text, MxConvertError *where)
 #endif							/* MX_SOFT_INPUT_ERRORS */
 
 static Datum
-convert_array(MxColumnConverter *cc, JsonbValue *v, MxConvertError *where)
+convert_array(MxColumnConverter *cc, JsonbValue *v)
 {
 	JsonbIterator *it;
 	JsonbValue	elem;
@@ -280,7 +291,7 @@ convert_array(MxColumnConverter *cc, JsonbValue *v, MxConvertError *where)
 			continue;
 		nulls[n] = (elem.type == jbvNull);
 		elems[n] = nulls[n] ? (Datum) 0
-			: input_value(&cc->elem, scalar_text(&elem), where);
+			: input_value(&cc->elem, scalar_text(&elem));
 		n++;
 	}
 	dims[0] = n;
@@ -302,38 +313,32 @@ is_json_array(JsonbValue *v)
 }
 
 static Datum
-convert_value(MxColumnConverter *cc, JsonbValue *v, MxConvertError *where)
+convert_value(MxColumnConverter *cc, JsonbValue *v)
 {
 	switch (cc->kind)
 	{
 		case MX_CONV_JSONB:
 			return JsonbPGetDatum(JsonbValueToJsonb(v));
 		case MX_CONV_JSON_TEXT:
-			return input_value(&cc->type, json_text(v), where);
+			return input_value(&cc->type, json_text(v));
 		case MX_CONV_TEXT:
 			return PointerGetDatum(cstring_to_text(scalar_text(v)));
 		case MX_CONV_ARRAY:
 			if (is_json_array(v))
-				return convert_array(cc, v, where);
+				return convert_array(cc, v);
 			/* a scalar may still be an array literal such as "{1,2}" */
-			return input_value(&cc->type, scalar_text(v), where);
+			return input_value(&cc->type, scalar_text(v));
 		case MX_CONV_SCALAR:
 			break;
 	}
-	return input_value(&cc->type, scalar_text(v), where);
+	return input_value(&cc->type, scalar_text(v));
 }
 
 
-
-/*
- * Fill values/isnull for one document (a jbvBinary object).  Columns not in attrs_used (offsets
- * by FirstLowInvalidHeapAttributeNumber, as pull_varattnos makes them) are
- * left NULL; a whole-row reference uses them all.
- */
-void
-mx_convert_document(MxConverter *conv, JsonbValue *document,
-					Bitmapset *attrs_used,
-					Datum *values, bool *isnull)
+/* The columns of one document, in attribute order. */
+static void
+convert_columns(MxConverter *conv, JsonbValue *document,
+				Bitmapset *attrs_used, Datum *values, bool *isnull)
 {
 	MxRelation *rel = conv->rel;
 	bool		all = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber,
@@ -343,9 +348,9 @@ mx_convert_document(MxConverter *conv, JsonbValue *document,
 	for (i = 0; i < rel->natts; i++)
 	{
 		MxColumnConverter *cc = &conv->columns[i];
-		MxConvertError where = {cc->col, document->val.binary.data};
 		JsonbValue *v;
 
+		conv->col = cc->col;
 		isnull[i] = true;
 		values[i] = (Datum) 0;
 		if (cc->col == NULL ||
@@ -354,14 +359,37 @@ mx_convert_document(MxConverter *conv, JsonbValue *document,
 			continue;
 		if (cc->col->whole_document)
 		{
-			values[i] = convert_value(cc, document, &where);
+			values[i] = convert_value(cc, document);
 			isnull[i] = false;
 			continue;
 		}
 		v = column_value(cc->col, document->val.binary.data);
 		if (v == NULL)
 			continue;
-		values[i] = convert_value(cc, v, &where);
+		values[i] = convert_value(cc, v);
 		isnull[i] = false;
 	}
+}
+
+/*
+ * Fill values/isnull for one document (a jbvBinary object).  Columns not
+ * in attrs_used (offsets by FirstLowInvalidHeapAttributeNumber, as
+ * pull_varattnos makes them) are left NULL; a whole-row reference uses
+ * them all.  An error names the column and the document in its context.
+ */
+void
+mx_convert_document(MxConverter *conv, JsonbValue *document,
+					Bitmapset *attrs_used,
+					Datum *values, bool *isnull)
+{
+	ErrorContextCallback errcb;
+
+	errcb.callback = conversion_error_callback;
+	errcb.arg = conv;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	conv->document = document->val.binary.data;
+	convert_columns(conv, document, attrs_used, values, isnull);
+	conv->col = NULL;
+	error_context_stack = errcb.previous;
 }

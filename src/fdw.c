@@ -103,6 +103,7 @@ typedef struct MxScanState
 
 	/* list scans */
 	bool		page_pending;
+	MxHttpRequest *page_req;	/* the request of the current page */
 	JsonbContainer *results;
 	int			nresults;
 	JsonbValue	document;		/* the current row's */
@@ -155,6 +156,16 @@ collect_attrs(Index relid, List *exprs, Bitmapset **attrs)
 	}
 }
 
+/*
+ * mixpeekGetForeignRelSize
+ *		Estimate the rows a scan of the foreign table returns.
+ *
+ * Reads the table's options once for the whole planning (kept in
+ * fdw_private) and sorts the conditions into those sent to Mixpeek and
+ * those checked locally.  The API cannot tell a collection's size cheaply,
+ * so a collection is assumed to hold MX_DEFAULT_ROWS documents, narrowed by
+ * the conditions' selectivity; an id lookup returns one row per id.
+ */
 static void
 mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						 Oid foreigntableid)
@@ -312,6 +323,15 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 	}
 }
 
+/*
+ * mixpeekGetForeignPaths
+ *		Create the possible scan paths for the foreign table.
+ *
+ * The plain path; a path sorted by the API when the query's ORDER BY is
+ * one column it can sort on (so the sort costs nothing locally); and, with
+ * pushdown on, a parameterized path per join clause on the document id, for
+ * a nested loop that GETs one document per outer row.
+ */
 static void
 mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 					   Oid foreigntableid)
@@ -370,6 +390,17 @@ attrs_to_list(Bitmapset *attrs)
 	return list;
 }
 
+/*
+ * mixpeekGetForeignPlan
+ *		Create a ForeignScan plan node for the chosen path.
+ *
+ * The conditions are classified again, since scan_clauses of a
+ * parameterized path include the join clause.  What the scan sends travels
+ * in fdw_private as a List (copyObject must work on plans); the values it
+ * depends on are fdw_exprs, evaluated at execution.  Every list filter is
+ * also checked locally, so the scan's result never depends on how Mixpeek
+ * compares.
+ */
 static ForeignScan *
 mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					  Oid foreigntableid, ForeignPath *best_path,
@@ -418,6 +449,15 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 
 /* ---------- execution ---------- */
 
+/*
+ * mixpeekBeginForeignScan
+ *		Prepare a scan: read the plan's fdw_private, make the memory
+ *		contexts, resolve where requests go and with which key.
+ *
+ * Nothing is sent yet: the first request goes out on the first row asked
+ * for, so a scan that is never read costs no request.  With EXPLAIN
+ * (without ANALYZE) no key is looked up at all.
+ */
 static void
 mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -625,11 +665,7 @@ read_page(MxScanState *s, MxHttpRequest *req)
 		s->nresults = JsonContainerSize(s->results);
 	}
 	else
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("unexpected response from Mixpeek for %s %s",
-						req->method, req->path),
-				 errdetail("\"results\" is not an array.")));
+		mx_api_report_unexpected(req, "\"results\" is not an array.");
 	s->next = 0;
 	if (pagination != NULL && pagination->type == jbvBinary &&
 		JsonContainerIsObject(pagination->val.binary.data))
@@ -638,11 +674,7 @@ read_page(MxScanState *s, MxHttpRequest *req)
 	s->pages++;
 	/* a cursor seen before would page forever */
 	if (s->cursor != NULL && !mx_cursor_set_add(s->seen_cursors, s->cursor))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("unexpected response from Mixpeek for %s %s",
-						req->method, req->path),
-				 errdetail("The next cursor was already followed in this scan.")));
+		mx_api_report_unexpected(req, "The next cursor was already followed in this scan.");
 }
 
 /*
@@ -661,6 +693,7 @@ next_page(MxScanState *s)
 		return false;
 
 	MemoryContextReset(s->page_cxt[s->cur]);
+	s->page_req = NULL;
 	s->results = NULL;
 	s->nresults = 0;
 	s->cursor = NULL;
@@ -670,6 +703,7 @@ next_page(MxScanState *s)
 	if (req == NULL)
 		elog(ERROR, "mixpeek_fdw: list request vanished from its batch");
 	s->page_pending = false;
+	s->page_req = req;
 	old = MemoryContextSwitchTo(s->page_cxt[s->cur]);
 	read_page(s, req);
 	MemoryContextSwitchTo(old);
@@ -690,11 +724,8 @@ next_listed_document(MxScanState *s)
 			JsonbValue *v = getIthJsonbValueFromContainer(s->results, s->next++);
 
 			if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-						 errmsg("unexpected response from Mixpeek for a list of collection \"%s\"",
-								s->rel->collection),
-						 errdetail("An element of \"results\" is not an object.")));
+				mx_api_report_unexpected(s->page_req,
+										 "An element of \"results\" is not an object.");
 			if (s->page_pending)
 				mx_batch_poll(s->batch);
 			return v;
@@ -839,6 +870,15 @@ is_requested_document(MxScanState *s, TupleTableSlot *slot)
 		memcmp(VARDATA_ANY(id), s->row_id, VARSIZE_ANY_EXHDR(id)) == 0;
 }
 
+/*
+ * mixpeekIterateForeignScan
+ *		Return the next row, or an empty slot at the end.
+ *
+ * Rows come from the current list page, or from the GET responses in the
+ * order they arrive; each document is converted in a per-row context that
+ * the next call resets.  A document a GET returned counts only when it
+ * holds the id it was asked for.
+ */
 static TupleTableSlot *
 mixpeekIterateForeignScan(ForeignScanState *node)
 {
@@ -876,6 +916,14 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 	return slot;
 }
 
+/*
+ * mixpeekReScanForeignScan
+ *		Restart the scan, as for each outer row of a nested loop.
+ *
+ * The values may have changed, so the next row evaluates them again;
+ * requests of the previous scan still running are dropped with their
+ * memory rather than waited for.
+ */
 static void
 mixpeekReScanForeignScan(ForeignScanState *node)
 {
@@ -894,6 +942,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->empty = false;
 	s->body = NULL;
 	s->page_pending = false;
+	s->page_req = NULL;
 	s->results = NULL;
 	s->nresults = s->next = 0;
 	s->cursor = NULL;
@@ -903,6 +952,10 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->nids = s->next_id = s->in_flight = 0;
 }
 
+/*
+ * mixpeekEndForeignScan
+ *		End the scan: stop its requests.  The memory goes with the query's.
+ */
 static void
 mixpeekEndForeignScan(ForeignScanState *node)
 {
@@ -1014,6 +1067,14 @@ explain_list(MxScanState *s, const char **shown, ExplainState *es)
 							es);
 }
 
+/*
+ * mixpeekExplainForeignScan
+ *		Show what the scan sends (VERBOSE) and what it cost (ANALYZE).
+ *
+ * The request, filters, sort, limit and selected fields as Mixpeek gets
+ * them, so that a user can see what was pushed down; with ANALYZE the
+ * requests, retries, pages and bytes it took.
+ */
 static void
 mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
@@ -1041,6 +1102,10 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 
 PG_FUNCTION_INFO_V1(mixpeek_fdw_handler);
 
+/*
+ * mixpeek_fdw_handler
+ *		The foreign-data wrapper's handler: its callbacks.
+ */
 Datum
 mixpeek_fdw_handler(PG_FUNCTION_ARGS)
 {

@@ -2,7 +2,7 @@
  *
  * import.c
  *		IMPORT FOREIGN SCHEMA for mixpeek_fdw: one foreign table per
- *		collection of POST /v1/collections/list (SPEC §4).
+ *		collection of POST /v1/collections/list.
  *
  * The list comes from a server we do not control, so nothing in it may
  * make the import run forever, grow without bound, or fail as a whole: a
@@ -33,7 +33,7 @@
 #include "mixpeek_limits.h"
 #include "settings.h"
 
-/* output_schema types (SPEC §4); anything else becomes jsonb */
+/* output_schema types (README, "IMPORT FOREIGN SCHEMA"); anything else becomes jsonb */
 static const char *const type_map[][2] = {
 	{"string", "text"},
 	{"text", "text"},
@@ -621,10 +621,7 @@ import_page(MxImport *imp, MxHttpRequest *req)
 
 	if (results == NULL || results->type != jbvBinary ||
 		!JsonContainerIsArray(results->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("unexpected response from Mixpeek for POST /v1/collections/list"),
-				 errdetail("\"results\" is not an array.")));
+		mx_api_report_unexpected(req, "\"results\" is not an array.");
 	order = schema_field_order(req);
 	n = JsonContainerSize(results->val.binary.data);
 	for (i = 0; i < n; i++)
@@ -664,11 +661,7 @@ follow_cursor(MxHttpRequest *req, const char *next, int page,
 		return false;
 	/* a cursor met before would page forever */
 	if (!mx_cursor_set_add(seen, next))
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
-				 errmsg("unexpected response from Mixpeek for %s %s",
-						req->method, req->path),
-				 errdetail("The next cursor was already followed in this import.")));
+		mx_api_report_unexpected(req, "The next cursor was already followed in this import.");
 	if (page >= MX_IMPORT_MAX_PAGES)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -679,6 +672,15 @@ follow_cursor(MxHttpRequest *req, const char *next, int page,
 	return true;
 }
 
+/*
+ * mx_import_foreign_schema
+ *		The ImportForeignSchema callback: a CREATE FOREIGN TABLE statement
+ *		per collection of the server's namespace.
+ *
+ * The collection list is paged along its cursor, each page in a context of
+ * its own, so memory holds the statements and one page at a time.  The
+ * remote schema name is not used: a namespace has no schemas.
+ */
 List *
 mx_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {

@@ -5,7 +5,7 @@
  *
  * jsonb_in is PostgreSQL's own parser, so numbers keep every digit.  It
  * raises errors for bad input; mx_json_parse turns those into a returned
- * reason so that callers can report the contract's SQLSTATE, and checks
+ * reason so that callers can report the documented SQLSTATE, and checks
  * beforehand what jsonb_in would not: valid UTF-8 without NUL bytes (a
  * NUL would silently cut the text short) and a sane nesting depth (which
  * would otherwise end in a stack depth error).

@@ -5,7 +5,7 @@
  *
  * jsonb_in recurses once per level and ends a too-deep body with a stack
  * depth error, which is not a data error; a linear scan beforehand lets
- * json.c refuse such a body with the contract's SQLSTATE instead.
+ * json.c refuse such a body with the documented SQLSTATE instead.
  *
  *-------------------------------------------------------------------------
  */

@@ -22,6 +22,7 @@
 #include "utils/lsyscache.h"
 
 #include "columns.h"
+#include "compat.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
@@ -43,7 +44,7 @@ static const MxOption valid_options[] = {
 };
 
 /* The value is shown, except a key's. */
-static void
+mx_noreturn static void
 invalid_value(DefElem *def, const char *detail)
 {
 	if (strcmp(def->defname, "api_key") == 0)
@@ -136,7 +137,7 @@ check_plain_string(DefElem *def)
 		invalid_value(def, "The value must not contain control characters.");
 }
 
-static void
+mx_noreturn static void
 report_invalid_option(DefElem *def, Oid context)
 {
 	StringInfoData buf;

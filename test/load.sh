@@ -11,7 +11,7 @@
 #   - no backend crashed (no "terminated by signal" in the server log) and
 #     the postmaster is the same process at the end;
 #   - every failure had a documented SQLSTATE, and every injected fault the
-#     one the contract promises (else the check function raises MX002);
+#     one README's error table promises (else the check function raises MX002);
 #   - every row returned was the right one (else MX001);
 #   - no pgbench client aborted;
 #   - backend memory stayed flat: private resident memory (RssAnon) of each

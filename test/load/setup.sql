@@ -5,7 +5,7 @@
 --   * a wrong row raises SQLSTATE MX001, and an undocumented SQLSTATE (or the
 --     wrong documented one for an injected fault) raises MX002: both abort the
 --     pgbench client, and load.sh fails;
---   * a failure with a documented SQLSTATE (SPEC section 5) is caught, and
+--   * a failure with a documented SQLSTATE (README, "Errors") is caught, and
 --     logged as "mxload failure <kind> <sqlstate> <expected|unexpected>" so
 --     that load.sh can count them; "expected" means an injected fault.
 -- The EXCEPTION blocks also put every call in a subtransaction, so the
@@ -102,7 +102,7 @@ BEGIN
 END $$;
 
 -- an injected fault (test/mock/mixpeek-mock.js, col_faults), with the
--- SQLSTATE the contract promises; flaky ones succeed on a retry
+-- SQLSTATE README's error table promises; flaky ones succeed on a retry
 CREATE OR REPLACE FUNCTION mxload_fault(f int, token text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   specs text[] := ARRAY['status-500', 'status-503', 'status-429', 'status-400',

@@ -21,6 +21,7 @@ requests (test_paths.py, test_fdw.py), cancel during a batch
   the bound.  The FROM form materializes its rows in a tuplestore of
   work_mem, so that case runs with work_mem = 64kB."""
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +40,8 @@ FAULTS = "/v1/collections/col_faults/documents/"
 # 49 normal documents, each after 20..68 ms, and one id answered with 403
 NORMAL = ["latency-%d" % ms for ms in range(20, 69)]
 MSG_403 = (r"^Mixpeek returned HTTP 403 \(AuthorizationError: API key is not allowed to "
-           r"access this resource\) for GET /v1/collections/col_faults/documents/%s$")
+           r"access this resource\)$")
+CONTEXT_403 = r"(?m)^Mixpeek request GET /v1/collections/col_faults/documents/%s$"
 # ids are fetched in sorted order: "flaky-..." comes before every "latency-...",
 # "status-403" after them
 ERROR_FIRST = "flaky-403-1000000-batch"
@@ -93,7 +95,10 @@ for route in ROUTES:
             pid = mx.pid(c)
             ids = NORMAL[:25] + [bad] + NORMAL[25:]
             since = mx.mock_last_seq()
-            mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403 % bad, what)
+            err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
+            if err is not None:
+                mx.check(re.search(CONTEXT_403 % re.escape(bad), err.context),
+                         "%s: the context names the failing request" % what, err.context)
             got = mx.mock_requests(since=since, path_contains="/col_faults/")
             asked = [r["path"][len(FAULTS):] for r in got]
             mx.log("  GETs sent before the error: %d of 50; %d cut short"

@@ -208,8 +208,9 @@ with mx.case("a cursor cycle A -> B -> A is an error after three pages"):
     err, notices, elapsed, growth = import_into("timp_cycle")
     if mx.check(err is not None, "the import fails"):
         mx.check_eq(err.sqlstate, "HV00A", "SQLSTATE (%s)" % err.message)
-        mx.check(err.message.startswith("unexpected response from Mixpeek for POST /v1/collections/list"),
-                 "message names the request", err.message)
+        mx.check_eq(err.message, "unexpected response from Mixpeek", "message")
+        mx.check(err.context.startswith("Mixpeek request POST /v1/collections/list"),
+                 "context names the request", err.context)
         mx.check_eq(err.detail, "The next cursor was already followed in this import.", "detail")
     mx.check_eq(len(listener.requests), 3, "requests: the first page, A, B")
     mx.check(elapsed < 2, "ends at once (%.2f s)" % elapsed, elapsed)

@@ -1,4 +1,4 @@
-"""Key hygiene (SPEC section 6): look for the API key everywhere a role that
+"""Key hygiene (README, "How the key is kept safe"): look for the API key everywhere a role that
 is not a superuser, or a log, could see it, and find it nowhere.
 
 Tried as non-superuser roles that log in (mx_alice, mx_bob): SHOW,

@@ -71,9 +71,12 @@ with mx.case("ids shaped like other endpoints or queries reach nothing else"):
         mx.check_eq([(r["path"], r["raw_query"], r["status"]) for r in log], [(want, "", 404)],
                     "raw request for %r" % ident)
     # a collection that tries to climb out of its segment
-    mx.expect_error(conn, "SELECT mixpeek_document('col_articles/documents/doc_flat_01/..', 'x')", None,
-                    "42704", r"^Mixpeek returned HTTP 404 \(NotFoundError: .*\) for GET "
-                             r"/v1/collections/col_articles%2Fdocuments%2Fdoc_flat_01%2F\.\./documents/x$")
+    err = mx.expect_error(conn, "SELECT mixpeek_document('col_articles/documents/doc_flat_01/..', 'x')", None,
+                          "42704", r"^Mixpeek returned HTTP 404 \(NotFoundError: .*\)$")
+    if err is not None:
+        mx.check_eq(err.context, "Mixpeek request GET "
+                    "/v1/collections/col_articles%2Fdocuments%2Fdoc_flat_01%2F../documents/x",
+                    "context: the request, its collection one segment")
     # collections by name, with quotes and a semicolon
     got = mx.scalar(conn, """SELECT mixpeek_document('Weird "Name"; drop', 'doc_weird_1')->>'title'""")
     mx.check_eq(got, "Robert'); DROP TABLE students;--", "collection by an awkward name")

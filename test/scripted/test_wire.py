@@ -140,7 +140,7 @@ with mx.case("response bytes held at once are bounded in total, not per body"):
     mx.check_eq(mx.scalar(c, "SELECT count(*) FROM mixpeek_documents('col_faults', %s)", (ids,)),
                 len(ids), "one at a time, each under the limit: every document")
     mx.expect_error(c, "SELECT mixpeek_document('col_faults', 'huge-13')", None, "HV00A",
-                          r"^Mixpeek response to GET \S+ is larger than mixpeek\.max_response_bytes$")
+                          r"^Mixpeek response is larger than mixpeek\.max_response_bytes$")
     c.close()
 
 with mx.case("a cursor cycle A -> B -> A ends the scan with an error"):
@@ -162,9 +162,11 @@ with mx.case("a cursor cycle A -> B -> A ends the scan with an error"):
         c = mx.connect()
         mx.query(c, "SET statement_timeout = '20s'")
         err = mx.expect_error(c, "SELECT count(*) FROM mx_wire_t", None, "HV00A",
-                              r"^unexpected response from Mixpeek for POST /v1/collections/c/documents/list")
+                              r"^unexpected response from Mixpeek$")
         if err is not None:
             mx.check_eq(err.detail, "The next cursor was already followed in this scan.", "detail")
+            mx.check(err.context.startswith("Mixpeek request POST /v1/collections/c/documents/list"),
+                     "context: the request", err.context)
         cursors = [(r["json"] or {}).get("cursor") for r in cap.requests()]
         mx.check_eq((len(cursors), cursors[:6]), (3, [None, "A", "B"]),
                     "cursors sent: none, A, B, then the error")
