@@ -5,8 +5,8 @@
  *		with each failure mapped to its SQLSTATE (README, "Errors").
  *
  * Every path segment taken from user input is percent-encoded, so no id can
- * address another endpoint.  Messages name the method and the path (never
- * the host, which may carry credentials, nor the key) and pass Mixpeek's own
+ * address another endpoint.  Errors name the method and the path in their
+ * context (never the host nor the key), and messages pass Mixpeek's own
  * error type and message through a filter that masks the key, in case a
  * server echoes it.  Nothing of a reply from a host outside the allow-list
  * (settings.h) is shown: such a host may be an internal service that a
@@ -190,10 +190,7 @@ mx_api_distinct_ids(char **ids, int n)
 
 /* ---------- error context ---------- */
 
-/*
- * The request an error is about, as a CONTEXT line: its method and path,
- * never the host (a base_url may carry more than a host) nor the key.
- */
+/* The request an error is about, as a CONTEXT line: method and path. */
 static void
 request_context(void *arg)
 {
@@ -202,8 +199,9 @@ request_context(void *arg)
 	errcontext("Mixpeek request %s %s", req->method, req->path);
 }
 
-void
-mx_api_enter_request(ErrorContextCallback *errcb, MxHttpRequest *req)
+/* While reading a response: enter before, leave after (an ERROR leaves too). */
+static void
+enter_request(ErrorContextCallback *errcb, MxHttpRequest *req)
 {
 	errcb->callback = request_context;
 	errcb->arg = req;
@@ -211,8 +209,8 @@ mx_api_enter_request(ErrorContextCallback *errcb, MxHttpRequest *req)
 	error_context_stack = errcb;
 }
 
-void
-mx_api_leave_request(ErrorContextCallback *errcb)
+static void
+leave_request(ErrorContextCallback *errcb)
 {
 	error_context_stack = errcb->previous;
 }
@@ -583,7 +581,7 @@ mx_api_report_unexpected(MxHttpRequest *req, const char *detail)
 {
 	ErrorContextCallback errcb;
 
-	mx_api_enter_request(&errcb, req);
+	enter_request(&errcb, req);
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_INVALID_STRING_FORMAT),
 			 errmsg("unexpected response from Mixpeek"),
@@ -626,9 +624,9 @@ mx_api_object_result(MxHttpRequest *req)
 	ErrorContextCallback errcb;
 	Jsonb	   *jb;
 
-	mx_api_enter_request(&errcb, req);
+	enter_request(&errcb, req);
 	jb = object_result(req);
-	mx_api_leave_request(&errcb);
+	leave_request(&errcb);
 	return jb;
 }
 
@@ -638,9 +636,9 @@ mx_api_document_result(MxHttpRequest *req)
 	ErrorContextCallback errcb;
 	Jsonb	   *jb = NULL;
 
-	mx_api_enter_request(&errcb, req);
+	enter_request(&errcb, req);
 	if (!is_missing(req))
 		jb = object_result(req);
-	mx_api_leave_request(&errcb);
+	leave_request(&errcb);
 	return jb;
 }

@@ -71,15 +71,9 @@ extern Jsonb *mx_api_document_result(MxHttpRequest *req);
 extern Jsonb *mx_api_object_result(MxHttpRequest *req);
 
 /*
- * While reading a request's response, errors name the request in a CONTEXT
- * line: enter before, leave after (an ERROR leaves by itself).  The two
- * functions above do so on their own.
+ * The ERROR for a response that is not what the request expects.  Like the
+ * errors of the two functions above, it names the request in its context.
  */
-extern void mx_api_enter_request(ErrorContextCallback *errcb,
-								 MxHttpRequest *req);
-extern void mx_api_leave_request(ErrorContextCallback *errcb);
-
-/* The ERROR for a response that is not what the request expects. */
 mx_noreturn extern void mx_api_report_unexpected(MxHttpRequest *req,
 												 const char *detail);
 
