@@ -144,12 +144,14 @@ FROM join_paged;
 
 -- parallel query: the wrapper does not mark its scans parallel safe, so
 -- they run in the leader, with no Gather; mixpeek_document() may run in a
--- worker
-SET force_parallel_mode = on;
+-- worker (the setting is debug_parallel_query from PostgreSQL 16 on)
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+       THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS parallel_guc \gset
+SET :parallel_guc = on;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM join_articles WHERE category = 'news';
 SELECT count(*) FROM join_articles WHERE category = 'news';
 SELECT mixpeek_document('col_articles', 'doc_flat_02') ->> 'category' AS category;
-RESET force_parallel_mode;
+RESET :parallel_guc;
 
 DROP MATERIALIZED VIEW join_enriched;
 DROP TABLE join_reading_list, join_many;
