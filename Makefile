@@ -1,13 +1,40 @@
 # pg_mixpeek: PGXS build.  `make`, `make install`; tests: see README.
 
 MODULE_big = mixpeek
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS = \
+	src/api.o \
+	src/columns.o \
+	src/connection.o \
+	src/convert.o \
+	src/cursor_set.o \
+	src/deparse.o \
+	src/fdw.o \
+	src/float_bounds.o \
+	src/functions.o \
+	src/http.o \
+	src/import.o \
+	src/json.o \
+	src/json_depth.o \
+	src/mixpeek.o \
+	src/options.o \
+	src/percent.o \
+	src/retry_after.o \
+	src/settings.o \
+	src/stats.o
 EXTENSION = mixpeek
 DATA = mixpeek--0.1.0.sql mixpeek--0.2.0.sql mixpeek--0.1.0--0.2.0.sql
 PGFILEDESC = "mixpeek - query Mixpeek documents from PostgreSQL"
 
+# make installcheck: against a running server that preloads the library
+# (shared_preload_libraries = 'mixpeek'), with the bundled mock Mixpeek API
+# running (node test/mock/mixpeek-mock.js --port 0, or test/run-tests.sh).
+# MIXPEEK_MOCK_URL is the mock's address; the sessions of the tests get it
+# as mixpeek.base_url and the mock's test key as mixpeek.api_key through
+# PGOPTIONS, so the server's own settings (a real key) are never used.
+# make installcheck REGRESS=fdw_scan runs one file.
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=mixpeek
+MIXPEEK_TEST_KEY ?= sk_test_alpha
 
 PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl)
 SHLIB_LINK = $(shell pkg-config --libs libcurl)
@@ -16,6 +43,25 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+installcheck: installcheck-mock
+installcheck: export MIXPEEK_MOCK_URL := $(MIXPEEK_MOCK_URL)
+installcheck: export MIXPEEK_MOCK_CONTROL ?= $(MIXPEEK_MOCK_URL)/_mock
+installcheck: export PGOPTIONS += -c mixpeek.base_url=$(MIXPEEK_MOCK_URL) -c mixpeek.api_key=$(MIXPEEK_TEST_KEY)
+
+.PHONY: installcheck-mock
+installcheck-mock:
+	@if [ -z "$(MIXPEEK_MOCK_URL)" ]; then \
+	  echo "make installcheck: set MIXPEEK_MOCK_URL to the address of the mock Mixpeek API, e.g." >&2; \
+	  echo "  node test/mock/mixpeek-mock.js --port 0 --port-file /tmp/mock.port &" >&2; \
+	  echo "  make installcheck MIXPEEK_MOCK_URL=http://127.0.0.1:\$$(cat /tmp/mock.port)" >&2; \
+	  echo "against a server with mixpeek in shared_preload_libraries (test/run-tests.sh does all of it)" >&2; \
+	  exit 2; \
+	fi
+
+# every src/*.c is in OBJS
+$(if $(filter-out $(OBJS),$(patsubst %.c,%.o,$(wildcard src/*.c))),\
+  $(error src/ has C files that OBJS does not list: $(filter-out $(OBJS),$(patsubst %.c,%.o,$(wildcard src/*.c)))))
 
 # PGXS does not track header dependencies; the modules share structs.
 $(OBJS): $(wildcard src/*.h)
