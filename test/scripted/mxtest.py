@@ -5,6 +5,16 @@ PGPORT, PGUSER and PGPASSWORD point at it, MIXPEEK_MOCK_URL at the mock
 Mixpeek API and MIXPEEK_MOCK_CONTROL at its control endpoints.  Each test
 reports what it checked and measured, keeps going after a failed check, and
 exits non-zero at the end when any check failed.
+
+Each file is a unittest module: its cases are methods of a mx.TestCase
+class, numbered to keep their order (test_01_..., test_02_...), shared set-up
+in setUpModule/setUpClass.  A case fails when any mx.check in it failed (all
+are reported, not only the first).  Run a file, or some of its cases:
+
+    python3 test_wire.py                          # every case, then the count of checks
+    python3 test_wire.py Wire.test_03_cursor_cycle
+    python3 test_wire.py Wire.test_cursor_cycle   # the number may be left out
+    python3 -m unittest test_wire.Wire.test_03_cursor_cycle
 """
 import json
 import os
@@ -14,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+import unittest
 import urllib.parse
 import urllib.request
 
@@ -75,8 +86,87 @@ def case(name):
     return _Case()
 
 
-class Skip(Exception):
+class Skip(unittest.SkipTest):
     pass
+
+
+class TestCase(unittest.TestCase):
+    """A case of a scripted test: logs its name (the docstring's first line)
+    and fails at its end when any mx.check failed in it."""
+
+    def setUp(self):
+        log("-", self.shortDescription() or self._testMethodName)
+        self._mx_failures = len(_failures)
+
+    def tearDown(self):
+        failed = _failures[self._mx_failures:]
+        if failed:
+            self.fail("%d check(s) failed:\n  %s" % (len(failed), "\n  ".join(failed)))
+
+
+class _Result(unittest.TextTestResult):
+    """Reports skips and unexpected exceptions where they happen, as the
+    case logs do, and counts the exceptions with the failed checks."""
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        typ, val, tb = err
+        name = getattr(test, "shortDescription", lambda: None)() or str(test)
+        _failures.append("%s: unexpected %s: %s" % (name, typ.__name__, val))
+        log("  FAIL: unexpected exception")
+        traceback.print_exception(typ, val, tb)
+        sys.stdout.flush()
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        log("  SKIP:", reason)
+
+
+def _resolve(module, name):
+    """A case's unittest name from what was asked for: Class.test_name for
+    Class.test_NN_name (the number left out), and Class.test_NN_name for
+    test_name or test_NN_name alone when one class of the module has it."""
+    classes = {k: v for k, v in vars(module).items()
+               if isinstance(v, type) and issubclass(v, unittest.TestCase)}
+    parts = name.split(".")
+    if parts[0] in classes:
+        if len(parts) != 2 or hasattr(classes[parts[0]], parts[1]):
+            return name
+        where, meth = [parts[0]], parts[1]
+    elif len(parts) == 1:
+        where, meth = list(classes), parts[0]
+    else:
+        return name
+    bare = re.sub(r"^test_(\d+_)?", "", meth)
+    hits = ["%s.%s" % (c, attr) for c in where for attr in dir(classes[c])
+            if re.fullmatch(r"test_(\d+_)?" + re.escape(bare), attr)]
+    return hits[0] if len(hits) == 1 else name
+
+
+def main(name, tests=None, flags=()):
+    """Run the cases of the calling module (or the TestCase classes in
+    tests) as unittest does, with the names given on the command line (the
+    flags are left out of them), then print the count of checks as finish()
+    does and exit non-zero when any check or case failed."""
+    module = sys.modules["__main__"]
+    args = [a for a in sys.argv[1:] if a not in flags]
+    names = [_resolve(module, a) for a in args if not a.startswith("-")]
+    opts = [a for a in args if a.startswith("-")]
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=0, resultclass=_Result)
+    if tests is not None and not names:
+        loader = unittest.defaultTestLoader
+        suite = unittest.TestSuite(loader.loadTestsFromTestCase(t) for t in tests)
+        result = runner.run(suite)
+    else:
+        prog = unittest.main(module=module, argv=[sys.argv[0]] + opts + names,
+                             testRunner=runner, exit=False)
+        result = prog.result
+    if not result.testsRun:
+        log("%s: no case was run" % name)
+        sys.exit(1)
+    if not result.wasSuccessful() and not _failures:
+        _failures.append("%d case(s) failed" % (len(result.failures) + len(result.errors)))
+    finish(name)
 
 
 def finish(name):
