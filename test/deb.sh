@@ -96,7 +96,7 @@ if mx_in_cluster bash -c '
     [ "$v" = "$2" ] || { echo "the server offers mixpeek $v, not $2"; exit 1; }
     make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; exit 1; }
   ' _ "$src" "$upstream" >"$MX_TMP/deb/installcheck.log" 2>&1; then
-  grep -E "^(# )?(All|ok|not ok|test |[0-9]+ of|=)" "$MX_TMP/deb/installcheck.log" | grep -v "^Dropping\|^Creating" | tail -20 | sed 's/^/   /'
+  grep -E "^(test |ok |not ok )|tests (passed|failed)|of [0-9]+ tests" "$MX_TMP/deb/installcheck.log" | tail -30 | sed 's/^/   /'
   echo "   installcheck passed in $(( $(date +%s) - t0 )) s"
 else
   tail -80 "$MX_TMP/deb/installcheck.log"
