@@ -2,12 +2,56 @@
 # The whole test suite: pg_regress files (sql/, expected/) and the scripted
 # tests under test/scripted/, against the bundled mock, in a throwaway
 # cluster.  --long runs the long variants (load, fuzzing, memory checking).
+#
+#   test/run-tests.sh [--long] [--no-install] [NAME...]
+#
+# NAMEs run only those tests (no fuzzing, load or --long steps):
+#   fdw_scan                      a pg_regress file (sql/fdw_scan.sql)
+#   test_wire                     a scripted file (test/scripted/test_wire.py)
+#   test_wire.Wire.test_03_cursor_cycle, test_wire.Wire.test_cursor_cycle,
+#   test_wire.cursor_cycle        one case of it (the number may be left
+#                                 out), test_wire.Wire its class
+# --no-install skips building and installing the extension (test what is
+# installed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 export MX_LONG=${MX_LONG:-0}
-[ "${1:-}" = "--long" ] && MX_LONG=1
 
-mx_build
+usage() { sed -n '6,17s/^# \{0,1\}//p' "$MX_TOP/test/run-tests.sh"; }
+install=1 selected=0 regress=() scripted_files=()
+declare -A scripted_cases=()
+for arg in "$@"; do
+  case $arg in
+    --long) MX_LONG=1 ;;
+    --no-install) install=0 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) echo "run-tests.sh: unknown option $arg" >&2; usage >&2; exit 2 ;;
+    *)
+      selected=1
+      name=${arg#sql/} name=${name#test/scripted/}
+      if [ -e "$MX_TOP/sql/${name%.sql}.sql" ]; then
+        regress+=("${name%.sql}")
+        continue
+      fi
+      name=${name%.py} file=${name%%.*} case_name=
+      [ "$file" != "$name" ] && case_name=${name#*.}
+      if [ ! -e "$MX_TOP/test/scripted/$file.py" ]; then
+        echo "run-tests.sh: no test $arg (neither sql/${name%%.*}.sql nor test/scripted/$file.py)" >&2
+        exit 2
+      fi
+      [ -n "${scripted_cases[$file]+set}" ] || scripted_files+=("$file")
+      scripted_cases[$file]+="${case_name:+ $case_name}"
+      ;;
+  esac
+done
+# what the cluster runs: MX_RUN_REGRESS (file names), MX_RUN_SCRIPTED (lines
+# of "test/scripted/FILE.py [CASE...]"); every file when no NAME was given
+export MX_RUN_SELECTED=$selected MX_RUN_REGRESS="${regress[*]}" MX_RUN_SCRIPTED=
+for f in "${scripted_files[@]}"; do
+  MX_RUN_SCRIPTED+="test/scripted/$f.py${scripted_cases[$f]}"$'\n'
+done
+
+if [ "$install" = 1 ]; then mx_build; else echo "not building or installing (--no-install)"; fi
 mx_start_mock
 echo "mock Mixpeek API at $MIXPEEK_MOCK_URL"
 
@@ -16,10 +60,20 @@ mx_in_cluster bash -c '
   set -u
   cd "$MX_TOP"
   status=0
-  make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; status=1; }
+  if [ "$MX_RUN_SELECTED" = 0 ]; then
+    make -s installcheck || { cat regression.diffs 2>/dev/null | head -200; status=1; }
+    runs=(test/scripted/test_*.py)
+  else
+    if [ -n "$MX_RUN_REGRESS" ]; then
+      make -s installcheck REGRESS="$MX_RUN_REGRESS" || { cat regression.diffs 2>/dev/null | head -200; status=1; }
+    fi
+    mapfile -t runs <<<"$MX_RUN_SCRIPTED"
+  fi
   # a session opened before each file must still be alive after it: a
   # backend crash makes the postmaster end every session (session_watch.py)
-  for t in test/scripted/test_*.py; do
+  for run in "${runs[@]}"; do
+    t=${run%% *} cases=
+    [ "$t" = "$run" ] || cases=${run#* }
     [ -e "$t" ] || continue
     echo "== $t"
     coproc WATCH { /usr/bin/python3 test/scripted/session_watch.py 2>&1; }
@@ -30,7 +84,7 @@ mx_in_cluster bash -c '
       ready:*) ;;
       *) echo "FAILED: $t: no session could be opened before it: $ready"; status=1 ;;
     esac
-    /usr/bin/python3 "$t" || { echo "FAILED: $t"; status=1; }
+    /usr/bin/python3 "$t" $cases || { echo "FAILED: $t${cases:+ $cases}"; status=1; }
     # builtins only: the coprocess fds are not open in subshells
     trap "" PIPE; echo >&"$watch_out" 2>/dev/null; trap - PIPE
     verdict=
@@ -46,6 +100,12 @@ mx_in_cluster bash -c '
   done
   exit $status
 ' || status=1
+
+if [ "$selected" = 1 ]; then
+  [ "$status" -eq 0 ] || { echo "some tests FAILED"; exit 1; }
+  echo "the tests named passed"
+  exit 0
+fi
 
 # fuzzing (a smoke run of seconds; 20 s per harness with --long), load
 # (pgbench, 10 s; 60 s with --long) and valgrind (--long only): each

@@ -123,9 +123,10 @@ class _Result(unittest.TextTestResult):
 
 
 def _resolve(module, name):
-    """A case's unittest name from what was asked for: Class.test_name for
-    Class.test_NN_name (the number left out), and Class.test_NN_name for
-    test_name or test_NN_name alone when one class of the module has it."""
+    """A case's unittest name from what was asked for: Class.test_name
+    for Class.test_NN_name (the number left out), also the start of a name
+    when one case starts so; without the class, when one class of the
+    module has the case."""
     classes = {k: v for k, v in vars(module).items()
                if isinstance(v, type) and issubclass(v, unittest.TestCase)}
     parts = name.split(".")
@@ -138,9 +139,12 @@ def _resolve(module, name):
     else:
         return name
     bare = re.sub(r"^test_(\d+_)?", "", meth)
-    hits = ["%s.%s" % (c, attr) for c in where for attr in dir(classes[c])
-            if re.fullmatch(r"test_(\d+_)?" + re.escape(bare), attr)]
-    return hits[0] if len(hits) == 1 else name
+    for pattern in (r"test_(\d+_)?%s", r"test_(\d+_)?%s.*"):   # whole, or the start
+        hits = ["%s.%s" % (c, attr) for c in where for attr in dir(classes[c])
+                if re.fullmatch(pattern % re.escape(bare), attr)]
+        if hits:
+            return hits[0] if len(hits) == 1 else name
+    return name
 
 
 def main(name, tests=None, flags=()):
