@@ -119,82 +119,93 @@ def proxy_checks():
             stop()
 
 
-# ---------------------------------------------------------------------------
+def setUpModule():
+    global su
+    # ---------------------------------------------------------------------------
 
-su = mx.setup_extension()
-mx.query(su, "SET mixpeek.namespace = 'default'")
+    su = mx.setup_extension()
+    mx.query(su, "SET mixpeek.namespace = 'default'")
 
-with mx.case("proxy rules of the postmaster's environment"):
-    proxy_checks()
 
-with mx.case("response bytes held at once are bounded in total, not per body"):
-    ids = ["huge-%d" % n for n in range(3, 9)]          # 3..8 MiB, 33 MiB in all
-    c = mx.connect()
-    mx.query(c, "SET mixpeek.namespace = 'default'; SET mixpeek.max_response_bytes = '12MB'; "
-                "SET mixpeek.max_concurrency = 6")
-    err = mx.expect_error(c, "SELECT count(*) FROM mixpeek_documents('col_faults', %s)", (ids,),
-                          "54000", r"^Mixpeek responses held at once exceed mixpeek\.max_response_bytes$")
-    if err is not None:
-        mx.check(err.hint.startswith("Lower mixpeek.max_concurrency"), "hint", err.hint)
-    mx.query(c, "SET mixpeek.max_concurrency = 1")
-    mx.check_eq(mx.scalar(c, "SELECT count(*) FROM mixpeek_documents('col_faults', %s)", (ids,)),
-                len(ids), "one at a time, each under the limit: every document")
-    mx.expect_error(c, "SELECT mixpeek_document('col_faults', 'huge-13')", None, "HV00A",
-                          r"^Mixpeek response is larger than mixpeek\.max_response_bytes$")
-    c.close()
+class Wire(mx.TestCase):
 
-with mx.case("a cursor cycle A -> B -> A ends the scan with an error"):
-    def cycle(method, path, query, headers, body):
-        if not path.endswith("/documents/list"):
-            return None
-        cursor = (json.loads(body or "{}") or {}).get("cursor") or query.get("cursor")
-        nxt = {None: "A", "A": "B", "B": "A"}[cursor]
-        return 200, {}, {"results": [{"document_id": "d" + (cursor or "0"), "collection_id": "c"}],
-                         "pagination": {"next_cursor": nxt, "has_more": True}}
+    def test_01_proxy_rules(self):
+        """proxy rules of the postmaster's environment"""
+        proxy_checks()
 
-    with capture.CaptureServer(handler=cycle) as cap:
-        mx.query(su, "DROP SERVER IF EXISTS mx_wire CASCADE")
-        mx.query(su, "CREATE SERVER mx_wire FOREIGN DATA WRAPPER mixpeek_fdw "
-                     "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
-        mx.query(su, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_wire OPTIONS (api_key 'sk_test_alpha')")
-        mx.query(su, "CREATE FOREIGN TABLE mx_wire_t (document_id text) SERVER mx_wire "
-                     "OPTIONS (collection 'c')")
+    def test_02_response_bytes_bounded_in_total(self):
+        """response bytes held at once are bounded in total, not per body"""
+        ids = ["huge-%d" % n for n in range(3, 9)]          # 3..8 MiB, 33 MiB in all
         c = mx.connect()
-        mx.query(c, "SET statement_timeout = '20s'")
-        err = mx.expect_error(c, "SELECT count(*) FROM mx_wire_t", None, "HV00A",
-                              r"^unexpected response from Mixpeek$")
+        mx.query(c, "SET mixpeek.namespace = 'default'; SET mixpeek.max_response_bytes = '12MB'; "
+                    "SET mixpeek.max_concurrency = 6")
+        err = mx.expect_error(c, "SELECT count(*) FROM mixpeek_documents('col_faults', %s)", (ids,),
+                              "54000", r"^Mixpeek responses held at once exceed mixpeek\.max_response_bytes$")
         if err is not None:
-            mx.check_eq(err.detail, "The next cursor was already followed in this scan.", "detail")
-            mx.check(err.context.startswith("Mixpeek request POST /v1/collections/c/documents/list"),
-                     "context: the request", err.context)
-        cursors = [(r["json"] or {}).get("cursor") for r in cap.requests()]
-        mx.check_eq((len(cursors), cursors[:6]), (3, [None, "A", "B"]),
-                    "cursors sent: none, A, B, then the error")
+            mx.check(err.hint.startswith("Lower mixpeek.max_concurrency"), "hint", err.hint)
+        mx.query(c, "SET mixpeek.max_concurrency = 1")
+        mx.check_eq(mx.scalar(c, "SELECT count(*) FROM mixpeek_documents('col_faults', %s)", (ids,)),
+                    len(ids), "one at a time, each under the limit: every document")
+        mx.expect_error(c, "SELECT mixpeek_document('col_faults', 'huge-13')", None, "HV00A",
+                              r"^Mixpeek response is larger than mixpeek\.max_response_bytes$")
         c.close()
-        mx.query(su, "DROP SERVER mx_wire CASCADE")
 
-with mx.case("a backend waiting on Mixpeek shows a wait event in pg_stat_activity"):
-    c = mx.connect()
-    mx.query(c, "SET mixpeek.namespace = 'default'")
-    busy = mx.pid(c)
-    done = []
-    t = mx.threading.Thread(target=lambda: done.append(
-        mx.scalar(c, "SELECT mixpeek_document('col_faults', 'stall-1500') ->> 'ok'")))
-    t.start()
-    samples = []
-    deadline = time.monotonic() + 1.2
-    while time.monotonic() < deadline:
-        samples += mx.query(su, "SELECT wait_event_type, wait_event FROM pg_stat_activity "
-                                "WHERE pid = %s AND state = 'active'", (busy,))
-        time.sleep(0.05)
-    t.join(10)
-    mx.check_eq(done, ["true"], "the stalled request's document")
-    want = ("Extension", "MixpeekRequest" if int(mx.scalar(su, "SHOW server_version_num")) >= 170000
-            else "Extension")
-    # between two waits of 25 ms the backend runs for a moment: (None, None)
-    waiting = sum(1 for x in samples if x == want)
-    mx.check(set(samples) <= {want, (None, None)} and waiting >= 0.8 * len(samples) > 0,
-             "samples of the waiting backend: %r in at least 80%%" % (want,), samples)
-    c.close()
+    def test_03_cursor_cycle(self):
+        """a cursor cycle A -> B -> A ends the scan with an error"""
+        def cycle(method, path, query, headers, body):
+            if not path.endswith("/documents/list"):
+                return None
+            cursor = (json.loads(body or "{}") or {}).get("cursor") or query.get("cursor")
+            nxt = {None: "A", "A": "B", "B": "A"}[cursor]
+            return 200, {}, {"results": [{"document_id": "d" + (cursor or "0"), "collection_id": "c"}],
+                             "pagination": {"next_cursor": nxt, "has_more": True}}
 
-mx.finish("test_wire")
+        with capture.CaptureServer(handler=cycle) as cap:
+            mx.query(su, "DROP SERVER IF EXISTS mx_wire CASCADE")
+            mx.query(su, "CREATE SERVER mx_wire FOREIGN DATA WRAPPER mixpeek_fdw "
+                         "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
+            mx.query(su, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_wire OPTIONS (api_key 'sk_test_alpha')")
+            mx.query(su, "CREATE FOREIGN TABLE mx_wire_t (document_id text) SERVER mx_wire "
+                         "OPTIONS (collection 'c')")
+            c = mx.connect()
+            mx.query(c, "SET statement_timeout = '20s'")
+            err = mx.expect_error(c, "SELECT count(*) FROM mx_wire_t", None, "HV00A",
+                                  r"^unexpected response from Mixpeek$")
+            if err is not None:
+                mx.check_eq(err.detail, "The next cursor was already followed in this scan.", "detail")
+                mx.check(err.context.startswith("Mixpeek request POST /v1/collections/c/documents/list"),
+                         "context: the request", err.context)
+            cursors = [(r["json"] or {}).get("cursor") for r in cap.requests()]
+            mx.check_eq((len(cursors), cursors[:6]), (3, [None, "A", "B"]),
+                        "cursors sent: none, A, B, then the error")
+            c.close()
+            mx.query(su, "DROP SERVER mx_wire CASCADE")
+
+    def test_04_wait_event(self):
+        """a backend waiting on Mixpeek shows a wait event in pg_stat_activity"""
+        c = mx.connect()
+        mx.query(c, "SET mixpeek.namespace = 'default'")
+        busy = mx.pid(c)
+        done = []
+        t = mx.threading.Thread(target=lambda: done.append(
+            mx.scalar(c, "SELECT mixpeek_document('col_faults', 'stall-1500') ->> 'ok'")))
+        t.start()
+        samples = []
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline:
+            samples += mx.query(su, "SELECT wait_event_type, wait_event FROM pg_stat_activity "
+                                    "WHERE pid = %s AND state = 'active'", (busy,))
+            time.sleep(0.05)
+        t.join(10)
+        mx.check_eq(done, ["true"], "the stalled request's document")
+        want = ("Extension", "MixpeekRequest" if int(mx.scalar(su, "SHOW server_version_num")) >= 170000
+                else "Extension")
+        # between two waits of 25 ms the backend runs for a moment: (None, None)
+        waiting = sum(1 for x in samples if x == want)
+        mx.check(set(samples) <= {want, (None, None)} and waiting >= 0.8 * len(samples) > 0,
+                 "samples of the waiting backend: %r in at least 80%%" % (want,), samples)
+        c.close()
+
+
+if __name__ == "__main__":
+    mx.main('test_wire')
