@@ -30,26 +30,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
-
-fdw_ok, fdw_why = mx.fdw_usable()
-if not fdw_ok:
-    mx.log("SKIP: the FDW is not usable (%s)" % fdw_why)
-    mx.finish("test_fdw")
-
-setup = mx.setup_extension()
-mx.query(setup, """
-    DROP SERVER IF EXISTS mx_tfdw CASCADE;
-    CREATE SERVER mx_tfdw FOREIGN DATA WRAPPER mixpeek_fdw;
-    CREATE FOREIGN TABLE tfdw_paged (document_id text, word_count int)
-      SERVER mx_tfdw OPTIONS (collection 'col_articles', page_size '3');
-    CREATE FOREIGN TABLE tfdw_faults (document_id text, ok boolean)
-      SERVER mx_tfdw OPTIONS (collection 'col_faults');
-    CREATE FOREIGN TABLE tfdw_stalled_page (document_id text)
-      SERVER mx_tfdw OPTIONS (collection 'faultpage-2-stall-30000', page_size '5');
-    CREATE FOREIGN TABLE tfdw_big (document_id text, document jsonb)
-      SERVER mx_tfdw OPTIONS (collection 'col_big', page_size '1000');
-""")
-mx.mock_reset()
 BOUND_MS = 200
 
 
@@ -88,52 +68,6 @@ def list_requests(since):
     return [r for r in mx.mock_requests(since=since) if r["method"] == "POST"]
 
 
-with mx.case("pipelining: the next page is asked for while rows are returned"):
-    c = mx.connect(autocommit=False)
-    since = mx.mock_last_seq()
-    cur = c.cursor()
-    cur.execute("DECLARE p CURSOR FOR SELECT document_id FROM tfdw_paged")
-    cur.execute("FETCH 1 FROM p")
-    first = cur.fetchall()
-    time.sleep(0.3)          # let the prefetch arrive at the mock
-    seen = list_requests(since)
-    mx.check_eq(len(first), 1, "one row fetched")
-    mx.check_eq(len(seen), 2, "page 1 and the prefetched page 2 requested after one row")
-    if len(seen) == 2:
-        mx.check("cursor" in (seen[1]["body"] or {}), "page 2 carries page 1's cursor",
-                 seen[1]["body"])
-    cur.execute("FETCH ALL FROM p")
-    rest = cur.fetchall()
-    mx.check_eq(len(first) + len(rest), 20, "all 20 documents")
-    mx.check_eq(len(list_requests(since)), 7, "7 pages of 3")
-    c.rollback()
-    c.close()
-
-with mx.case("concurrent GETs for an IN list"):
-    c = mx.connect()
-    mx.query(c, "SET mixpeek.max_concurrency = 4")
-    # distinct ids of about 0.3 s each ("latency-<ms>" of the mock)
-    ids = ["latency-%d" % (300 + i) for i in range(12)]
-    since = mx.mock_last_seq()
-    sql = ("SELECT count(*) FROM tfdw_faults WHERE document_id IN (%s)"
-           % ", ".join("'%s'" % i for i in ids + ids[:3]))
-    with mx.Timer() as t:
-        n = mx.scalar(c, sql)
-    log = [r for r in mx.mock_requests(since=since) if r["method"] == "GET"]
-    mx.check_eq(n, 12, "12 distinct documents")
-    mx.check_eq(len(log), 12, "each id fetched once")
-    # 12 requests of ~0.3 s, 4 at a time: about 3 round trips, not 12
-    mx.check(t.elapsed < 2.5, "12 GETs of 0.3 s with max_concurrency 4 took %.2f s (< 2.5)"
-             % t.elapsed, t.elapsed)
-    starts = sorted(r["received_ms"] for r in log)
-    # requests received within 100 ms of the first: the first wave
-    wave = [s for s in starts if s - starts[0] < 100]
-    mx.check(len(wave) <= 4, "at most max_concurrency (4) requests at once", len(wave))
-    mx.check(len(wave) >= 3, "requests overlap (%d in the first wave)" % len(wave), len(wave))
-    mx.log("  12 GETs: %.2f s, first wave %d" % (t.elapsed, len(wave)))
-    c.close()
-
-
 def cancel_case(what, sql, mech):
     c = mx.connect()
     if mech == "statement_timeout":
@@ -153,186 +87,273 @@ def cancel_case(what, sql, mech):
     c.close()
 
 
-for mech in ("pg_cancel_backend", "statement_timeout"):
-    with mx.case("%s while a list scan waits for page 2" % mech):
-        cancel_case("%s / list page 2" % mech,
-                    "SELECT count(*) FROM tfdw_stalled_page", mech)
-    with mx.case("%s while an IN list waits for GETs" % mech):
-        cancel_case("%s / GETs" % mech,
-                    "SELECT count(*) FROM tfdw_faults WHERE document_id IN "
-                    "('latency-1', 'stall-30000', 'stall-30001', 'stall-30002')", mech)
+def setUpModule():
+    global setup
+    # the extension first: probing the FDW needs it
+    mx.setup_extension().close()
+    fdw_ok, fdw_why = mx.fdw_usable()
+    if not fdw_ok:
+        raise mx.Skip("the FDW is not usable (%s)" % fdw_why)
+    setup = mx.connect()
+    mx.query(setup, """
+        DROP SERVER IF EXISTS mx_tfdw CASCADE;
+        CREATE SERVER mx_tfdw FOREIGN DATA WRAPPER mixpeek_fdw;
+        CREATE FOREIGN TABLE tfdw_paged (document_id text, word_count int)
+          SERVER mx_tfdw OPTIONS (collection 'col_articles', page_size '3');
+        CREATE FOREIGN TABLE tfdw_faults (document_id text, ok boolean)
+          SERVER mx_tfdw OPTIONS (collection 'col_faults');
+        CREATE FOREIGN TABLE tfdw_stalled_page (document_id text)
+          SERVER mx_tfdw OPTIONS (collection 'faultpage-2-stall-30000', page_size '5');
+        CREATE FOREIGN TABLE tfdw_big (document_id text, document jsonb)
+          SERVER mx_tfdw OPTIONS (collection 'col_big', page_size '1000');
+    """)
+    mx.mock_reset()
 
-with mx.case("memory stays bounded over 100,000 documents"):
-    c = mx.connect()
-    backend = mx.pid(c)
 
-    before = backend_peak_kb(backend)
-    n, total = mx.query(c, "SELECT count(*), sum(length(document::text)) FROM tfdw_big")[0]
-    after = backend_peak_kb(backend)
-    grown_mb = (after - before) / 1024.0
-    mx.check_eq(n, 100000, "100,000 documents")
-    mx.check(grown_mb < 64, "peak memory grew %.1f MB for %.0f MB of documents (< 64 MB)"
-             % (grown_mb, total / 1e6), grown_mb)
-    mx.log("  peak grew %.1f MB over %.0f MB of JSON" % (grown_mb, total / 1e6))
-    c.close()
+def tearDownModule():
+    mx.query(setup, "DROP SERVER mx_tfdw CASCADE")
+    setup.close()
+    mx.mock_reset()
 
-with mx.case("rescans that drop requests in flight free them"):
-    # each loop's scan stops after one of two GETs: the rescan abandons the
-    # other, with the batch that ran it
-    c = mx.connect()
-    backend = mx.pid(c)
-    loops = 5000
-    mx.query(c, "SET jit = off")
-    mx.query(c, "CREATE TEMP TABLE tfdw_loops AS SELECT g FROM generate_series(1, %d) g"
-             % loops)
-    sql = ("SELECT count(x) FROM tfdw_loops l, LATERAL (SELECT document_id AS x "
-           "FROM tfdw_paged WHERE document_id IN ('doc_flat_01', 'doc_flat_02') "
-           "AND l.g > 0 LIMIT 1) s")
-    mx.query(c, sql.replace("tfdw_loops l", "(SELECT 1 AS g) l"))
-    before = backend_peak_kb(backend)
-    n = mx.scalar(c, sql)
-    grown_mb = (backend_peak_kb(backend) - before) / 1024.0
-    mx.check_eq(n, loops, "one row per loop")
-    mx.check(grown_mb < 2, "peak memory grew %.1f MB over %d rescans (< 2 MB)"
-             % (grown_mb, loops), grown_mb)
-    mx.log("  peak grew %.2f MB over %d rescans" % (grown_mb, loops))
-    c.close()
 
-with mx.case("an ERROR while a page or GETs are in flight, freed memory scribbled"):
-    # The clean-up of the aborted scan reads the requests still running.  In
-    # a server whose malloc overwrites freed memory (MALLOC_PERTURB_), a
-    # request freed before that clean-up crashes the backend.  Filters of
-    # various sizes move the requests among the memory blocks of a page.
-    stmts = ["CREATE EXTENSION mixpeek;",
-             "CREATE SERVER s FOREIGN DATA WRAPPER mixpeek_fdw;",
-             "CREATE FOREIGN TABLE t (document_id text, word_count int, category text) "
-             "SERVER s OPTIONS (collection 'col_articles', page_size '2');"]
-    nerrors = 0
-    for n in range(150, 325, 25):
-        values = ", ".join("'v%04d'" % i for i in range(n))
+class Fdw(mx.TestCase):
+
+    def test_01_pipelining_the_next_page_is_asked_for(self):
+        """pipelining: the next page is asked for while rows are returned"""
+        c = mx.connect(autocommit=False)
+        since = mx.mock_last_seq()
+        cur = c.cursor()
+        cur.execute("DECLARE p CURSOR FOR SELECT document_id FROM tfdw_paged")
+        cur.execute("FETCH 1 FROM p")
+        first = cur.fetchall()
+        time.sleep(0.3)          # let the prefetch arrive at the mock
+        seen = list_requests(since)
+        mx.check_eq(len(first), 1, "one row fetched")
+        mx.check_eq(len(seen), 2, "page 1 and the prefetched page 2 requested after one row")
+        if len(seen) == 2:
+            mx.check("cursor" in (seen[1]["body"] or {}), "page 2 carries page 1's cursor",
+                     seen[1]["body"])
+        cur.execute("FETCH ALL FROM p")
+        rest = cur.fetchall()
+        mx.check_eq(len(first) + len(rest), 20, "all 20 documents")
+        mx.check_eq(len(list_requests(since)), 7, "7 pages of 3")
+        c.rollback()
+        c.close()
+
+    def test_02_concurrent_gets_for_an_in_list(self):
+        """concurrent GETs for an IN list"""
+        c = mx.connect()
+        mx.query(c, "SET mixpeek.max_concurrency = 4")
+        # distinct ids of about 0.3 s each ("latency-<ms>" of the mock)
+        ids = ["latency-%d" % (300 + i) for i in range(12)]
+        since = mx.mock_last_seq()
+        sql = ("SELECT count(*) FROM tfdw_faults WHERE document_id IN (%s)"
+               % ", ".join("'%s'" % i for i in ids + ids[:3]))
+        with mx.Timer() as t:
+            n = mx.scalar(c, sql)
+        log = [r for r in mx.mock_requests(since=since) if r["method"] == "GET"]
+        mx.check_eq(n, 12, "12 distinct documents")
+        mx.check_eq(len(log), 12, "each id fetched once")
+        # 12 requests of ~0.3 s, 4 at a time: about 3 round trips, not 12
+        mx.check(t.elapsed < 2.5, "12 GETs of 0.3 s with max_concurrency 4 took %.2f s (< 2.5)"
+                 % t.elapsed, t.elapsed)
+        starts = sorted(r["received_ms"] for r in log)
+        # requests received within 100 ms of the first: the first wave
+        wave = [s for s in starts if s - starts[0] < 100]
+        mx.check(len(wave) <= 4, "at most max_concurrency (4) requests at once", len(wave))
+        mx.check(len(wave) >= 3, "requests overlap (%d in the first wave)" % len(wave), len(wave))
+        mx.log("  12 GETs: %.2f s, first wave %d" % (t.elapsed, len(wave)))
+        c.close()
+
+    def test_03_cancel_during_scans(self):
+        """pg_cancel_backend and statement_timeout during foreign scans"""
+        for mech in ("pg_cancel_backend", "statement_timeout"):
+            with mx.case("%s while a list scan waits for page 2" % mech):
+                cancel_case("%s / list page 2" % mech,
+                            "SELECT count(*) FROM tfdw_stalled_page", mech)
+            with mx.case("%s while an IN list waits for GETs" % mech):
+                cancel_case("%s / GETs" % mech,
+                            "SELECT count(*) FROM tfdw_faults WHERE document_id IN "
+                            "('latency-1', 'stall-30000', 'stall-30001', 'stall-30002')", mech)
+
+    def test_04_memory_stays_bounded_over_100_000(self):
+        """memory stays bounded over 100,000 documents"""
+        c = mx.connect()
+        backend = mx.pid(c)
+
+        before = backend_peak_kb(backend)
+        n, total = mx.query(c, "SELECT count(*), sum(length(document::text)) FROM tfdw_big")[0]
+        after = backend_peak_kb(backend)
+        grown_mb = (after - before) / 1024.0
+        mx.check_eq(n, 100000, "100,000 documents")
+        mx.check(grown_mb < 64, "peak memory grew %.1f MB for %.0f MB of documents (< 64 MB)"
+                 % (grown_mb, total / 1e6), grown_mb)
+        mx.log("  peak grew %.1f MB over %.0f MB of JSON" % (grown_mb, total / 1e6))
+        c.close()
+
+    def test_05_rescans_that_drop_requests_in_flight(self):
+        """rescans that drop requests in flight free them"""
+        # each loop's scan stops after one of two GETs: the rescan abandons the
+        # other, with the batch that ran it
+        c = mx.connect()
+        backend = mx.pid(c)
+        loops = 5000
+        mx.query(c, "SET jit = off")
+        mx.query(c, "CREATE TEMP TABLE tfdw_loops AS SELECT g FROM generate_series(1, %d) g"
+                 % loops)
+        sql = ("SELECT count(x) FROM tfdw_loops l, LATERAL (SELECT document_id AS x "
+               "FROM tfdw_paged WHERE document_id IN ('doc_flat_01', 'doc_flat_02') "
+               "AND l.g > 0 LIMIT 1) s")
+        mx.query(c, sql.replace("tfdw_loops l", "(SELECT 1 AS g) l"))
+        before = backend_peak_kb(backend)
+        n = mx.scalar(c, sql)
+        grown_mb = (backend_peak_kb(backend) - before) / 1024.0
+        mx.check_eq(n, loops, "one row per loop")
+        mx.check(grown_mb < 2, "peak memory grew %.1f MB over %d rescans (< 2 MB)"
+                 % (grown_mb, loops), grown_mb)
+        mx.log("  peak grew %.2f MB over %d rescans" % (grown_mb, loops))
+        c.close()
+
+    def test_06_an_error_while_a_page_or_gets_are_in(self):
+        """an ERROR while a page or GETs are in flight, freed memory scribbled"""
+        # The clean-up of the aborted scan reads the requests still running.  In
+        # a server whose malloc overwrites freed memory (MALLOC_PERTURB_), a
+        # request freed before that clean-up crashes the backend.  Filters of
+        # various sizes move the requests among the memory blocks of a page.
+        stmts = ["CREATE EXTENSION mixpeek;",
+                 "CREATE SERVER s FOREIGN DATA WRAPPER mixpeek_fdw;",
+                 "CREATE FOREIGN TABLE t (document_id text, word_count int, category text) "
+                 "SERVER s OPTIONS (collection 'col_articles', page_size '2');"]
+        nerrors = 0
+        for n in range(150, 325, 25):
+            values = ", ".join("'v%04d'" % i for i in range(n))
+            stmts += ["\\connect",
+                      "SELECT document_id, 1 / (word_count - 40) FROM t WHERE category IN "
+                      "('news', 'News', 'tech', 'Tech', 'science', 'Science', %s);" % values]
+            nerrors += 1
         stmts += ["\\connect",
-                  "SELECT document_id, 1 / (word_count - 40) FROM t WHERE category IN "
-                  "('news', 'News', 'tech', 'Tech', 'science', 'Science', %s);" % values]
+                  "SET mixpeek.max_retries = 0;",
+                  "SELECT * FROM t WHERE document_id IN ('doc_flat_01', 'doc_flat_02', "
+                  "'doc_flat_03', 'doc_nested_01', 'doc_nested_02', '100%%', '%s') "
+                  "AND 1 / (word_count - 40) > 0;" % ("x" * 3000),
+                  "SELECT count(*) AS alive FROM t;"]
         nerrors += 1
-    stmts += ["\\connect",
-              "SET mixpeek.max_retries = 0;",
-              "SELECT * FROM t WHERE document_id IN ('doc_flat_01', 'doc_flat_02', "
-              "'doc_flat_03', 'doc_nested_01', 'doc_nested_02', '100%%', '%s') "
-              "AND 1 / (word_count - 40) > 0;" % ("x" * 3000),
-              "SELECT count(*) AS alive FROM t;"]
-    nerrors += 1
-    out = in_own_cluster("\n".join(stmts), ["env", "MALLOC_PERTURB_=165"])
-    crashes = out.count("terminated by signal")
-    mx.check_eq(crashes, 0, "backends that crashed")
-    mx.check_eq(out.count("ERROR:  division by zero"), nerrors, "statements ending in the ERROR")
-    mx.check(" alive " in out and "    20" in out, "the last session scans again", out[-300:])
-    mx.log("  %d statements aborted with requests in flight, %d crashes" % (nerrors, crashes))
+        out = in_own_cluster("\n".join(stmts), ["env", "MALLOC_PERTURB_=165"])
+        crashes = out.count("terminated by signal")
+        mx.check_eq(crashes, 0, "backends that crashed")
+        mx.check_eq(out.count("ERROR:  division by zero"), nerrors, "statements ending in the ERROR")
+        mx.check(" alive " in out and "    20" in out, "the last session scans again", out[-300:])
+        mx.log("  %d statements aborted with requests in flight, %d crashes" % (nerrors, crashes))
 
-with mx.case("a GET's document counts only for the id it was asked for"):
-    # an API that matched ids loosely: both ids answer with the same document
-    for name in ("loose-a", "loose-A"):
-        body = {"document_id": "loose-A", "collection_id": "col_canned"}
-        mx._mock("POST", "/canned", {"name": name, "status": 200, "body_base64":
-                                     base64.b64encode(json.dumps(body).encode()).decode()})
-    mx.query(setup, "CREATE FOREIGN TABLE IF NOT EXISTS tfdw_canned (document_id text) "
-                    "SERVER mx_tfdw OPTIONS (collection 'col_canned')")
-    c = mx.connect()
-    rows = mx.query(c, "SELECT document_id FROM tfdw_canned "
-                       "WHERE document_id IN ('loose-a', 'loose-A')")
-    mx.check_eq(rows, [("loose-A",)], "the document once, from the GET of its own id")
-    mx.check_eq(mx.query(c, "SELECT document_id FROM tfdw_canned "
-                            "WHERE document_id = 'loose-a'"), [], "no row for the other id")
-    c.close()
+    def test_07_a_gets_document_counts_only_for_the_id(self):
+        """a GET's document counts only for the id it was asked for"""
+        # an API that matched ids loosely: both ids answer with the same document
+        for name in ("loose-a", "loose-A"):
+            body = {"document_id": "loose-A", "collection_id": "col_canned"}
+            mx._mock("POST", "/canned", {"name": name, "status": 200, "body_base64":
+                                         base64.b64encode(json.dumps(body).encode()).decode()})
+        mx.query(setup, "CREATE FOREIGN TABLE IF NOT EXISTS tfdw_canned (document_id text) "
+                        "SERVER mx_tfdw OPTIONS (collection 'col_canned')")
+        c = mx.connect()
+        rows = mx.query(c, "SELECT document_id FROM tfdw_canned "
+                           "WHERE document_id IN ('loose-a', 'loose-A')")
+        mx.check_eq(rows, [("loose-A",)], "the document once, from the GET of its own id")
+        mx.check_eq(mx.query(c, "SELECT document_id FROM tfdw_canned "
+                                "WHERE document_id = 'loose-a'"), [], "no row for the other id")
+        c.close()
 
-with mx.case("ids from a local table: = ANY (ARRAY(SELECT ...)) of 20,000 ids"):
-    c = mx.connect()
-    mx.query(c, "CREATE TEMP TABLE tfdw_ids AS SELECT 'doc_' || lpad(g::text, 6, '0') AS id "
-                "FROM generate_series(0, 19999) g")
-    before = mx.mock_stats()["requests"]
-    with mx.Timer() as t:
-        n = mx.scalar(c, "SELECT count(*) FROM tfdw_big "
-                         "WHERE document_id = ANY (ARRAY(SELECT id FROM tfdw_ids))")
-    mx.check_eq(n, 20000, "every document")
-    mx.check_eq(mx.mock_stats()["requests"] - before, 20000, "one request per id")
-    with mx.Timer() as f:
-        mx.scalar(c, "SELECT count(*) FROM mixpeek_documents('col_big', "
-                     "ARRAY(SELECT id FROM tfdw_ids))")
-    mx.log("  20,000 ids: %.2f s (mixpeek_documents(): %.2f s)" % (t.elapsed, f.elapsed))
-    c.close()
+    def test_08_ids_from_a_local_table_any_array_select(self):
+        """ids from a local table: = ANY (ARRAY(SELECT ...)) of 20,000 ids"""
+        c = mx.connect()
+        mx.query(c, "CREATE TEMP TABLE tfdw_ids AS SELECT 'doc_' || lpad(g::text, 6, '0') AS id "
+                    "FROM generate_series(0, 19999) g")
+        before = mx.mock_stats()["requests"]
+        with mx.Timer() as t:
+            n = mx.scalar(c, "SELECT count(*) FROM tfdw_big "
+                             "WHERE document_id = ANY (ARRAY(SELECT id FROM tfdw_ids))")
+        mx.check_eq(n, 20000, "every document")
+        mx.check_eq(mx.mock_stats()["requests"] - before, 20000, "one request per id")
+        with mx.Timer() as f:
+            mx.scalar(c, "SELECT count(*) FROM mixpeek_documents('col_big', "
+                         "ARRAY(SELECT id FROM tfdw_ids))")
+        mx.log("  20,000 ids: %.2f s (mixpeek_documents(): %.2f s)" % (t.elapsed, f.elapsed))
+        c.close()
 
-with mx.case("a page that hands back its own cursor ends the scan with an error"):
-    page = {"results": [{"document_id": "a", "collection_id": "c"}],
-            "pagination": {"next_cursor": "same"}}
-    mx._mock("POST", "/canned", {"name": "loop", "status": 200,
-                                 "body_base64": base64.b64encode(json.dumps(page).encode()).decode()})
-    c = mx.connect()
-    mx.query(c, "SET statement_timeout = '10s'")
-    mx.query(setup, "CREATE FOREIGN TABLE IF NOT EXISTS tfdw_loop (document_id text) "
-                    "SERVER mx_tfdw OPTIONS (collection 'canned-loop')")
-    err = mx.expect_error(c, "SELECT count(*) FROM tfdw_loop", None, "HV00A",
-                          r"^unexpected response from Mixpeek$")
-    if err is not None:
-        mx.check_eq(err.detail, "The next cursor was already followed in this scan.", "detail")
-        mx.check(err.context.startswith("Mixpeek request POST /v1/collections/canned-loop/documents/list"),
-                 "context: the request", err.context)
-    c.close()
+    def test_09_a_page_that_hands_back_its_own_cursor(self):
+        """a page that hands back its own cursor ends the scan with an error"""
+        page = {"results": [{"document_id": "a", "collection_id": "c"}],
+                "pagination": {"next_cursor": "same"}}
+        mx._mock("POST", "/canned", {"name": "loop", "status": 200,
+                                     "body_base64": base64.b64encode(json.dumps(page).encode()).decode()})
+        c = mx.connect()
+        mx.query(c, "SET statement_timeout = '10s'")
+        mx.query(setup, "CREATE FOREIGN TABLE IF NOT EXISTS tfdw_loop (document_id text) "
+                        "SERVER mx_tfdw OPTIONS (collection 'canned-loop')")
+        err = mx.expect_error(c, "SELECT count(*) FROM tfdw_loop", None, "HV00A",
+                              r"^unexpected response from Mixpeek$")
+        if err is not None:
+            mx.check_eq(err.detail, "The next cursor was already followed in this scan.", "detail")
+            mx.check(err.context.startswith("Mixpeek request POST /v1/collections/canned-loop/documents/list"),
+                     "context: the request", err.context)
+        c.close()
 
-with mx.case("IMPORT FOREIGN SCHEMA stops at a page of collections that hands back its own cursor"):
-    # a server of our own on loopback: the mock's collection list has no such fault
-    asked = []
+    def test_10_import_foreign_schema_stops_at_a_page_of(self):
+        """IMPORT FOREIGN SCHEMA stops at a page of collections that hands back its own cursor"""
+        # a server of our own on loopback: the mock's collection list has no such fault
+        asked = []
 
-    class LoopingCursor(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            asked.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            body = json.dumps({"results": [], "pagination": {"next_cursor": "same"}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        class LoopingCursor(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                asked.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                body = json.dumps({"results": [], "pagination": {"next_cursor": "same"}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
+            def log_message(self, *args):
+                pass
 
-    class QuietServer(http.server.ThreadingHTTPServer):
-        def handle_error(self, request, client_address):
-            pass            # a client that went away
+        class QuietServer(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass            # a client that went away
 
-    srv = QuietServer(("127.0.0.1", 0), LoopingCursor)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    mx.query(setup, "CREATE SERVER mx_tfdw_loop FOREIGN DATA WRAPPER mixpeek_fdw "
-                    "OPTIONS (base_url %s)", ("http://127.0.0.1:%d" % srv.server_address[1],))
-    mx.query(setup, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_tfdw_loop "
-                    "OPTIONS (api_key 'sk_test_alpha')")
-    mx.query(setup, "CREATE SCHEMA tfdw_loop_import")
-    c = mx.connect()
-    mx.query(c, "SET statement_timeout = '10s'")
-    err = mx.expect_error(c, "IMPORT FOREIGN SCHEMA x FROM SERVER mx_tfdw_loop "
-                             "INTO tfdw_loop_import", None, "HV00A",
-                          r"^unexpected response from Mixpeek$")
-    if err is not None:
-        mx.check_eq(err.detail, "The next cursor was already followed in this import.", "detail")
-        mx.check(err.context.startswith("Mixpeek request POST /v1/collections/list"),
-                 "context: the request", err.context)
-    mx.check_eq(len(asked), 2, "requests: the first page, then the cursor once")
-    c.close()
-    srv.shutdown()
-    mx.query(setup, "DROP SERVER mx_tfdw_loop CASCADE; DROP SCHEMA tfdw_loop_import")
+        srv = QuietServer(("127.0.0.1", 0), LoopingCursor)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        mx.query(setup, "CREATE SERVER mx_tfdw_loop FOREIGN DATA WRAPPER mixpeek_fdw "
+                        "OPTIONS (base_url %s)", ("http://127.0.0.1:%d" % srv.server_address[1],))
+        mx.query(setup, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_tfdw_loop "
+                        "OPTIONS (api_key 'sk_test_alpha')")
+        mx.query(setup, "CREATE SCHEMA tfdw_loop_import")
+        c = mx.connect()
+        mx.query(c, "SET statement_timeout = '10s'")
+        err = mx.expect_error(c, "IMPORT FOREIGN SCHEMA x FROM SERVER mx_tfdw_loop "
+                                 "INTO tfdw_loop_import", None, "HV00A",
+                              r"^unexpected response from Mixpeek$")
+        if err is not None:
+            mx.check_eq(err.detail, "The next cursor was already followed in this import.", "detail")
+            mx.check(err.context.startswith("Mixpeek request POST /v1/collections/list"),
+                     "context: the request", err.context)
+        mx.check_eq(len(asked), 2, "requests: the first page, then the cursor once")
+        c.close()
+        srv.shutdown()
+        mx.query(setup, "DROP SERVER mx_tfdw_loop CASCADE; DROP SCHEMA tfdw_loop_import")
 
-with mx.case("no key in EXPLAIN or in errors"):
-    c = mx.connect()
-    rows = mx.query(c, "EXPLAIN (ANALYZE, VERBOSE) SELECT * FROM tfdw_paged "
-                       "WHERE word_count > 10 OR document_id = 'x'")
-    mx.check_no_keys("\n".join(r[0] for r in rows), "EXPLAIN ANALYZE VERBOSE")
-    rows = mx.query(c, "EXPLAIN (VERBOSE) SELECT * FROM tfdw_faults WHERE document_id = 'status-200'")
-    mx.check_no_keys("\n".join(r[0] for r in rows), "EXPLAIN VERBOSE of a GET")
-    mx.query(c, "SET mixpeek.max_retries = 0")
-    err = mx.run_error(c, "SELECT * FROM tfdw_faults WHERE document_id = 'echo-key'")
-    if mx.check(err is not None, "echo-key fails"):
-        mx.check_no_keys(err.all_text(), "error of a response that echoes the key")
-    c.close()
+    def test_11_no_key_in_explain_or_in_errors(self):
+        """no key in EXPLAIN or in errors"""
+        c = mx.connect()
+        rows = mx.query(c, "EXPLAIN (ANALYZE, VERBOSE) SELECT * FROM tfdw_paged "
+                           "WHERE word_count > 10 OR document_id = 'x'")
+        mx.check_no_keys("\n".join(r[0] for r in rows), "EXPLAIN ANALYZE VERBOSE")
+        rows = mx.query(c, "EXPLAIN (VERBOSE) SELECT * FROM tfdw_faults WHERE document_id = 'status-200'")
+        mx.check_no_keys("\n".join(r[0] for r in rows), "EXPLAIN VERBOSE of a GET")
+        mx.query(c, "SET mixpeek.max_retries = 0")
+        err = mx.run_error(c, "SELECT * FROM tfdw_faults WHERE document_id = 'echo-key'")
+        if mx.check(err is not None, "echo-key fails"):
+            mx.check_no_keys(err.all_text(), "error of a response that echoes the key")
+        c.close()
 
-mx.query(setup, "DROP SERVER mx_tfdw CASCADE")
-setup.close()
-mx.mock_reset()
-mx.finish("test_fdw")
+
+if __name__ == "__main__":
+    mx.main('test_fdw')
