@@ -31,11 +31,6 @@ BOUND_KB = 4096
 N_MEMORY = 5000
 CONCURRENCY = 8
 
-mx.setup_extension().close()
-fdw_ok, fdw_why = mx.fdw_usable()
-conn = mx.connect()
-mx.mock_reset()
-
 FAULTS = "/v1/collections/col_faults/documents/"
 # 49 normal documents, each after 20..68 ms, and one id answered with 403
 NORMAL = ["latency-%d" % ms for ms in range(20, 69)]
@@ -47,17 +42,6 @@ CONTEXT_403 = r"(?m)^Mixpeek request GET /v1/collections/col_faults/documents/%s
 ERROR_FIRST = "flaky-403-1000000-batch"
 ERROR_LAST = "status-403"
 BIG_50 = ["doc_%06d" % (i * 997 % 100000) for i in range(50)]
-
-if fdw_ok:
-    mx.query(conn, """
-        DROP SERVER IF EXISTS mx_tbatch CASCADE;
-        CREATE SERVER mx_tbatch FOREIGN DATA WRAPPER mixpeek_fdw;
-        CREATE FOREIGN TABLE tbatch_faults (document_id text, ok boolean)
-          SERVER mx_tbatch OPTIONS (collection 'col_faults');
-        CREATE FOREIGN TABLE tbatch_big (document_id text, document jsonb)
-          SERVER mx_tbatch OPTIONS (collection 'col_big');""")
-else:
-    mx.log("SKIP: FDW cases: %s" % fdw_why)
 
 ROUTES = {
     "mixpeek_documents": ("SELECT d->>'document_id' FROM mixpeek_documents('col_faults', %s::text[]) d",
@@ -83,41 +67,6 @@ def normal_batch_after(c, route, what):
              "connections" % (what, CONCURRENCY), opened)
 
 
-for route in ROUTES:
-    if route.startswith("FDW") and not fdw_ok:
-        continue
-    for where, bad in (("first", ERROR_FIRST), ("last", ERROR_LAST)):
-        what = "%s, 50 ids, the failing one %s in fetch order" % (route, where)
-        with mx.case(what):
-            c = mx.connect()
-            mx.query(c, "SET mixpeek.max_concurrency = %d" % CONCURRENCY)
-            mx.query(c, "SET mixpeek.max_retries = 0")
-            pid = mx.pid(c)
-            ids = NORMAL[:25] + [bad] + NORMAL[25:]
-            since = mx.mock_last_seq()
-            err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
-            if err is not None:
-                mx.check(re.search(CONTEXT_403 % re.escape(bad), err.context),
-                         "%s: the context names the failing request" % what, err.context)
-            got = mx.mock_requests(since=since, path_contains="/col_faults/")
-            asked = [r["path"][len(FAULTS):] for r in got]
-            mx.log("  GETs sent before the error: %d of 50; %d cut short"
-                   % (len(asked), sum(1 for r in got if r.get("aborted"))))
-            mx.check_eq(asked.count(bad), 1, "%s: the failing id asked once" % what)
-            mx.check(len(set(asked)) == len(asked), "%s: no id asked twice" % what, asked)
-            if where == "first":
-                # at most the first 2 x max_concurrency ids were queued when the
-                # 403 came back: the rest of the batch is never sent
-                mx.check(len(asked) <= 2 * CONCURRENCY,
-                         "%s: the queued rest is not sent after the error (%d GETs)"
-                         % (what, len(asked)), len(asked))
-            else:
-                mx.check_eq(len(asked), 50, "%s: every id was sent" % what)
-            mx.check_eq(mx.pid(c), pid, "%s: same backend" % what)
-            normal_batch_after(c, route, what)
-            c.close()
-
-
 def hwm_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -134,38 +83,104 @@ MEMORY = [
     ("one mixpeek_document() per id",
      "SELECT count(mixpeek_document('col_big', id)) FROM unnest(%s::text[]) AS id", []),
 ]
-if fdw_ok:
-    # jit off: a large id list makes the plan costly enough for JIT, whose
-    # library alone is tens of MB (it is not the batch's memory)
-    MEMORY.append(("FDW document_id = ANY(array)",
-                   "SELECT sum(length(document::text)) FROM tbatch_big WHERE document_id = ANY(%s::text[])",
-                   ["SET jit = off"]))
 
 big_ids = ["doc_%06d" % (i * 7 % 100000) for i in range(N_MEMORY)]
 literal = "{" + ",".join(big_ids) + "}"
-mx.mock_config(record=False)
-try:
-    for name, sql, settings in MEMORY:
-        with mx.case("memory: %d ids, %s" % (N_MEMORY, name)):
-            c = mx.connect()
-            for s in settings:
-                mx.query(c, s)
-            pid = mx.pid(c)
-            # warm up: library, caches, connections, the plan's shape
-            mx.query(c, sql, ("{" + ",".join(big_ids[:50]) + "}",))
-            before = hwm_kb(pid)
-            n = mx.scalar(c, sql, (literal,))
-            growth = hwm_kb(pid) - before
-            if "sum(" in sql:
-                mx.check(n is not None and n > N_MEMORY * 500, "%s: the documents arrived" % name, n)
-            else:
-                mx.check_eq(n, N_MEMORY, "%s: every document" % name)
-            mx.log("  peak RSS growth: %d kB (bound %d kB)" % (growth, BOUND_KB))
-            mx.check(growth <= BOUND_KB, "%s: peak RSS grows by at most %d kB" % (name, BOUND_KB), growth)
-            c.close()
-finally:
-    mx.mock_config(record=True)
 
-if fdw_ok:
-    mx.run_error(conn, "DROP SERVER IF EXISTS mx_tbatch CASCADE")
-mx.finish("test_batch")
+
+def setUpModule():
+    global conn, fdw_ok
+    mx.setup_extension().close()
+    fdw_ok, fdw_why = mx.fdw_usable()
+    conn = mx.connect()
+    mx.mock_reset()
+    if fdw_ok:
+        mx.query(conn, """
+            DROP SERVER IF EXISTS mx_tbatch CASCADE;
+            CREATE SERVER mx_tbatch FOREIGN DATA WRAPPER mixpeek_fdw;
+            CREATE FOREIGN TABLE tbatch_faults (document_id text, ok boolean)
+              SERVER mx_tbatch OPTIONS (collection 'col_faults');
+            CREATE FOREIGN TABLE tbatch_big (document_id text, document jsonb)
+              SERVER mx_tbatch OPTIONS (collection 'col_big');""")
+    else:
+        mx.log("SKIP: FDW cases: %s" % fdw_why)
+
+
+def tearDownModule():
+    if fdw_ok:
+        mx.run_error(conn, "DROP SERVER IF EXISTS mx_tbatch CASCADE")
+
+
+class Batch(mx.TestCase):
+
+    def test_01_error_in_the_middle_of_a_batch(self):
+        """an error in the middle of a batch, through each route"""
+        for route in ROUTES:
+            if route.startswith("FDW") and not fdw_ok:
+                continue
+            for where, bad in (("first", ERROR_FIRST), ("last", ERROR_LAST)):
+                what = "%s, 50 ids, the failing one %s in fetch order" % (route, where)
+                with mx.case(what):
+                    c = mx.connect()
+                    mx.query(c, "SET mixpeek.max_concurrency = %d" % CONCURRENCY)
+                    mx.query(c, "SET mixpeek.max_retries = 0")
+                    pid = mx.pid(c)
+                    ids = NORMAL[:25] + [bad] + NORMAL[25:]
+                    since = mx.mock_last_seq()
+                    err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
+                    if err is not None:
+                        mx.check(re.search(CONTEXT_403 % re.escape(bad), err.context),
+                                 "%s: the context names the failing request" % what, err.context)
+                    got = mx.mock_requests(since=since, path_contains="/col_faults/")
+                    asked = [r["path"][len(FAULTS):] for r in got]
+                    mx.log("  GETs sent before the error: %d of 50; %d cut short"
+                           % (len(asked), sum(1 for r in got if r.get("aborted"))))
+                    mx.check_eq(asked.count(bad), 1, "%s: the failing id asked once" % what)
+                    mx.check(len(set(asked)) == len(asked), "%s: no id asked twice" % what, asked)
+                    if where == "first":
+                        # at most the first 2 x max_concurrency ids were queued when the
+                        # 403 came back: the rest of the batch is never sent
+                        mx.check(len(asked) <= 2 * CONCURRENCY,
+                                 "%s: the queued rest is not sent after the error (%d GETs)"
+                                 % (what, len(asked)), len(asked))
+                    else:
+                        mx.check_eq(len(asked), 50, "%s: every id was sent" % what)
+                    mx.check_eq(mx.pid(c), pid, "%s: same backend" % what)
+                    normal_batch_after(c, route, what)
+                    c.close()
+
+    def test_02_memory_of_large_batches(self):
+        """memory: the peak RSS of large batches"""
+        memory = list(MEMORY)
+        if fdw_ok:
+            # jit off: a large id list makes the plan costly enough for JIT, whose
+            # library alone is tens of MB (it is not the batch's memory)
+            memory.append(("FDW document_id = ANY(array)",
+                           "SELECT sum(length(document::text)) FROM tbatch_big WHERE document_id = ANY(%s::text[])",
+                           ["SET jit = off"]))
+        mx.mock_config(record=False)
+        try:
+            for name, sql, settings in memory:
+                with mx.case("memory: %d ids, %s" % (N_MEMORY, name)):
+                    c = mx.connect()
+                    for s in settings:
+                        mx.query(c, s)
+                    pid = mx.pid(c)
+                    # warm up: library, caches, connections, the plan's shape
+                    mx.query(c, sql, ("{" + ",".join(big_ids[:50]) + "}",))
+                    before = hwm_kb(pid)
+                    n = mx.scalar(c, sql, (literal,))
+                    growth = hwm_kb(pid) - before
+                    if "sum(" in sql:
+                        mx.check(n is not None and n > N_MEMORY * 500, "%s: the documents arrived" % name, n)
+                    else:
+                        mx.check_eq(n, N_MEMORY, "%s: every document" % name)
+                    mx.log("  peak RSS growth: %d kB (bound %d kB)" % (growth, BOUND_KB))
+                    mx.check(growth <= BOUND_KB, "%s: peak RSS grows by at most %d kB" % (name, BOUND_KB), growth)
+                    c.close()
+        finally:
+            mx.mock_config(record=True)
+
+
+if __name__ == "__main__":
+    mx.main('test_batch')
