@@ -18,12 +18,6 @@ BOUND_MS = 200
 WAIT_S = 1.0          # how long the request runs before the cancel / deadline
 REPEAT = 10 if mx.LONG else 3
 
-setup = mx.setup_extension()
-setup.close()
-control = mx.connect()
-mx.mock_reset()
-REFERENCE = None
-
 STALL_MS = 30000
 SITUATIONS = {
     "stall": ("SELECT mixpeek_document('col_faults', 'stall-%d')" % STALL_MS, []),
@@ -105,24 +99,51 @@ def one(mech, situation, rep):
     healthy(c, what)
     c.close()
     return latency_ms
-
-
-REFERENCE = mx.scalar(control, "SELECT mixpeek_document('col_articles', 'doc_flat_01')")
 table = {}
-for situation in SITUATIONS:
-    for mech in MECHANISMS:
-        for rep in range(REPEAT):
-            with mx.case("%s during %s (#%d)" % (mech, situation, rep + 1)):
-                ms = one(mech, situation, rep)
-                if ms is not None:
-                    table.setdefault((mech, situation), []).append(ms)
-                    mx.log("  %.1f ms" % ms)
 
-mx.log("")
-mx.log("cancel latency, ms from the cancel call / the deadline to the error at the client "
-       "(%d runs each; negative: stopped before the deadline)" % REPEAT)
-mx.log("  %-20s %-10s %8s %8s %8s" % ("mechanism", "during", "min", "median", "max"))
-for (mech, situation), v in table.items():
-    mx.log("  %-20s %-10s %8.1f %8.1f %8.1f" % (mech, situation, min(v), statistics.median(v), max(v)))
-mx.mock_reset()
-mx.finish("test_cancel")
+
+def setUpModule():
+    global REFERENCE, control
+    setup = mx.setup_extension()
+    setup.close()
+    control = mx.connect()
+    mx.mock_reset()
+    REFERENCE = mx.scalar(control, "SELECT mixpeek_document('col_articles', 'doc_flat_01')")
+
+
+def tearDownModule():
+    mx.log("")
+    mx.log("cancel latency, ms from the cancel call / the deadline to the error at the client "
+           "(%d runs each; negative: stopped before the deadline)" % REPEAT)
+    mx.log("  %-20s %-10s %8s %8s %8s" % ("mechanism", "during", "min", "median", "max"))
+    for (mech, situation), v in table.items():
+        mx.log("  %-20s %-10s %8.1f %8.1f %8.1f" % (mech, situation, min(v), statistics.median(v), max(v)))
+    mx.mock_reset()
+
+
+class Cancel(mx.TestCase):
+
+    def situation(self, situation):
+        for mech in MECHANISMS:
+            for rep in range(REPEAT):
+                with mx.case("%s during %s (#%d)" % (mech, situation, rep + 1)):
+                    ms = one(mech, situation, rep)
+                    if ms is not None:
+                        table.setdefault((mech, situation), []).append(ms)
+                        mx.log("  %.1f ms" % ms)
+
+    def test_01_stall(self):
+        """each mechanism during a stalled response"""
+        self.situation("stall")
+
+    def test_02_back_off(self):
+        """each mechanism during the back-off before a retry"""
+        self.situation("back-off")
+
+    def test_03_mid_batch(self):
+        """each mechanism in the middle of a batch"""
+        self.situation("mid-batch")
+
+
+if __name__ == "__main__":
+    mx.main('test_cancel')
