@@ -116,6 +116,15 @@ echo "== test/fuzz/run.sh $fuzz_s"
 "$MX_TOP/test/fuzz/run.sh" "$fuzz_s" || { echo "FAILED: fuzzing"; status=1; }
 echo "== test/load.sh $load_s"
 "$MX_TOP/test/load.sh" "$load_s" || { echo "FAILED: load"; status=1; }
+# the AddressSanitizer build (its own private installation and cluster):
+# the key matrix (about 15 s); with --long the scripted tests asan.sh lists
+if [ "$MX_LONG" = 1 ]; then
+  echo "== test/asan.sh"
+  "$MX_TOP/test/asan.sh" || { echo "FAILED: asan"; status=1; }
+else
+  echo "== test/asan.sh (test_key_matrix.py)"
+  MX_ASAN_TESTS=test/scripted/test_key_matrix.py "$MX_TOP/test/asan.sh" || { echo "FAILED: asan"; status=1; }
+fi
 if [ "$MX_LONG" = 1 ]; then
   echo "== test/memcheck.sh"
   "$MX_TOP/test/memcheck.sh" || { echo "FAILED: memcheck"; status=1; }
