@@ -20,6 +20,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -438,3 +439,24 @@ class Timer:
     def __exit__(self, *a):
         self.elapsed = time.monotonic() - self.t0
         return False
+
+
+# ---------- nested clusters ----------
+
+def run_nested(script, flag, options, what):
+    """Run script with flag in a throwaway cluster of its own
+    (test/virtualenv.sh) that has only the settings options ("name=value")
+    and none of this cluster's PG* variables; log its output, check (what)
+    that it passed, and return the output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    cmd = [os.path.join(TOP, "test/virtualenv.sh")]
+    for o in options:
+        cmd += ["-o", o]
+    cmd += ["/usr/bin/python3", os.path.abspath(script), flag]
+    with Timer() as t:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    out = p.stdout.decode("utf-8", "replace")
+    log("  " + "\n  ".join(out.strip().splitlines()))
+    log("  (nested cluster: %.1f s)" % t.elapsed)
+    check_eq(p.returncode, 0, what)
+    return out
