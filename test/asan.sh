@@ -46,7 +46,11 @@ mkdir -p "$build"
 cp -r "$src/Makefile" "$src"/*.control "$src"/mixpeek--*.sql "$src/src" "$build/"
 rm -f "$build"/src/*.o "$build"/src/*.bc "$build"/*.so
 make -C "$build" -s COPT="-fsanitize=address -fno-omit-frame-pointer -g" >/dev/null
-ldd "$build/mixpeek.so" | grep -q libasan || { echo "asan: mixpeek.so is not linked with libasan" >&2; exit 1; }
+# not "ldd | grep -q": with pipefail, grep leaving early can fail ldd with SIGPIPE
+case "$(ldd "$build/mixpeek.so")" in
+  *libasan*) ;;
+  *) echo "asan: mixpeek.so is not linked with libasan" >&2; exit 1 ;;
+esac
 
 # ---- a private installation: copied binaries, linked libraries and data
 pgbin=$(pg_config --bindir) pglib=$(pg_config --pkglibdir) pgshare=$(pg_config --sharedir)
