@@ -373,12 +373,13 @@ def closed_port():
 
 # ---------- the FDW ----------
 
-def wait_for_server(seconds=60):
-    """Connect again after a backend crash made the postmaster reinitialize."""
+def wait_for_server(seconds=60, user=None, password=None):
+    """Connect again (as user, default the superuser) after a backend
+    crash made the postmaster reinitialize."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            c = connect()
+            c = connect(user=user, password=password)
             scalar(c, "SELECT 1")
             return c
         except psycopg2.Error:
@@ -429,6 +430,42 @@ def fdw_usable():
     conn.close()
     _fdw_state = ((why == ""), why)
     return _fdw_state
+
+
+def fdw_superuser():
+    """A superuser's connection, after the extension is created and the FDW
+    probed (before it: the probe may crash its backend); Skip when the FDW
+    is not usable."""
+    setup_extension().close()
+    ok, why = fdw_usable()
+    if not ok:
+        raise Skip("the FDW is not usable (%s)" % why)
+    return connect()
+
+
+# ---------- roles of a test's own ----------
+
+def drop_roles(su, roles, servers=()):
+    """Drop what the roles own, the servers (CASCADE), then the roles;
+    none of them need exist."""
+    for r in roles:
+        if scalar(su, "SELECT count(*) FROM pg_roles WHERE rolname = %s", (r,)):
+            query(su, "DROP OWNED BY %s CASCADE" % r)
+    for s in servers:
+        query(su, "DROP SERVER IF EXISTS %s CASCADE" % s)
+    for r in roles:
+        query(su, "DROP ROLE IF EXISTS %s" % r)
+
+
+def create_roles(su, roles, servers=(), schemas=False):
+    """Login roles with the password 'pw', after drop_roles() of what an
+    earlier run left; with schemas, each owns a schema named as the role
+    without its "mx_" (km_alice for mx_km_alice)."""
+    drop_roles(su, roles, servers)
+    for r in roles:
+        query(su, "CREATE ROLE %s LOGIN PASSWORD 'pw'" % r)
+        if schemas:
+            query(su, "CREATE SCHEMA %s AUTHORIZATION %s" % (r[len("mx_"):], r))
 
 
 class Timer:

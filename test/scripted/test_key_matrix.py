@@ -37,7 +37,6 @@ pair, a source with itself included, in every shape.
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
@@ -45,19 +44,11 @@ from capture import CaptureServer  # noqa: E402
 
 import psycopg2  # noqa: E402
 
-su = mx.setup_extension()
-fdw_ok, fdw_why = mx.fdw_usable()
-if not fdw_ok:
-    mx.log("SKIP: the FDW is not usable (%s)" % fdw_why)
-    mx.finish("test_key_matrix")
 
 ROLES = ["mx_km_alice", "mx_km_bob", "mx_km_carol"]
+SERVERS = ["mx_km_settings", "mx_km_mapped", "mx_km_public", "mx_km_bob", "mx_km_carol", "mx_km_own"]
 with open(os.path.join(mx.TOP, "test", "mock", "data", "articles.json")) as f:
     ARTICLES = json.load(f)
-
-# Every capture listener serves col_articles' 20 documents, one per page at
-# page_size 1, so joins across listeners and the mock match every row.
-caps = {name: CaptureServer(documents=ARTICLES, page_size=1).start() for name in ("P", "V", "D", "B")}
 
 # (listener, collection in the path) -> (Authorization, X-Namespace)
 EXPECT_CAP = {
@@ -76,32 +67,13 @@ LABELS = {"Bearer sk_test_alpha": "the setting's key", "Bearer sk_test_beta": "a
           "Bearer sk_cap_public": "the PUBLIC key", "Bearer sk_cap_bob": "bob's key",
           "Bearer sk_cap_carol": "carol's key", "Bearer sk_cap_alice": "alice's key"}
 
-mx.mock_reset()
-
-
-def drop_all():
-    for r in ROLES:
-        if mx.scalar(su, "SELECT count(*) FROM pg_roles WHERE rolname = %s", (r,)):
-            mx.query(su, "DROP OWNED BY %s CASCADE" % r)
-    mx.query(su, """
-        DROP SERVER IF EXISTS mx_km_settings CASCADE;
-        DROP SERVER IF EXISTS mx_km_mapped CASCADE;
-        DROP SERVER IF EXISTS mx_km_public CASCADE;
-        DROP SERVER IF EXISTS mx_km_bob CASCADE;
-        DROP SERVER IF EXISTS mx_km_carol CASCADE;
-        DROP SERVER IF EXISTS mx_km_own CASCADE;
-    """)
-    for r in ROLES:
-        mx.query(su, "DROP ROLE IF EXISTS %s" % r)
-
-
 COLS = "(document_id text, category text, word_count int)"
 
-with mx.case("set up: roles, servers, mappings, a view owned by bob, definer functions owned by carol"):
-    drop_all()
-    for r in ROLES:
-        mx.query(su, "CREATE ROLE %s LOGIN PASSWORD 'pw'" % r)
-        mx.query(su, "CREATE SCHEMA %s AUTHORIZATION %s" % (r.replace("mx_km_", "km_"), r))
+
+def set_up():
+    """Roles (each with a schema), servers, mappings, a view owned by bob,
+    definer functions owned by carol, alice's own server."""
+    mx.create_roles(su, ROLES, SERVERS, schemas=True)
     mx.query(su, """
         GRANT USAGE ON FOREIGN DATA WRAPPER mixpeek_fdw TO mx_km_alice;
         CREATE SERVER mx_km_settings FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace 'production');
@@ -190,19 +162,12 @@ SOURCES = [
     Source("B2", "km_alice.b2"),
 ]
 
-base = mx.query(su, "SELECT document_id, category, word_count FROM km_s")
-ROWS = {r[0]: (r[1], r[2]) for r in base}
-with mx.case("the reference rows: one scan of col_articles alone"):
-    mx.check_eq(len(base), 20, "documents in col_articles")
-    mx.check_eq(len(ROWS), 20, "distinct ids")
-N_DOCS = mx.scalar(su, "SELECT count(*) FROM mixpeek_documents('col_articles', "
-                       "ARRAY['doc_flat_01', 'doc_km_missing'])")
-
 
 def bearer_label(v):
     if v is None:
         return "no Authorization"
     return LABELS.get(v, repr(v[:40]))
+
 
 
 class Conn:
@@ -214,26 +179,13 @@ class Conn:
     def get(self):
         if self.c is None or self.c.closed:
             # after a backend crash the server restarts: wait for it
-            self.c = reconnect()
+            self.c = mx.wait_for_server(user="mx_km_alice", password="pw")
             mx.query(self.c, "SET mixpeek.namespace = 'production'")
         return self.c
 
 
-def reconnect(seconds=60):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            c = mx.connect(user="mx_km_alice", password="pw")
-            mx.scalar(c, "SELECT 1")
-            return c
-        except psycopg2.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 alice = Conn()
-totals = {"statements": 0, "requests": 0, "wrong": 0, "errors": 0}
+totals = {"statements": 0, "requests": 0, "wrong": 0, "errors": 0, "seconds": 0.0}
 
 
 def check_requests(what, since, want_sources):
@@ -451,63 +403,128 @@ def run_pair(shape_index, x, y):
         run_prepared(x, y)
 
 
-with mx.case("each source alone, as alice"):
-    for s in SOURCES:
-        run("%s alone" % s.name, ["SELECT document_id, category, word_count FROM %s" % s.rel],
-            join_rows(), [server_of(s)])
+def pairs(shape_index):
+    """The pairs of sources a shape runs: each unordered pair once, the
+    order alternating (MX_LONG=1: every ordered pair, a source with itself
+    included)."""
+    if mx.LONG:
+        return [(x, y) for x in SOURCES for y in SOURCES]
+    out = []
+    k = 0
+    for a in range(len(SOURCES)):
+        for b in range(a + 1, len(SOURCES)):
+            x, y = SOURCES[a], SOURCES[b]
+            if (shape_index + k) % 2:
+                x, y = y, x
+            out.append((x, y))
+            k += 1
+    return out
 
-with mx.case("EXPLAIN: the shapes are the plans they are named after"):
-    x, y = SOURCES[5], SOURCES[2]
-    conn = alice.get()
-    for name, fn, node in (("nested loop", shape_nestloop, "Nested Loop"),
-                           ("hash join", shape_hashjoin, "Hash Join")):
-        sql, _, settings = fn(x, y)
-        for k, v in settings:
-            mx.query(conn, "SET %s = %s" % (k, v))
-        plan = "\n".join(r[0] for r in mx.query(conn, "EXPLAIN " + sql))
-        mx.query(conn, "RESET ALL; SET mixpeek.namespace = 'production'")
-        mx.check(node in plan, "%s: the plan has a %s" % (name, node), plan)
 
-pairs = []
-if mx.LONG:
-    for i in range(len(ALL_SHAPES)):
-        for x in SOURCES:
-            for y in SOURCES:
-                pairs.append((i, x, y))
-else:
-    for i in range(len(ALL_SHAPES)):
-        k = 0
-        for a in range(len(SOURCES)):
-            for b in range(a + 1, len(SOURCES)):
-                x, y = SOURCES[a], SOURCES[b]
-                if (i + k) % 2:
-                    x, y = y, x
-                pairs.append((i, x, y))
-                k += 1
+class KeyMatrix(mx.TestCase):
+    """Set up once for the file (roles, servers, listeners, the reference
+    rows); each case runs alone."""
 
-with mx.Timer() as t:
-    for i, name in enumerate(ALL_SHAPES):
-        with mx.case("%s: every pair of key sources in one statement%s" % (name, " (both orders, "
-                     "and each source with itself)" if mx.LONG else "")):
-            for (j, x, y) in pairs:
-                if j != i:
-                    continue
+    @classmethod
+    def setUpClass(cls):
+        global su, caps, ROWS, N_DOCS
+        su = mx.fdw_superuser()
+        # Every capture listener serves col_articles' 20 documents, one per page at
+        # page_size 1, so joins across listeners and the mock match every row.
+        caps = {name: CaptureServer(documents=ARTICLES, page_size=1).start() for name in ("P", "V", "D", "B")}
+        mx.mock_reset()
+        with mx.case("set up: roles, servers, mappings, a view owned by bob, definer functions owned by carol"):
+            set_up()
+        base = mx.query(su, "SELECT document_id, category, word_count FROM km_s")
+        ROWS = {r[0]: (r[1], r[2]) for r in base}
+        with mx.case("the reference rows: one scan of col_articles alone"):
+            mx.check_eq(len(base), 20, "documents in col_articles")
+            mx.check_eq(len(ROWS), 20, "distinct ids")
+        N_DOCS = mx.scalar(su, "SELECT count(*) FROM mixpeek_documents('col_articles', "
+                               "ARRAY['doc_flat_01', 'doc_km_missing'])")
+
+    @classmethod
+    def tearDownClass(cls):
+        global su
+        if totals["statements"]:
+            mx.log("  %d statements, %d requests checked, %d with a wrong key or namespace, %d errors, "
+                   "%d backend crashes, in %.1f s" % (totals["statements"], totals["requests"], totals["wrong"],
+                                                      totals["errors"], alice.crashes, totals["seconds"]))
+        with mx.case("clean up"):
+            if alice.c is not None and not alice.c.closed:
+                alice.c.close()
+            su = mx.wait_for_server()
+            mx.drop_roles(su, ROLES, SERVERS)
+            for cap in caps.values():
+                cap.stop()
+        mx.mock_reset()
+
+    def test_01_each_source_alone(self):
+        """each source alone, as alice"""
+        for s in SOURCES:
+            run("%s alone" % s.name, ["SELECT document_id, category, word_count FROM %s" % s.rel],
+                join_rows(), [server_of(s)])
+
+    def test_02_explain(self):
+        """EXPLAIN: the shapes are the plans they are named after"""
+        x, y = SOURCES[5], SOURCES[2]
+        conn = alice.get()
+        for name, fn, node in (("nested loop", shape_nestloop, "Nested Loop"),
+                               ("hash join", shape_hashjoin, "Hash Join")):
+            sql, _, settings = fn(x, y)
+            for k, v in settings:
+                mx.query(conn, "SET %s = %s" % (k, v))
+            plan = "\n".join(r[0] for r in mx.query(conn, "EXPLAIN " + sql))
+            mx.query(conn, "RESET ALL; SET mixpeek.namespace = 'production'")
+            mx.check(node in plan, "%s: the plan has a %s" % (name, node), plan)
+
+    def every_pair(self, shape_index):
+        """Every pair of key sources in one statement of the shape."""
+        name = ALL_SHAPES[shape_index]
+        if mx.LONG:
+            mx.log("  (both orders, and each source with itself)")
+        with mx.Timer() as t:
+            for x, y in pairs(shape_index):
                 try:
-                    run_pair(i, x, y)
+                    run_pair(shape_index, x, y)
                 except psycopg2.Error as exc:
                     # a crash between the statements of a shape (SET, PREPARE, ...)
                     mx.check(False, "%s, %s and %s: %s" % (name, x.name, y.name, str(exc).strip().splitlines()[0]))
                     alice.c = None
-mx.log("  %d statements, %d requests checked, %d with a wrong key or namespace, %d errors, "
-       "%d backend crashes, in %.1f s" % (totals["statements"], totals["requests"], totals["wrong"],
-                                          totals["errors"], alice.crashes, t.elapsed))
+        totals["seconds"] += t.elapsed
 
-with mx.case("clean up"):
-    if alice.c is not None and not alice.c.closed:
-        alice.c.close()
-    su = mx.wait_for_server()
-    drop_all()
-    for cap in caps.values():
-        cap.stop()
-mx.mock_reset()
-mx.finish("test_key_matrix")
+    def test_03_nested_loop(self):
+        """nested loop: every pair of key sources in one statement"""
+        self.every_pair(0)
+
+    def test_04_hash_join(self):
+        """hash join: every pair of key sources in one statement"""
+        self.every_pair(1)
+
+    def test_05_lateral(self):
+        """LATERAL: every pair of key sources in one statement"""
+        self.every_pair(2)
+
+    def test_06_scalar_subquery(self):
+        """scalar subquery per row: every pair of key sources in one statement"""
+        self.every_pair(3)
+
+    def test_07_document_per_row(self):
+        """mixpeek_document() per row: every pair of key sources in one statement"""
+        self.every_pair(4)
+
+    def test_08_documents_per_row(self):
+        """mixpeek_documents() per row: every pair of key sources in one statement"""
+        self.every_pair(5)
+
+    def test_09_two_cursors(self):
+        """two cursors: every pair of key sources in one statement"""
+        self.every_pair(6)
+
+    def test_10_prepared_statements(self):
+        """prepared statements: every pair of key sources in one statement"""
+        self.every_pair(7)
+
+
+if __name__ == "__main__":
+    mx.main("test_key_matrix")
