@@ -60,27 +60,10 @@ def run(cmd, what, env=None, **kw):
     return p.returncode, p.stdout, p.stderr
 
 
-mx.setup_extension().close()
-fdw_ok, fdw_why = mx.fdw_usable()
-if not fdw_ok:
-    mx.log("SKIP: the FDW is not usable (%s)" % fdw_why)
-    mx.finish("test_upgrade")
-
-su = mx.connect()
-DEFAULT = mx.scalar(su, "SELECT default_version FROM pg_available_extensions WHERE name = 'mixpeek'")
-mx.log("default version %s, upgrading from %s" % (DEFAULT, OLD))
-
-
 def reset_outer():
     for db in (DB_OLD, DB_FRESH):
         mx.query(su, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
     mx.query(su, "DROP ROLE IF EXISTS %s" % ROLE)
-
-
-reset_outer()
-mx.query(su, "CREATE ROLE %s LOGIN PASSWORD '%s'" % (ROLE, ROLE_PW))
-mx.query(su, "CREATE DATABASE %s" % DB_OLD)
-mx.query(su, "CREATE DATABASE %s" % DB_FRESH)
 
 
 # ---------- what a user builds on the extension ----------
@@ -312,91 +295,133 @@ class Cluster:
 
 # ===========================================================================
 
-old = mx.connect(dbname=DB_OLD)
-fresh = mx.connect(dbname=DB_FRESH)
-alice = mx.connect(dbname=DB_OLD, user=ROLE, password=ROLE_PW)
-before = None
-ref_members = ref_ext = ref_dx = None
+before = None                           # the answers of 0.1.0
+ref_members = ref_ext = ref_dx = None   # a fresh install's objects
+cluster = None                          # the cluster restored into
 
-with mx.case("a fresh install of the default version"):
-    mx.query(fresh, "CREATE EXTENSION mixpeek")
-    mx.check_eq(mx.scalar(fresh, "SELECT extversion FROM pg_extension WHERE extname = 'mixpeek'"), DEFAULT,
-                "fresh install's version")
-    ref_members = members(fresh)
-    ref_ext = mx.query(fresh, EXTENSION_ROW)
-    ref_dx = psql_dx(conninfo(DB_FRESH))
-    mx.log("  %d member objects: %s" % (len(ref_members), ", ".join(sorted(ref_members))))
-    mx.check("foreign-data wrapper mixpeek_fdw" in ref_dx, "\\dx+ lists the wrapper", ref_dx)
 
-with mx.case("install %s and build on it" % OLD):
-    mx.check(DEFAULT != OLD, "the default version is not %s" % OLD, DEFAULT)
-    mx.query(old, "CREATE EXTENSION mixpeek VERSION '%s'" % OLD)
-    mx.check_eq(mx.scalar(old, "SELECT extversion FROM pg_extension WHERE extname = 'mixpeek'"), OLD,
-                "installed version")
-    populate(old, alice, mx.MOCK_URL.replace("127.0.0.1", "localhost"))
-    before = answers(old)
-    for name, _ in QUERIES:
-        rows = before[name]
-        mx.check(isinstance(rows, list) and len(rows) > 0 and rows[0][0] not in (None, 0),
-                 "%s: %s returns data" % (OLD, name), str(rows)[:300])
-    mx.check_eq(len(before["articles"]), 20, "%s: all 20 articles" % OLD)
-    mx.check_eq([r[0] for r in before["mv_docs"]], ["doc_flat_01", "doc_flat_02"], "%s: mv_docs" % OLD)
+def need_cluster():
+    if cluster is None:
+        raise mx.Skip("no new cluster (test_07_new_cluster)")
 
-with mx.case("ALTER EXTENSION mixpeek UPDATE"):
-    mx.check_eq(mx.query(old, "SELECT path FROM pg_extension_update_paths('mixpeek') "
-                              "WHERE source = %s AND target = %s", (OLD, DEFAULT)),
-                [("%s--%s" % (OLD, DEFAULT),)], "a direct update path")
-    t = time.monotonic()
-    mx.query(old, "ALTER EXTENSION mixpeek UPDATE")
-    mx.log("  updated in %.0f ms" % ((time.monotonic() - t) * 1000))
-    mx.check_eq(mx.scalar(old, "SELECT extversion FROM pg_extension WHERE extname = 'mixpeek'"), DEFAULT,
-                "version after the update")
 
-with mx.case("after the update: queries, REFRESH MATERIALIZED VIEW"):
-    check_answers(answers(old), before, "updated")
-    refresh_all(old, alice, "updated")
-    check_answers(answers(old), before, "updated, refreshed")
-    # a session opened before the update keeps working
-    mx.check_eq(mx.query(alice, QUERIES[-1][1]), before["mv_news"], "the role's session reads its view")
+class Upgrade(mx.TestCase):
+    """The steps of an upgrade and a restore, in order.  Each step works on
+    what the ones before it left (a fresh install to compare with, 0.1.0
+    installed and its answers, the update, the dumps, the new cluster), so
+    a case does not run alone: run the file, or the cases from test_01 up
+    to the one wanted.  Set-up (the role, the databases) and clean-up once
+    for the file."""
 
-with mx.case("after the update: the extension's objects equal a fresh install's"):
-    compare_objects(old, conninfo(DB_OLD), ref_members, ref_ext, ref_dx, "updated")
+    @classmethod
+    def setUpClass(cls):
+        global su, DEFAULT, old, fresh, alice, dump_c, dump_p
+        su = mx.fdw_superuser()
+        DEFAULT = mx.scalar(su, "SELECT default_version FROM pg_available_extensions WHERE name = 'mixpeek'")
+        mx.log("default version %s, upgrading from %s" % (DEFAULT, OLD))
+        reset_outer()
+        mx.query(su, "CREATE ROLE %s LOGIN PASSWORD '%s'" % (ROLE, ROLE_PW))
+        mx.query(su, "CREATE DATABASE %s" % DB_OLD)
+        mx.query(su, "CREATE DATABASE %s" % DB_FRESH)
+        old = mx.connect(dbname=DB_OLD)
+        fresh = mx.connect(dbname=DB_FRESH)
+        alice = mx.connect(dbname=DB_OLD, user=ROLE, password=ROLE_PW)
+        tmp = tempfile.mkdtemp(prefix="mx_upg_dump.")
+        atexit.register(shutil.rmtree, tmp, True)
+        os.chmod(tmp, 0o755)
+        dump_c, dump_p = os.path.join(tmp, "old.dump"), os.path.join(tmp, "old.sql")
 
-alice.close()
-fresh.close()
+    @classmethod
+    def tearDownClass(cls):
+        for c in (alice, fresh):
+            c.close()
+        if cluster is not None:
+            cluster.stop()
+        old.close()
+        reset_outer()
+        mx.log("  %.1f s in all" % (time.monotonic() - T0))
 
-# ---------- dump and restore into a new cluster ----------
+    def test_01_fresh_install(self):
+        """a fresh install of the default version"""
+        global ref_members, ref_ext, ref_dx
+        mx.query(fresh, "CREATE EXTENSION mixpeek")
+        mx.check_eq(mx.scalar(fresh, "SELECT extversion FROM pg_extension WHERE extname = 'mixpeek'"), DEFAULT,
+                    "fresh install's version")
+        ref_members = members(fresh)
+        ref_ext = mx.query(fresh, EXTENSION_ROW)
+        ref_dx = psql_dx(conninfo(DB_FRESH))
+        mx.log("  %d member objects: %s" % (len(ref_members), ", ".join(sorted(ref_members))))
+        mx.check("foreign-data wrapper mixpeek_fdw" in ref_dx, "\\dx+ lists the wrapper", ref_dx)
 
-tmp = tempfile.mkdtemp(prefix="mx_upg_dump.")
-atexit.register(shutil.rmtree, tmp, True)
-os.chmod(tmp, 0o755)
-dump_c, dump_p = os.path.join(tmp, "old.dump"), os.path.join(tmp, "old.sql")
-cluster = None
+    def test_02_install_old_version(self):
+        """install the old version and build on it"""
+        global before
+        mx.check(DEFAULT != OLD, "the default version is not %s" % OLD, DEFAULT)
+        mx.query(old, "CREATE EXTENSION mixpeek VERSION '%s'" % OLD)
+        mx.check_eq(mx.scalar(old, "SELECT extversion FROM pg_extension WHERE extname = 'mixpeek'"), OLD,
+                    "installed version")
+        populate(old, alice, mx.MOCK_URL.replace("127.0.0.1", "localhost"))
+        before = answers(old)
+        for name, _ in QUERIES:
+            rows = before[name]
+            mx.check(isinstance(rows, list) and len(rows) > 0 and rows[0][0] not in (None, 0),
+                     "%s: %s returns data" % (OLD, name), str(rows)[:300])
+        mx.check_eq(len(before["articles"]), 20, "%s: all 20 articles" % OLD)
+        mx.check_eq([r[0] for r in before["mv_docs"]], ["doc_flat_01", "doc_flat_02"], "%s: mv_docs" % OLD)
 
-with mx.case("pg_dump -Fc and -Fp of the updated database"):
-    t = time.monotonic()
-    rc, _, err = run([binary("pg_dump"), "-Fc", "-f", dump_c, "-d", DB_OLD], "pg_dump -Fc")
-    mx.check(rc == 0 and err == "", "pg_dump -Fc: no error, no message", err)
-    rc, _, err = run([binary("pg_dump"), "-Fp", "-f", dump_p, "-d", DB_OLD], "pg_dump -Fp")
-    mx.check(rc == 0 and err == "", "pg_dump -Fp: no error, no message", err)
-    with open(dump_p) as f:
-        plain = f.read()
-    mx.log("  dumped in %.0f ms (%d bytes of SQL)" % ((time.monotonic() - t) * 1000, len(plain)))
-    mx.check("CREATE EXTENSION IF NOT EXISTS mixpeek" in plain, "the dump creates the extension")
-    mx.check("CREATE FOREIGN DATA WRAPPER" not in plain and "mixpeek_fdw_handler()" not in plain,
-             "the dump leaves the extension's own objects to CREATE EXTENSION")
-    for obj in ("CREATE SERVER mx_upg_srv", "CREATE USER MAPPING FOR %s" % ROLE,
-                "CREATE FOREIGN TABLE public.articles", "CREATE FOREIGN TABLE imported.frames",
-                "REFRESH MATERIALIZED VIEW public.mv_news"):
-        mx.check(obj in plain, "the dump has %s" % obj)
+    def test_03_alter_extension_update(self):
+        """ALTER EXTENSION mixpeek UPDATE"""
+        mx.check_eq(mx.query(old, "SELECT path FROM pg_extension_update_paths('mixpeek') "
+                                  "WHERE source = %s AND target = %s", (OLD, DEFAULT)),
+                    [("%s--%s" % (OLD, DEFAULT),)], "a direct update path")
+        t = time.monotonic()
+        mx.query(old, "ALTER EXTENSION mixpeek UPDATE")
+        mx.log("  updated in %.0f ms" % ((time.monotonic() - t) * 1000))
+        mx.check_eq(mx.scalar(old, "SELECT extversion FROM pg_extension WHERE extname = 'mixpeek'"), DEFAULT,
+                    "version after the update")
 
-with mx.case("a new cluster"):
-    t = time.monotonic()
-    cluster = Cluster()
-    mx.log("  initdb and start in %.0f ms" % ((time.monotonic() - t) * 1000))
+    def test_04_after_update_queries_and_refresh(self):
+        """after the update: queries, REFRESH MATERIALIZED VIEW"""
+        check_answers(answers(old), before, "updated")
+        refresh_all(old, alice, "updated")
+        check_answers(answers(old), before, "updated, refreshed")
+        # a session opened before the update keeps working
+        mx.check_eq(mx.query(alice, QUERIES[-1][1]), before["mv_news"], "the role's session reads its view")
 
-if cluster is not None:
-    with mx.case("pg_restore --exit-on-error into the new cluster"):
+    def test_05_after_update_objects(self):
+        """after the update: the extension's objects equal a fresh install's"""
+        compare_objects(old, conninfo(DB_OLD), ref_members, ref_ext, ref_dx, "updated")
+
+    def test_06_pg_dump(self):
+        """pg_dump -Fc and -Fp of the updated database"""
+        alice.close()
+        fresh.close()
+        t = time.monotonic()
+        rc, _, err = run([binary("pg_dump"), "-Fc", "-f", dump_c, "-d", DB_OLD], "pg_dump -Fc")
+        mx.check(rc == 0 and err == "", "pg_dump -Fc: no error, no message", err)
+        rc, _, err = run([binary("pg_dump"), "-Fp", "-f", dump_p, "-d", DB_OLD], "pg_dump -Fp")
+        mx.check(rc == 0 and err == "", "pg_dump -Fp: no error, no message", err)
+        with open(dump_p) as f:
+            plain = f.read()
+        mx.log("  dumped in %.0f ms (%d bytes of SQL)" % ((time.monotonic() - t) * 1000, len(plain)))
+        mx.check("CREATE EXTENSION IF NOT EXISTS mixpeek" in plain, "the dump creates the extension")
+        mx.check("CREATE FOREIGN DATA WRAPPER" not in plain and "mixpeek_fdw_handler()" not in plain,
+                 "the dump leaves the extension's own objects to CREATE EXTENSION")
+        for obj in ("CREATE SERVER mx_upg_srv", "CREATE USER MAPPING FOR %s" % ROLE,
+                    "CREATE FOREIGN TABLE public.articles", "CREATE FOREIGN TABLE imported.frames",
+                    "REFRESH MATERIALIZED VIEW public.mv_news"):
+            mx.check(obj in plain, "the dump has %s" % obj)
+
+    def test_07_new_cluster(self):
+        """a new cluster"""
+        global cluster
+        t = time.monotonic()
+        cluster = Cluster()
+        mx.log("  initdb and start in %.0f ms" % ((time.monotonic() - t) * 1000))
+
+    def test_08_pg_restore(self):
+        """pg_restore --exit-on-error into the new cluster"""
+        need_cluster()
         nsu = cluster.connect("postgres")
         # roles are not in a database's dump (pg_dumpall --globals-only has them)
         mx.query(nsu, "CREATE ROLE %s LOGIN" % ROLE)
@@ -417,8 +442,11 @@ if cluster is not None:
         mx.check("beta" in {r.get("identity") for r in reqs},
                  "the role's view was refreshed with the role's key during the restore",
                  sorted({str(r.get("identity")) for r in reqs}))
+        nsu.close()
 
-    with mx.case("the restored database"):
+    def test_09_restored_database(self):
+        """the restored database"""
+        need_cluster()
         new = cluster.connect(DB_OLD)
         mx.query(new, "ALTER ROLE %s PASSWORD NULL" % ROLE)
         new_alice = cluster.connect(DB_OLD, user=ROLE)
@@ -438,7 +466,9 @@ if cluster is not None:
         nfresh.close()
         new.close()
 
-    with mx.case("a plain-format dump through psql -v ON_ERROR_STOP=1"):
+    def test_10_plain_dump(self):
+        """a plain-format dump through psql -v ON_ERROR_STOP=1"""
+        need_cluster()
         rc, out, err = run([binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", DB_OLD + "_plain",
                             "-f", dump_p], "psql -f dump", env=cluster.env())
         mx.check(rc == 0, "psql exits 0", err)
@@ -446,11 +476,7 @@ if cluster is not None:
         plainc = cluster.connect(DB_OLD + "_plain")
         check_answers(answers(plainc), before, "plain restore")
         plainc.close()
-        nsu.close()
 
-    cluster.stop()
 
-old.close()
-reset_outer()
-mx.log("  %.1f s in all" % (time.monotonic() - T0))
-mx.finish("test_upgrade")
+if __name__ == "__main__":
+    mx.main("test_upgrade")
