@@ -30,7 +30,10 @@ the README promises, and the test checks it:
     SQLSTATE.
 Bounded: MX_FUZZ_SQL_BODIES bodies for mixpeek_document (default 1500; 15000
 with MX_LONG=1) and proportionally fewer for the other parts.  The seed is
-printed; MX_FUZZ_SQL_SEED replays a run.
+printed; MX_FUZZ_SQL_SEED replays a run.  Each part (a case:
+FuzzSql.test_02_document_bodies, ...) draws from a generator seeded with the
+seed and its name, so a case run alone with MX_FUZZ_SQL_SEED generates what
+it generated in the whole run.  Each generated case is one check.
 """
 import base64
 import decimal
@@ -45,30 +48,41 @@ import urllib.parse
 
 import psycopg2
 
-LONG = os.environ.get("MX_LONG", "0") == "1"
-N = int(os.environ.get("MX_FUZZ_SQL_BODIES", "15000" if LONG else "1500"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mxtest as mx  # noqa: E402
+
+N = int(os.environ.get("MX_FUZZ_SQL_BODIES", "15000" if mx.LONG else "1500"))
 SEED = int(os.environ.get("MX_FUZZ_SQL_SEED", str(int(time.time() * 1000) % 10**9)))
-MOCK = urllib.parse.urlparse(os.environ["MIXPEEK_MOCK_URL"])
-TOP = os.environ.get("MX_TOP", os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
+MOCK = urllib.parse.urlparse(mx.MOCK_URL)
 DOCUMENTED = {"22023", "28000", "42501", "42704", "53400", "HV000", "08006",
               "57014", "HV00A"}
 MAX_DEPTH = 512
 rng = random.Random(SEED)
 failures = []
 counts = {}
+log = mx.log
 
 
-def log(*a):
-    print(*a, flush=True)
+def seed_part(name):
+    """The part's own sequence of random choices."""
+    rng.seed("%d/%s" % (SEED, name))
 
 
 def fail(what, case=None):
+    """A failed check; the body is shown for the first 25."""
     failures.append(what)
-    if len(failures) <= 25:
-        log("  FAIL:", what)
-        if case is not None:
-            log("    body (first 300 bytes): %r" % case["body"][:300])
+    mx.check(False, what)
+    if case is not None and len(failures) <= 25:
+        log("    body (first 300 bytes): %r" % case["body"][:300])
+
+
+def judge(check_case, *args):
+    """One generated case, one check: it passes when check_case reported
+    no failure."""
+    before = len(failures)
+    check_case(*args)
+    if len(failures) == before:
+        mx.check(True, check_case.__name__)
 
 
 def count(key):
@@ -291,7 +305,7 @@ def snippet(b):
 def load_bases():
     docs, pages, envelopes = [], [], []
     for f in ("articles.json", "frames.json", "weird.json"):
-        with open(os.path.join(TOP, "test/mock/data", f)) as fh:
+        with open(os.path.join(mx.TOP, "test/mock/data", f)) as fh:
             docs.extend(parse_decimal(fh.read()))
     for k in range(0, len(docs), 3):
         pages.append({"results": docs[k:k + 3],
@@ -485,12 +499,6 @@ def connect():
     return conn
 
 
-conn = connect()
-with conn.cursor() as _cur:
-    _cur.execute("SELECT pg_backend_pid()")
-    PID0 = _cur.fetchone()[0]
-
-
 def run(sql, params=None):
     """('ok', rows) or ('error', sqlstate, message, detail); reconnects after a crash."""
     global conn
@@ -512,6 +520,8 @@ def check_alive(where):
     got = run("SELECT pg_backend_pid()")
     if got[0] != "ok" or got[1][0][0] != PID0:
         fail("%s: the backend changed (was %s, now %r)" % (where, PID0, got))
+    else:
+        mx.check(True, where)
 
 
 def same_json(got_text, want):
@@ -731,31 +741,29 @@ def gen_page(pages, docs):
     return rng.choice([200] * 9 + [500, 404, 422]), b
 
 
-def size_cases():
-    """Bodies of exactly limit - 1, limit and limit + 1 bytes, then a larger one."""
-    limit = 64 * 1024
-    run("SET mixpeek.max_response_bytes = '64kB'")
+SIZE_LIMIT = 64 * 1024        # mixpeek.max_response_bytes = '64kB' while the sizes are tried
+
+
+def check_size_case(size, status):
+    """A body of size bytes with status, under SIZE_LIMIT."""
+    limit = SIZE_LIMIT
     doc = {"document_id": "big", "collection_id": "col_canned", "pad": ""}
-    base = len(json.dumps(doc).encode())
-    for size in (limit - 1, limit, limit + 1, 3 * limit):
-        doc["pad"] = "y" * (size - base)
-        body = json.dumps(doc).encode()
-        assert len(body) == size
-        for status in (200, 500):
-            can("doc", status, body)
-            got = run("SELECT mixpeek_document('col_canned', 'doc')->>'document_id'")
-            if size <= limit:
-                want = ("ok", [("big",)]) if status == 200 else "HV000"
-            else:
-                want = "HV00A"
-            ok = got == want if isinstance(want, tuple) else (got[0] == "error" and got[1] == want)
-            count("size limit: %s bytes, status %d" % ("over" if size > limit else "within", status))
-            if not ok:
-                fail("body of %d bytes (limit %d), status %d: got %r, expected %r"
-                     % (size, limit, status, got[:3], want))
-            elif size > limit and "larger than mixpeek.max_response_bytes" not in got[2]:
-                fail("body over the limit: message %r" % got[2])
-    run("RESET mixpeek.max_response_bytes")
+    doc["pad"] = "y" * (size - len(json.dumps(doc).encode()))
+    body = json.dumps(doc).encode()
+    assert len(body) == size
+    can("doc", status, body)
+    got = run("SELECT mixpeek_document('col_canned', 'doc')->>'document_id'")
+    if size <= limit:
+        want = ("ok", [("big",)]) if status == 200 else "HV000"
+    else:
+        want = "HV00A"
+    ok = got == want if isinstance(want, tuple) else (got[0] == "error" and got[1] == want)
+    count("size limit: %s bytes, status %d" % ("over" if size > limit else "within", status))
+    if not ok:
+        fail("body of %d bytes (limit %d), status %d: got %r, expected %r"
+             % (size, limit, status, got[:3], want))
+    elif size > limit and "larger than mixpeek.max_response_bytes" not in got[2]:
+        fail("body over the limit: message %r" % got[2])
 
 
 
@@ -880,73 +888,104 @@ def check_pushdown_case(i):
         fail("%s: pushdown on returned %r, off %r" % (tag, a, b))
 
 
-def main():
-    log("fuzz through SQL: seed %d (MX_FUZZ_SQL_SEED), %d document bodies" % (SEED, N))
-    docs, pages, envelopes = load_bases()
-    mock_post("/_mock/config", {"record": False})
-    t0 = time.monotonic()
+def check_repeating_cursor():
+    """A server that hands back the same cursor forever."""
+    page = {"results": [], "pagination": {"next_cursor": "same", "has_more": True}}
+    can("page", 200, json.dumps(page).encode())
+    run("SET statement_timeout = '1s'")
+    got = run("SELECT count(*) FROM mx_fuzz_page")
+    run("SET statement_timeout = '30s'")
+    log("  a page whose next_cursor never changes: %r" % (got[:3],))
+    if got[:2] != ("error", "HV00A"):
+        fail("repeating cursor: expected HV00A, got %r" % (got[:3],))
 
-    size_cases()
-    for i in range(N):
-        check_document_case(i, gen_document_case(docs, envelopes))
-        if i % 200 == 199:
-            check_alive("after %d document bodies" % (i + 1))
-    t1 = time.monotonic()
 
-    nb = max(10, N // 10)
-    for i in range(nb):
-        batch = [{"status": 200, "body": serialize(rng.choice(docs)), "ctype": "application/json"}
-                 for _ in range(rng.randint(2, 6))]
-        if rng.random() < 0.6:
-            batch[rng.randrange(len(batch))] = gen_document_case(docs, envelopes)
-        check_batch_case(i, batch)
-    check_alive("after the batches")
-    t2 = time.monotonic()
+# ---------------------------------------------------------------- the cases
 
-    np_ = max(10, N // 3)
-    fdw_ok, why = setup_fdw()
-    if fdw_ok:
-        for i in range(np_):
-            status, body = gen_page(pages, docs)
-            check_page_case(i, status, body)
-            if i % 200 == 199:
-                check_alive("after %d list pages" % (i + 1))
-        # a server that hands back the same cursor forever
-        page = {"results": [], "pagination": {"next_cursor": "same", "has_more": True}}
-        can("page", 200, json.dumps(page).encode())
-        run("SET statement_timeout = '1s'")
-        got = run("SELECT count(*) FROM mx_fuzz_page")
-        run("SET statement_timeout = '30s'")
-        log("  a page whose next_cursor never changes: %r" % (got[:3],))
-        if got[:2] != ("error", "HV00A"):
-            fail("repeating cursor: expected HV00A, got %r" % (got[:3],))
+ran = {}        # part: (generated cases, seconds)
+
+
+class FuzzSql(mx.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        global conn, PID0, docs, pages, envelopes, fdw_ok, fdw_why, push_ok, push_why
+        log("fuzz through SQL: seed %d (MX_FUZZ_SQL_SEED), %d document bodies" % (SEED, N))
+        docs, pages, envelopes = load_bases()
+        mock_post("/_mock/config", {"record": False})
+        conn = connect()
+        PID0 = run("SELECT pg_backend_pid()")[1][0][0]
+        fdw_ok, fdw_why = setup_fdw()
+        push_ok, push_why = setup_pushdown()
+
+    @classmethod
+    def tearDownClass(cls):
         run("DROP SERVER IF EXISTS mx_fuzz CASCADE")
-    else:
-        log("  foreign scans skipped: %r" % (why,))
-    t3 = time.monotonic()
-
-    nd = max(10, N // 3)
-    push_ok, why = setup_pushdown()
-    if push_ok:
-        for i in range(nd):
-            check_pushdown_case(i)
         run("DROP SERVER IF EXISTS mx_fuzz_push CASCADE")
-    else:
-        log("  pushdown differential skipped: %r" % (why,))
-    check_alive("at the end")
-    t4 = time.monotonic()
+        mock_post("/_mock/reset", {})
+        log("outcomes:")
+        for k in sorted(counts):
+            log("  %6d  %s" % (counts[k], k))
+        n = [ran.get(part, (0, 0.0)) for part in ("document bodies", "batches", "list pages", "pushdown queries")]
+        log("bodies: %d documents in %.1f s, %d batches in %.1f s, %d list pages in %.1f s; "
+            "%d pushdown queries in %.1f s; backend pid %d throughout" % (sum(n, ()) + (PID0,)))
 
-    mock_post("/_mock/reset", {})
-    log("outcomes:")
-    for k in sorted(counts):
-        log("  %6d  %s" % (counts[k], k))
-    log("bodies: %d documents in %.1f s, %d batches in %.1f s, %s list pages in %.1f s; "
-        "%s pushdown queries in %.1f s; backend pid %d throughout"
-        % (N, t1 - t0, nb, t2 - t1, np_ if fdw_ok else 0, t3 - t2, nd if push_ok else 0, t4 - t3, PID0))
-    if failures:
-        log("test_fuzz_sql: %d failures (seed %d)" % (len(failures), SEED))
-        sys.exit(1)
-    log("test_fuzz_sql: all checks passed (seed %d)" % SEED)
+    def part(self, name, cases, check_case, generate, alive_every=None):
+        """A part of cases generated cases, each checked by check_case(i,
+        *generate()); with alive_every, the backend is checked that often."""
+        seed_part(name)
+        t0 = time.monotonic()
+        for i in range(cases):
+            judge(check_case, i, *generate())
+            if alive_every and i % alive_every == alive_every - 1:
+                check_alive("after %d %s" % (i + 1, name))
+        ran[name] = (cases, time.monotonic() - t0)
+
+    def test_01_size_limit(self):
+        """bodies of the limit - 1, + 0 and + 1 bytes, and larger"""
+        run("SET mixpeek.max_response_bytes = '64kB'")
+        for size in (SIZE_LIMIT - 1, SIZE_LIMIT, SIZE_LIMIT + 1, 3 * SIZE_LIMIT):
+            for status in (200, 500):
+                judge(check_size_case, size, status)
+        run("RESET mixpeek.max_response_bytes")
+
+    def test_02_document_bodies(self):
+        """generated bodies through mixpeek_document()"""
+        self.part("document bodies", N, check_document_case, lambda: (gen_document_case(docs, envelopes),), 200)
+
+    def test_03_batches(self):
+        """generated bodies through mixpeek_documents(), several at once"""
+        def batch():
+            cases = [{"status": 200, "body": serialize(rng.choice(docs)), "ctype": "application/json"}
+                     for _ in range(rng.randint(2, 6))]
+            if rng.random() < 0.6:
+                cases[rng.randrange(len(cases))] = gen_document_case(docs, envelopes)
+            return (cases,)
+        self.part("batches", max(10, N // 10), check_batch_case, batch)
+        check_alive("after the batches")
+
+    def test_04_list_pages(self):
+        """generated list pages through a foreign scan"""
+        if not fdw_ok:
+            raise mx.Skip("foreign scans: %r" % (fdw_why,))
+        self.part("list pages", max(10, N // 3), check_page_case, lambda: gen_page(pages, docs), 200)
+
+    def test_05_repeating_cursor(self):
+        """a page whose next_cursor never changes"""
+        if not fdw_ok:
+            raise mx.Skip("foreign scans: %r" % (fdw_why,))
+        judge(check_repeating_cursor)
+
+    def test_06_pushdown(self):
+        """random WHERE, ORDER BY and LIMIT with pushdown on and off"""
+        if not push_ok:
+            raise mx.Skip("pushdown differential: %r" % (push_why,))
+        self.part("pushdown queries", max(10, N // 3), check_pushdown_case, lambda: ())
+
+    def test_07_backend_alive(self):
+        """the backend is the one of the start"""
+        check_alive("at the end")
 
 
-main()
+if __name__ == "__main__":
+    mx.main("test_fuzz_sql (seed %d)" % SEED)
