@@ -73,3 +73,22 @@ REVOKE ALL ON FUNCTION mixpeek_stats_reset() FROM PUBLIC;
 REVOKE ALL ON mixpeek_stats FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mixpeek_stats() TO pg_read_all_stats;
 GRANT SELECT ON mixpeek_stats TO pg_read_all_stats;
+
+-- Lineage navigation
+CREATE FUNCTION mixpeek_lineage(collection text, document_id text)
+RETURNS TABLE (step int, collection_id text, document_id text,
+               feature_extractor text, created_at timestamptz, detail jsonb)
+AS 'MODULE_PATHNAME', 'mixpeek_lineage'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE ROWS 5;
+
+COMMENT ON FUNCTION mixpeek_lineage(text, text) IS
+'the processing steps that produced a Mixpeek document, from the root object on; no rows when it does not exist';
+
+CREATE FUNCTION mixpeek_object_documents(object_id text,
+                                         collections text[] DEFAULT NULL)
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'mixpeek_object_documents'
+LANGUAGE C VOLATILE PARALLEL SAFE ROWS 100;
+
+COMMENT ON FUNCTION mixpeek_object_documents(text, text[]) IS
+'every Mixpeek document derived from one bucket object, optionally only in the given collections';

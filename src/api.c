@@ -137,6 +137,45 @@ mx_api_get_document(const MxTarget *target, const char *collection,
 }
 
 MxHttpRequest *
+mx_api_get_lineage(const MxTarget *target, const char *collection,
+				   const char *document_id)
+{
+	char	   *document = mx_api_document_path(collection, document_id);
+	char	   *path = psprintf("%s/lineage", document);
+	MxHttpRequest *req = new_request(target, "GET", path, NULL,
+									 MX_REQ_GET_LINEAGE);
+
+	pfree(document);
+	pfree(path);
+	return req;
+}
+
+MxHttpRequest *
+mx_api_object_documents(const MxTarget *target, const char *object_id,
+						char **collections, int ncollections)
+{
+	StringInfoData path;
+	MxHttpRequest *req;
+	int			i;
+
+	check_segment("object id", object_id);
+	initStringInfo(&path);
+	appendStringInfo(&path, "/v1/objects/%s/documents",
+					 mx_api_escape_segment(object_id));
+	/* an array query parameter: FastAPI reads the key repeated */
+	for (i = 0; collections != NULL && i < ncollections; i++)
+	{
+		check_segment("collection", collections[i]);
+		appendStringInfo(&path, "%ccollection_ids=%s", i == 0 ? '?' : '&',
+						 mx_api_escape_segment(collections[i]));
+	}
+	req = new_request(target, "GET", path.data, NULL,
+					  MX_REQ_OBJECT_DOCUMENTS);
+	pfree(path.data);
+	return req;
+}
+
+MxHttpRequest *
 mx_api_list_documents(const MxTarget *target, const char *collection,
 					  int limit, const char *json_body)
 {

@@ -44,6 +44,20 @@ extern MxHttpRequest *mx_api_get_document(const MxTarget *target,
 										  bool return_url,
 										  bool return_vectors);
 
+/* GET /v1/collections/{collection}/documents/{document_id}/lineage */
+extern MxHttpRequest *mx_api_get_lineage(const MxTarget *target,
+										 const char *collection,
+										 const char *document_id);
+
+/*
+ * GET /v1/objects/{object_id}/documents, with collection_ids=... once per
+ * collection when collections is not NULL.
+ */
+extern MxHttpRequest *mx_api_object_documents(const MxTarget *target,
+											  const char *object_id,
+											  char **collections,
+											  int ncollections);
+
 /*
  * POST /v1/collections/{collection}/documents/list?limit=N with the given
  * JSON body (written by the caller; see deparse.c on why not with jansson).

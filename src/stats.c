@@ -51,7 +51,8 @@ typedef struct MxStatsShared
 } MxStatsShared;
 
 static const char *const kind_names[MX_REQ_NKINDS] = {
-	"get_document", "list_documents", "list_collections", "overflow"
+	"get_document", "list_documents", "list_collections",
+	"get_lineage", "object_documents", "overflow"
 };
 
 static MxStatsShared *shared = NULL;

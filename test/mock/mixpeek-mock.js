@@ -104,6 +104,18 @@
  *            document_count, enabled, created_at, output_schema:{properties}}],
  *            "pagination":{"next_cursor","has_more"},"total_count":n}
  *   GET  /v1/collections/{collection}  -> the collection object
+ *   GET  /v1/collections/{collection}/documents/{document_id}/lineage
+ *        -> the document's lineage facts in its own shape: flat {document_id,
+ *        collection_id, root_object_id, ..., lineage_path, lineage_chain};
+ *        nested {document_id, collection_id, _internal: {lineage: {...}}};
+ *        chain steps are LineageStep {collection_id, feature_extractor_id,
+ *        document_id?, timestamp} | 404 document / collection
+ *   GET  /v1/objects/{object_id}/documents[?collection_ids=C&collection_ids=D]
+ *        -> {"object_id","results":[documents whose root_object_id or
+ *        source_object_id (flat or _internal.lineage) is object_id],"total"};
+ *        collections in namespace order, documents in data order (col_big by
+ *        its obj_big_NNNNNN ids); collection_ids by id or name, unknown -> 404
+ *        collection; no paging (the API defines none); no object -> empty.
  *   Other methods on known routes -> 405; unknown /v1 paths -> 404 (resource "route").
  *
  * FAULTS (col_faults exists in every valid namespace and needs no data)
@@ -1370,6 +1382,54 @@ function getCollection(ctx, seg) {
   return send(ctx, 200, stringify(collectionObject(t.col)));
 }
 
+/* The lineage endpoint's reply: what the document itself says, in its shape. */
+const FLAT_LINEAGE = ['root_object_id', 'root_bucket_id', 'source_type', 'source_collection_id',
+  'source_document_id', 'source_object_id', 'lineage_path', 'lineage_chain'];
+
+function getLineage(ctx, seg, docId) {
+  const t = resolveCollection(ctx, seg);
+  if (t.kind !== 'data') throw notFound('collection', seg);
+  const i = t.col.indexOf(docId);
+  if (i < 0) throw notFound('document', docId);
+  const d = t.col.docAt(i);
+  const out = { document_id: d.document_id, collection_id: d.collection_id };
+  if (isPlainObject(d._internal)) out._internal = { lineage: d._internal.lineage || null };
+  else for (const k of FLAT_LINEAGE) if (d[k] !== undefined) out[k] = d[k];
+  return send(ctx, 200, stringify(out));
+}
+
+function derivedFrom(d, objectId) {
+  const l = isPlainObject(d._internal) ? d._internal.lineage || {} : d;
+  return l.root_object_id === objectId || l.source_object_id === objectId;
+}
+
+function objectDocuments(ctx, objectId) {
+  const q = ctx.query.collection_ids;
+  let cols = ctx.collections;
+  if (q !== undefined) {
+    const wanted = new Set((Array.isArray(q) ? q : [q]).map((seg) => {
+      const t = resolveCollection(ctx, seg);
+      if (t.kind !== 'data') throw notFound('collection', seg);
+      return t.col;
+    }));
+    cols = cols.filter((c) => wanted.has(c));
+  }
+  const parts = [];
+  for (const col of cols) {
+    if (col instanceof BigCollection) {
+      // generated documents name their object after their index: no scan of 100,000
+      const m = /^obj_big_(\d{6})$/.exec(objectId);
+      if (m && +m[1] < col.size) parts.push(col.textAt(+m[1]));
+      continue;
+    }
+    for (let i = 0; i < col.size; i++) if (derivedFrom(col.docAt(i), objectId)) parts.push(col.textAt(i));
+  }
+  const head = Buffer.from(`{"object_id":${stringify(objectId)},"results":[`);
+  const list = [];
+  parts.forEach((b, k) => { if (k) list.push(COMMA); list.push(b); });
+  return send(ctx, 200, Buffer.concat([head, ...list, Buffer.from(`],"total":${parts.length}}`)]));
+}
+
 function methodNotAllowed(allow) {
   return apiError(405, 'Method not allowed', { allow }, { Allow: allow });
 }
@@ -1442,11 +1502,19 @@ async function handleApi(ctx) {
       if (method === 'GET') return getCollection(ctx, segs[3]);
       throw methodNotAllowed('GET');
     }
+    if (segs.length === 7 && segs[4] === 'documents' && segs[6] === 'lineage') {
+      if (method === 'GET') return getLineage(ctx, segs[3], segs[5]);
+      throw methodNotAllowed('GET');
+    }
     if (segs.length === 6 && segs[4] === 'documents') {
       if (segs[5] === 'list' && method === 'POST') return listDocuments(ctx, segs[3]);
       if (method === 'GET') return getDocument(ctx, segs[3], segs[5]);
       throw methodNotAllowed(segs[5] === 'list' ? 'GET, POST' : 'GET');
     }
+  }
+  if (segs.length === 5 && segs[1] === 'v1' && segs[2] === 'objects' && segs[4] === 'documents') {
+    if (method === 'GET') return objectDocuments(ctx, segs[3]);
+    throw methodNotAllowed('GET');
   }
   throw apiError(404, 'Route not found', { resource: 'route', id: ctx.rawPath });
 }
