@@ -74,6 +74,17 @@ REVOKE ALL ON mixpeek_stats FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mixpeek_stats() TO pg_read_all_stats;
 GRANT SELECT ON mixpeek_stats TO pg_read_all_stats;
 
+-- First contact: one row per check of a setup, never the key
+CREATE FUNCTION mixpeek_check(server name DEFAULT NULL)
+RETURNS TABLE ("check" text, status text, detail text, hint text)
+AS 'MODULE_PATHNAME', 'mixpeek_check'
+LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 7;
+
+COMMENT ON FUNCTION mixpeek_check(name) IS
+'checks the settings'' target (or the given foreign server): preload, key source, base URL, host, an authenticated call, namespace, rate limits';
+
+GRANT EXECUTE ON FUNCTION mixpeek_check(name) TO PUBLIC;
+
 -- Lineage navigation
 CREATE FUNCTION mixpeek_lineage(collection text, document_id text)
 RETURNS TABLE (step int, collection_id text, document_id text,

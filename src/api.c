@@ -206,6 +206,14 @@ mx_api_list_collections(const MxTarget *target, const char *cursor)
 	return req;
 }
 
+/* Counted as list_collections in mixpeek_stats: that is what it is. */
+MxHttpRequest *
+mx_api_check_request(const MxTarget *target)
+{
+	return new_request(target, "POST", "/v1/collections/list?limit=1",
+					   pstrdup("{}"), MX_REQ_LIST_COLLECTIONS);
+}
+
 static int
 compare_ids(const void *a, const void *b)
 {
@@ -680,4 +688,18 @@ mx_api_document_result(MxHttpRequest *req)
 		jb = object_result(req);
 	leave_request(&errcb);
 	return jb;
+}
+
+char *
+mx_api_error_resource(MxHttpRequest *req)
+{
+	MxErrorInfo info;
+
+	if (req->outcome != MX_HTTP_DONE || !reply_may_be_shown(req))
+		return NULL;
+	info = read_error_body(req);
+	if (!info.is_mixpeek || info.type == NULL ||
+		pg_strcasecmp(info.type, "NotFoundError") != 0)
+		return NULL;
+	return info.resource;
 }

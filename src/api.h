@@ -72,6 +72,19 @@ extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 											  const char *cursor);
 
 /*
+ * POST /v1/collections/list?limit=1, body {}: the cheapest authenticated
+ * call, made by mixpeek_check().
+ */
+extern MxHttpRequest *mx_api_check_request(const MxTarget *target);
+
+/*
+ * For a finished request answered with a Mixpeek NotFoundError: the
+ * resource it names (details.resource, e.g. "namespace"), else NULL; NULL
+ * too when the reply may not be shown (another host's).
+ */
+extern char *mx_api_error_resource(MxHttpRequest *req);
+
+/*
  * Read a finished GET document request: the document, or NULL when the
  * document does not exist (404 for the document itself).  Any other
  * failure raises its ERROR (README, "Errors").

@@ -160,4 +160,9 @@
 #define MX_GUC_FIND_OPTION 1
 #endif
 
+/* PostgreSQL 16 renamed SetSingleFuncCall() */
+#if PG_VERSION_NUM < 160000
+#define InitMaterializedSRF SetSingleFuncCall
+#endif
+
 #endif							/* MIXPEEK_COMPAT_H */

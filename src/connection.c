@@ -30,24 +30,33 @@
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
-/* The options of the user mapping of userid (or PUBLIC), or NIL. */
+/*
+ * The options of the user mapping of userid (or PUBLIC), or NIL.  *found
+ * says whether there is a mapping, *whose whose it is (InvalidOid: PUBLIC).
+ */
 static List *
-user_mapping_options(Oid userid, Oid serverid)
+user_mapping_options_of(Oid userid, Oid serverid, bool *found, Oid *whose)
 {
 	HeapTuple	tp;
 	List	   *options = NIL;
 	Datum		datum;
 	bool		isnull;
 
+	*found = false;
+	*whose = userid;
 	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
 						 ObjectIdGetDatum(userid),
 						 ObjectIdGetDatum(serverid));
 	if (!HeapTupleIsValid(tp))
+	{
+		*whose = InvalidOid;
 		tp = SearchSysCache2(USERMAPPINGUSERSERVER,
 							 ObjectIdGetDatum(InvalidOid),
 							 ObjectIdGetDatum(serverid));
+	}
 	if (!HeapTupleIsValid(tp))
 		return NIL;
+	*found = true;
 
 	datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tp,
 							Anum_pg_user_mapping_umoptions, &isnull);
@@ -55,6 +64,15 @@ user_mapping_options(Oid userid, Oid serverid)
 		options = untransformRelOptions(datum);
 	ReleaseSysCache(tp);
 	return options;
+}
+
+static List *
+user_mapping_options(Oid userid, Oid serverid)
+{
+	bool		found;
+	Oid			whose;
+
+	return user_mapping_options_of(userid, serverid, &found, &whose);
 }
 
 /*
@@ -123,4 +141,33 @@ mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 	check_stored(server, "namespace", mx_namespace_problem(namespace));
 	return mx_api_target(mx_normalize_base_url(server_url ? server_url : mx_base_url),
 						 key, namespace, userid, serverid);
+}
+
+/*
+ * Where mx_fdw_target() takes userid's key for the server from, by the same
+ * rules, as a phrase for mixpeek_check(); NULL when there is no key.  The
+ * key itself is not looked at beyond its presence.
+ */
+char *
+mx_fdw_key_source(Oid serverid, Oid userid)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	bool		found;
+	Oid			whose;
+	List	   *options = user_mapping_options_of(userid, serverid,
+												  &found, &whose);
+
+	if (mx_fdw_option(options, "api_key") != NULL)
+	{
+		if (!OidIsValid(whose))
+			return psprintf("the user mapping for PUBLIC of server %s",
+							quote_identifier(server->servername));
+		return psprintf("the user mapping for role %s of server %s",
+						quote_identifier(GetUserNameFromId(whose, false)),
+						quote_identifier(server->servername));
+	}
+	if (mx_fdw_option(server->options, "base_url") == NULL &&
+		mx_settings_api_key() != NULL)
+		return pstrdup("the mixpeek.api_key setting");
+	return NULL;
 }

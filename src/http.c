@@ -172,8 +172,17 @@ header_callback(char *ptr, size_t size, size_t nmemb, void *userdata)
 	MxHttpRequest *req = userdata;
 	size_t		n = size * nmemb;
 
-	mx_retry_after_header(ptr, n, req->priv->retry_after,
-						  sizeof(req->priv->retry_after));
+	int			i;
+
+	if (mx_retry_after_header(ptr, n, req->priv->retry_after,
+							  sizeof(req->priv->retry_after)))
+		return n;
+	for (i = 0; i < MX_RATE_LIMIT_NHEADERS; i++)
+	{
+		if (mx_header_value(ptr, n, mx_rate_limit_headers[i],
+							req->rate_limit[i], sizeof(req->rate_limit[i])))
+			break;
+	}
 	return n;
 }
 
@@ -491,6 +500,7 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	priv->limit = (size_t) mx_max_response_kb * 1024;
 	priv->too_large = false;
 	priv->retry_after[0] = '\0';
+	memset(req->rate_limit, 0, sizeof(req->rate_limit));
 	unbuffer(batch, req);
 	req->response.len = 0;
 	req->response.data[0] = '\0';

@@ -17,6 +17,7 @@
 
 #include "lib/stringinfo.h"
 
+#include "retry_after.h"
 #include "stats.h"
 
 typedef enum MxHttpOutcome
@@ -49,6 +50,13 @@ typedef struct MxHttpRequest
 	bool		out_of_time;	/* no retry: it would start after the deadline */
 	long		retry_in_ms;	/* ... that retry's back-off */
 	uint64		bytes;			/* body bytes received, all attempts */
+
+	/*
+	 * X-RateLimit-* values of the last attempt's answer, in the order of
+	 * mx_rate_limit_headers; "" when not sent.  As received: cut to fit,
+	 * any bytes.
+	 */
+	char		rate_limit[MX_RATE_LIMIT_NHEADERS][32];
 
 	/* private to http.c */
 	struct MxHttpPrivate *priv;

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * retry_after.c
- *		Reading the Retry-After response header, in plain C.
+ *		Reading response headers (Retry-After, X-RateLimit-*), in plain C.
  *
  * The header comes from the server, so anything may be in it: no length is
  * trusted, numbers are clamped before they are scaled (a far-off date must
@@ -16,7 +16,10 @@
 
 #include "retry_after.h"
 
-static const char header_name[] = "retry-after:";
+const char *const mx_rate_limit_headers[MX_RATE_LIMIT_NHEADERS] = {
+	"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
+	"x-ratelimit-window"
+};
 
 static char
 ascii_lower(char c)
@@ -25,19 +28,23 @@ ascii_lower(char c)
 }
 
 bool
-mx_retry_after_header(const char *line, size_t n, char *dst, size_t dstsize)
+mx_header_value(const char *line, size_t n, const char *name,
+				char *dst, size_t dstsize)
 {
-	size_t		namelen = sizeof(header_name) - 1;
+	size_t		namelen = strlen(name);
 	size_t		i;
 	const char *v;
 	const char *end;
 	size_t		vlen;
 
-	if (n < namelen)
+	if (n < namelen + 1)
 		return false;
 	for (i = 0; i < namelen; i++)
-		if (ascii_lower(line[i]) != header_name[i])
+		if (ascii_lower(line[i]) != name[i])
 			return false;
+	if (line[namelen] != ':')
+		return false;
+	namelen++;
 	v = line + namelen;
 	end = line + n;
 	while (v < end && (*v == ' ' || *v == '\t'))
@@ -51,6 +58,12 @@ mx_retry_after_header(const char *line, size_t n, char *dst, size_t dstsize)
 	memcpy(dst, v, vlen);
 	dst[vlen] = '\0';
 	return true;
+}
+
+bool
+mx_retry_after_header(const char *line, size_t n, char *dst, size_t dstsize)
+{
+	return mx_header_value(line, n, "retry-after", dst, dstsize);
 }
 
 long

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * retry_after.h
- *		Reading the Retry-After response header, in plain C.
+ *		Reading response headers (Retry-After, X-RateLimit-*), in plain C.
  *
  * No PostgreSQL here, so that test/fuzz/ can exercise it on its own;
  * http.c calls it from its header callback and its back-off.
@@ -23,6 +23,19 @@
  */
 extern bool mx_retry_after_header(const char *line, size_t n,
 								  char *dst, size_t dstsize);
+
+/*
+ * The same for any header: name is its lower-case name without the colon.
+ */
+extern bool mx_header_value(const char *line, size_t n, const char *name,
+							char *dst, size_t dstsize);
+
+/*
+ * The rate-limit headers Mixpeek sends (lower case), in the order of the
+ * rate_limit array of a request (http.h).
+ */
+#define MX_RATE_LIMIT_NHEADERS 4
+extern const char *const mx_rate_limit_headers[MX_RATE_LIMIT_NHEADERS];
 
 /*
  * Milliseconds to wait that a Retry-After value asks for: delay-seconds,

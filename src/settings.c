@@ -106,8 +106,8 @@ mask_key_in_log(ErrorData *edata)
 		prev_emit_log_hook(edata);
 }
 
-static bool
-listed_in(const char *setting_name)
+bool
+mx_library_listed_in(const char *setting_name)
 {
 	const char *value = GetConfigOption(setting_name, true, false);
 	char	   *copy;
@@ -171,7 +171,7 @@ preload_problem(void)
 {
 	if (process_shared_preload_libraries_in_progress)
 		return NULL;
-	if (!listed_in("session_preload_libraries"))
+	if (!mx_library_listed_in("session_preload_libraries"))
 		return "Without preloading, sessions that have not loaded the library show the stored key to every role.";
 	if (setting_source("session_preload_libraries") > PGC_S_ARGV)
 		return "session_preload_libraries names the library only through ALTER DATABASE, ALTER ROLE or "

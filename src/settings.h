@@ -57,6 +57,9 @@ extern char *mx_normalize_base_url(const char *url);
  */
 extern MxTarget *mx_settings_target(void);
 
+/* Does the list of libraries in the setting name this library? */
+extern bool mx_library_listed_in(const char *setting_name);
+
 /* The settings' key if usable (preloaded library, set), else NULL. */
 extern const char *mx_settings_api_key(void);
 

@@ -185,6 +185,13 @@
  *                       not streamed or raw faults) for clients that accept gzip
  *                       (Accept-Encoding gzip, x-gzip or *, q>0); record
  *                       turns the request log on/off.  GET /_mock/config reads it.
+ *                       Also "rate_limit_headers": "pro" (default: limit 600,
+ *                       window 60), "free" (60, 60), null (none sent), or
+ *                       {"limit":N,"window":S[,"remaining":N,"reset":S]}: every
+ *                       /v1 answer carries X-RateLimit-Limit, -Remaining (limit
+ *                       minus the key's requests in the current fixed window,
+ *                       unless given), -Reset (seconds to the window's end,
+ *                       unless given) and -Window.  Nothing is ever refused.
  *   GET  /_mock/stats   {"requests": /v1 requests, "connections": distinct TCP
  *                       connections that carried /v1 requests (a kept-alive one
  *                       counts again once after a reset), "accepted": every TCP
@@ -901,8 +908,35 @@ const ARTICLES = DATA.byId.get('col_articles');
 const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
-const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true });
+const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro' });
 let config = initialConfig();
+const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
+let rateWindows = new Map();	/* identity -> {start (ms), count} */
+
+/* The X-RateLimit-* headers of config.rate_limit_headers, counting this request. */
+function setRateLimitHeaders(ctx, identity) {
+  const c = config.rate_limit_headers;
+  if (c === null) return;
+  const t = typeof c === 'string' ? RATE_TIERS[c] : c;
+  const now = Date.now();
+  const winMs = t.window * 1000;
+  const start = Math.floor(now / winMs) * winMs;
+  let w = rateWindows.get(identity);
+  if (!w || w.start !== start) { w = { start, count: 0 }; rateWindows.set(identity, w); }
+  w.count++;
+  ctx.res.setHeader('X-RateLimit-Limit', String(t.limit));
+  ctx.res.setHeader('X-RateLimit-Remaining', String(t.remaining !== undefined ? t.remaining : Math.max(0, t.limit - w.count)));
+  ctx.res.setHeader('X-RateLimit-Reset', String(t.reset !== undefined ? t.reset : Math.ceil((start + winMs - now) / 1000)));
+  ctx.res.setHeader('X-RateLimit-Window', String(t.window));
+}
+
+function validRateLimit(v) {
+  if (v === null || (typeof v === 'string' && RATE_TIERS[v])) return true;
+  const int = (x, min) => Number.isInteger(x) && x >= min && x <= 1e9;
+  return isPlainObject(v) && int(v.limit, 0) && int(v.window, 1) &&
+    (v.remaining === undefined || int(v.remaining, 0)) && (v.reset === undefined || int(v.reset, 0)) &&
+    Object.keys(v).every((k) => ['limit', 'window', 'remaining', 'reset'].includes(k));
+}
 let requestLog = [];
 let seq = 0;
 let flaky = new Map();
@@ -1453,6 +1487,7 @@ async function handleApi(ctx) {
   const m = typeof auth === 'string' ? /^\s*Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   const key = m ? m[1] : null;
   const identity = key === FORBIDDEN_KEY ? 'forbidden' : (key && KEYS.get(key)) || null;
+  setRateLimitHeaders(ctx, identity);
 
   if (config.record) {
     const headers = {};
@@ -1545,6 +1580,7 @@ function handleControl(ctx) {
     canned = new Map();
     stats = { requests: 0, connections: 0, accepted: 0 };
     epoch++;
+    rateWindows = new Map();
     config = initialConfig();
     return controlJSON(ctx, 200, { ok: true, config });
   }
@@ -1561,7 +1597,10 @@ function handleControl(ctx) {
       } else if (k === 'gzip' || k === 'record') {
         if (typeof val !== 'boolean') return controlJSON(ctx, 400, { error: `${k}: boolean` });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record` });
+      } else if (k === 'rate_limit_headers') {
+        if (!validRateLimit(val)) return controlJSON(ctx, 400, { error: 'rate_limit_headers: "free", "pro", null or {"limit","window"[,"remaining","reset"]}' });
+        next[k] = val;
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
