@@ -30,7 +30,8 @@ PGFILEDESC = "mixpeek - query Mixpeek documents from PostgreSQL"
 # (shared_preload_libraries = 'mixpeek'), with the bundled mock Mixpeek API
 # running (node test/mock/mixpeek-mock.js --port 0, or test/run-tests.sh).
 # MIXPEEK_MOCK_URL is the mock's address; the sessions of the tests get it
-# as mixpeek.base_url and the mock's test key as mixpeek.api_key through
+# as mixpeek.base_url, the mock's test key as mixpeek.api_key and the
+# namespace "default" as mixpeek.namespace (the API requires one) through
 # PGOPTIONS, so the server's own settings (a real key) are never used.
 # make installcheck REGRESS=fdw_scan runs one file.
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
@@ -48,7 +49,7 @@ include $(PGXS)
 installcheck: installcheck-mock
 installcheck: export MIXPEEK_MOCK_URL := $(MIXPEEK_MOCK_URL)
 installcheck: export MIXPEEK_MOCK_CONTROL ?= $(MIXPEEK_MOCK_URL)/_mock
-installcheck: export PGOPTIONS += -c mixpeek.base_url=$(MIXPEEK_MOCK_URL) -c mixpeek.api_key=$(MIXPEEK_TEST_KEY)
+installcheck: export PGOPTIONS += -c mixpeek.base_url=$(MIXPEEK_MOCK_URL) -c mixpeek.api_key=$(MIXPEEK_TEST_KEY) -c mixpeek.namespace=default
 
 .PHONY: installcheck-mock
 installcheck-mock:

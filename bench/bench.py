@@ -86,8 +86,8 @@ def mock_conn():
     return http.client.HTTPConnection(MOCK.hostname, MOCK.port, timeout=60)
 
 
-HEADERS = {"Authorization": "Bearer " + KEY, "Accept": "application/json",
-           "Content-Type": "application/json"}
+HEADERS = {"Authorization": "Bearer " + KEY, "X-Namespace": "default",
+           "Accept": "application/json", "Content-Type": "application/json"}
 
 CURSOR_RE = re.compile(rb'"next_cursor"\s*:\s*("(?:[^"\\]|\\.)*"|null)')
 
@@ -160,6 +160,7 @@ def curl_next_config(bodies, path):
             if i > 0:
                 f.write("next\n")
             f.write('header = "Authorization: Bearer %s"\n' % KEY)
+            f.write('header = "X-Namespace: default"\n')
             f.write('header = "Accept: application/json"\n')
             f.write('header = "Content-Type: application/json"\n')
             f.write('data-raw = "%s"\n' % b.replace("\\", "\\\\").replace('"', '\\"'))
@@ -174,6 +175,7 @@ def curl_get_config(ids):
     fd, name = tempfile.mkstemp(prefix="bench-curl-", suffix=".cfg")
     with os.fdopen(fd, "w") as f:
         f.write('header = "Authorization: Bearer %s"\n' % KEY)
+        f.write('header = "X-Namespace: default"\n')
         f.write('header = "Accept: application/json"\n')
         f.write("silent\n")
         for i in ids:
@@ -303,7 +305,7 @@ def bench_mock(ids):
     url = "%s/v1/collections/%s/documents/%s" % (mx.MOCK_URL, COLLECTION, urllib.parse.quote(ids[0], safe=""))
     for conns in (1, 8):
         out = subprocess.run(["wrk", "-t1", "-c%d" % conns, "-d%ds" % WRK_SECONDS,
-                              "-H", "Authorization: Bearer " + KEY, url],
+                              "-H", "Authorization: Bearer " + KEY, "-H", "X-Namespace: default", url],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         m = re.search(r"Requests/sec:\s*([\d.]+)", out.stdout)
         lat = re.search(r"Latency\s+([\d.]+\w+)", out.stdout)

@@ -120,3 +120,33 @@ ALTER DATABASE contrib_regression SET mixpeek.api_key = 'sk_test_beta';
 CREATE FUNCTION keyed() RETURNS int LANGUAGE sql SET mixpeek.api_key = 'sk_test_beta' AS 'SELECT 1';
 SELECT count(*) AS stored FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%api_key%';
 DROP ROLE mixpeek_reader;
+
+-- no namespace: an ERROR (22023) with a hint before any request, for every
+-- entry point; mixpeek_check() reports it as rows instead
+\i sql/include/fdw_setup.psql
+CREATE SERVER mx_nons FOREIGN DATA WRAPPER mixpeek_fdw;
+CREATE FOREIGN TABLE nons_articles (document_id text)
+  SERVER mx_nons OPTIONS (collection 'col_articles');
+CREATE SCHEMA nons_import;
+SET mixpeek.namespace = '';
+SELECT pg_temp.mock_reset();
+SELECT mixpeek_document('col_articles', 'doc_flat_01');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM mixpeek_documents('col_articles', '{}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM mixpeek_lineage('col_articles', 'doc_flat_01');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM mixpeek_object_documents('obj_01');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM nons_articles;
+\echo :LAST_ERROR_SQLSTATE
+IMPORT FOREIGN SCHEMA x FROM SERVER mx_nons INTO nons_import;
+\echo :LAST_ERROR_SQLSTATE
+SELECT "check", status FROM mixpeek_check('mx_nons')
+WHERE "check" IN ('authentication', 'namespace');
+SELECT count(*) AS requests FROM pg_temp.mock_requests();
+RESET mixpeek.namespace;
+SELECT count(*) FROM nons_articles WHERE document_id = 'doc_flat_01';
+SELECT namespace FROM pg_temp.mock_requests();
+DROP SCHEMA nons_import;
+DROP SERVER mx_nons CASCADE;

@@ -123,9 +123,9 @@ resolve_target(void *arg)
 	TargetStep *ts = arg;
 
 	if (ts->server != NULL)
-		ts->target = mx_fdw_target(ts->server->serverid, GetUserId(), NULL);
+		ts->target = mx_fdw_target_for_check(ts->server->serverid, GetUserId());
 	else
-		ts->target = mx_settings_target();
+		ts->target = mx_settings_target_for_check();
 }
 
 static void
@@ -248,7 +248,7 @@ check_namespace(CheckState *st, ForeignServer *server,
 				"Check the namespace's name or id in the Mixpeek dashboard.");
 	else if (ns == NULL || ns[0] == '\0')
 		add_row(st, "namespace", "warning",
-				"No namespace is set, so requests carry no X-Namespace header; the Mixpeek API requires one.",
+				"No namespace is set; the Mixpeek API requires one, so every call raises an ERROR before any request.",
 				server
 				? psprintf("ALTER SERVER %s OPTIONS (ADD namespace '...'), or SET mixpeek.namespace = '...'.",
 						   quote_identifier(server->servername))
@@ -381,7 +381,12 @@ mixpeek_check(PG_FUNCTION_ARGS)
 	check_key_source(&st, ts.server, target_error);
 	check_base_url(&st, ts.server);
 
-	if (ts.target != NULL)
+	if (ts.target != NULL &&
+		(ts.target->namespace == NULL || ts.target->namespace[0] == '\0'))
+		add_row(&st, "authentication", "warning",
+				"No request was made: no namespace is set, and the Mixpeek API requires one (see the namespace check).",
+				NULL);
+	else if (ts.target != NULL)
 	{
 		MxBatch    *batch = mx_api_batch(ts.target, 1, NULL);
 		TimestampTz start = GetCurrentTimestamp();

@@ -104,8 +104,9 @@ check_server_url(ForeignServer *server, const char *url)
 				 errhint("A superuser can add the host to mixpeek.allowed_hosts.")));
 }
 
-MxTarget *
-mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
+static MxTarget *
+fdw_target(Oid serverid, Oid userid, const char *table_namespace,
+		   bool require_namespace)
 {
 	ForeignServer *server = GetForeignServer(serverid);
 	const char *server_url = mx_fdw_option(server->options, "base_url");
@@ -139,8 +140,28 @@ mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
 	if (namespace == NULL)
 		namespace = mx_namespace;
 	check_stored(server, "namespace", mx_namespace_problem(namespace));
+	if (require_namespace)
+		mx_require_namespace(namespace, server->servername);
 	return mx_api_target(mx_normalize_base_url(server_url ? server_url : mx_base_url),
 						 key, namespace, userid, serverid);
+}
+
+/*
+ * The target of a scan (table_namespace: the foreign table's option, or
+ * NULL) or of IMPORT FOREIGN SCHEMA: raises 28000 without a key and 22023
+ * without a namespace, before any request.
+ */
+MxTarget *
+mx_fdw_target(Oid serverid, Oid userid, const char *table_namespace)
+{
+	return fdw_target(serverid, userid, table_namespace, true);
+}
+
+/* The same without the namespace requirement: mixpeek_check() reports it. */
+MxTarget *
+mx_fdw_target_for_check(Oid serverid, Oid userid)
+{
+	return fdw_target(serverid, userid, NULL, false);
 }
 
 /*

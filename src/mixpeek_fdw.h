@@ -68,6 +68,7 @@ extern int	mx_parse_page_size(const char *value);
 /* connection.c */
 extern MxTarget *mx_fdw_target(Oid serverid, Oid userid,
 							   const char *table_namespace);
+extern MxTarget *mx_fdw_target_for_check(Oid serverid, Oid userid);
 extern char *mx_fdw_key_source(Oid serverid, Oid userid);
 
 /* convert.c */

@@ -24,6 +24,7 @@
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/elog.h"
 #include "utils/formatting.h"
 #include "utils/guc.h"
@@ -533,8 +534,28 @@ mx_settings_api_key(void)
 	return mx_api_key;
 }
 
-MxTarget *
-mx_settings_target(void)
+void
+mx_require_namespace(const char *namespace, const char *servername)
+{
+	if (namespace != NULL && namespace[0] != '\0')
+		return;
+	if (servername != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no Mixpeek namespace is set for foreign server \"%s\"",
+						servername),
+				 errdetail("The Mixpeek API requires an X-Namespace header; no request was sent."),
+				 errhint("Set the namespace option of the foreign table or of the server (ALTER SERVER %s OPTIONS (ADD namespace '...')), or SET mixpeek.namespace = '...'.",
+						 quote_identifier(servername))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("no Mixpeek namespace is set"),
+			 errdetail("The Mixpeek API requires an X-Namespace header; no request was sent."),
+			 errhint("SET mixpeek.namespace = '...', or set it in postgresql.conf or with ALTER ROLE ... SET.")));
+}
+
+static MxTarget *
+settings_target(bool require_namespace)
 {
 	const char *key = mx_settings_api_key();
 
@@ -543,6 +564,20 @@ mx_settings_target(void)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("no Mixpeek API key is configured"),
 				 errhint("A superuser can set mixpeek.api_key in postgresql.conf or with ALTER SYSTEM, with \"mixpeek\" in shared_preload_libraries.")));
+	if (require_namespace)
+		mx_require_namespace(mx_namespace, NULL);
 	return mx_api_target(mx_normalize_base_url(mx_base_url), key, mx_namespace,
 						 GetUserId(), InvalidOid);
+}
+
+MxTarget *
+mx_settings_target(void)
+{
+	return settings_target(true);
+}
+
+MxTarget *
+mx_settings_target_for_check(void)
+{
+	return settings_target(false);
 }

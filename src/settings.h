@@ -53,9 +53,19 @@ extern char *mx_normalize_base_url(const char *url);
 /*
  * Target built from the settings, for mixpeek_document() and for foreign
  * servers without their own base_url.  Raises 28000 with a hint when no
- * key is available.
+ * key is available, and 22023 with a hint when no namespace is set (the
+ * API requires X-Namespace).  The _for_check variant leaves a missing
+ * namespace to mixpeek_check() to report.
  */
 extern MxTarget *mx_settings_target(void);
+extern MxTarget *mx_settings_target_for_check(void);
+
+/*
+ * Raises 22023 "no Mixpeek namespace is set" with a hint when namespace is
+ * NULL or empty; servername names the foreign server the namespace was
+ * looked up for (NULL: the settings alone).
+ */
+extern void mx_require_namespace(const char *namespace, const char *servername);
 
 /* Does the list of libraries in the setting name this library? */
 extern bool mx_library_listed_in(const char *setting_name);

@@ -50,6 +50,7 @@ mx_cluster_start() {
       echo "shared_preload_libraries = 'mixpeek'"
       echo "mixpeek.base_url = '$MIXPEEK_MOCK_URL'"
       echo "mixpeek.api_key = 'sk_test_alpha'"
+      echo "mixpeek.namespace = 'default'"
     fi
     echo "fsync = off"
     echo "autovacuum = off"

@@ -61,13 +61,14 @@ mx_start_mock() {
 
 # mx_in_cluster CMD...: a throwaway cluster (-t: in a temporary directory,
 # so that several can run at once) with the library preloaded, pointed at
-# the mock with the test key.
+# the mock with the test key and the namespace "default".
 mx_in_cluster() {
   if [ "$MX_PG_DEBIAN" = 1 ]; then
     pg_virtualenv -t -v "$MX_PG_MAJOR" \
       -o "shared_preload_libraries=mixpeek" \
       -o "mixpeek.base_url=$MIXPEEK_MOCK_URL" \
       -o "mixpeek.api_key=sk_test_alpha" \
+      -o "mixpeek.namespace=default" \
       -o "log_min_messages=warning" \
       "$@"
   else

@@ -22,7 +22,9 @@
  *   sk_test_beta -> "beta", sk_test_gamma -> "gamma" (same data for all);
  *   sk_test_forbidden -> 403 AuthorizationError; missing/unknown -> 401
  *   AuthenticationError "Invalid or missing API key" (+ WWW-Authenticate).
- *   X-Namespace: absent -> "default"; "default" and "production" hold the same
+ *   X-Namespace: required, as by the real API: absent -> 400 BadRequestError
+ *   "X-Namespace header is required" (details {"header":"X-Namespace"}, after
+ *   the auth check); "default" and "production" hold the same
  *   collections (col_articles, col_frames, col_big, col_weird); "empty" has none;
  *   anything else (including an empty value) -> 404 NotFoundError
  *   details {"resource":"namespace","id":<value>}.
@@ -172,7 +174,7 @@
  *   GET  /_mock/requests[?since=SEQ][&path_contains=S]  recorded /v1 requests,
  *        oldest first, at most the last 10,000: {"seq","method","path" (raw),
  *        "raw_query","query" ({k: v}, repeated keys -> array), "body" (parsed or
- *        null), "namespace" (resolved: header or "default"), "identity" ("alpha",
+ *        null), "namespace" (the header, or null when absent), "identity" ("alpha",
  *        "beta", "gamma", "forbidden", or null when the key is missing/unknown;
  *        never the key), "accept_encoding", "user_agent",
  *        "headers" (all but Authorization), "received_ms" (ms since start),
@@ -1476,7 +1478,7 @@ async function handleApi(ctx) {
   const hdr = req.headers;
   ctx.isApi = true;
   ctx.gzipOk = acceptsGzip(hdr['accept-encoding']);
-  ctx.namespace = hdr['x-namespace'] === undefined ? 'default' : hdr['x-namespace'];
+  ctx.namespace = hdr['x-namespace'] === undefined ? null : hdr['x-namespace'];
 
   let query = null;
   let queryErr = null;
@@ -1511,6 +1513,8 @@ async function handleApi(ctx) {
     throw apiError(401, 'Invalid or missing API key', null, { 'WWW-Authenticate': 'Bearer' });
   if (identity === 'forbidden')
     throw apiError(403, 'This API key is not allowed to access this resource', null);
+  if (ctx.namespace === null)
+    throw apiError(400, 'X-Namespace header is required', { header: 'X-Namespace' });
   const cols = DATA.namespaces.get(ctx.namespace);
   if (!cols) throw apiError(404, 'Namespace not found', { resource: 'namespace', id: ctx.namespace });
   ctx.collections = cols;

@@ -26,6 +26,18 @@ B=http://127.0.0.1:$PORT
 AUTH='Authorization: Bearer sk_test_alpha'
 grep -q "^mixpeek-mock listening on http://127.0.0.1:$PORT\$" "$TMP/stdout" || { echo "bad banner"; cat "$TMP/stdout"; exit 1; }
 
+# The API requires X-Namespace: every request names "default" unless it
+# names a namespace of its own, or -H 'X-Namespace:' (none at all).
+curl() {
+	local a
+	for a in "$@"; do
+		case $a in
+			[Xx]-[Nn]amespace:*) command curl "$@"; return ;;
+		esac
+	done
+	command curl -H 'X-Namespace: default' "$@"
+}
+
 PASS=0
 FAIL=0
 ok() { PASS=$((PASS + 1)); [ -n "$VERBOSE" ] && echo "ok   $1"; return 0; }
@@ -81,6 +93,7 @@ curl -s -o "$TMP/default.json" -H "$AUTH" "$(G col_articles doc_nested_02)"
 t "ns: production = default" 200 "raw == open('$TMP/default.json','rb').read()" "$(G col_articles doc_nested_02)" -H "$AUTH" -H 'X-Namespace: production'
 t "ns: explicit default" 200 '' "$(G col_articles doc_nested_02)" -H "$AUTH" -H 'X-Namespace: default'
 t "ns: empty has no collections" 404 'd["error"]["details"]=={"resource":"collection","id":"col_articles"}' "$(G col_articles doc_flat_01)" -H "$AUTH" -H 'X-Namespace: empty'
+t "ns: absent is 400" 400 'd["error"]["type"]=="BadRequestError" and d["error"]["details"]=={"header":"X-Namespace"}' "$(G col_articles doc_flat_01)" -H "$AUTH" -H 'X-Namespace:'
 t "ns: unknown" 404 'd["error"]["type"]=="NotFoundError" and d["error"]["details"]=={"resource":"namespace","id":"staging"}' "$(G col_articles doc_flat_01)" -H "$AUTH" -H 'X-Namespace: staging'
 t "ns: collections list in empty" 200 'd["results"]==[] and d["total_count"]==0' -X POST "$B/v1/collections/list" -H "$AUTH" -H 'X-Namespace: empty'
 
@@ -171,7 +184,7 @@ def pages(col, limit, body):
         b = dict(body)
         if cur: b['cursor'] = cur
         req = urllib.request.Request(f'{base}/v1/collections/{col}/documents/list?limit={limit}', data=json.dumps(b).encode(),
-                                     headers={'Authorization': 'Bearer sk_test_alpha', 'Content-Type': 'application/json'})
+                                     headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default', 'Content-Type': 'application/json'})
         d = json.load(urllib.request.urlopen(req))
         n += 1
         ids += [r['document_id'] for r in d['results']]
@@ -186,9 +199,9 @@ assert n == 7 and len(set(ids)) == 20, ('articles', n, len(ids))
 n, ids = pages('col_big', 1000, {'filters': {'cluster_id': 'cl_7'}, 'sort': {'field': 'rating', 'direction': 'desc'}})
 assert n == 2 and len(set(ids)) == 2000, ('filtered', n, len(ids))
 # a cursor is bound to its query
-req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=b'{}', headers={'Authorization': 'Bearer sk_test_alpha'})
+req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=b'{}', headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default'})
 cur = json.load(urllib.request.urlopen(req))['pagination']['next_cursor']
-req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=json.dumps({'cursor': cur, 'filters': {'category': 'news'}}).encode(), headers={'Authorization': 'Bearer sk_test_alpha'})
+req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=json.dumps({'cursor': cur, 'filters': {'category': 'news'}}).encode(), headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default'})
 try:
     urllib.request.urlopen(req); raise AssertionError('cursor reuse accepted')
 except urllib.error.HTTPError as e:

@@ -139,17 +139,24 @@ class Check(mx.TestCase):
                     "The API key is valid but may not access this namespace or collection.", "hint")
 
     def test_05_no_namespace(self):
-        """no namespace: a warning with a hint naming the server"""
+        """no namespace: warnings with a hint naming the server, and no request"""
+        mx.query(su, "SET mixpeek.namespace = ''")
+        since = mx.mock_last_seq()
         got = check_rows(su, "mx_chk_nons")
-        mx.check_eq(got["authentication"][0], "ok", "the call works (the mock defaults the namespace)")
+        mx.check_eq(got["authentication"], ("warning",
+                                            "No request was made: no namespace is set, and the Mixpeek API "
+                                            "requires one (see the namespace check).", None),
+                    "authentication row: no call without a namespace")
         mx.check_eq(got["namespace"], ("warning",
-                                       "No namespace is set, so requests carry no X-Namespace header; "
-                                       "the Mixpeek API requires one.",
+                                       "No namespace is set; the Mixpeek API requires one, so every call "
+                                       "raises an ERROR before any request.",
                                        "ALTER SERVER mx_chk_nons OPTIONS (ADD namespace '...'), "
                                        "or SET mixpeek.namespace = '...'."), "namespace row")
-        mx.query(su, "RESET mixpeek.namespace")
         got = check_rows(su)
         mx.check_eq(got["namespace"][0], "warning", "the settings' target without mixpeek.namespace")
+        mx.check_eq(got["authentication"][0], "warning", "the settings' target: no call")
+        mx.check_eq(mx.mock_requests(since=since), [], "no request reached the mock")
+        mx.query(su, "RESET mixpeek.namespace")
 
     def test_06_unknown_namespace(self):
         """an unknown namespace (404 naming the namespace): the namespace is the error, the key is fine"""

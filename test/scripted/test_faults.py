@@ -23,6 +23,7 @@ def raw_get(path, key="sk_test_alpha", method="GET"):
     req = urllib.request.Request(mx.MOCK_URL + path, method=method,
                                  data=b"{}" if method == "POST" else None,
                                  headers={"Authorization": "Bearer " + key,
+                                          "X-Namespace": "default",
                                           "Content-Type": "application/json",
                                           "Accept-Encoding": "identity"})
     with urllib.request.urlopen(req, timeout=10) as resp:

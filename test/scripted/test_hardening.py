@@ -560,9 +560,66 @@ class Hardening(mx.TestCase):
         """nested cluster: session_preload_libraries in postgresql.conf, key in postgresql.conf"""
         nested("--file-session-preload-inner", "session_preload_libraries=mixpeek")
 
+    # The namespace the API requires
+
+    def test_17_no_namespace_no_request(self):
+        """no namespace: every entry point raises 22023 with a hint, and nothing reaches the mock"""
+        for c in (alice, su):
+            mx.query(c, "SET mixpeek.namespace = ''")
+        calls = [
+            ("mixpeek_document", "SELECT mixpeek_document('col_articles', 'doc_flat_01')", None),
+            ("mixpeek_documents", "SELECT count(*) FROM mixpeek_documents('col_articles', '{}')", None),
+            ("mixpeek_lineage", "SELECT count(*) FROM mixpeek_lineage('col_articles', 'doc_flat_01')", None),
+            ("mixpeek_object_documents", "SELECT count(*) FROM mixpeek_object_documents('obj_01')", None),
+        ]
+        if fdw_ok:
+            calls += [
+                ("a foreign scan", "SELECT count(*) FROM mx_h_articles", "mx_h_srv"),
+                ("IMPORT FOREIGN SCHEMA (superuser)",
+                 "IMPORT FOREIGN SCHEMA x FROM SERVER mx_h_srv INTO mx_h_nons", "mx_h_srv"),
+            ]
+            mx.query(su, "DROP SCHEMA IF EXISTS mx_h_nons CASCADE; CREATE SCHEMA mx_h_nons")
+        since = mx.mock_last_seq()
+        for what, sql, server in calls:
+            with mx.case("no namespace: " + what):
+                conn = su if "superuser" in what else alice
+                err = mx.expect_error(conn, sql, None, "22023", r"^no Mixpeek namespace is set", what)
+                if err is None:
+                    continue
+                if server:
+                    mx.check_eq(err.message, 'no Mixpeek namespace is set for foreign server "%s"' % server,
+                                what + ": message")
+                    mx.check("namespace option" in err.hint and "ALTER SERVER %s" % server in err.hint
+                             and "mixpeek.namespace" in err.hint, what + ": hint", err.hint)
+                else:
+                    mx.check("mixpeek.namespace" in err.hint, what + ": hint", err.hint)
+        with mx.case("no namespace: the mock received no request"):
+            mx.check_eq(mx.mock_requests(since=since), [], "requests")
+        if fdw_ok:
+            with mx.case("no namespace: mixpeek_check reports it as rows, sends nothing"):
+                rows = dict((r[0], (r[1], r[2])) for r in mx.query(
+                    alice, "SELECT \"check\", status, detail FROM mixpeek_check('mx_h_srv')"))
+                mx.check_eq(rows["namespace"][0], "warning", "namespace row")
+                mx.check_eq(rows["authentication"][0], "warning", "authentication row")
+                mx.check_eq(mx.mock_requests(since=since), [], "requests")
+            mx.query(su, "DROP SCHEMA mx_h_nons CASCADE")
+        with mx.case("a namespace of the foreign table's own is enough"):
+            if fdw_ok:
+                mx.query(su, "ALTER FOREIGN TABLE mx_h_articles OPTIONS (ADD namespace 'production')")
+                try:
+                    mx.check_eq(mx.scalar(alice, "SELECT count(*) FROM mx_h_articles WHERE document_id = 'doc_flat_01'"),
+                                1, "row")
+                finally:
+                    mx.query(su, "ALTER FOREIGN TABLE mx_h_articles OPTIONS (DROP namespace)")
+                got = [r["namespace"] for r in mx.mock_requests(since=since)]
+                mx.check(got and all(n == "production" for n in got), "X-Namespace sent", got)
+        for c in (alice, su):
+            mx.query(c, "RESET mixpeek.namespace")
+
 
 def nested(flag, *options):
-    mx.run_nested(__file__, flag, ["mixpeek.api_key=%s" % INNER_KEY, "mixpeek.base_url=%s" % mx.MOCK_URL]
+    mx.run_nested(__file__, flag, ["mixpeek.api_key=%s" % INNER_KEY, "mixpeek.base_url=%s" % mx.MOCK_URL,
+                                       "mixpeek.namespace=default"]
                   + list(options), "the checks in the nested cluster")
 
 

@@ -510,7 +510,8 @@ class Keys(mx.TestCase):
     def test_12_nested_cluster_without_preload(self):
         """a nested cluster without the library preloaded, key in postgresql.conf"""
         out = mx.run_nested(__file__, "--no-preload-inner",
-                            ["mixpeek.api_key=sk_test_beta", "mixpeek.base_url=%s" % mx.MOCK_URL],
+                            ["mixpeek.api_key=sk_test_beta", "mixpeek.base_url=%s" % mx.MOCK_URL,
+                             "mixpeek.namespace=default"],
                             "the checks in the cluster without preload")
         mx.check_no_keys(out, "output of the cluster without preload")
 

@@ -262,7 +262,7 @@ class Cluster:
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write("port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n"
                     "shared_preload_libraries = 'mixpeek'\nmixpeek.base_url = '%s'\n"
-                    "mixpeek.api_key = 'sk_test_alpha'\nfsync = off\nautovacuum = off\n"
+                    "mixpeek.api_key = 'sk_test_alpha'\nmixpeek.namespace = 'default'\nfsync = off\nautovacuum = off\n"
                     "max_connections = 20\nshared_buffers = 16MB\n"
                     % (self.port, self.dir, mx.MOCK_URL))
         rc, _, _ = run(self.as_pg + [binary("pg_ctl"), "-D", self.data, "-l", self.log, "-w", "-t", "120",

@@ -90,7 +90,8 @@ def proxy_checks():
             HostCapture("127.0.0.3") as other:
         kw, stop = nested_cluster(
             {"http_proxy": proxy.url, "no_proxy": "127.0.0.2"},
-            ["mixpeek.base_url = '%s'" % api.url, "mixpeek.api_key = 'sk_test_alpha'"])
+            ["mixpeek.base_url = '%s'" % api.url, "mixpeek.api_key = 'sk_test_alpha'",
+             "mixpeek.namespace = 'default'"])
         try:
             conn = mx.connect(**kw)
             mx.query(conn, "CREATE EXTENSION mixpeek")
