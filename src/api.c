@@ -19,7 +19,6 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/formatting.h"
-#include "utils/json.h"
 #include "utils/jsonb.h"
 
 #include "api.h"

@@ -18,7 +18,6 @@
 #include <math.h>
 
 #include "access/table.h"
-#include "access/xact.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
 /* PostgreSQL 18 split these out of commands/explain.h */
@@ -28,7 +27,6 @@
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
-#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"

@@ -25,6 +25,24 @@ PG_FUNCTION_INFO_V1(mixpeek_documents);
 PG_FUNCTION_INFO_V1(mixpeek_lineage);
 PG_FUNCTION_INFO_V1(mixpeek_object_documents);
 
+/*
+ * Send one request on a batch of its own, wait for it, and read its reply
+ * with read (mx_api_document_result or mx_api_object_result) while the
+ * batch still holds the key that masks what the reply may echo.
+ */
+static Jsonb *
+request_alone(const MxTarget *target, MxHttpRequest *req,
+			  Jsonb *(*read) (MxHttpRequest *req))
+{
+	MxBatch    *batch = mx_api_batch(target, 1, NULL);
+	Jsonb	   *reply;
+
+	mx_batch_add(batch, req);
+	reply = read(mx_batch_next(batch));
+	mx_batch_destroy(batch);
+	return reply;
+}
+
 Datum
 mixpeek_document(PG_FUNCTION_ARGS)
 {
@@ -33,16 +51,12 @@ mixpeek_document(PG_FUNCTION_ARGS)
 	bool		return_url = PG_GETARG_BOOL(2);
 	bool		return_vectors = PG_GETARG_BOOL(3);
 	MxTarget   *target = mx_settings_target();
-	MxBatch    *batch = mx_api_batch(target, 1, NULL);
-	MxHttpRequest *req;
 	Jsonb	   *doc;
 
-	req = mx_api_get_document(target, collection, document_id,
-							  return_url, return_vectors);
-	mx_batch_add(batch, req);
-	req = mx_batch_next(batch);
-	doc = mx_api_document_result(req);
-	mx_batch_destroy(batch);
+	doc = request_alone(target,
+						mx_api_get_document(target, collection, document_id,
+											return_url, return_vectors),
+						mx_api_document_result);
 	if (doc == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(doc);
@@ -361,7 +375,6 @@ mixpeek_lineage(PG_FUNCTION_ARGS)
 		MemoryContext old;
 		TupleDesc	tupdesc;
 		MxTarget   *target;
-		MxBatch    *batch;
 		MxHttpRequest *req;
 
 		funcctx = SRF_FIRSTCALL_INIT();
@@ -370,15 +383,12 @@ mixpeek_lineage(PG_FUNCTION_ARGS)
 			elog(ERROR, "return type must be a row type");
 		funcctx->tuple_desc = BlessTupleDesc(tupdesc);
 		target = mx_settings_target();
-		batch = mx_api_batch(target, 1, NULL);
 		req = mx_api_get_lineage(target,
 								 text_to_cstring(PG_GETARG_TEXT_PP(0)),
 								 text_to_cstring(PG_GETARG_TEXT_PP(1)));
-		mx_batch_add(batch, req);
-		req = mx_batch_next(batch);
 		/* one reply holds every step: read it whole, then hand out rows */
-		funcctx->user_fctx = read_lineage(req, mx_api_document_result(req));
-		mx_batch_destroy(batch);
+		funcctx->user_fctx =
+			read_lineage(req, request_alone(target, req, mx_api_document_result));
 		MemoryContextSwitchTo(old);
 	}
 	funcctx = SRF_PERCALL_SETUP();
@@ -476,17 +486,15 @@ mixpeek_object_documents(PG_FUNCTION_ARGS)
 		if (!PG_ARGISNULL(0) && (collections == NULL || ncollections > 0))
 		{
 			MxTarget   *target = mx_settings_target();
-			MxBatch    *batch = mx_api_batch(target, 1, NULL);
 			MxHttpRequest *req;
 
 			req = mx_api_object_documents(target,
 										  text_to_cstring(PG_GETARG_TEXT_PP(0)),
 										  collections, ncollections);
-			mx_batch_add(batch, req);
-			req = mx_batch_next(batch);
-			funcctx->user_fctx = read_object_documents(req,
-													   mx_api_object_result(req));
-			mx_batch_destroy(batch);
+			funcctx->user_fctx =
+				read_object_documents(req,
+									  request_alone(target, req,
+													mx_api_object_result));
 		}
 		MemoryContextSwitchTo(old);
 	}
