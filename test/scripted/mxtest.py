@@ -317,6 +317,19 @@ def pid(conn):
     return scalar(conn, "SELECT pg_backend_pid()")
 
 
+def peak_rss_kb(backend):
+    """A process's peak resident memory (VmHWM, kB), or None when /proc
+    does not show it."""
+    try:
+        with open("/proc/%d/status" % backend) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 # ---------- the mock ----------
 
 def _mock(method, path, body=None):

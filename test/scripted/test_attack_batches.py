@@ -516,11 +516,7 @@ class AttackBatches(mx.TestCase):
         bpid = mx.pid(alice)
 
         def hwm_kb():
-            with open("/proc/%d/status" % bpid) as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1])
-            return 0
+            return mx.peak_rss_kb(bpid) or 0
         mx.query(alice, "SELECT count(*) FROM ab_alice.t WHERE false")
         before = hwm_kb()
         mx.query(alice, "SET statement_timeout = 3000")

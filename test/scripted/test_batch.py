@@ -67,14 +67,6 @@ def normal_batch_after(c, route, what):
              "connections" % (what, CONCURRENCY), opened)
 
 
-def hwm_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return None
-
-
 MEMORY = [
     ("mixpeek_documents() in the select list (rows stream out)",
      "SELECT count(d) FROM (SELECT mixpeek_documents('col_big', %s::text[]) AS d) s", []),
@@ -168,9 +160,9 @@ class Batch(mx.TestCase):
                     pid = mx.pid(c)
                     # warm up: library, caches, connections, the plan's shape
                     mx.query(c, sql, ("{" + ",".join(big_ids[:50]) + "}",))
-                    before = hwm_kb(pid)
+                    before = mx.peak_rss_kb(pid)
                     n = mx.scalar(c, sql, (literal,))
-                    growth = hwm_kb(pid) - before
+                    growth = mx.peak_rss_kb(pid) - before
                     if "sum(" in sql:
                         mx.check(n is not None and n > N_MEMORY * 500, "%s: the documents arrived" % name, n)
                     else:

@@ -20,29 +20,24 @@
 - no key in EXPLAIN (ANALYZE, VERBOSE) output or in errors.
 """
 import base64
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
+from capture import CaptureServer  # noqa: E402
 BOUND_MS = 200
 
 
 def backend_peak_kb(backend):
     """VmHWM of a backend; skips the case where /proc is not readable."""
-    try:
-        with open("/proc/%d/status" % backend) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    raise mx.Skip("the backend's /proc entry is not readable here")
+    kb = mx.peak_rss_kb(backend)
+    if kb is None:
+        raise mx.Skip("the backend's /proc entry is not readable here")
+    return kb
 
 
 def in_own_cluster(sql, wrapper):
@@ -300,29 +295,10 @@ class Fdw(mx.TestCase):
     def test_10_import_foreign_schema_stops_at_a_page_of(self):
         """IMPORT FOREIGN SCHEMA stops at a page of collections that hands back its own cursor"""
         # a server of our own on loopback: the mock's collection list has no such fault
-        asked = []
-
-        class LoopingCursor(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                asked.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                body = json.dumps({"results": [], "pagination": {"next_cursor": "same"}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        class QuietServer(http.server.ThreadingHTTPServer):
-            def handle_error(self, request, client_address):
-                pass            # a client that went away
-
-        srv = QuietServer(("127.0.0.1", 0), LoopingCursor)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        looping = {"results": [], "pagination": {"next_cursor": "same"}}
+        srv = CaptureServer(handler=lambda *req: (200, {}, looping)).start()
         mx.query(setup, "CREATE SERVER mx_tfdw_loop FOREIGN DATA WRAPPER mixpeek_fdw "
-                        "OPTIONS (base_url %s)", ("http://127.0.0.1:%d" % srv.server_address[1],))
+                        "OPTIONS (base_url %s)", (srv.url,))
         mx.query(setup, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_tfdw_loop "
                         "OPTIONS (api_key 'sk_test_alpha')")
         mx.query(setup, "CREATE SCHEMA tfdw_loop_import")
@@ -335,9 +311,9 @@ class Fdw(mx.TestCase):
             mx.check_eq(err.detail, "The next cursor was already followed in this import.", "detail")
             mx.check(err.context.startswith("Mixpeek request POST /v1/collections/list"),
                      "context: the request", err.context)
-        mx.check_eq(len(asked), 2, "requests: the first page, then the cursor once")
+        mx.check_eq(len(srv.requests()), 2, "requests: the first page, then the cursor once")
         c.close()
-        srv.shutdown()
+        srv.stop()
         mx.query(setup, "DROP SERVER mx_tfdw_loop CASCADE; DROP SCHEMA tfdw_loop_import")
 
     def test_11_no_key_in_explain_or_in_errors(self):

@@ -16,17 +16,16 @@ a loopback listener of this test:
 - arrays nested in "results" or in a field's schema do not shift which
   fields go to which collection.
 """
-import http.server
 import json
 import os
 import re
 import sys
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
+from capture import CaptureServer  # noqa: E402
 
 STANDARD = [
     ("document_id", "text"), ("collection_id", "text"), ("root_object_id", "text"),
@@ -45,64 +44,43 @@ TYPES = {"string": "text", "integer": "bigint", "number": "double precision",
 
 class Listener:
     """Answers POST /v1/collections/list with serve(cursor) as JSON (a dict,
-    or a str sent as is) and records (raw query, query dict, body text) of
-    each such request.  The cursor is read from the query, and from the body
-    too when body_cursor is set, so that a cycle is a cycle however it is
-    sent.  A documents/list of collection c gets one page of documents[c]."""
+    or a str sent as is); `requests` are (raw query, query dict, body text)
+    of each such request since the last reset.  The cursor is read from the
+    query, and from the body too when body_cursor is set, so that a cycle is
+    a cycle however it is sent.  A documents/list of collection c gets one
+    page of documents[c].  Built on the capture listener (capture.py)."""
 
     def __init__(self):
         self.serve = None
         self.body_cursor = False
-        self.requests = []
         self.documents = {}
-        listener = self
+        self.cap = CaptureServer(handler=self._answer).start()
+        self.url = self.cap.url
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True      # no 40 ms delayed-ACK stalls
-
-            def do_POST(self):
-                url = urllib.parse.urlsplit(self.path)
-                query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                segs = [urllib.parse.unquote(s) for s in url.path.split("/")]
-                if segs[-2:] == ["documents", "list"]:
-                    self.answer(page(listener.documents.get(segs[3], [])))
-                    return
-                listener.requests.append((url.query, query, body))
-                cursor = query.get("cursor")
-                if cursor is None and listener.body_cursor:
-                    try:
-                        cursor = json.loads(body).get("cursor")
-                    except ValueError:
-                        pass
-                self.answer(listener.serve(cursor))
-
-            def answer(self, page):
-                data = (page if isinstance(page, str) else json.dumps(page)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
+    def _answer(self, method, path, query, headers, body):
+        segs = [urllib.parse.unquote(s) for s in path.split("/")]
+        if segs[-2:] == ["documents", "list"]:
+            return 200, {}, page(self.documents.get(segs[3], []))
+        cursor = query.get("cursor")
+        if cursor is None and self.body_cursor:
+            try:
+                cursor = json.loads(body).get("cursor")
+            except ValueError:
                 pass
+        return 200, {}, self.serve(cursor)
 
-        class Server(http.server.ThreadingHTTPServer):
-            daemon_threads = True
+    @property
+    def requests(self):
+        return [(r["raw_query"], r["query"], r["body"]) for r in self.cap.requests()
+                if r["path"] == "/v1/collections/list"]
 
-            def handle_error(self, request, client_address):
-                pass            # a client that went away
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+    def stop(self):
+        self.cap.stop()
 
     def reset(self, serve, body_cursor=False):
         self.serve = serve
         self.body_cursor = body_cursor
-        self.requests = []
+        self.cap.clear()
 
 
 def collection(cid, name, fields):
@@ -116,17 +94,6 @@ def page(results, next_cursor=None):
                                                "has_more": next_cursor is not None}}
 
 
-def peak_kb(backend):
-    try:
-        with open("/proc/%d/status" % backend) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def import_into(schema, sql_tail=""):
     """Run the import into a fresh schema in a new session; (Err or None,
     notices, seconds, backend peak growth in kB or None)."""
@@ -135,11 +102,11 @@ def import_into(schema, sql_tail=""):
     c.notices = []
     mx.query(c, "SET statement_timeout = '20s'" + sql_tail)
     backend = mx.pid(c)
-    before = peak_kb(backend)
+    before = mx.peak_rss_kb(backend)
     t0 = time.monotonic()
     err = mx.run_error(c, "IMPORT FOREIGN SCHEMA x FROM SERVER mx_timp INTO %s" % schema)
     elapsed = time.monotonic() - t0
-    after = peak_kb(backend)
+    after = mx.peak_rss_kb(backend)
     growth = after - before if before is not None and after is not None else None
     notices = list(c.notices)
     c.close()
@@ -209,7 +176,7 @@ def tearDownModule():
                     "timp_odd, timp_nested CASCADE")
     mx.query(setup, "DROP SERVER mx_timp CASCADE")
     setup.close()
-    listener.server.shutdown()
+    listener.stop()
 
 
 class Import(mx.TestCase):
