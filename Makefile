@@ -18,6 +18,7 @@ OBJS = \
 	src/json_depth.o \
 	src/mixpeek.o \
 	src/options.o \
+	src/paging.o \
 	src/percent.o \
 	src/retry_after.o \
 	src/settings.o \

@@ -188,6 +188,30 @@ mx_api_list_documents(const MxTarget *target, const char *collection,
 }
 
 MxHttpRequest *
+mx_api_list_page(const MxTarget *target, const char *collection, int limit,
+				 const char *json_body, bool include_total, int64 offset)
+{
+	char	   *list = mx_api_list_path(collection, limit);
+	char	   *path = psprintf("%s%s", list,
+								include_total ? "&include_total=true" : "");
+	MxHttpRequest *req;
+
+	if (offset > 0)
+	{
+		char	   *first = path;
+
+		path = psprintf("%s&offset=" INT64_FORMAT, first, offset);
+		pfree(first);
+	}
+	req = new_request(target, "POST", path,
+					  pstrdup(json_body ? json_body : "{}"),
+					  MX_REQ_LIST_DOCUMENTS);
+	pfree(list);
+	pfree(path);
+	return req;
+}
+
+MxHttpRequest *
 mx_api_list_collections(const MxTarget *target, const char *cursor)
 {
 	StringInfoData path;
@@ -259,6 +283,12 @@ static void
 leave_request(ErrorContextCallback *errcb)
 {
 	error_context_stack = errcb->previous;
+}
+
+void
+mx_api_enter_request(ErrorContextCallback *errcb, MxHttpRequest *req)
+{
+	enter_request(errcb, req);
 }
 
 /* ---------- reading error bodies ---------- */

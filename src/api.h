@@ -67,6 +67,16 @@ extern MxHttpRequest *mx_api_list_documents(const MxTarget *target,
 											int limit,
 											const char *json_body);
 
+/*
+ * One page of a document list: the request above, with include_total=true
+ * (the first page, which reports the total) and offset=N (a page of an
+ * API that pages by offset) in the query when asked for.
+ */
+extern MxHttpRequest *mx_api_list_page(const MxTarget *target,
+									   const char *collection, int limit,
+									   const char *json_body,
+									   bool include_total, int64 offset);
+
 /* POST /v1/collections/list?limit=100[&cursor=...], body {} */
 extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 											  const char *cursor);
@@ -103,6 +113,13 @@ extern Jsonb *mx_api_object_result(MxHttpRequest *req);
  */
 mx_noreturn extern void mx_api_report_unexpected(MxHttpRequest *req,
 												 const char *detail);
+
+/*
+ * Push an error context that names the request, as the errors above have:
+ * for an ERROR about a request raised elsewhere.  An ERROR pops it.
+ */
+extern void mx_api_enter_request(ErrorContextCallback *errcb,
+								 MxHttpRequest *req);
 
 /*
  * Sort ids and drop repeated ones, in place; returns how many are left.

@@ -6,7 +6,8 @@
  * A scan is one of three kinds (deparse.c decides): a GET for
  * "document_id = v" (also once per outer row of a nested loop), concurrent
  * GETs for "document_id = ANY(...)", or a list request followed page by
- * page along the cursor.  List pages are pipelined: once a page is parsed
+ * page, along the cursor or by offset (paging.c, which also refuses a list
+ * that ends short of the total it reported).  List pages are pipelined: once a page is parsed
  * the next one is requested, and mx_batch_poll() moves it along while the
  * rows of the current page are returned.  Only the current page and the
  * one in flight are in memory: they alternate between two contexts.
@@ -43,7 +44,7 @@
 #include "utils/ruleutils.h"
 
 #include "compat.h"
-#include "cursor_set.h"
+#include "paging.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
@@ -106,9 +107,9 @@ typedef struct MxScanState
 	int			nresults;
 	JsonbValue	document;		/* the current row's */
 	int			next;
-	char	   *cursor;			/* next_cursor of the current page */
+	MxPaging	paging;			/* what follows the current page */
 	char	   *sent_cursor;	/* cursor of the request in flight */
-	MxCursorSet *seen_cursors;	/* every next_cursor of this scan */
+	int64		sent_offset;	/* its offset, when it pages by offset */
 
 	/* GET scans */
 	char	  **ids;
@@ -623,7 +624,7 @@ start_scan(ForeignScanState *node, MxScanState *s)
 		s->body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
 							   s->types, NULL);
 		s->empty = (s->body == NULL);
-		s->seen_cursors = mx_cursor_set_create();
+		mx_paging_start(&s->paging);
 	}
 	if (s->spec->kind != MX_SCAN_LIST)
 		collect_ids(s);
@@ -631,19 +632,34 @@ start_scan(ForeignScanState *node, MxScanState *s)
 	s->evaluated = true;
 }
 
+/*
+ * Ask for a page: the one after cursor, else the one at offset.  The
+ * first page (neither) asks for the total, which every later page is
+ * checked against (paging.c).
+ */
 static void
-queue_page(MxScanState *s, const char *cursor)
+queue_page(MxScanState *s, const char *cursor, int64 offset)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->page_cxt[1 - s->cur]);
 	char	   *body = cursor ? mx_body_with_cursor(s->body, cursor) : s->body;
-	MxHttpRequest *req = mx_api_list_documents(s->target, s->rel->collection,
-											   s->request_limit, body);
+	MxHttpRequest *req = mx_api_list_page(s->target, s->rel->collection,
+										  s->request_limit, body,
+										  cursor == NULL && offset == 0,
+										  cursor ? 0 : offset);
 
 	mx_batch_add(scan_batch(s), req);
 	mx_batch_poll(s->batch);
 	s->page_pending = true;
 	s->sent_cursor = cursor ? pstrdup(cursor) : NULL;
+	s->sent_offset = cursor ? 0 : offset;
 	MemoryContextSwitchTo(old);
+}
+
+/* Ask for the page that follows the current one. */
+static void
+queue_next_page(MxScanState *s)
+{
+	queue_page(s, s->paging.cursor, mx_paging_offset(&s->paging));
 }
 
 static void
@@ -652,7 +668,6 @@ read_page(MxScanState *s, MxHttpRequest *req)
 	Jsonb	   *page = mx_api_object_result(req);
 	JsonbValue *results = mx_json_get(&page->root, "results");
 	JsonbValue *pagination = mx_json_get(&page->root, "pagination");
-	JsonbValue *cursor = NULL;
 
 	if (results == NULL || results->type == jbvNull)
 		s->nresults = 0;
@@ -665,14 +680,8 @@ read_page(MxScanState *s, MxHttpRequest *req)
 	else
 		mx_api_report_unexpected(req, "\"results\" is not an array.");
 	s->next = 0;
-	if (pagination != NULL && pagination->type == jbvBinary &&
-		JsonContainerIsObject(pagination->val.binary.data))
-		cursor = mx_json_get(pagination->val.binary.data, "next_cursor");
-	s->cursor = cursor ? mx_json_string(cursor) : NULL;
 	s->pages++;
-	/* a cursor seen before would page forever */
-	if (s->cursor != NULL && !mx_cursor_set_add(s->seen_cursors, s->cursor))
-		mx_api_report_unexpected(req, "The next cursor was already followed in this scan.");
+	mx_paging_read(&s->paging, req, pagination, s->nresults);
 }
 
 /*
@@ -685,8 +694,8 @@ next_page(MxScanState *s)
 	MxHttpRequest *req;
 	MemoryContext old;
 
-	if (!s->page_pending && s->cursor != NULL && s->spec->limit > 0)
-		queue_page(s, s->cursor);
+	if (!s->page_pending && s->paging.more && s->spec->limit > 0)
+		queue_next_page(s);
 	if (!s->page_pending)
 		return false;
 
@@ -694,7 +703,8 @@ next_page(MxScanState *s)
 	s->page_req = NULL;
 	s->results = NULL;
 	s->nresults = 0;
-	s->cursor = NULL;
+	s->paging.more = false;
+	s->paging.cursor = NULL;
 	s->cur = 1 - s->cur;
 
 	req = mx_batch_next(s->batch);
@@ -707,8 +717,8 @@ next_page(MxScanState *s)
 	MemoryContextSwitchTo(old);
 
 	/* without a pushed LIMIT, every page will be wanted: ask now */
-	if (s->cursor != NULL && s->spec->limit == 0)
-		queue_page(s, s->cursor);
+	if (s->paging.more && s->spec->limit == 0)
+		queue_next_page(s);
 	return true;
 }
 
@@ -731,7 +741,7 @@ next_listed_document(MxScanState *s)
 		if (!s->started)
 		{
 			s->started = true;
-			queue_page(s, NULL);
+			queue_page(s, NULL, 0);
 		}
 		if (!next_page(s))
 			return NULL;
@@ -844,7 +854,7 @@ resend_lost_requests(MxScanState *s)
 		if (s->sent_cursor != NULL)
 			cursor = MemoryContextStrdup(s->page_cxt[s->cur], s->sent_cursor);
 		MemoryContextReset(s->page_cxt[1 - s->cur]);
-		queue_page(s, cursor);
+		queue_page(s, cursor, s->sent_offset);
 	}
 }
 
@@ -943,8 +953,10 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->page_req = NULL;
 	s->results = NULL;
 	s->nresults = s->next = 0;
-	s->cursor = NULL;
+	s->paging.more = false;
+	s->paging.cursor = NULL;
 	s->sent_cursor = NULL;
+	s->sent_offset = 0;
 	s->ids = NULL;
 	s->answered = NULL;
 	s->nids = s->next_id = s->in_flight = 0;

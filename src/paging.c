@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * paging.c
+ *		From one page of a document list to the next, in either of the
+ *		API's two paging styles, and the check that a list that ended
+ *		held every document the API reported (paging.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
+#include "api.h"
+#include "json.h"
+#include "mixpeek_limits.h"
+#include "paging.h"
+
+void
+mx_paging_start(MxPaging *paging)
+{
+	paging->total = -1;
+	paging->received = 0;
+	paging->pages = 0;
+	paging->more = false;
+	paging->cursor = NULL;
+	paging->seen = mx_cursor_set_create();
+}
+
+int64
+mx_paging_offset(const MxPaging *paging)
+{
+	return paging->received;
+}
+
+/*
+ * A count the API reported: a non-negative integer, or -1 when the field
+ * is absent or null.  Anything else is not a count, and not guessed at.
+ */
+static int64
+reported_count(MxHttpRequest *req, JsonbContainer *pagination,
+			   const char *key)
+{
+	JsonbValue *v = mx_json_get(pagination, key);
+	char	   *digits;
+	int64		n;
+
+	if (v == NULL || v->type == jbvNull)
+		return -1;
+	if (v->type == jbvNumeric)
+	{
+		digits = DatumGetCString(DirectFunctionCall1(numeric_out,
+													 NumericGetDatum(v->val.numeric)));
+		if (strspn(digits, "0123456789") == strlen(digits) &&
+			strlen(digits) <= 18)
+		{
+			n = strtoi64(digits, NULL, 10);
+			return n;
+		}
+	}
+	mx_api_report_unexpected(req,
+							 psprintf("\"pagination.%s\" is not a count of documents.",
+									  key));
+}
+
+/* has_more: true, false, or absent (-1). */
+static int
+reported_has_more(MxHttpRequest *req, JsonbContainer *pagination)
+{
+	JsonbValue *v = mx_json_get(pagination, "has_more");
+
+	if (v == NULL || v->type == jbvNull)
+		return -1;
+	if (v->type != jbvBool)
+		mx_api_report_unexpected(req, "\"pagination.has_more\" is not a boolean.");
+	return v->val.boolean ? 1 : 0;
+}
+
+static const char incomplete_hint[] =
+"Mixpeek lists at most " CppAsString2(MX_LIST_MAX_RESULTS) " documents per query: add conditions that are sent to Mixpeek (EXPLAIN VERBOSE shows them) so that fewer match. "
+"If documents were deleted during the scan, run the query again.";
+
+/*
+ * The list ended (why) before all of its documents came: a result from
+ * which documents are missing is never returned as if it were complete.
+ * Without a reported total, only the API's own signs (has_more, an offset
+ * past its limit) tell that more remained.
+ */
+mx_noreturn static void
+report_incomplete(MxHttpRequest *req, const MxPaging *paging, const char *why)
+{
+	ErrorContextCallback errcb;
+
+	mx_api_enter_request(&errcb, req);
+	if (paging->total >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+				 errmsg("Mixpeek list ended after " INT64_FORMAT " of " INT64_FORMAT " documents",
+						paging->received, paging->total),
+				 errdetail("The first page reported " INT64_FORMAT " documents for this query; %s.",
+						   paging->total, why),
+				 errhint("%s", incomplete_hint)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_REPLY),
+			 errmsg("Mixpeek list ended after " INT64_FORMAT " documents, with more to come",
+					paging->received),
+			 errdetail("The API reported more documents for this query; %s.", why),
+			 errhint("%s", incomplete_hint)));
+}
+
+void
+mx_paging_read(MxPaging *paging, MxHttpRequest *req, JsonbValue *pagination,
+			   int nresults)
+{
+	JsonbContainer *pc = NULL;
+	char	   *cursor = NULL;
+	int			has_more = -1;
+	bool		remaining;
+
+	if (pagination != NULL && pagination->type == jbvBinary &&
+		JsonContainerIsObject(pagination->val.binary.data))
+		pc = pagination->val.binary.data;
+	if (pc != NULL)
+	{
+		cursor = mx_json_string(mx_json_get(pc, "next_cursor"));
+		has_more = reported_has_more(req, pc);
+		/* include_total=true is asked on the first page only */
+		if (paging->pages == 0)
+		{
+			paging->total = reported_count(req, pc, "total");
+			if (paging->total < 0)
+				paging->total = reported_count(req, pc, "total_count");
+		}
+	}
+	paging->pages++;
+	paging->received += nresults;
+	paging->cursor = cursor;
+	remaining = paging->total >= 0 && paging->received < paging->total;
+
+	if (cursor != NULL)
+	{
+		/* a cursor seen before would page forever */
+		if (!mx_cursor_set_add(paging->seen, cursor))
+			mx_api_report_unexpected(req, "The next cursor was already followed in this scan.");
+		paging->more = true;
+		return;
+	}
+	paging->more = (has_more == 1 || (has_more < 0 && remaining));
+	if (!paging->more)
+	{
+		if (remaining)
+			report_incomplete(req, paging,
+							  has_more == 0 ? "a page said that no more follow (has_more false)"
+							  : "a page had no next cursor and no has_more");
+		return;
+	}
+	/* by offset: a page that brought nothing would be asked for forever */
+	if (nresults == 0)
+		report_incomplete(req, paging,
+						  "a page without documents and without a next cursor said that more follow");
+	if (mx_paging_offset(paging) > MX_LIST_MAX_OFFSET)
+		report_incomplete(req, paging,
+						  "the next page's offset would pass the API's limit of " CppAsString2(MX_LIST_MAX_OFFSET));
+}
