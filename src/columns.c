@@ -35,11 +35,15 @@ const MxStandardColumn mx_standard_columns[] = {
 	{"mime_type", "text", "mime_type", "_internal.mime_type"},
 	{"vector", "real[]", "vector", "_internal.vector", true, false},
 	{"presigned_url", "text", "presigned_url", "_internal.presigned_url",
-	false, true},
+	false, true, MX_BLOB_URL_FIRST},
 	{"presigned_urls", "jsonb", "presigned_urls", "_internal.presigned_urls",
-	false, true},
+	false, true, MX_BLOB_URLS_ALL},
 	{MX_WHOLE_DOCUMENT_COLUMN, "jsonb", NULL, NULL},
 	{NULL}
+};
+
+const char *const mx_blob_locations[2] = {
+	"document_blobs", "_internal.document_blobs"
 };
 
 const MxStandardColumn *

@@ -125,6 +125,51 @@ mx_converter_create(MxRelation *rel)
 	return conv;
 }
 
+/*
+ * The presigned URLs on an array of document blobs: the first, or all of
+ * them as a JSON array; NULL when no blob has one (the API adds them only
+ * when asked to return URLs).
+ */
+static JsonbValue *
+blob_urls_value(JsonbValue *blobs, MxBlobUrls how)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result = NULL;
+	int			found = 0;
+	int			n;
+	int			i;
+
+	if (blobs->type != jbvBinary || !JsonContainerIsArray(blobs->val.binary.data))
+		return NULL;
+	n = JsonContainerSize(blobs->val.binary.data);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *blob = getIthJsonbValueFromContainer(blobs->val.binary.data, i);
+		JsonbValue *url;
+
+		if (blob->type != jbvBinary || !JsonContainerIsObject(blob->val.binary.data))
+			continue;
+		url = mx_json_get(blob->val.binary.data, "presigned_url");
+		if (url == NULL || url->type != jbvString)
+			continue;
+		if (how == MX_BLOB_URL_FIRST)
+			return url;
+		if (found++ == 0)
+			pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+		pushJsonbValue(&state, WJB_ELEM, url);
+	}
+	if (found > 0)
+	{
+		Jsonb	   *array = JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_ARRAY, NULL));
+
+		result = palloc(sizeof(JsonbValue));
+		result->type = jbvBinary;
+		result->val.binary.data = &array->root;
+		result->val.binary.len = VARSIZE(array) - VARHDRSZ;
+	}
+	return result;
+}
+
 /* The first non-null location of a column, or NULL. */
 static JsonbValue *
 column_value(MxColumn *col, JsonbContainer *document)
@@ -136,6 +181,8 @@ column_value(MxColumn *col, JsonbContainer *document)
 		MxLocation *loc = &col->locations[i];
 		JsonbValue *v = mx_json_get_keys(document, loc->keys, loc->nkeys);
 
+		if (v != NULL && loc->blob_urls != MX_BLOB_URLS_NONE)
+			v = blob_urls_value(v, loc->blob_urls);
 		if (v != NULL && v->type != jbvNull)
 			return v;
 	}

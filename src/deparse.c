@@ -127,7 +127,9 @@ column_of(MxRelation *rel, Index relid, Node *node)
 		return NULL;
 	for (i = 0; i < col->nlocations; i++)
 	{
-		if (!col->locations[i].remote_ok)
+		/* a URL taken from the blobs is not a field the API can filter on */
+		if (!col->locations[i].remote_ok ||
+			col->locations[i].blob_urls != MX_BLOB_URLS_NONE)
 			return NULL;
 	}
 	return col;

@@ -33,6 +33,9 @@
 #include "mixpeek_limits.h"
 #include "settings.h"
 
+/* How extractors name the vectors they output (is_embedding()). */
+#define MX_EMBEDDING_SUFFIX "_embedding"
+
 /* output_schema types (README, "IMPORT FOREIGN SCHEMA"); anything else becomes jsonb */
 static const char *const type_map[][2] = {
 	{"string", "text"},
@@ -143,6 +146,28 @@ column_type(const char *schema_type)
 			return type_map[i][1];
 	}
 	return "jsonb";
+}
+
+/*
+ * Is an output_schema field an embedding?  The schema types them "array",
+ * like any list; extractors name their vector outputs
+ * <extractor>_<version>_embedding (the OpenAPI's collection examples), and
+ * a schema may say that the items are numbers.
+ */
+static bool
+is_embedding(const char *field, JsonbContainer *prop)
+{
+	const char *type = mx_json_string(mx_json_get(prop, "type"));
+	const char *items_type = mx_json_string(mx_json_get_path(prop, "items.type"));
+	size_t		len = strlen(field);
+	size_t		suffix = strlen(MX_EMBEDDING_SUFFIX);
+
+	if (type == NULL || strcmp(type, "array") != 0)
+		return false;
+	if (len > suffix && strcmp(field + len - suffix, MX_EMBEDDING_SUFFIX) == 0)
+		return true;
+	return items_type != NULL &&
+		(strcmp(items_type, "number") == 0 || strcmp(items_type, "float") == 0);
 }
 
 static bool
@@ -443,6 +468,13 @@ add_field_column(MxTableDef *def, const char *field)
 	name_entry(def->names, column)->in_use = true;
 	def->ncolumns++;
 	prop = object_of(mx_json_get(def->properties, field));
+	/* the API sends an embedding only when asked: the option makes a scan ask */
+	if (prop != NULL && is_embedding(field, prop))
+	{
+		appendStringInfo(&def->sql, ",\n  %s real[] OPTIONS (vector %s)",
+						 quote_identifier(column), quote_literal_cstr(field));
+		return true;
+	}
 	appendStringInfo(&def->sql, ",\n  %s %s", quote_identifier(column),
 					 column_type(prop ? mx_json_string(mx_json_get(prop, "type")) : NULL));
 	if (use_option)

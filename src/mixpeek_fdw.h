@@ -17,13 +17,14 @@
 #include "utils/relcache.h"
 
 #include "api.h"
+#include "columns.h"
 #include "mixpeek_limits.h"
 
 /*
  * Where a column's value comes from.  A column reads the first of its
  * locations that holds a non-null value; each location is a path of keys.
  */
-#define MX_MAX_LOCATIONS	2
+#define MX_MAX_LOCATIONS	4
 
 typedef struct MxLocation
 {
@@ -32,6 +33,7 @@ typedef struct MxLocation
 	char	   *dotted;			/* keys joined with '.', for the API */
 	bool		remote_ok;		/* no key contains '.', so the API can
 								 * address it */
+	MxBlobUrls	blob_urls;		/* an array of blobs, read for their URLs */
 } MxLocation;
 
 typedef struct MxColumn

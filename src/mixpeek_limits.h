@@ -57,14 +57,12 @@
 #define MX_PAGE_SIZE_MAX 1000
 
 /*
- * The API's own bounds on one document list (its "rate limits and
- * quotas" page, and the offset parameter's maximum in the OpenAPI): at
- * most this many results per query, and no page past this offset.  A
- * scan that would need more ends with an ERROR (paging.c), never with
- * part of the result.
+ * The API's own bound on one document list (its "rate limits and quotas"
+ * page; the offset parameter's maximum in the OpenAPI agrees): at most
+ * this many results per query.  A scan that would need more ends with an
+ * ERROR (paging.c), never with part of the result.
  */
 #define MX_LIST_MAX_RESULTS 10000
-#define MX_LIST_MAX_OFFSET 10000
 
 /*
  * mixpeek.max_response_bytes, in kB: a body larger than this (after

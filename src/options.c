@@ -40,6 +40,7 @@ static const MxOption valid_options[] = {
 	{"namespace", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
 	{"field", AttributeRelationId},
+	{"vector", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 
@@ -208,6 +209,8 @@ mixpeek_fdw_validator(PG_FUNCTION_ARGS)
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			context = PG_GETARG_OID(1);
 	bool		have_collection = false;
+	DefElem    *field = NULL;
+	DefElem    *vector = NULL;
 	ListCell   *lc;
 
 	foreach(lc, options)
@@ -219,7 +222,19 @@ mixpeek_fdw_validator(PG_FUNCTION_ARGS)
 		check_option_value(def);
 		if (strcmp(def->defname, "collection") == 0)
 			have_collection = true;
+		else if (strcmp(def->defname, "field") == 0)
+			field = def;
+		else if (strcmp(def->defname, "vector") == 0)
+			vector = def;
 	}
+
+	/* each names where the column reads its value: one place only */
+	if (field != NULL && vector != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("options \"field\" and \"vector\" cannot be used together"),
+				 errdetail("A column with option \"vector\" reads the embedding of that name."),
+				 errhint("Keep \"vector\" for an embedding, which the scan asks Mixpeek to send, or \"field\" for any other value.")));
 
 	if (context == ForeignTableRelationId && !have_collection)
 		ereport(ERROR,
@@ -281,11 +296,42 @@ set_location(MxLocation *loc, const char *path, bool dotted)
 	}
 }
 
+/*
+ * The presigned URLs of a current document are on its blobs, at the root
+ * or under _internal: read after the flat shape's own fields.
+ */
 static void
-set_column_source(MxColumn *col, const char *field)
+add_blob_locations(MxColumn *col, MxBlobUrls how)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(mx_blob_locations); i++)
+	{
+		MxLocation *loc = &col->locations[col->nlocations++];
+
+		set_location(loc, mx_blob_locations[i], true);
+		loc->blob_urls = how;
+	}
+}
+
+/*
+ * Where a column reads its value: its "vector" option (an embedding,
+ * which the API sends at the root under the feature's name when asked to
+ * return vectors), its "field" option, a standard column's locations, or
+ * the root key of its own name.
+ */
+static void
+set_column_source(MxColumn *col, const char *field, const char *vector)
 {
 	const MxStandardColumn *std;
 
+	if (vector != NULL)
+	{
+		col->nlocations = 1;
+		set_location(&col->locations[0], vector, false);
+		col->needs_vectors = true;
+		return;
+	}
 	if (field != NULL)
 	{
 		col->nlocations = 1;
@@ -319,6 +365,8 @@ set_column_source(MxColumn *col, const char *field)
 	set_location(&col->locations[col->nlocations++], std->flat, true);
 	if (std->nested)
 		set_location(&col->locations[col->nlocations++], std->nested, true);
+	if (std->blob_urls != MX_BLOB_URLS_NONE)
+		add_blob_locations(col, std->blob_urls);
 	col->needs_vectors = std->needs_vectors;
 	col->needs_url = std->needs_url;
 }
@@ -363,6 +411,7 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 	{
 		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
 		MxColumn   *col = &rel->columns[i];
+		List	   *options;
 
 		if (att->attisdropped)
 			continue;
@@ -371,9 +420,9 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 		col->typid = att->atttypid;
 		col->typmod = att->atttypmod;
 		col->collid = att->attcollation;
-		set_column_source(col,
-						  mx_fdw_option(GetForeignColumnOptions(relid, att->attnum),
-										"field"));
+		options = GetForeignColumnOptions(relid, att->attnum);
+		set_column_source(col, mx_fdw_option(options, "field"),
+						  mx_fdw_option(options, "vector"));
 	}
 	return rel;
 }

@@ -159,7 +159,8 @@ mx_paging_read(MxPaging *paging, MxHttpRequest *req, JsonbValue *pagination,
 	if (nresults == 0)
 		report_incomplete(req, paging,
 						  "a page without documents and without a next cursor said that more follow");
-	if (mx_paging_offset(paging) > MX_LIST_MAX_OFFSET)
+	if (mx_paging_offset(paging) >= MX_LIST_MAX_RESULTS)
 		report_incomplete(req, paging,
-						  "the next page's offset would pass the API's limit of " CppAsString2(MX_LIST_MAX_OFFSET));
+						  psprintf("the next page would start at offset " INT64_FORMAT ", where the API's limit of %d results per query ends",
+								   mx_paging_offset(paging), MX_LIST_MAX_RESULTS));
 }

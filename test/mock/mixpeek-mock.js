@@ -215,6 +215,8 @@ const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 
+const paging = require('./paging');
+
 const DATA_DIR = path.join(__dirname, 'data');
 const MAX_BODY = 16 * 1024 * 1024;
 const LOG_MAX = 10000;
@@ -550,34 +552,42 @@ function presign(docId, url) {
   return `${URL_BASE}${key}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature=${sig}`;
 }
 
-/* The real API adds these only on request, so they are derived, not stored. */
-function withExtras(doc, vector, urls, vectors) {
+/*
+ * The real API adds these only on request, so they are derived, not stored.
+ * A document of the current shape (with _internal) gets its vector under
+ * the collection's feature name and a presigned_url on each of its
+ * document_blobs (at the root or under _internal); one of the older flat
+ * shape gets them as that shape had them: a root vector, presigned_url and
+ * presigned_urls.
+ */
+function withExtras(doc, vector, urls, vectors, vectorName) {
   const d = Object.assign({}, doc);
-  if (vectors && vector !== undefined) d.vector = vector;
-  if (urls) {
-    const nested = isPlainObject(d._internal);
-    const internal = nested ? Object.assign({}, d._internal) : null;
-    const holder = nested ? internal : d;
-    const lineage = nested ? internal.lineage || {} : d;
-    const all = [];
-    let primary = null;
-    const src = Array.isArray(holder.source_blobs) ? holder.source_blobs : [];
-    if (src.length && lineage.root_object_id) {
-      primary = presign(doc.document_id, `s3://mixpeek-mock/objects/${lineage.root_object_id}/${src[0].blob_id}`);
-      all.push(primary);
-    }
-    if (Array.isArray(holder.document_blobs)) {
-      holder.document_blobs = holder.document_blobs.map((b) => {
-        if (!isPlainObject(b) || typeof b.url !== 'string') return b;
-        const u = presign(doc.document_id, b.url);
-        all.push(u);
-        return Object.assign({}, b, { presigned_url: u });
-      });
-    }
-    if (nested) d._internal = internal;
-    d.presigned_url = primary;
-    d.presigned_urls = all;
+  const current = isPlainObject(d._internal);
+  if (vectors && vector !== undefined) d[current ? vectorName || 'embedding' : 'vector'] = vector;
+  if (!urls) return d;
+  const all = [];
+  const signBlobs = (blobs) => (!Array.isArray(blobs) ? blobs : blobs.map((b) => {
+    if (!isPlainObject(b) || typeof b.url !== 'string') return b;
+    const u = presign(doc.document_id, b.url);
+    all.push(u);
+    return Object.assign({}, b, { presigned_url: u });
+  }));
+  if (current) {
+    d._internal = Object.assign({}, d._internal);
+    if (d.document_blobs !== undefined) d.document_blobs = signBlobs(d.document_blobs);
+    if (d._internal.document_blobs !== undefined) d._internal.document_blobs = signBlobs(d._internal.document_blobs);
+    return d;
   }
+  let primary = null;
+  const src = Array.isArray(d.source_blobs) ? d.source_blobs : [];
+  if (src.length && d.root_object_id) {
+    primary = presign(doc.document_id, `s3://mixpeek-mock/objects/${d.root_object_id}/${src[0].blob_id}`);
+    all.push(primary);
+  }
+  d.document_blobs = signBlobs(d.document_blobs);
+  if (d.document_blobs === undefined) delete d.document_blobs;
+  d.presigned_url = primary;
+  d.presigned_urls = all;
   return d;
 }
 
@@ -710,7 +720,7 @@ function loadData() {
   }
   const namespaces = new Map();
   for (const [ns, ids] of Object.entries(spec.namespaces)) namespaces.set(ns, ids.map((id) => byId.get(id)));
-  return { byId, namespaces };
+  return { byId, namespaces, namespacePagination: spec.namespace_pagination || {} };
 }
 
 /* --------------------------------------------------------------- filters */
@@ -910,7 +920,7 @@ const ARTICLES = DATA.byId.get('col_articles');
 const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
-const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro' });
+const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', pagination: {} });
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
 let rateWindows = new Map();	/* identity -> {start (ms), count} */
@@ -1285,7 +1295,7 @@ function resolveCollection(ctx, seg) {
 function renderDoc(col, i, urls, vectors, selects) {
   if (!urls && !vectors && !selects) return col.textAt(i);
   let d = col.docAt(i);
-  if (urls || vectors) d = withExtras(d, col.vectorAt(i), urls, vectors);
+  if (urls || vectors) d = withExtras(d, col.vectorAt(i), urls, vectors, col.meta.vector_name);
   if (selects) d = project(d, selects);
   return Buffer.from(stringify(d));
 }
@@ -1328,13 +1338,19 @@ async function listDocuments(ctx, seg) {
   const pred = compileFilter(body.filters, true, 'filters');
   const keys = parseSort(body.sort);
 
+  const offsetIn = paging.queryOffset(lastOf(ctx.query.offset), validation, vErr);
+  const includeTotal = queryBool(ctx.query, 'include_total');
+
   if (target.kind === 'faults') {
     return send(ctx, 200, '{"results":[],"pagination":{"next_cursor":null,"has_more":false},"stats":{"total_documents":0}}');
   }
   const col = target.col;
+  const style = paging.styleOf(config, DATA.namespacePagination, ctx.namespace, col);
   const hash = queryHash([col.id, body.filters === undefined ? null : body.filters, keys.map((k) => [k.field, k.desc])]);
   let pos = 0;
   let page = 1;
+  if (cursorIn !== undefined && style === 'offset')
+    throw badRequest('This collection pages by offset: it hands out no cursor');
   if (cursorIn !== undefined) {
     const c = decodeCursor(cursorIn, 'd');
     if (c.h !== hash) throw badRequest('Cursor does not belong to this query (collection, filters and sort must not change between pages)');
@@ -1345,6 +1361,16 @@ async function listDocuments(ctx, seg) {
   const order = keys.length ? sortedOrder(col, keys) : null;
   const N = col.size;
   const results = [];
+  if (cursorIn === undefined && offsetIn > 0) {
+    // an offset counts matches, so a filtered offset page walks the order
+    pos = N;
+    for (let k = 0, seen = 0; k < N; k++) {
+      if (pred === TRUE || pred(col.docAt(order ? order[k] : k))) {
+        if (seen++ === offsetIn) { pos = k; break; }
+      }
+    }
+    page = Math.floor(offsetIn / limit) + 1;
+  }
   let i = pos;
   for (; i < N && results.length < limit; i++) {
     const idx = order ? order[i] : i;
@@ -1373,8 +1399,11 @@ async function listDocuments(ctx, seg) {
     if (k) parts.push(COMMA);
     parts.push(renderDoc(col, results[k], urls, vectors, selects));
   }
-  parts.push(Buffer.from(`],"pagination":{"next_cursor":${cursor === null ? 'null' : JSON.stringify(cursor)},"has_more":${next >= 0}},`
-    + `"stats":{"total_documents":${total}}}`));
+  const pageInfo = paging.pagination({
+    style, cursor, hasMore: next >= 0, limit, page, total, includeTotal,
+    offset: cursorIn === undefined ? offsetIn : (page - 1) * limit,
+  });
+  parts.push(Buffer.from(`],"pagination":${stringify(pageInfo)},"stats":{"total_documents":${total}}}`));
   const out = Buffer.concat(parts);
   if (target.kind === 'faultpage' && page === target.k)
     return serveFault(ctx, target.spec, 'list', out, 'list:' + target.seg, target.seg);
@@ -1604,7 +1633,10 @@ function handleControl(ctx) {
       } else if (k === 'rate_limit_headers') {
         if (!validRateLimit(val)) return controlJSON(ctx, 400, { error: 'rate_limit_headers: "free", "pro", null or {"limit","window"[,"remaining","reset"]}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers` });
+      } else if (k === 'pagination') {
+        if (!paging.validPagination(val)) return controlJSON(ctx, 400, { error: 'pagination: {"<collection id or name>": "cursor" | "offset", ...}' });
+        next[k] = val;
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, pagination` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
