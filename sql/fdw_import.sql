@@ -21,6 +21,13 @@ ORDER BY document_id;
 SELECT document_id, title, score, source_type, lineage_path
 FROM imp_all."Weird ""Name""; drop" ORDER BY 1;
 SELECT count(*) FROM imp_all.big WHERE category = 'tech' AND word_count < 100;
+-- an embedding output (an "array" named <extractor>_<version>_embedding) is
+-- real[], with the option that makes a scan ask for vectors
+\d imp_all.frames
+SELECT pg_temp.mock_reset() \gset
+SELECT document_id, image_extractor_v1_embedding FROM imp_all.frames ORDER BY 1 LIMIT 2;
+SELECT count(*) FROM imp_all.frames;
+SELECT query ->> 'include_total' AS include_total, body FROM pg_temp.mock_requests();
 
 -- LIMIT TO and EXCEPT
 CREATE SCHEMA imp_some;

@@ -70,6 +70,14 @@ ALTER FOREIGN TABLE opt_t ADD COLUMN c4 text OPTIONS (field 'a..b');
 ALTER FOREIGN TABLE opt_t ADD COLUMN c5 text OPTIONS (api_key 'sk_test_alpha');
 ALTER FOREIGN TABLE opt_t ADD COLUMN c6 text OPTIONS (path 'x');
 ALTER FOREIGN TABLE opt_t ALTER COLUMN title OPTIONS (SET field 'metadata.headline');
+-- columns: vector, the name of an embedding the scan asks Mixpeek to send
+-- (one key); a column reads either its vector or its field
+ALTER FOREIGN TABLE opt_t ADD COLUMN emb real[] OPTIONS (vector 'text_extractor_v1_embedding');
+ALTER FOREIGN TABLE opt_t ADD COLUMN c7 real[] OPTIONS (vector '');
+ALTER FOREIGN TABLE opt_t ADD COLUMN c8 real[] OPTIONS (vector E'a\nb');
+ALTER FOREIGN TABLE opt_t ADD COLUMN c9 real[] OPTIONS (vector 'e', field 'e');
+ALTER FOREIGN TABLE opt_t ALTER COLUMN emb OPTIONS (ADD field 'metadata.e');
+ALTER FOREIGN TABLE opt_t ALTER COLUMN title OPTIONS (ADD vector 'e');
 
 SELECT srvname, srvoptions FROM pg_foreign_server WHERE srvname = 'opt_ok';
 SELECT ftoptions FROM pg_foreign_table WHERE ftrelid = 'opt_t'::regclass;

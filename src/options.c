@@ -231,7 +231,7 @@ mixpeek_fdw_validator(PG_FUNCTION_ARGS)
 	/* each names where the column reads its value: one place only */
 	if (field != NULL && vector != NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("options \"field\" and \"vector\" cannot be used together"),
 				 errdetail("A column with option \"vector\" reads the embedding of that name."),
 				 errhint("Keep \"vector\" for an embedding, which the scan asks Mixpeek to send, or \"field\" for any other value.")));
