@@ -26,6 +26,7 @@
  *   "X-Namespace header is required" (details {"header":"X-Namespace"}, after
  *   the auth check); "default" and "production" hold the same
  *   collections (col_articles, col_frames, col_big, col_weird); "empty" has none;
+ *   "offset" holds the same collections too, paged by offset (see paging.js);
  *   anything else (including an empty value) -> 404 NotFoundError
  *   details {"resource":"namespace","id":<value>}.
  *   Errors: {"success":false,"status":N,"error":{"message","type","details"}}
@@ -52,7 +53,9 @@
  *     ünïcødé-ид  a b  plus+sign.  Numbers are served exactly as written in
  *     the file (e.g. rating 4.123456789012345678, vector 1.0).
  *   col_frames (name "frames"): 4 nested documents, source_type "collection",
- *     pointing at col_articles documents (one at doc/with/slash).
+ *     pointing at col_articles documents (one at doc/with/slash); their
+ *     document_blobs are at the root (the published examples show blobs both
+ *     there and under _internal).
  *   col_big (name "big"): 100,000 generated documents doc_000000..doc_099999;
  *     even index flat, odd nested; category in news/sports/tech/science (i%4),
  *     word_count i%1000, cluster_id "cl_"+(i%50), taxonomy_topics_label one of
@@ -63,21 +66,28 @@
  *   Collections are addressed by id or by name.  Document ids are exact
  *   strings: each raw path segment is percent-decoded on its own, "." and ".."
  *   are never normalised, "+" stays "+".
- *   vector (4 numbers, at the root in both shapes) only with return_vectors.
- *   With return_url (GET ?return_url=true or ?return_presigned_urls=true; list
- *   body "return_url": true or "return_presigned_urls": true) the document gets
- *   a root "presigned_url" (primary source blob, null when there is none),
- *   "presigned_url" on every document_blobs entry (flat: document_blobs,
- *   nested: _internal.document_blobs) and a root "presigned_urls" array of
- *   strings; without it none of these fields appear.  URLs are deterministic.
+ *   Vectors (4 numbers) only with return_vectors: a nested (current, v0.81)
+ *   document has its vector at the root under the collection's feature name
+ *   ("vector_name" in collections.json, e.g. text_extractor_v1_embedding), a
+ *   flat one as "vector".  With return_url (GET ?return_url=true or
+ *   ?return_presigned_urls=true; list body "return_url": true or
+ *   "return_presigned_urls": true) every document_blobs entry (at the root or
+ *   under _internal) gets a "presigned_url"; a flat document also gets a root
+ *   "presigned_url" (primary source blob, null when there is none) and a root
+ *   "presigned_urls" array of strings, as that shape had them.  Without it
+ *   none of these fields appear.  URLs are deterministic.
  *
  * ENDPOINTS
  *   GET  /v1/collections/{collection}/documents/{document_id}
  *        ?return_url= ?return_presigned_urls= ?return_vectors=   -> 200 doc | 404
  *   POST /v1/collections/{collection}/documents/list?limit=N  (1..1000, default 10)
+ *        [&offset=O (0..10000)][&include_total=true]
  *        body {filters, sort, select, cursor, return_url, return_vectors}
  *        -> {"results":[...],"pagination":{"next_cursor":s|null,"has_more":b},
  *            "stats":{"total_documents":<matches of the filter>}}
+ *        pagination in the collection's style (paging.js): cursor (above, plus
+ *        total, page, page_size, total_pages with include_total=true) or
+ *        offset ({"has_more","limit","offset","total_count"}, no cursor).
  *        cursor: opaque (base64url JSON with position, page number and a hash of
  *        collection+filters+sort); also accepted as ?cursor=.  Malformed, or used
  *        with other filters/sort -> 400.  Unfiltered unsorted scans are O(page).
@@ -194,6 +204,9 @@
  *                       minus the key's requests in the current fixed window,
  *                       unless given), -Reset (seconds to the window's end,
  *                       unless given) and -Window.  Nothing is ever refused.
+ *                       Also "pagination": {"<collection id or name>":
+ *                       "cursor" | "offset"}: that collection's paging style
+ *                       in every namespace (paging.js); reset empties it.
  *   GET  /_mock/stats   {"requests": /v1 requests, "connections": distinct TCP
  *                       connections that carried /v1 requests (a kept-alive one
  *                       counts again once after a reset), "accepted": every TCP

@@ -107,7 +107,9 @@ t "unknown document" 404 'd["error"]["details"]=={"resource":"document","id":"do
 t "no vector, no urls by default" 200 'not any(k in d for k in ("vector","presigned_url","presigned_urls")) and all("presigned_url" not in b for b in d["document_blobs"])' "$(G col_articles doc_flat_01)" -H "$AUTH"
 t "return_vectors" 200 'b"\"vector\":[1.0,0.0,-1.0,0.5]" in raw and "presigned_url" not in d' "$(G col_articles doc_flat_03)?return_vectors=true" -H "$AUTH"
 t "return_url (flat)" 200 'd["presigned_url"].startswith("https://") and len(d["presigned_urls"])==2 and all(b["presigned_url"].startswith("https://") for b in d["document_blobs"]) and "vector" not in d' "$(G col_articles doc_flat_01)?return_url=true" -H "$AUTH"
-t "return_presigned_urls (nested)" 200 'd["presigned_url"].startswith("https://") and all(b["presigned_url"].startswith("https://") for b in d["_internal"]["document_blobs"])' "$(G col_articles doc_nested_01)?return_presigned_urls=true" -H "$AUTH"
+t "return_presigned_urls (current shape: on each blob only)" 200 'not any(k in d for k in ("presigned_url","presigned_urls","vector")) and all(b["presigned_url"].startswith("https://") for b in d["_internal"]["document_blobs"])' "$(G col_articles doc_nested_01)?return_presigned_urls=true" -H "$AUTH"
+t "return_url (current shape, blobs at the root)" 200 'not any(k in d for k in ("presigned_url","presigned_urls")) and "document_blobs" not in d["_internal"] and all(b["presigned_url"].startswith("https://") for b in d["document_blobs"])' "$(G col_frames doc_frame_001)?return_url=true" -H "$AUTH"
+t "return_vectors (current shape: under the feature name)" 200 'b"\"text_extractor_v1_embedding\":[1.0,0.0,-1.0,0.5]" in raw and "vector" not in d' "$(G col_articles doc_nested_03)?return_vectors=true" -H "$AUTH"
 t "bad boolean flag" 422 'd["detail"][0]["loc"]==["query","return_vectors"]' "$(G col_articles doc_flat_01)?return_vectors=maybe" -H "$AUTH"
 t "frames: collection lineage" 200 'd["_internal"]["lineage"]["source_type"]=="collection" and d["_internal"]["lineage"]["source_collection_id"]=="col_articles"' "$(G frames doc_frame_001)" -H "$AUTH"
 t "big: generated doc" 200 'd["document_id"]=="doc_000123" and d["word_count"]==123 and d["cluster_id"]=="cl_23" and "_internal" in d and 500 < len(raw) < 1000' "$(G col_big doc_000123)" -H "$AUTH"
@@ -164,7 +166,7 @@ t "sort: big desc + filter" 200 "$IDS==['doc_000998','doc_001998','doc_002998'] 
 
 # ------------------------------------------------------------- select
 t "select: nesting kept" 200 'd["results"][0]=={"document_id":"doc_nested_01","collection_id":"col_articles","metadata":{"title":"AI in Healthcare"},"_internal":{"lineage":{"path":"bkt_content/col_articles"}}} and d["results"][1]=={"document_id":"doc_flat_01","collection_id":"col_articles","metadata":{"title":"AI in Healthcare"}}' "${POST[@]}" '{"filters":{"metadata.title":"AI in Healthcare"},"select":["_internal.lineage.path","metadata.title"],"sort":{"field":"document_id","direction":"desc"}}' "$(L col_articles)"
-t "list: return_url + return_vectors" 200 'all("vector" in r and "presigned_urls" in r for r in d["results"])' "${POST[@]}" '{"return_url":true,"return_vectors":true}' "$(L col_articles 5)"
+t "list: return_url + return_vectors" 200 'all(("vector" in r and "presigned_urls" in r) if "_internal" not in r else ("text_extractor_v1_embedding" in r and "presigned_urls" not in r) for r in d["results"])' "${POST[@]}" '{"return_url":true,"return_vectors":true}' "$(L col_articles 5)"
 
 # ----------------------------------------------------- list validation
 t "limit 0" 422 'd["detail"][0]["loc"]==["query","limit"]' "${POST[@]}" '{}' "$(L col_articles 0)"
@@ -173,6 +175,21 @@ t "limit abc" 422 '' "${POST[@]}" '{}' "$(L col_articles abc)"
 t "limit default 10" 200 'len(d["results"])==10 and d["pagination"]["has_more"] is True' -X POST -H "$AUTH" "$B/v1/collections/col_articles/documents/list"
 t "invalid JSON body" 422 'd["detail"][0]["type"]=="json_invalid"' "${POST[@]}" '{"filters":' "$(L col_articles)"
 t "invalid cursor" 400 'd["error"]["type"]=="BadRequestError"' "${POST[@]}" '{"cursor":"not-a-cursor"}' "$(L col_articles)"
+t "cursor style: no total unless asked" 200 'set(d["pagination"])=={"next_cursor","has_more"}' "${POST[@]}" '{}' "$(L col_articles 3)"
+t "cursor style: include_total" 200 'd["pagination"]["total"]==20 and d["pagination"]["page"]==1 and d["pagination"]["page_size"]==3 and d["pagination"]["total_pages"]==7 and d["pagination"]["next_cursor"]' "${POST[@]}" '{}' "$(L col_articles 3)&include_total=true"
+t "cursor style: total of a filter" 200 'd["pagination"]["total"]==25000' "${POST[@]}" '{"filters":{"category":"TECH"}}' "$(L col_big 3)&include_total=true"
+t "offset style (namespace offset)" 200 'd["pagination"]=={"has_more":True,"limit":3,"offset":0,"total_count":20} and len(d["results"])==3' "${POST[@]}" '{}' -H 'X-Namespace: offset' "$(L col_articles 3)"
+t "offset style: a later page" 200 'd["pagination"]=={"has_more":False,"limit":3,"offset":18,"total_count":20} and len(d["results"])==2' "${POST[@]}" '{}' -H 'X-Namespace: offset' "$(L col_articles 3)&offset=18"
+t "offset style: offsets count matches" 200 '[r["document_id"] for r in d["results"]]==["doc_001009","doc_002009"] and d["pagination"]["total_count"]==100 and d["pagination"]["offset"]==1' "${POST[@]}" '{"filters":{"AND":[{"field":"word_count","operator":"eq","value":9}]}}' -H 'X-Namespace: offset' "$(L col_big 2)&offset=1"
+t "offset style: a cursor is refused" 400 'd["error"]["type"]=="BadRequestError"' "${POST[@]}" '{"cursor":"x"}' -H 'X-Namespace: offset' "$(L col_articles 3)"
+t "offset past 10000" 422 'd["detail"][0]["loc"]==["query","offset"]' "${POST[@]}" '{}' "$(L col_articles 3)&offset=10001"
+t "offset not an integer" 422 'd["detail"][0]["loc"]==["query","offset"]' "${POST[@]}" '{}' "$(L col_articles 3)&offset=x"
+t "offset in cursor style: the first position" 200 'd["results"][0]["document_id"]=="doc_000042"' "${POST[@]}" '{}' "$(L col_big 1)&offset=42"
+t "config: pagination per collection" 200 'd["pagination"]=={"col_frames":"offset"}' -X POST "$B/_mock/config" -d '{"pagination":{"col_frames":"offset"}}'
+t "config: frames page by offset" 200 '"next_cursor" not in d["pagination"] and d["pagination"]["total_count"]==4' "${POST[@]}" '{}' "$(L col_frames 2)"
+t "config: articles still by cursor" 200 '"next_cursor" in d["pagination"]' "${POST[@]}" '{}' "$(L col_articles 2)"
+t "config: bad pagination" 400 '' -X POST "$B/_mock/config" -d '{"pagination":{"col_frames":"pages"}}'
+t "config: reset clears pagination" 200 'd["config"]["pagination"]=={}' -X POST "$B/_mock/reset"
 
 # ------------------------------------------------------------- paging
 $PY - "$B" >"$TMP/paging" 2>&1 <<'EOF'
