@@ -149,10 +149,10 @@ mx_paging_read(MxPaging *paging, MxHttpRequest *req, JsonbValue *pagination,
 	paging->more = (has_more == 1 || (has_more < 0 && remaining));
 	if (!paging->more)
 	{
+		/* without has_more, a total that says more remain goes on by offset */
 		if (remaining)
 			report_incomplete(req, paging,
-							  has_more == 0 ? "a page said that no more follow (has_more false)"
-							  : "a page had no next cursor and no has_more");
+							  "a page said that no more follow (has_more false)");
 		return;
 	}
 	/* by offset: a page that brought nothing would be asked for forever */
