@@ -35,8 +35,9 @@ mx_paging_offset(const MxPaging *paging)
 }
 
 /*
- * A count the API reported: a non-negative integer, or -1 when the field
- * is absent or null.  Anything else is not a count, and not guessed at.
+ * A count the API reported: a non-negative integer (below 10^18, far past
+ * any collection), or -1 when the field is absent or null.  Anything else
+ * is not a count, and not guessed at.
  */
 static int64
 reported_count(MxHttpRequest *req, JsonbContainer *pagination,
@@ -50,11 +51,17 @@ reported_count(MxHttpRequest *req, JsonbContainer *pagination,
 		return -1;
 	if (v->type == jbvNumeric)
 	{
+		size_t		len;
+
 		digits = DatumGetCString(DirectFunctionCall1(numeric_out,
 													 NumericGetDatum(v->val.numeric)));
-		if (strspn(digits, "0123456789") == strlen(digits) &&
-			strlen(digits) <= 18)
+		len = strspn(digits, "0123456789");
+		/* an integer, written with a fraction of zeros or not ("5.0") */
+		if (len >= 1 && len <= 18 &&
+			(digits[len] == '\0' ||
+			 (digits[len] == '.' && strspn(digits + len + 1, "0") == strlen(digits + len + 1))))
 		{
+			digits[len] = '\0';
 			n = strtoi64(digits, NULL, 10);
 			return n;
 		}

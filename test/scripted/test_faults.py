@@ -358,6 +358,8 @@ class Faults(mx.TestCase):
                             mx.check(e is None, "creating ft_page", e)
                             sql, params = 'SELECT document_id FROM ft_page ORDER BY document_id COLLATE "C"', None
                             method_path = "POST /v1/collections/%s/documents/list?limit=%d" % (coll, PAGE)
+                            # the first page of a scan asks for the total
+                            method_path = [method_path + "&include_total=true", method_path]
                             seg = coll
                         rows = None
                         try:

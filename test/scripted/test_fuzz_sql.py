@@ -55,7 +55,7 @@ N = int(os.environ.get("MX_FUZZ_SQL_BODIES", "15000" if mx.LONG else "1500"))
 SEED = int(os.environ.get("MX_FUZZ_SQL_SEED", str(int(time.time() * 1000) % 10**9)))
 MOCK = urllib.parse.urlparse(mx.MOCK_URL)
 DOCUMENTED = {"22023", "28000", "42501", "42704", "53400", "HV000", "08006",
-              "57014", "HV00A"}
+              "57014", "HV00A", "HV00M"}
 MAX_DEPTH = 512
 rng = random.Random(SEED)
 failures = []
@@ -660,9 +660,36 @@ def expect_page(status, b):
             return ("error", "HV00A", docs)
         docs.append(r)
     pag = v.get("pagination")
-    if isinstance(pag, dict) and isinstance(pag.get("next_cursor"), str):
+    if not isinstance(pag, dict):
+        return ("rows", docs)
+    # paging.c: has_more and the first page's total are read before the cursor
+    has_more = pag.get("has_more")
+    if has_more is not None and not isinstance(has_more, bool):
+        return ("error", "HV00A")
+    total = None
+    for key in ("total", "total_count"):
+        t = pag.get(key)
+        if t is None:
+            continue
+        if not is_count(t):
+            return ("error", "HV00A")
+        total = int(t)
+        break
+    if isinstance(pag.get("next_cursor"), str):
         return ("loop", docs)
+    remaining = total is not None and len(docs) < total
+    # gen_page() leaves no page that asks for another by offset
+    if remaining or has_more is True:
+        return ("error", "HV00M")
     return ("rows", docs)
+
+
+def is_count(v):
+    """A total the scan takes: a non-negative integer below 10^18 (5.0 too)."""
+    if isinstance(v, bool) or not isinstance(v, (int, decimal.Decimal)):
+        return False
+    d = decimal.Decimal(v)
+    return d.is_finite() and d >= 0 and d == d.to_integral_value() and d < 10 ** 18
 
 
 def check_page_case(i, status, body):
@@ -737,6 +764,15 @@ def gen_page(pages, docs):
     if isinstance(v, dict) and isinstance(v.get("pagination"), dict) and \
             isinstance(v["pagination"].get("next_cursor"), str):
         v["pagination"]["next_cursor"] = None
+        b = serialize(v)
+    # ... and so would has_more true (or a total past the results, without
+    # has_more): the next page by offset is this one again
+    if isinstance(v, dict) and isinstance(v.get("pagination"), dict) and \
+            v["pagination"].get("has_more") is True or \
+            (isinstance(v, dict) and isinstance(v.get("pagination"), dict) and
+             v["pagination"].get("has_more") is None and
+             any(v["pagination"].get(k) is not None for k in ("total", "total_count"))):
+        v["pagination"]["has_more"] = False
         b = serialize(v)
     return rng.choice([200] * 9 + [500, 404, 422]), b
 

@@ -227,6 +227,12 @@ class Shape(mx.TestCase):
             if err is not None:
                 mx.check_eq(err.detail, "\"pagination.total\" is not a count of documents.",
                             "total %s: detail" % what)
+        # an integer written with a fraction of zeros is a count
+        self.complete(Scenario(5, total=5.0), what="total 5.0")
+        self.incomplete(Scenario(5, total=6.0),
+                        "Mixpeek list ended after 5 of 6 documents",
+                        "The first page reported 6 documents for this query; "
+                        "a page said that no more follow (has_more false).", what="total 6.0")
         sc = Scenario(5, style="offset")
         orig = sc.page
 
