@@ -17,6 +17,7 @@
 #include "mixpeek_limits.h"
 #include "paging.h"
 
+/* A scan's first page is next: nothing received, no total known yet. */
 void
 mx_paging_start(MxPaging *paging)
 {
@@ -28,6 +29,10 @@ mx_paging_start(MxPaging *paging)
 	paging->seen = mx_cursor_set_create();
 }
 
+/*
+ * An offset counts the documents before a page, and every page read so far
+ * came in order: the next page starts after all of them.
+ */
 int64
 mx_paging_offset(const MxPaging *paging)
 {
@@ -45,7 +50,6 @@ reported_count(MxHttpRequest *req, JsonbContainer *pagination,
 {
 	JsonbValue *v = mx_json_get(pagination, key);
 	char	   *digits;
-	int64		n;
 
 	if (v == NULL || v->type == jbvNull)
 		return -1;
@@ -62,8 +66,7 @@ reported_count(MxHttpRequest *req, JsonbContainer *pagination,
 			 (digits[len] == '.' && strspn(digits + len + 1, "0") == strlen(digits + len + 1))))
 		{
 			digits[len] = '\0';
-			n = strtoi64(digits, NULL, 10);
-			return n;
+			return strtoi64(digits, NULL, 10);
 		}
 	}
 	mx_api_report_unexpected(req,
@@ -116,6 +119,11 @@ report_incomplete(MxHttpRequest *req, const MxPaging *paging, const char *why)
 			 errhint("%s", incomplete_hint)));
 }
 
+/*
+ * A cursor is followed whenever there is one; otherwise the next page goes
+ * by offset while has_more, or without it the total, says that more
+ * remain.  Each way out that leaves documents behind is an ERROR.
+ */
 void
 mx_paging_read(MxPaging *paging, MxHttpRequest *req, JsonbValue *pagination,
 			   int nresults)
