@@ -113,7 +113,8 @@
  *        the selected paths with their nesting.
  *   POST /v1/collections/list?limit=N&cursor=C  (a cursor in the body is ignored)
  *        -> {"results":[{collection_id, collection_name, description,
- *            document_count, enabled, created_at, output_schema:{properties}}],
+ *            document_count, enabled, created_at, updated_at, input_schema,
+ *            output_schema:{properties}, feature_extractor, source}],
  *            "pagination":{"next_cursor","has_more"},"total_count":n}
  *   GET  /v1/collections/{collection}  -> the collection object
  *   GET  /v1/collections/{collection}/documents/{document_id}/lineage
@@ -1423,12 +1424,23 @@ async function listDocuments(ctx, seg) {
   return send(ctx, 200, out);
 }
 
+/*
+ * A CollectionResponse with the fields its schema requires: the extractor
+ * is the one that names the collection's vectors (text_extractor_v1_embedding
+ * -> text_extractor, v1), the source a bucket, or the collection its
+ * documents' lineage names.
+ */
 function collectionObject(col) {
   const m = col.meta;
+  const fx = /^(.+)_(v\d+)_embedding$/.exec(m.vector_name || '') || [null, 'text_extractor', 'v1'];
   return {
     collection_id: col.id, collection_name: col.name, description: m.description || null,
     document_count: col.size, enabled: true, created_at: m.created_at || null, updated_at: m.created_at || null,
+    input_schema: { properties: {} },
     output_schema: m.output_schema || { properties: {} },
+    feature_extractor: { feature_extractor_name: fx[1], version: fx[2], feature_extractor_id: `${fx[1]}_${fx[2]}` },
+    source: m.source_collection ? { type: 'collection', collection_id: m.source_collection }
+      : { type: 'bucket', bucket_ids: [m.source_bucket || 'bkt_content'] },
   };
 }
 

@@ -185,6 +185,8 @@ t "offset style: a cursor is refused" 400 'd["error"]["type"]=="BadRequestError"
 t "offset past 10000" 422 'd["detail"][0]["loc"]==["query","offset"]' "${POST[@]}" '{}' "$(L col_articles 3)&offset=10001"
 t "offset not an integer" 422 'd["detail"][0]["loc"]==["query","offset"]' "${POST[@]}" '{}' "$(L col_articles 3)&offset=x"
 t "offset in cursor style: the first position" 200 'd["results"][0]["document_id"]=="doc_000042"' "${POST[@]}" '{}' "$(L col_big 1)&offset=42"
+t "collection: document_count and the required fields" 200 'd["document_count"]==4 and d["source"]=={"type":"collection","collection_id":"col_articles"} and d["feature_extractor"]["feature_extractor_id"]=="image_extractor_v1" and d["input_schema"]=={"properties":{}} and d["output_schema"]["properties"]["image_extractor_v1_embedding"]=={"type":"array"}' -H "$AUTH" "$B/v1/collections/frames"
+t "collection: big" 200 'd["document_count"]==100000 and d["source"]["type"]=="bucket"' -H "$AUTH" "$B/v1/collections/col_big"
 t "config: pagination per collection" 200 'd["pagination"]=={"col_frames":"offset"}' -X POST "$B/_mock/config" -d '{"pagination":{"col_frames":"offset"}}'
 t "config: frames page by offset" 200 '"next_cursor" not in d["pagination"] and d["pagination"]["total_count"]==4' "${POST[@]}" '{}' "$(L col_frames 2)"
 t "config: articles still by cursor" 200 '"next_cursor" in d["pagination"]' "${POST[@]}" '{}' "$(L col_articles 2)"
