@@ -17,7 +17,10 @@
   an endless scan (nor an endless IMPORT FOREIGN SCHEMA);
 - a GET's document counts only for the id it was asked for; 20,000 ids from
   a local table as = ANY (ARRAY(SELECT ...)) (time printed);
-- no key in EXPLAIN (ANALYZE, VERBOSE) output or in errors.
+- no key in EXPLAIN (ANALYZE, VERBOSE) output or in errors;
+- over a namespace whose lists page by offset: pipelining (the next page's
+  offset), cancel while a later page stalls, bounded memory, and the API's
+  10,000-result cap as an ERROR.
 """
 import base64
 import json
@@ -328,6 +331,77 @@ class Fdw(mx.TestCase):
         err = mx.run_error(c, "SELECT * FROM tfdw_faults WHERE document_id = 'echo-key'")
         if mx.check(err is not None, "echo-key fails"):
             mx.check_no_keys(err.all_text(), "error of a response that echoes the key")
+        c.close()
+
+
+class FdwOffset(mx.TestCase):
+    """The same scans over a namespace whose lists page by offset (the mock's
+    "offset" namespace: has_more and total_count, no cursor)."""
+
+    @classmethod
+    def setUpClass(cls):
+        mx.query(setup, """
+            DROP SERVER IF EXISTS mx_tfdw_off CASCADE;
+            CREATE SERVER mx_tfdw_off FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace 'offset');
+            CREATE FOREIGN TABLE tfdw_off_paged (document_id text, word_count int)
+              SERVER mx_tfdw_off OPTIONS (collection 'col_articles', page_size '3');
+            CREATE FOREIGN TABLE tfdw_off_stalled_page (document_id text)
+              SERVER mx_tfdw_off OPTIONS (collection 'faultpage-2-stall-30000', page_size '5');
+            CREATE FOREIGN TABLE tfdw_off_big (document_id text, word_count int, document jsonb)
+              SERVER mx_tfdw_off OPTIONS (collection 'col_big', page_size '1000');
+        """)
+
+    @classmethod
+    def tearDownClass(cls):
+        mx.query(setup, "DROP SERVER mx_tfdw_off CASCADE")
+
+    def test_01_pipelining_by_offset(self):
+        """by offset: the next page (offset 3) is asked for while rows are returned"""
+        c = mx.connect(autocommit=False)
+        since = mx.mock_last_seq()
+        cur = c.cursor()
+        cur.execute("DECLARE p CURSOR FOR SELECT document_id FROM tfdw_off_paged")
+        cur.execute("FETCH 1 FROM p")
+        first = cur.fetchall()
+        time.sleep(0.3)          # let the prefetch arrive at the mock
+        seen = list_requests(since)
+        mx.check_eq(len(first), 1, "one row fetched")
+        mx.check_eq([(r["query"].get("offset"), r["query"].get("include_total"),
+                      "cursor" in (r["body"] or {})) for r in seen],
+                    [(None, "true", False), ("3", None, False)],
+                    "page 1 (with the total) and the prefetched page at offset 3")
+        cur.execute("FETCH ALL FROM p")
+        rest = cur.fetchall()
+        mx.check_eq(len(first) + len(rest), 20, "all 20 documents")
+        mx.check_eq([r["query"].get("offset") for r in list_requests(since)],
+                    [None, "3", "6", "9", "12", "15", "18"], "7 pages of 3, by offset")
+        c.rollback()
+        c.close()
+
+    def test_02_cancel_while_waiting_for_a_later_page(self):
+        """pg_cancel_backend and statement_timeout while page 2 (by offset) stalls"""
+        for mech in ("pg_cancel_backend", "statement_timeout"):
+            with mx.case("%s while an offset scan waits for page 2" % mech):
+                cancel_case("%s / offset page 2" % mech,
+                            "SELECT count(*) FROM tfdw_off_stalled_page", mech)
+
+    def test_03_memory_and_the_result_cap(self):
+        """10,000 documents by offset in bounded memory; 100,000 are an ERROR, not 10,000 rows"""
+        c = mx.connect()
+        backend = mx.pid(c)
+        before = backend_peak_kb(backend)
+        n, total = mx.query(c, "SELECT count(DISTINCT document_id), sum(length(document::text)) "
+                               "FROM tfdw_off_big WHERE word_count < 100")[0]
+        mx.check_eq(n, 10000, "10,000 documents that match, by offset")
+        err = mx.expect_error(c, "SELECT count(*), sum(length(document::text)) FROM tfdw_off_big",
+                              None, "HV00M", r"^Mixpeek list ended after 10000 of 100000 documents$",
+                              "a scan of 100,000 by offset")
+        grown_mb = (backend_peak_kb(backend) - before) / 1024.0
+        mx.check(grown_mb < 64, "peak memory grew %.1f MB for %.0f MB of documents (< 64 MB)"
+                 % (grown_mb, total / 1e6), grown_mb)
+        mx.check(err is None or "offset=9000" in err.context,
+                 "the last page asked for is at offset 9000", err and err.context)
+        mx.query(c, "SELECT 1")
         c.close()
 
 
