@@ -7,10 +7,11 @@
  * "document_id = v" (also once per outer row of a nested loop), concurrent
  * GETs for "document_id = ANY(...)", or a list request followed page by
  * page, along the cursor or by offset (paging.c, which also refuses a list
- * that ends short of the total it reported).  List pages are pipelined: once a page is parsed
- * the next one is requested, and mx_batch_poll() moves it along while the
- * rows of the current page are returned.  Only the current page and the
- * one in flight are in memory: they alternate between two contexts.
+ * that ends short of the total it reported).  List pages are pipelined:
+ * once a page is parsed the next one is requested, and mx_batch_poll()
+ * moves it along while the rows of the current page are returned.  Only
+ * the current page and the one in flight are in memory: they alternate
+ * between two contexts.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,9 +45,9 @@
 #include "utils/ruleutils.h"
 
 #include "compat.h"
-#include "paging.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
+#include "paging.h"
 #include "settings.h"
 
 /* What the planner keeps in baserel->fdw_private. */
