@@ -185,9 +185,12 @@ SELECT count(*), count(DISTINCT document_id), sum(word_count) FROM scan_big;
 SELECT count(*), count(DISTINCT document_id), sum(word_count) FROM scan_big;
 SELECT category, count(*) FROM scan_big WHERE word_count < 10 GROUP BY 1 ORDER BY 1;
 
--- GETs in EXPLAIN ANALYZE
+-- id lookups in EXPLAIN ANALYZE: one list request for the ids, one GET for
+-- a single id
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT document_id FROM scan_std WHERE document_id = ANY (ARRAY['doc_flat_01', 'nope', 'doc_flat_01']);
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT document_id FROM scan_std WHERE document_id = ANY (ARRAY['doc_flat_01', NULL, 'doc_flat_01']);
 
 -- namespaces: table option, else server option, else mixpeek.namespace
 CREATE SERVER mx_scan_ns FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace 'production');
