@@ -345,7 +345,13 @@ read_list_reply(MxIdFetch *f, IdChunk *c, MxHttpRequest *req)
 		return;
 	}
 	if (c->seen == NULL)
+	{
+		/* the set outlives this reply: it lives with the fetch */
+		MemoryContext old = MemoryContextSwitchTo(f->cxt);
+
 		c->seen = mx_cursor_set_create();
+		MemoryContextSwitchTo(old);
+	}
 	if (!mx_cursor_set_add(c->seen, next))
 		mx_api_report_unexpected(req, "The next cursor was already followed for these ids.");
 	send_chunk(f, c, next);
