@@ -110,11 +110,13 @@ mx_id_fetch_begin(const MxTarget *target, const char *collection,
 	f->stats = stats;
 	f->pages = pages;
 
-	/* an empty id names no document (and sorts first) */
-	for (i = 0; i < nids && ids[i][0] == '\0'; i++)
-		;
-	f->ids = ids + i;
-	f->nids = nids - i;
+	/* as for a GET, before any request (an empty id sorts first) */
+	if (nids > 0 && ids[0][0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("Mixpeek document id must not be empty")));
+	f->ids = ids;
+	f->nids = nids;
 	f->returned = MemoryContextAllocZero(cxt, sizeof(bool) * Max(f->nids, 1));
 
 	/* chunks of nearly equal size, none over MX_IDS_PER_REQUEST */

@@ -22,7 +22,7 @@ typedef struct MxIdFetch MxIdFetch;
 
 /*
  * Start fetching the documents of ids (sorted and distinct, as
- * mx_api_distinct_ids leaves them; empty ids are skipped).  target,
+ * mx_api_distinct_ids leaves them; an empty id is an ERROR).  target,
  * collection and ids must outlive the fetch.  stats (may be NULL) counts
  * the requests, *pages (may be NULL) the list replies read.  Nothing is
  * sent before the first mx_id_fetch_next().  The fetch belongs to

@@ -235,14 +235,26 @@ class IdBatches(mx.TestCase):
 
     def test_02_duplicates_nulls_empty(self):
         """duplicates, NULLs and empty strings: each id asked once, the others never"""
+        with mx.case("an empty id: no row in a foreign table, an ERROR of mixpeek_documents()"):
+            cap.clear()
+            got = fdw_ids(self.c, ["doc_00002", None, "", "doc_00001", "doc_00002", "nope", ""])
+            mx.check_eq(got, ["doc_00001", "doc_00002"], "rows")
+            mx.check_eq([l[0] for l in lists()], [["doc_00001", "doc_00002", "nope"]], "ids sent")
+            cap.clear()
+            mx.check_eq(fdw_ids(self.c, [None, "", ""]), [], "rows of nothing to ask")
+            mx.expect_error(self.c, "SELECT count(*) FROM mixpeek_documents('col_ids', %s)",
+                            (["doc_00001", "doc_00002", ""],), "22023",
+                            r"^Mixpeek document id must not be empty$")
+            mx.check_eq(cap.requests(), [], "no request")
         for name, lookup in LOOKUPS:
             with mx.case(name):
                 cap.clear()
-                got = lookup(self.c, ["doc_00002", None, "", "doc_00001", "doc_00002", "nope", ""])
+                got = lookup(self.c, ["doc_00002", None, "doc_00001", "doc_00002", "nope", None])
                 mx.check_eq(got, ["doc_00001", "doc_00002"], "rows")
                 mx.check_eq([l[0] for l in lists()], [["doc_00001", "doc_00002", "nope"]], "ids sent")
                 cap.clear()
-                mx.check_eq(lookup(self.c, [None, "", ""]), [], "rows of nothing to ask")
+                mx.check_eq(lookup(self.c, [None, None]), [], "rows of nothing to ask")
+                mx.check_eq(lookup(self.c, []), [], "rows of an empty array")
                 mx.check_eq(cap.requests(), [], "no request")
                 mx.check_eq(lookup(self.c, ["doc_00003", None, "doc_00003"]), ["doc_00003"], "one id")
                 mx.check_eq((gets(), lists()), (["doc_00003"], []), "one GET")
