@@ -506,15 +506,10 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 static MxBatch *
 scan_batch(MxScanState *s)
 {
-	MemoryContext old;
-
-	if (s->batch != NULL)
-		return s->batch;
-	s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
-										 ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(s->batch_cxt);
-	s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
-	MemoryContextSwitchTo(old);
+	if (s->batch == NULL)
+		s->batch = mx_api_batch_in_child(s->target, s->scan_cxt,
+										 mx_max_concurrency, &s->stats,
+										 &s->batch_cxt);
 	return s->batch;
 }
 

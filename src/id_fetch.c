@@ -206,15 +206,9 @@ chunk_body(MxIdFetch *f, IdChunk *c)
 static MxBatch *
 fetch_batch(MxIdFetch *f)
 {
-	MemoryContext old;
-
-	if (f->batch != NULL)
-		return f->batch;
-	f->batch_cxt = AllocSetContextCreate(f->cxt, "mixpeek id batch",
-										 ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(f->batch_cxt);
-	f->batch = mx_api_batch(f->target, f->concurrency, f->stats);
-	MemoryContextSwitchTo(old);
+	if (f->batch == NULL)
+		f->batch = mx_api_batch_in_child(f->target, f->cxt, f->concurrency,
+										 f->stats, &f->batch_cxt);
 	return f->batch;
 }
 
