@@ -6,9 +6,10 @@
  * A scan is one of three kinds (deparse.c decides): a GET for
  * "document_id = v" (also once per outer row of a nested loop), list
  * requests filtered by the ids for "document_id = ANY(...)" (both through
- * id_fetch.c), or a list request followed page by page along the cursor.  List pages are pipelined: once a page is parsed
- * the next one is requested, and mx_batch_poll() moves it along while the
- * rows of the current page are returned.  Only the current page and the
+ * id_fetch.c), or a list request followed page by page along the cursor.
+ * List pages are pipelined: once a page is parsed the next one is
+ * requested, and mx_batch_poll() moves it along while the rows of the
+ * current page are returned.  Only the current page and the
  * one in flight are in memory: they alternate between two contexts.
  *
  *-------------------------------------------------------------------------
@@ -104,7 +105,6 @@ typedef struct MxScanState
 	MxHttpRequest *page_req;	/* the request of the current page */
 	JsonbContainer *results;
 	int			nresults;
-	JsonbValue	document;		/* the current row's */
 	int			next;
 	char	   *cursor;			/* next_cursor of the current page */
 	char	   *sent_cursor;	/* cursor of the request in flight */

@@ -106,6 +106,11 @@ documents_lookup(FunctionCallInfo fcinfo, MemoryContext cxt)
 	return fetch;
 }
 
+/*
+ * mixpeek_documents(collection, ids[], return_url, return_vectors): one row
+ * per document of the distinct non-NULL ids, in the order the replies
+ * arrive; ids that match nothing are no rows.
+ */
 Datum
 mixpeek_documents(PG_FUNCTION_ARGS)
 {

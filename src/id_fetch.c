@@ -90,6 +90,11 @@ struct MxIdFetch
 	JsonbValue	document;
 };
 
+/*
+ * mx_id_fetch_begin
+ *		Cut the ids into chunks and make the fetch's contexts; nothing is
+ *		sent yet.
+ */
 MxIdFetch *
 mx_id_fetch_begin(const MxTarget *target, const char *collection,
 				  char **ids, int nids, bool return_url, bool return_vectors,
@@ -135,6 +140,10 @@ mx_id_fetch_begin(const MxTarget *target, const char *collection,
 	return f;
 }
 
+/*
+ * mx_id_fetch_end
+ *		Free the fetch; deleting its context ends its batch first.
+ */
 void
 mx_id_fetch_end(MxIdFetch *fetch)
 {
@@ -142,6 +151,10 @@ mx_id_fetch_end(MxIdFetch *fetch)
 		MemoryContextDelete(fetch->cxt);	/* the batch's callback ends it */
 }
 
+/*
+ * mx_id_fetch_requests
+ *		One GET for a single id, else a list request per MX_IDS_PER_REQUEST.
+ */
 double
 mx_id_fetch_requests(double nids)
 {
@@ -152,6 +165,11 @@ mx_id_fetch_requests(double nids)
 
 /* ---------- requests ---------- */
 
+/*
+ * mx_id_fetch_filters
+ *		The "document_id in [...]" filter, case-sensitive: equality in SQL
+ *		is byte for byte.
+ */
 char *
 mx_id_fetch_filters(char **ids, int nids)
 {
@@ -465,6 +483,12 @@ next_in_reply(MxIdFetch *f, const char **id)
 	return NULL;
 }
 
+/*
+ * mx_id_fetch_next
+ *		The next document that counts: from the reply being returned, else
+ *		from the next reply to arrive, sending more requests as replies
+ *		come back.
+ */
 JsonbValue *
 mx_id_fetch_next(MxIdFetch *fetch, const char **id)
 {
