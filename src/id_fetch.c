@@ -100,12 +100,18 @@ mx_id_fetch_begin(const MxTarget *target, const char *collection,
 				  char **ids, int nids, bool return_url, bool return_vectors,
 				  MxHttpStats *stats, uint64 *pages)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "mixpeek id lookup",
-											  ALLOCSET_SMALL_SIZES);
-	MxIdFetch  *f = MemoryContextAllocZero(cxt, sizeof(MxIdFetch));
+	MemoryContext cxt;
+	MxIdFetch  *f;
 	int			i;
 
+	/* as for a GET, before any request (an empty id sorts first) */
+	if (nids > 0 && ids[0][0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("Mixpeek document id must not be empty")));
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "mixpeek id lookup",
+								ALLOCSET_SMALL_SIZES);
+	f = MemoryContextAllocZero(cxt, sizeof(MxIdFetch));
 	f->cxt = cxt;
 	f->target = target;
 	f->collection = collection;
@@ -114,12 +120,6 @@ mx_id_fetch_begin(const MxTarget *target, const char *collection,
 	f->concurrency = Max(1, mx_max_concurrency);
 	f->stats = stats;
 	f->pages = pages;
-
-	/* as for a GET, before any request (an empty id sorts first) */
-	if (nids > 0 && ids[0][0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("Mixpeek document id must not be empty")));
 	f->ids = ids;
 	f->nids = nids;
 	f->returned = MemoryContextAllocZero(cxt, sizeof(bool) * Max(f->nids, 1));
@@ -265,9 +265,7 @@ static void
 send_more(MxIdFetch *f)
 {
 	while (f->next_chunk < f->nchunks && f->in_flight < f->concurrency)
-	{
 		send_chunk(f, &f->chunks[f->next_chunk++], NULL);
-	}
 	if (f->batch != NULL)
 		mx_batch_poll(f->batch);
 }
