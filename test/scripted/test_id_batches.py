@@ -417,6 +417,34 @@ class IdBatches(mx.TestCase):
                     mx.check(err is not None and err.sqlstate == "42704" and want in err.all_text(),
                              "42704 naming the request", err)
 
+    def test_10_url_and_vector_flags(self):
+        """URL and vector flags: in the body of list requests, in the query of a GET"""
+        mx.query(su, "CREATE FOREIGN TABLE IF NOT EXISTS ib.flags (document_id text, vector real[], "
+                     "presigned_url text) SERVER mx_ib OPTIONS (collection 'col_ids')")
+        two = ["doc_00001", "doc_00002"]
+        for what, sql, want in (
+                ("mixpeek_documents(), both", "SELECT count(*) FROM mixpeek_documents('col_ids', %s, "
+                 "return_url => true, return_vectors => true)", (True, True, True)),
+                ("mixpeek_documents(), none", "SELECT count(*) FROM mixpeek_documents('col_ids', %s)",
+                 (None, None, None)),
+                ("FDW, a vector column", "SELECT count(vector) FROM ib.flags WHERE document_id = ANY(%s)",
+                 (None, None, True)),
+                ("FDW, a URL column", "SELECT count(presigned_url) FROM ib.flags WHERE document_id = ANY(%s)",
+                 (True, True, None))):
+            with mx.case(what):
+                cap.clear()
+                mx.query(self.c, sql, (two,))
+                (r,) = cap.requests()
+                got = tuple(r["json"].get(k) for k in ("return_url", "return_presigned_urls", "return_vectors"))
+                mx.check_eq(got, want, "return_url, return_presigned_urls, return_vectors in the body")
+                mx.check_eq(r["query"], {"limit": "1000"}, "only the limit in the query")
+        with mx.case("a single id: the GET's query"):
+            cap.clear()
+            mx.query(self.c, "SELECT count(*) FROM mixpeek_documents('col_ids', %s, true, true)", (two[:1],))
+            (r,) = cap.requests()
+            mx.check_eq(r["raw_query"], "return_url=true&return_presigned_urls=true&return_vectors=true", "query")
+        mx.query(su, "DROP FOREIGN TABLE ib.flags")
+
 
 if __name__ == "__main__":
     mx.main("test_id_batches")
