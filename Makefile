@@ -13,6 +13,7 @@ OBJS = \
 	src/float_bounds.o \
 	src/functions.o \
 	src/http.o \
+	src/id_fetch.o \
 	src/import.o \
 	src/json.o \
 	src/json_depth.o \

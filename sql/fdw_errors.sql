@@ -56,7 +56,10 @@ SELECT * FROM err_faults WHERE document_id = 'status-500';
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM err_faults WHERE document_id = 'invalid-json';
 \echo :LAST_ERROR_SQLSTATE
-SELECT * FROM err_faults WHERE document_id IN ('status-200', 'status-503');
+-- an id list is a list request: its failure is the statement's
+CREATE FOREIGN TABLE err_ids (document_id text) SERVER mx_err
+  OPTIONS (collection 'faultpage-1-status-503');
+SELECT * FROM err_ids WHERE document_id IN ('doc_flat_01', 'doc_flat_02');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM err_faults WHERE document_id = 'status-200';
 -- a failure on a later page

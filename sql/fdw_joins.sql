@@ -61,13 +61,14 @@ SELECT f.document_id AS frame, a.title
 FROM join_frames f JOIN join_articles a ON a.document_id = f.source_document_id
 ORDER BY 1;
 
--- an IN list: concurrent GETs, each id once, a 404 is no row
+-- an IN list: one list request filtered by the ids, each id once, ids
+-- that match nothing are no rows
 SET mixpeek.max_concurrency = 2;
 SELECT pg_temp.mock_reset() \gset
 SELECT document_id FROM join_articles
 WHERE document_id IN ('doc_flat_03', 'doc_flat_01', 'nope', 'doc_flat_03', '100%', 'a b', 'plus+sign')
 ORDER BY 1;
-SELECT method, path FROM pg_temp.mock_requests() ORDER BY path;
+SELECT method, path, query, body FROM pg_temp.mock_requests() ORDER BY path;
 RESET mixpeek.max_concurrency;
 -- an id array from a parameter
 PREPARE by_ids(text[]) AS SELECT count(*) FROM join_articles WHERE document_id = ANY ($1);
@@ -88,14 +89,16 @@ SELECT count(*) FROM join_big
 WHERE document_id = ANY (ARRAY(SELECT format('doc_%s', lpad(i::text, 6, '0'))
                                FROM generate_series(0, 299) i));
 -- the idiom for many ids from a local table: the array of an InitPlan,
--- fetched with concurrent GETs, whatever the planner thinks of a join
+-- fetched with list requests of up to 1,000 ids, whatever the planner
+-- thinks of a join
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT count(*) FROM join_big b
 WHERE b.document_id = ANY (ARRAY(SELECT id FROM join_many WHERE i <= 300));
 SELECT pg_temp.mock_reset() \gset
 SELECT count(*) FROM join_big b
 WHERE b.document_id = ANY (ARRAY(SELECT id FROM join_many WHERE i <= 300));
-SELECT method, count(*) FROM pg_temp.mock_requests() GROUP BY 1;
+SELECT method, count(*), sum(jsonb_array_length(body #> '{filters,AND,0,value}'))
+FROM pg_temp.mock_requests() GROUP BY 1;
 
 -- a materialized view of enriched documents, refreshed without blocking readers
 CREATE MATERIALIZED VIEW join_enriched AS

@@ -201,9 +201,12 @@ END $$;
 \i sql/include/fdw_paging.psql
 
 
--- GETs in EXPLAIN ANALYZE
+-- id lookups in EXPLAIN ANALYZE: one list request for the ids, one GET for
+-- a single id
 EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT document_id FROM scan_std WHERE document_id = ANY (ARRAY['doc_flat_01', 'nope', 'doc_flat_01']);
+EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT document_id FROM scan_std WHERE document_id = ANY (ARRAY['doc_flat_01', NULL, 'doc_flat_01']);
 
 -- namespaces: table option, else server option, else mixpeek.namespace
 CREATE SERVER mx_scan_ns FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (namespace 'production');

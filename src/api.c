@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/formatting.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "api.h"
 #include "json.h"
@@ -50,6 +51,20 @@ mx_api_batch(const MxTarget *target, int concurrency, MxHttpStats *stats)
 	return mx_batch_create(target->api_key, target->namespace,
 						   target->userid, target->serverid, concurrency,
 						   stats);
+}
+
+MxBatch *
+mx_api_batch_in_child(const MxTarget *target, MemoryContext parent,
+					  int concurrency, MxHttpStats *stats, MemoryContext *cxt)
+{
+	MemoryContext old;
+	MxBatch    *batch;
+
+	*cxt = AllocSetContextCreate(parent, "mixpeek batch", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(*cxt);
+	batch = mx_api_batch(target, concurrency, stats);
+	MemoryContextSwitchTo(old);
+	return batch;
 }
 
 char *

@@ -37,6 +37,17 @@ extern MxTarget *mx_api_target(const char *base_url, const char *api_key,
 extern MxBatch *mx_api_batch(const MxTarget *target, int concurrency,
 							 MxHttpStats *stats);
 
+/*
+ * The same, in a new child context of parent, returned in *cxt: a caller
+ * makes it after the contexts that hold its requests, so that it is
+ * deleted before them (children go youngest first), and ends the batch by
+ * deleting *cxt.
+ */
+extern MxBatch *mx_api_batch_in_child(const MxTarget *target,
+									  MemoryContext parent,
+									  int concurrency, MxHttpStats *stats,
+									  MemoryContext *cxt);
+
 /* GET /v1/collections/{collection}/documents/{document_id} */
 extern MxHttpRequest *mx_api_get_document(const MxTarget *target,
 										  const char *collection,

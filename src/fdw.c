@@ -4,14 +4,14 @@
  *		mixpeek_fdw handler and planner/executor callbacks.
  *
  * A scan is one of three kinds (deparse.c decides): a GET for
- * "document_id = v" (also once per outer row of a nested loop), concurrent
- * GETs for "document_id = ANY(...)", or a list request followed page by
- * page, along the cursor or by offset (paging.c, which also refuses a list
- * that ends short of the total it reported).  List pages are pipelined:
- * once a page is parsed the next one is requested, and mx_batch_poll()
- * moves it along while the rows of the current page are returned.  Only
- * the current page and the one in flight are in memory: they alternate
- * between two contexts.
+ * "document_id = v" (also once per outer row of a nested loop), list
+ * requests filtered by the ids for "document_id = ANY(...)" (both through
+ * id_fetch.c), or a list request followed page by page, along the cursor
+ * or by offset (paging.c, which also refuses a list that ends short of the
+ * total it reported).  List pages are pipelined: once a page is parsed the
+ * next one is requested, and mx_batch_poll() moves it along while the rows
+ * of the current page are returned.  Only the current page and the one in
+ * flight are in memory: they alternate between two contexts.
  *
  *-------------------------------------------------------------------------
  */
@@ -45,6 +45,7 @@
 #include "utils/ruleutils.h"
 
 #include "compat.h"
+#include "id_fetch.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
 #include "paging.h"
@@ -85,8 +86,7 @@ typedef struct MxScanState
 	Oid		   *types;
 
 	MemoryContext scan_cxt;		/* the query's: state */
-	MemoryContext request_cxt;	/* this scan's values, body and ids */
-	MemoryContext gets_cxt;		/* GET requests (one child each) */
+	MemoryContext request_cxt;	/* this scan's values, body, ids, lookup */
 	MemoryContext page_cxt[2];	/* list pages, alternating */
 	int			cur;			/* page_cxt of the current page */
 	MemoryContext tuple_cxt;	/* converted values of the current row */
@@ -106,20 +106,16 @@ typedef struct MxScanState
 	MxHttpRequest *page_req;	/* the request of the current page */
 	JsonbContainer *results;
 	int			nresults;
-	JsonbValue	document;		/* the current row's */
 	int			next;
 	MxPaging	paging;			/* what follows the current page */
 	char	   *sent_cursor;	/* cursor of the request in flight */
 	int64		sent_offset;	/* its offset, when it pages by offset */
 
-	/* GET scans */
+	/* id scans */
 	char	  **ids;
-	bool	   *answered;		/* ids whose request came back */
 	int			nids;
-	int			next_id;
-	int			in_flight;
-	MemoryContext row_cxt;		/* the request of the current row */
-	const char *row_id;			/* the id it asked for */
+	MxIdFetch  *fetch;			/* in request_cxt, once started */
+	const char *row_id;			/* the id the current row was asked for */
 } MxScanState;
 
 /* ---------- planning ---------- */
@@ -226,9 +222,7 @@ requests_of(MxPlanInfo *info)
 {
 	if (info->id.value == NULL)
 		return ceil(info->fetched / page_size_of(info->rel));
-	if (info->id.many)
-		return ceil(info->fetched / mx_max_concurrency);
-	return 1;
+	return mx_id_fetch_requests(info->fetched);
 }
 
 /* Does some pathkey-sorted list path make sense, and on which column? */
@@ -494,8 +488,6 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	s->scan_cxt = CurrentMemoryContext;
 	s->request_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw values",
 										   ALLOCSET_DEFAULT_SIZES);
-	s->gets_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw requests",
-										ALLOCSET_SMALL_SIZES);
 	s->page_cxt[0] = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw page",
 										   ALLOCSET_DEFAULT_SIZES);
 	s->page_cxt[1] = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw page",
@@ -515,15 +507,10 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 static MxBatch *
 scan_batch(MxScanState *s)
 {
-	MemoryContext old;
-
-	if (s->batch != NULL)
-		return s->batch;
-	s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
-										 ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(s->batch_cxt);
-	s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
-	MemoryContextSwitchTo(old);
+	if (s->batch == NULL)
+		s->batch = mx_api_batch_in_child(s->target, s->scan_cxt,
+										 mx_max_concurrency, &s->stats,
+										 &s->batch_cxt);
 	return s->batch;
 }
 
@@ -572,7 +559,7 @@ id_values(MxScanState *s, Datum **elems, bool **nulls, int *n, Oid *typid)
 					  elems, nulls, n);
 }
 
-/* The ids to GET, without NULLs, empty strings and duplicates. */
+/* The ids to look up, without NULLs, empty strings and duplicates. */
 static void
 collect_ids(MxScanState *s)
 {
@@ -599,7 +586,6 @@ collect_ids(MxScanState *s)
 			s->ids[s->nids++] = id;
 	}
 	s->nids = mx_api_distinct_ids(s->ids, s->nids);
-	s->answered = palloc0(sizeof(bool) * Max(s->nids, 1));
 }
 
 /*
@@ -749,105 +735,37 @@ next_listed_document(MxScanState *s)
 	}
 }
 
-/* A GET request and what it is for. */
-typedef struct MxGet
-{
-	MemoryContext cxt;			/* the request's, and its document's */
-	int			index;			/* into ids */
-} MxGet;
-
-static void
-queue_get(MxScanState *s, int index)
-{
-	MemoryContext cxt = AllocSetContextCreate(s->gets_cxt,
-											  "mixpeek_fdw document",
-											  ALLOCSET_SMALL_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	MxGet	   *get = palloc(sizeof(MxGet));
-	MxHttpRequest *req = mx_api_get_document(s->target, s->rel->collection,
-											 s->ids[index],
-											 s->spec->return_url,
-											 s->spec->return_vectors);
-
-	get->cxt = cxt;
-	get->index = index;
-	req->arg = get;
-	mx_batch_add(scan_batch(s), req);
-	s->in_flight++;
-	MemoryContextSwitchTo(old);
-}
-
-/* Keep up to twice the concurrency queued, so the batch never idles. */
-static void
-queue_gets(MxScanState *s)
-{
-	for (;;)
-	{
-		while (s->next_id < s->nids && s->answered[s->next_id])
-			s->next_id++;
-		if (s->next_id >= s->nids || s->in_flight >= 2 * mx_max_concurrency)
-			break;
-		queue_get(s, s->next_id++);
-	}
-	if (s->batch)
-		mx_batch_poll(s->batch);
-}
-
+/*
+ * The next document of an id scan, from id_fetch.c, which owns its
+ * requests (and sends again what a rolled-back savepoint lost).  The
+ * lookup lives in request_cxt, so a rescan's reset ends it.
+ */
 static JsonbValue *
 next_fetched_document(MxScanState *s)
 {
-	for (;;)
+	if (s->fetch == NULL)
 	{
-		MxHttpRequest *req;
-		Jsonb	   *doc;
-		MemoryContext old;
+		MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
 
-		if (s->row_cxt != NULL)
-		{
-			MemoryContextDelete(s->row_cxt);
-			s->row_cxt = NULL;
-		}
-		queue_gets(s);
-		if (s->in_flight == 0)
-			return NULL;
-		req = mx_batch_next(s->batch);
-		if (req == NULL)
-			elog(ERROR, "mixpeek_fdw: GET requests vanished from their batch");
-		s->in_flight--;
-		s->row_cxt = ((MxGet *) req->arg)->cxt;
-		s->row_id = s->ids[((MxGet *) req->arg)->index];
-		s->answered[((MxGet *) req->arg)->index] = true;
-		old = MemoryContextSwitchTo(s->row_cxt);
-		doc = mx_api_document_result(req);
+		s->fetch = mx_id_fetch_begin(s->target, s->rel->collection,
+									 s->ids, s->nids, s->spec->return_url,
+									 s->spec->return_vectors,
+									 &s->stats, &s->pages);
 		MemoryContextSwitchTo(old);
-		if (doc != NULL)
-		{
-			queue_gets(s);
-			s->document.type = jbvBinary;
-			s->document.val.binary.data = &doc->root;
-			s->document.val.binary.len = VARSIZE(doc) - VARHDRSZ;
-			return &s->document;
-		}
 	}
+	return mx_id_fetch_next(s->fetch, &s->row_id);
 }
 
 /*
  * The batch was taken apart by the abort of a subtransaction the scan
- * outlives: send again what was lost with it, the page in flight or the
- * ids not answered yet.
+ * outlives: send again what was lost with it, the page in flight (an id
+ * scan's lookup does the same for its own requests).
  */
 static void
 resend_lost_requests(MxScanState *s)
 {
 	drop_batch(s);
-	if (s->spec->kind != MX_SCAN_LIST)
-	{
-		MemoryContextReset(s->gets_cxt);
-		s->row_cxt = NULL;
-		s->next_id = 0;
-		s->in_flight = 0;
-	}
-	else if (s->page_pending)
+	if (s->page_pending)
 	{
 		char	   *cursor = NULL;
 
@@ -860,11 +778,12 @@ resend_lost_requests(MxScanState *s)
 }
 
 /*
- * Does the document a GET returned hold the id it was asked for?  Then the
- * lookup's condition holds: its collation is deterministic, where equal
- * means byte for byte.  It is not checked again locally, where an id
- * array costs a comparison per element for every row, and a document that
- * another id led to (an API that matched more loosely) cannot come twice.
+ * Does the row of a document an id lookup returned hold the id it was
+ * asked for?  id_fetch.c compared the document's field; the column is what
+ * the query sees (a name column cuts long ids).  Then the lookup's
+ * condition holds: its collation is deterministic, where equal means byte
+ * for byte.  It is not checked again locally, where an id array costs a
+ * comparison per element for every row.
  */
 static bool
 is_requested_document(MxScanState *s, TupleTableSlot *slot)
@@ -883,10 +802,10 @@ is_requested_document(MxScanState *s, TupleTableSlot *slot)
  * mixpeekIterateForeignScan
  *		Return the next row, or an empty slot at the end.
  *
- * Rows come from the current list page, or from the GET responses in the
- * order they arrive; each document is converted in a per-row context that
- * the next call resets.  A document a GET returned counts only when it
- * holds the id it was asked for.
+ * Rows come from the current list page, or from the id lookup's replies
+ * in the order they arrive; each document is converted in a per-row
+ * context that the next call resets.  A document an id lookup returned
+ * counts only when it holds the id it was asked for.
  */
 static TupleTableSlot *
 mixpeekIterateForeignScan(ForeignScanState *node)
@@ -941,11 +860,10 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	/* requests of the previous scan may still be running: drop them */
 	if (s->batch != NULL && (batch_lost(s) || mx_batch_pending(s->batch) > 0))
 		drop_batch(s);
-	MemoryContextReset(s->request_cxt);
-	MemoryContextReset(s->gets_cxt);
+	MemoryContextReset(s->request_cxt);	/* ends the id lookup, if any */
 	MemoryContextReset(s->page_cxt[0]);
 	MemoryContextReset(s->page_cxt[1]);
-	s->row_cxt = NULL;
+	s->fetch = NULL;
 	s->evaluated = false;
 	s->started = false;
 	s->empty = false;
@@ -959,8 +877,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->sent_cursor = NULL;
 	s->sent_offset = 0;
 	s->ids = NULL;
-	s->answered = NULL;
-	s->nids = s->next_id = s->in_flight = 0;
+	s->nids = 0;
 }
 
 /*
@@ -973,7 +890,11 @@ mixpeekEndForeignScan(ForeignScanState *node)
 	MxScanState *s = node->fdw_state;
 
 	if (s != NULL)
+	{
 		drop_batch(s);
+		mx_id_fetch_end(s->fetch);
+		s->fetch = NULL;
+	}
 }
 
 /* ---------- EXPLAIN ---------- */
@@ -1026,13 +947,64 @@ document_request_text(MxScanState *s, const char *id)
 }
 
 static void
+explain_returns(MxScanState *s, ExplainState *es)
+{
+	if (s->spec->return_url || s->spec->return_vectors)
+		ExplainPropertyText("Remote Returns",
+							s->spec->return_url && s->spec->return_vectors
+							? "urls, vectors"
+							: s->spec->return_url ? "urls" : "vectors",
+							es);
+}
+
+/*
+ * An id array: list requests with the ids as filter (the ids themselves
+ * when the array is a constant that fits one request), or the one GET of
+ * a constant array that holds a single id (id_fetch.c).
+ */
+static void
+explain_id_lists(MxScanState *s, bool known, const char *ids_text,
+				 ExplainState *es)
+{
+	if (known)
+		collect_ids(s);
+	if (known && s->nids == 1)
+	{
+		ExplainPropertyText("Remote Request",
+							document_request_text(s, s->ids[0]), es);
+		return;
+	}
+	ExplainPropertyText("Remote Request",
+						psprintf("POST %s",
+								 mx_api_list_path(s->rel->collection,
+												  MX_IDS_PER_REQUEST)),
+						es);
+	ExplainPropertyText("Remote Filters",
+						mx_id_fetch_filters(known && s->nids <= MX_IDS_PER_REQUEST
+											? s->ids : NULL, s->nids),
+						es);
+	ExplainPropertyText("Remote Document Ids", ids_text, es);
+	ExplainPropertyInteger("Remote Ids Per Request", NULL,
+						   MX_IDS_PER_REQUEST, es);
+	explain_returns(s, es);
+}
+
+static void
 explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 			 ExplainState *es)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
 	Node	   *expr = linitial(plan->fdw_exprs);
 
-	if (s->spec->kind == MX_SCAN_GET && IsA(expr, Const) && !s->isnull[0])
+	if (s->spec->kind == MX_SCAN_GET_MANY)
+	{
+		explain_id_lists(s, IsA(expr, Const) && !s->isnull[0],
+						 shown[0] ? shown[0]
+						 : deparse_expression(expr, es->deparse_cxt, false, false),
+						 es);
+		return;
+	}
+	if (IsA(expr, Const) && !s->isnull[0])
 	{
 		char	   *id = mx_output_text(s->values[0], s->types[0]);
 
@@ -1041,8 +1013,7 @@ explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 	}
 	ExplainPropertyText("Remote Request",
 						document_request_text(s, NULL), es);
-	ExplainPropertyText(s->spec->kind == MX_SCAN_GET ? "Remote Document Id"
-						: "Remote Document Ids",
+	ExplainPropertyText("Remote Document Id",
 						shown[0] ? shown[0]
 						: deparse_expression(expr, es->deparse_cxt, false, false),
 						es);
@@ -1070,12 +1041,7 @@ explain_list(MxScanState *s, const char **shown, ExplainState *es)
 		ExplainPropertyInteger("Remote Limit", NULL, s->spec->limit, es);
 	if (select)
 		ExplainPropertyText("Remote Select", select, es);
-	if (s->spec->return_url || s->spec->return_vectors)
-		ExplainPropertyText("Remote Returns",
-							s->spec->return_url && s->spec->return_vectors
-							? "urls, vectors"
-							: s->spec->return_url ? "urls" : "vectors",
-							es);
+	explain_returns(s, es);
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "utils/timestamp.h"
 
 #include "api.h"
+#include "id_fetch.h"
 #include "json.h"
 #include "settings.h"
 
@@ -62,29 +63,6 @@ mixpeek_document(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(doc);
 }
 
-/* State of one mixpeek_documents() call, in the multi-call context. */
-typedef struct DocumentsState
-{
-	MxTarget   *target;
-	MxBatch    *batch;
-	MemoryContext cxt;			/* the multi-call context: state, batch */
-	MemoryContext requests_cxt; /* a child per request queued */
-	char	   *collection;
-	char	  **ids;			/* sorted, without duplicates */
-	bool	   *answered;		/* ids whose document (or 404) was read */
-	int			nids;
-	int			next;			/* first id not yet queued */
-	bool		return_url;
-	bool		return_vectors;
-} DocumentsState;
-
-/* What a queued request is for, in the request's own context. */
-typedef struct DocumentRequest
-{
-	MemoryContext cxt;
-	int			index;			/* into ids */
-} DocumentRequest;
-
 /* Array elements as C strings, NULLs dropped, duplicates removed. */
 static char **
 distinct_ids(ArrayType *array, int *nids)
@@ -107,120 +85,52 @@ distinct_ids(ArrayType *array, int *nids)
 }
 
 /*
- * Queue ids while fewer than twice the concurrency are pending: enough to
- * keep every slot busy, while memory stays bounded by the concurrency and
- * not by the number of ids.  Each request lives in a context of its own,
- * deleted once its document is read.
+ * The lookup of one mixpeek_documents() call, in the multi-call context,
+ * so that a cursor over the function keeps it from row to row.  id_fetch.c
+ * owns the requests, and sends again what a rolled-back savepoint lost.
  */
-static void
-feed(DocumentsState *state)
+static MxIdFetch *
+documents_lookup(FunctionCallInfo fcinfo, MemoryContext cxt)
 {
-	for (;;)
-	{
-		MemoryContext cxt;
-		MemoryContext old;
-		DocumentRequest *dr;
-		MxHttpRequest *req;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MxTarget   *target = mx_settings_target();
+	char	   *collection = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			nids;
+	char	  **ids = distinct_ids(PG_GETARG_ARRAYTYPE_P(1), &nids);
+	MxIdFetch  *fetch;
 
-		while (state->next < state->nids && state->answered[state->next])
-			state->next++;
-		if (state->next >= state->nids ||
-			mx_batch_pending(state->batch) >= 2 * mx_max_concurrency)
-			break;
-		cxt = AllocSetContextCreate(state->requests_cxt,
-									"mixpeek_documents request",
-									ALLOCSET_SMALL_SIZES);
-		old = MemoryContextSwitchTo(cxt);
-		dr = palloc(sizeof(DocumentRequest));
-		dr->cxt = cxt;
-		dr->index = state->next++;
-		req = mx_api_get_document(state->target, state->collection,
-								  state->ids[dr->index],
-								  state->return_url, state->return_vectors);
-		req->arg = dr;
-		mx_batch_add(state->batch, req);
-		MemoryContextSwitchTo(old);
-	}
-}
-
-static void
-open_batch(DocumentsState *state)
-{
-	MemoryContext old = MemoryContextSwitchTo(state->cxt);
-
-	state->batch = mx_api_batch(state->target, mx_max_concurrency, NULL);
+	fetch = mx_id_fetch_begin(target, collection, ids, nids,
+							  PG_GETARG_BOOL(2), PG_GETARG_BOOL(3),
+							  NULL, NULL);
 	MemoryContextSwitchTo(old);
+	return fetch;
 }
 
 /*
- * A cursor over the function outlives a savepoint rolled back after its
- * batch was made there: the batch is gone with its requests.  Send again
- * what was not answered; the requests' memory is no longer read by anyone.
+ * mixpeek_documents(collection, ids[], return_url, return_vectors): one row
+ * per document of the distinct non-NULL ids, in the order the replies
+ * arrive; ids that match nothing are no rows.
  */
-static void
-reopen_lost_batch(DocumentsState *state)
-{
-	if (!mx_batch_lost(state->batch))
-		return;
-	MemoryContextReset(state->requests_cxt);
-	state->next = 0;
-	open_batch(state);
-}
-
-static DocumentsState *
-documents_state(FunctionCallInfo fcinfo, MemoryContext cxt)
-{
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	DocumentsState *state = palloc0(sizeof(DocumentsState));
-
-	state->cxt = cxt;
-	state->target = mx_settings_target();
-	state->collection = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	state->ids = distinct_ids(PG_GETARG_ARRAYTYPE_P(1), &state->nids);
-	state->answered = palloc0(sizeof(bool) * Max(state->nids, 1));
-	state->return_url = PG_GETARG_BOOL(2);
-	state->return_vectors = PG_GETARG_BOOL(3);
-	state->requests_cxt = AllocSetContextCreate(cxt, "mixpeek_documents requests",
-												ALLOCSET_SMALL_SIZES);
-	MemoryContextSwitchTo(old);
-	open_batch(state);
-	return state;
-}
-
 Datum
 mixpeek_documents(PG_FUNCTION_ARGS)
 {
 	FuncCallContext *funcctx;
-	DocumentsState *state;
-	MxHttpRequest *req;
+	MxIdFetch  *fetch;
+	JsonbValue *doc;
+	const char *id;
 
 	if (SRF_IS_FIRSTCALL())
 	{
 		funcctx = SRF_FIRSTCALL_INIT();
-		funcctx->user_fctx = documents_state(fcinfo,
-											 funcctx->multi_call_memory_ctx);
+		funcctx->user_fctx = documents_lookup(fcinfo,
+											  funcctx->multi_call_memory_ctx);
 	}
 	funcctx = SRF_PERCALL_SETUP();
-	state = funcctx->user_fctx;
-	reopen_lost_batch(state);
-
-	for (;;)
-	{
-		DocumentRequest *dr;
-		Jsonb	   *doc;
-
-		feed(state);
-		req = mx_batch_next(state->batch);
-		if (req == NULL)
-			break;
-		dr = req->arg;
-		doc = mx_api_document_result(req);
-		state->answered[dr->index] = true;
-		MemoryContextDelete(dr->cxt);
-		if (doc != NULL)
-			SRF_RETURN_NEXT(funcctx, JsonbPGetDatum(doc));
-	}
-	mx_batch_destroy(state->batch);
+	fetch = funcctx->user_fctx;
+	doc = mx_id_fetch_next(fetch, &id);
+	if (doc != NULL)
+		SRF_RETURN_NEXT(funcctx, JsonbPGetDatum(JsonbValueToJsonb(doc)));
+	mx_id_fetch_end(fetch);
 	SRF_RETURN_DONE(funcctx);
 }
 

@@ -90,7 +90,8 @@ typedef enum MxScanKind
 {
 	MX_SCAN_LIST,				/* POST documents/list, cursor paging */
 	MX_SCAN_GET,				/* GET one document by id */
-	MX_SCAN_GET_MANY			/* concurrent GETs for an array of ids */
+	MX_SCAN_GET_MANY			/* an array of ids: list requests filtered
+								 * by the ids (id_fetch.c) */
 } MxScanKind;
 
 typedef enum MxCondOp
@@ -119,7 +120,7 @@ typedef struct MxCond
 	List	   *args;			/* MxCond * of an AND/OR */
 } MxCond;
 
-/* document_id = value, or document_id = ANY(array): answered by GETs */
+/* document_id = value, or document_id = ANY(array): answered by id_fetch.c */
 typedef struct MxIdLookup
 {
 	RestrictInfo *clause;		/* the condition */

@@ -141,6 +141,12 @@
 #define MX_COST_ROW 0.01
 
 /*
+ * Document ids per list request of an id lookup ("document_id in [...]"):
+ * the API's largest page, so that each request's matches fit in one page.
+ */
+#define MX_IDS_PER_REQUEST 1000
+
+/*
  * Rows assumed for a collection; the API does not tell us its size cheaply
  * and there is no table option for it.
  */

@@ -769,7 +769,17 @@ function compileCondition(node, ci, where) {
     case 'gte': return cmp((c) => c >= 0);
     case 'lt': return cmp((c) => c < 0);
     case 'lte': return cmp((c) => c <= 0);
-    case 'in': needArr(); return (d) => { const f = get(d); return f !== MISSING && v.some((x) => eqVal(f, x, ci)); };
+    case 'in': {
+      needArr();
+      // strings through a set: an id lookup sends up to 1,000 of them
+      const strs = new Set(v.filter((x) => typeof x === 'string').map((x) => (ci ? fold(x) : x)));
+      return (d) => {
+        const f = get(d);
+        if (f === MISSING) return false;
+        if (typeof f === 'string') return strs.has(ci ? fold(f) : f);
+        return v.some((x) => eqVal(f, x, ci));
+      };
+    }
     case 'nin': needArr(); return (d) => { const f = get(d); return f === MISSING || !v.some((x) => eqVal(f, x, ci)); };
     case 'contains': {
       const sv = typeof v === 'string' && ci ? fold(v) : v;

@@ -26,8 +26,10 @@ error):
       collection is pages * page_size documents at limit = page_size.
       sort ({"field", "direction"} or a list of them, dotted field paths,
       nulls last ascending, ties by document_id) is applied; "select" is
-      ignored (whole documents are sent); a body with "filters" is answered
-      400, as filters are not evaluated here.
+      ignored (whole documents are sent).  Of filters, only an id lookup's
+      {"AND": [{"field": "document_id", "operator": "in", "value": [...]}],
+      "case_sensitive": true} is evaluated (exact ids); any other "filters"
+      is answered 400.
   GET  /v1/collections/{c}/documents/{id}     (percent-decoded id)
       -> the document, or 404 with the API's error envelope
          {"success": false, "status": 404, "error": {"message":
@@ -93,6 +95,19 @@ def _sorted(docs, sort):
         present.sort(key=lambda d: (str(type(_field(d, field))), _field(d, field)), reverse=desc)
         out = missing + present if desc else present + missing
     return out
+
+
+def _id_filter(filters):
+    """The ids (a set) of an id lookup's filters, or None for other filters."""
+    try:
+        (test,) = filters["AND"]
+        if (filters.get("case_sensitive") is True and len(filters) == 2
+                and test["field"] == "document_id" and test["operator"] == "in"
+                and all(isinstance(i, str) for i in test["value"])):
+            return set(test["value"])
+    except (TypeError, KeyError, ValueError):
+        pass
+    return None
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -231,14 +246,19 @@ class CaptureServer:
                                    {"resource": "route", "id": "/".join(segs)})
 
     def _list(self, collection, query, body):
+        wanted = None
         if body.get("filters"):
-            return 400, None, envelope(400, "filters are not evaluated by the capture listener",
-                                       "BadRequestError")
+            wanted = _id_filter(body["filters"])
+            if wanted is None:
+                return 400, None, envelope(400, "filters are not evaluated by the capture listener",
+                                           "BadRequestError")
         try:
             limit = int(query.get("limit", self.page_size))
         except ValueError:
             return 400, None, envelope(400, "Invalid limit", "BadRequestError")
         docs = self.docs(collection)
+        if wanted is not None:
+            docs = [d for d in docs if d.get("document_id") in wanted]
         if body.get("sort"):
             docs = _sorted(docs, body["sort"])
         cursor = body.get("cursor") or query.get("cursor")

@@ -161,6 +161,11 @@ def padded(method, path, query, headers, body):
         return 500, None, {"detail": "boom"}
     if method == "GET" and path.endswith("/stall_0"):
         time.sleep(1.5)
+    # id lookups: the list request whose ids hold fail_0 or stall_0
+    if method == "POST" and '"fail_0"' in body:
+        return 500, None, {"detail": "boom"}
+    if method == "POST" and '"stall_0"' in body:
+        time.sleep(1.5)
     return None
 
 
@@ -459,7 +464,9 @@ class AttackBatches(mx.TestCase):
         mx.query(c, """CREATE SERVER mx_ab_pad FOREIGN DATA WRAPPER mixpeek_fdw;
                        CREATE FOREIGN TABLE ab_pad (document_id text, pad text)
                          SERVER mx_ab_pad OPTIONS (collection 'col_d', page_size '2')""")
-        ids = ["doc_%04d" % i for i in range(40)]
+        # two list requests of ids (the second matches nothing), so that one
+        # is in flight when the first one's rows are abandoned
+        ids = ["doc_%04d" % i for i in range(5)] + ["none_%04d" % i for i in range(1500)]
         probe(c, "at the start")
         for i in range(5):
             mx.query(c, "SELECT mixpeek_documents('col_d', %s) LIMIT 1", (ids,))
@@ -482,12 +489,12 @@ class AttackBatches(mx.TestCase):
         c.autocommit = True
         probe(c, "cursors closed mid-scan and savepoints rolled back")
         for i in range(3):
-            mx.run_error(c, "SELECT count(*) FROM mixpeek_documents('col_d', %s)", (ids[:9] + ["fail_0"],))
-            mx.run_error(c, "SELECT count(*) FROM ab_pad WHERE document_id = ANY(%s)", (ids[:9] + ["fail_0"],))
+            mx.run_error(c, "SELECT count(*) FROM mixpeek_documents('col_d', %s)", (ids + ["fail_0"],))
+            mx.run_error(c, "SELECT count(*) FROM ab_pad WHERE document_id = ANY(%s)", (ids + ["fail_0"],))
         probe(c, "errors mid-batch")
         mx.query(c, "SET statement_timeout = 300")
         for i in range(3):
-            mx.run_error(c, "SELECT count(*) FROM mixpeek_documents('col_d', %s)", (ids[:6] + ["stall_0"],))
+            mx.run_error(c, "SELECT count(*) FROM mixpeek_documents('col_d', %s)", (ids + ["stall_0"],))
         mx.query(c, "RESET statement_timeout")
         probe(c, "timeouts mid-transfer")
         c.close()

@@ -5,42 +5,49 @@ NULLs (test_paths.py, sql/fdw_joins.sql), waves of at most max_concurrency
 requests (test_paths.py, test_fdw.py), cancel during a batch
 (test_cancel.py, test_fdw.py).  This file adds:
 
-- an error in the middle of a 50-id batch, through mixpeek_documents() and
-  through a foreign scan with document_id = ANY(array): the statement fails
-  with the SQLSTATE and message of that one request while the others are in
-  flight or queued; when the failing id is among the first ones, the queued
-  rest is never sent; the same backend then answers a normal 50-id batch with
-  exactly the right rows, and reuses its connections (at most
-  max_concurrency new ones, for those closed with the transfers cut short);
-- memory: a 5,000-id batch does not grow the backend's peak RSS (VmHWM) by
-  more than BOUND_KB.  Why that bound: the ids themselves take about 0.5 MB
-  (the array and the sorted copy), and at most 2 x max_concurrency requests
-  are queued or in flight (16 x a few kB); a document of col_big is about
-  0.8 kB of JSON and 1 kB of jsonb, so keeping each one (or each response
-  buffer) until the end of the statement would add at least 5 MB and cross
+- an error in the middle of a 10,000-id lookup (ten list requests of 1,000
+  ids, against a capture listener), through mixpeek_documents() and through
+  a foreign scan with document_id = ANY(array): the statement fails with the
+  SQLSTATE and message of that one request while others are in flight or
+  not sent yet; when the failing request is the first one, the rest is
+  never sent; the same backend then answers a normal lookup with exactly
+  the right rows, and reuses its connections (at most max_concurrency new
+  ones, for those closed with the transfers cut short);
+- memory: a 20,000-id lookup at max_concurrency 2 does not grow the
+  backend's peak RSS (VmHWM) by more than BOUND_KB.  Why that bound: the ids
+  themselves take about 2 MB (the array and the sorted copy); at most
+  max_concurrency list replies are in flight besides the one whose
+  documents are returned, each 1,000 documents of col_big of about 0.8 kB
+  of JSON (a 1 MB buffer), and the current one is parsed into jsonb, whose
+  parse tree is several times its size while it is built: about 16 MB
+  measured, whatever the number of ids.  Keeping each document (JSON and
+  jsonb, 1.8 kB) until the end of the statement would add 36 MB and cross
   the bound.  The FROM form materializes its rows in a tuplestore of
   work_mem, so that case runs with work_mem = 64kB."""
+import json
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
+from capture import CaptureServer  # noqa: E402
 
-BOUND_KB = 4096
-N_MEMORY = 5000
-CONCURRENCY = 8
+BOUND_KB = 24576
+N_MEMORY = 20000
+MEMORY_CONCURRENCY = 2
+CONCURRENCY = 4
 
-FAULTS = "/v1/collections/col_faults/documents/"
-# 49 normal documents, each after 20..68 ms, and one id answered with 403
-NORMAL = ["latency-%d" % ms for ms in range(20, 69)]
+# ten list requests of 1,000 ids (sorted: "bad_first" before, "zz_bad_last"
+# after every "doc_..."); the one holding a bad id is answered with 403, the
+# others after 20..68 ms
+NORMAL = ["doc_%05d" % i for i in range(9999)]
 MSG_403 = (r"^Mixpeek returned HTTP 403 \(AuthorizationError: API key is not allowed to "
            r"access this resource\)$")
-CONTEXT_403 = r"(?m)^Mixpeek request GET /v1/collections/col_faults/documents/%s$"
-# ids are fetched in sorted order: "flaky-..." comes before every "latency-...",
-# "status-403" after them
-ERROR_FIRST = "flaky-403-1000000-batch"
-ERROR_LAST = "status-403"
+CONTEXT_403 = r"(?m)^Mixpeek request POST /v1/collections/col_faults/documents/list\?limit=1000$"
+ERROR_FIRST = "bad_first"
+ERROR_LAST = "zz_bad_last"
 BIG_50 = ["doc_%06d" % (i * 997 % 100000) for i in range(50)]
 
 ROUTES = {
@@ -49,6 +56,18 @@ ROUTES = {
     "FDW = ANY": ("SELECT document_id FROM tbatch_faults WHERE document_id = ANY(%s::text[])",
                   "SELECT document_id FROM tbatch_big WHERE document_id = ANY(%s::text[])"),
 }
+
+
+def faulty(method, path, query, headers, body):
+    """Id lookups: 403 for the request holding a bad id, else the documents."""
+    ids = json.loads(body)["filters"]["AND"][0]["value"]
+    if ERROR_FIRST in ids or ERROR_LAST in ids:
+        return 403, None, {"success": False, "status": 403, "error": {
+            "message": "API key is not allowed to access this resource",
+            "type": "AuthorizationError", "details": None}}
+    time.sleep((20 + len(ids) % 49) / 1000.0)
+    return 200, None, {"results": [{"document_id": i} for i in ids],
+                       "pagination": {"next_cursor": None}}
 
 
 def normal_batch_after(c, route, what):
@@ -89,9 +108,14 @@ def setUpModule():
     if fdw_ok:
         mx.query(conn, """
             DROP SERVER IF EXISTS mx_tbatch CASCADE;
+            DROP SERVER IF EXISTS mx_tbatch_cap CASCADE;
             CREATE SERVER mx_tbatch FOREIGN DATA WRAPPER mixpeek_fdw;
+            CREATE SERVER mx_tbatch_cap FOREIGN DATA WRAPPER mixpeek_fdw
+              OPTIONS (base_url 'http://127.0.0.1:1');
+            CREATE USER MAPPING FOR CURRENT_USER SERVER mx_tbatch_cap
+              OPTIONS (api_key 'sk_test_alpha');
             CREATE FOREIGN TABLE tbatch_faults (document_id text, ok boolean)
-              SERVER mx_tbatch OPTIONS (collection 'col_faults');
+              SERVER mx_tbatch_cap OPTIONS (collection 'col_faults');
             CREATE FOREIGN TABLE tbatch_big (document_id text, document jsonb)
               SERVER mx_tbatch OPTIONS (collection 'col_big');""")
     else:
@@ -101,45 +125,48 @@ def setUpModule():
 def tearDownModule():
     if fdw_ok:
         mx.run_error(conn, "DROP SERVER IF EXISTS mx_tbatch CASCADE")
+        mx.run_error(conn, "DROP SERVER IF EXISTS mx_tbatch_cap CASCADE")
 
 
 class Batch(mx.TestCase):
 
     def test_01_error_in_the_middle_of_a_batch(self):
         """an error in the middle of a batch, through each route"""
-        for route in ROUTES:
-            if route.startswith("FDW") and not fdw_ok:
-                continue
-            for where, bad in (("first", ERROR_FIRST), ("last", ERROR_LAST)):
-                what = "%s, 50 ids, the failing one %s in fetch order" % (route, where)
-                with mx.case(what):
-                    c = mx.connect()
-                    mx.query(c, "SET mixpeek.max_concurrency = %d" % CONCURRENCY)
-                    mx.query(c, "SET mixpeek.max_retries = 0")
-                    pid = mx.pid(c)
-                    ids = NORMAL[:25] + [bad] + NORMAL[25:]
-                    since = mx.mock_last_seq()
-                    err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
-                    if err is not None:
-                        mx.check(re.search(CONTEXT_403 % re.escape(bad), err.context),
-                                 "%s: the context names the failing request" % what, err.context)
-                    got = mx.mock_requests(since=since, path_contains="/col_faults/")
-                    asked = [r["path"][len(FAULTS):] for r in got]
-                    mx.log("  GETs sent before the error: %d of 50; %d cut short"
-                           % (len(asked), sum(1 for r in got if r.get("aborted"))))
-                    mx.check_eq(asked.count(bad), 1, "%s: the failing id asked once" % what)
-                    mx.check(len(set(asked)) == len(asked), "%s: no id asked twice" % what, asked)
-                    if where == "first":
-                        # at most the first 2 x max_concurrency ids were queued when the
-                        # 403 came back: the rest of the batch is never sent
-                        mx.check(len(asked) <= 2 * CONCURRENCY,
-                                 "%s: the queued rest is not sent after the error (%d GETs)"
-                                 % (what, len(asked)), len(asked))
-                    else:
-                        mx.check_eq(len(asked), 50, "%s: every id was sent" % what)
-                    mx.check_eq(mx.pid(c), pid, "%s: same backend" % what)
-                    normal_batch_after(c, route, what)
-                    c.close()
+        with CaptureServer(handler=faulty) as cap:
+            mx.query(conn, "ALTER SERVER mx_tbatch_cap OPTIONS (SET base_url %s)", (cap.url,))
+            for route in ROUTES:
+                if route.startswith("FDW") and not fdw_ok:
+                    continue
+                for where, bad in (("first", ERROR_FIRST), ("last", ERROR_LAST)):
+                    what = "%s, 10,000 ids, the failing request %s in fetch order" % (route, where)
+                    with mx.case(what):
+                        c = mx.connect()
+                        mx.query(c, "SET mixpeek.base_url = %s", (cap.url,))
+                        mx.query(c, "SET mixpeek.max_concurrency = %d" % CONCURRENCY)
+                        mx.query(c, "SET mixpeek.max_retries = 0")
+                        pid = mx.pid(c)
+                        ids = NORMAL[:5000] + [bad] + NORMAL[5000:]
+                        cap.clear()
+                        err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
+                        if err is not None:
+                            mx.check(re.search(CONTEXT_403, err.context),
+                                     "%s: the context names the failing request" % what, err.context)
+                        asked = [tuple(r["json"]["filters"]["AND"][0]["value"]) for r in cap.requests()]
+                        mx.log("  list requests sent before the error: %d of 10" % len(asked))
+                        mx.check_eq(sum(1 for a in asked if bad in a), 1, "%s: the failing request sent once" % what)
+                        mx.check(len(set(asked)) == len(asked), "%s: no request sent twice" % what, len(asked))
+                        if where == "first":
+                            # at most max_concurrency requests were sent when the 403
+                            # came back: the rest of the lookup is never sent
+                            mx.check(len(asked) <= CONCURRENCY,
+                                     "%s: the rest is not sent after the error (%d requests)"
+                                     % (what, len(asked)), len(asked))
+                        else:
+                            mx.check_eq(len(asked), 10, "%s: every request was sent" % what)
+                        mx.check_eq(mx.pid(c), pid, "%s: same backend" % what)
+                        mx.query(c, "RESET mixpeek.base_url")
+                        normal_batch_after(c, route, what)
+                        c.close()
 
     def test_02_memory_of_large_batches(self):
         """memory: the peak RSS of large batches"""
@@ -155,6 +182,7 @@ class Batch(mx.TestCase):
             for name, sql, settings in memory:
                 with mx.case("memory: %d ids, %s" % (N_MEMORY, name)):
                     c = mx.connect()
+                    mx.query(c, "SET mixpeek.max_concurrency = %d" % MEMORY_CONCURRENCY)
                     for s in settings:
                         mx.query(c, s)
                     pid = mx.pid(c)

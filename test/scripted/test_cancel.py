@@ -3,7 +3,8 @@
 pg_cancel_backend() from a second connection, statement_timeout and
 mixpeek.timeout_ms, each during (a) a stalled response, (b) the back-off
 before a retry (429 with Retry-After: 30, many retries allowed) and (c) the
-middle of a mixpeek_documents() batch of stalled ids.  Measured: the time
+middle of a mixpeek_documents() lookup of 42,000 ids whose list requests
+stall.  Measured: the time
 from the cancel call, or from the deadline, to the error reaching the
 client.  Then the same backend serves a normal query again."""
 import os
@@ -23,18 +24,19 @@ SITUATIONS = {
     "stall": ("SELECT mixpeek_document('col_faults', 'stall-%d')" % STALL_MS, []),
     "back-off": ("SELECT mixpeek_document('col_faults', 'status-429-retry-after-30')",
                  ["SET mixpeek.max_retries = 20", "SET mixpeek.timeout_ms = 120000"]),
-    # 40 distinct stalled ids (stall-30000 .. stall-30039) after two quick ones:
-    # eight in flight at once, the rest queued
-    "mid-batch": ("SELECT count(*) FROM mixpeek_documents('col_faults', "
-                  "ARRAY['latency-1', 'redirected'] || "
-                  "ARRAY(SELECT 'stall-' || (%d + i) FROM generate_series(0, 39) i))" % STALL_MS,
+    # 42 list requests of 1,000 ids, each stalled (page 1 of every list of
+    # that collection is): eight in flight at once, the rest not sent yet
+    "mid-batch": ("SELECT count(*) FROM mixpeek_documents('faultpage-1-stall-%d', "
+                  "ARRAY(SELECT 'doc_' || lpad(i::text, 6, '0') FROM generate_series(0, 41999) i))"
+                  % STALL_MS,
                   ["SET mixpeek.max_concurrency = 8"]),
 }
 MECHANISMS = {
     "pg_cancel_backend": ("57014", r"canceling statement due to user request", None),
     "statement_timeout": ("57014", r"canceling statement due to statement timeout", None),
     "mixpeek.timeout_ms": ("08006", r"^Mixpeek request timed out$",
-                           r"(?m)^Mixpeek request GET /v1/collections/col_faults/documents/\S+$"),
+                           r"(?m)^Mixpeek request (GET /v1/collections/col_faults/documents/\S+|"
+                           r"POST /v1/collections/faultpage-1-stall-\d+/documents/list\?limit=1000)$"),
 }
 # mixpeek.timeout_ms limits the whole request, retries included.  A retry that
 # could only start after the deadline is not waited for: the statement fails
@@ -91,7 +93,7 @@ def one(mech, situation, rep):
         # the 429 came at once; the retry was 30 s away when the statement ended
         mx.check_eq(len(log), 1, "%s: one request, no retry yet" % what)
     elif situation == "mid-batch":
-        stalled = [r for r in log if "/stall-" in r["path"]]
+        stalled = [r for r in log if "/faultpage-1-stall-" in r["path"]]
         mx.check_eq(len(stalled), 8, "%s: eight stalled requests in flight (max_concurrency)" % what)
     mx.check(latency_ms < BOUND_MS, "%s: stopped %.1f ms after the %s, bound %d ms"
              % (what, latency_ms, "cancel" if mech == "pg_cancel_backend" else "deadline", BOUND_MS),

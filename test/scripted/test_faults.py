@@ -194,12 +194,17 @@ class Faults(mx.TestCase):
         # ---------------------------------------------------------------------------
         # Through mixpeek_document() and mixpeek_documents()
 
-        for name, spec, state, msg_rx, detail_rx, settings, attempts, _ in FAULTS:
-            for route in ("mixpeek_document", "mixpeek_documents"):
+        for name, spec, state, msg_rx, detail_rx, settings, attempts, listable in FAULTS:
+            # mixpeek_documents() sends its ids in a list request: the fault is
+            # page 1 of every list of the collection faultpage-1-<spec>, which
+            # otherwise serves col_articles
+            for route in ("mixpeek_document", "mixpeek_documents") if listable else ("mixpeek_document",):
                 s = spec() if callable(spec) else spec
                 coll, ident = ("col_faults", s)
                 if s in ("NORMAL", "REFUSED"):
                     coll, ident = "col_articles", "doc_flat_01"
+                elif route == "mixpeek_documents":
+                    coll = "faultpage-1-" + s
                 with mx.case("%s via %s (%s)" % (name, route, ident)):
                     prepare(conn, settings, s)
                     since = mx.mock_last_seq()
@@ -211,19 +216,20 @@ class Faults(mx.TestCase):
                             err = mx.Err(exc)
                             rows = None
                     else:
-                        # the fault among normal documents of the same collection
-                        others = ["latency-1", "redirected"] if coll == "col_faults" else ["doc_flat_02", "doc_nested_01"]
+                        others = ["doc_flat_02", "doc_nested_01"]
+                        if coll == "col_articles":
+                            others = others + [ident]
                         try:
                             rows = mx.query(conn, "SELECT d->>'document_id' FROM mixpeek_documents(%s, %s) d ORDER BY 1",
-                                            (coll, [others[0], ident, others[1], ident]))
+                                            (coll, others + others[:1]))
                             err = None
                         except Exception as exc:
                             err = mx.Err(exc)
                             rows = None
-                    if route == "mixpeek_document" or coll == "col_faults":
+                    if route == "mixpeek_document":
                         paths = "GET " + doc_path(ident, coll)
-                    else:    # any of the ids may fail first
-                        paths = ["GET " + doc_path(i, coll) for i in others + [ident]]
+                    else:
+                        paths = "POST /v1/collections/%s/documents/list?limit=1000" % coll
                     check_outcome(name, route, err, state, msg_rx, detail_rx, paths)
                     if err is None and state is None:
                         want = [(None,)] if route == "mixpeek_document" else sorted((o,) for o in others)
@@ -234,10 +240,11 @@ class Faults(mx.TestCase):
                             mx.check(doc == {"document_id": ident, "collection_id": "col_faults", "ok": True},
                                      "%s: the document after the retries" % name, doc)
                         else:
-                            mx.check_eq(rows, sorted([(o,) for o in others] + [(ident,)]),
+                            mx.check_eq(rows, sorted((o,) for o in others),
                                         "%s via %s: every document, once" % (name, route))
                     if s != "REFUSED":
-                        check_attempts("%s via %s" % (name, route), since, ident, attempts)
+                        check_attempts("%s via %s" % (name, route), since,
+                                       ident if route == "mixpeek_document" else coll, attempts)
                     healthy(conn, "%s via %s" % (name, route))
 
     # Retry-After is honoured: the retry comes no sooner than the server asked.
@@ -291,7 +298,8 @@ class Faults(mx.TestCase):
         cur = conn.cursor()
         cur.execute("SAVEPOINT a")
         try:
-            cur.execute("SELECT * FROM mixpeek_documents('col_faults', ARRAY['stall-200','latency-50','status-503','latency-100'])")
+            cur.execute("SELECT * FROM mixpeek_documents('faultpage-1-status-503', "
+                        "ARRAY['doc_flat_01', 'doc_flat_02', 'doc_nested_01'])")
             cur.fetchall()
             mx.check(False, "expected the 503 to fail the statement")
         except Exception as exc:

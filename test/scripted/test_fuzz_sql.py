@@ -16,8 +16,8 @@ the README promises, and the test checks it:
     the SQLSTATE of the error table, whose message names status, method and
     path and, for an error envelope, Mixpeek's type and message; for other
     bodies the detail shows the body's start, made printable;
-  - mixpeek_documents(): several bodies at once; the rows, or an ERROR with
-    one of the SQLSTATEs the failing bodies call for;
+  - mixpeek_documents() of the ids a generated list reply holds: the
+    documents of those ids, each once, or the ERROR the reply calls for;
   - a foreign scan over a list page: the rows (one per result, document and
     document_id as sent), an HV00A for a page of the wrong shape, or a
     conversion error (class 22) naming the column;
@@ -584,40 +584,76 @@ def check_document_case(i, case):
             fail("%s: detail %r, expected %r" % (tag, detail, want_detail), case)
 
 
-def check_batch_case(i, cases):
-    names = []
-    wants = []
-    for k, case in enumerate(cases):
-        name = "batch%d" % k
-        can(name, case["status"], case["body"], case["ctype"])
-        names.append(name)
-        wants.append(expect_document(case["status"], case["body"]))
-    got = run("SELECT x::text FROM mixpeek_documents('col_canned', %s) x", (names,))
-    tag = "batch case %d" % i
+def expect_id_batch(status, b, ids):
+    """What mixpeek_documents() of ids (two or more: one list request) makes
+    of a list reply: the documents holding one of the ids, each once, in
+    order; an ERROR as for a page, or HV00A for a reply that says more match
+    without a cursor to get them (has_more, next_page, a total above its
+    results, a next_cursor that is no string) or whose cursor repeats."""
+    want = expect_page(status, b)
+    if want[0] == "loop":
+        return ("error", "HV00A")
+    if want[0] != "rows":
+        return want[:2]
+    pag = body_json(b).get("pagination")
+    if isinstance(pag, dict):
+        total = pag.get("total")
+        if pag.get("has_more") is True or pag.get("next_page") is not None or \
+                pag.get("next_cursor") is not None or \
+                (isinstance(total, (int, decimal.Decimal)) and not isinstance(total, bool)
+                 and total > len(want[1])):
+            return ("error", "HV00A")
+    rows, seen = [], set()
+    for d in want[1]:
+        i = d.get("document_id")
+        if isinstance(i, str) and i in ids and i not in seen:
+            seen.add(i)
+            rows.append(d)
+    return ("rows", rows)
+
+
+def sendable_id(i):
+    """An id a text[] can carry and compare byte for byte."""
+    if not isinstance(i, str) or i == "" or "\x00" in i:
+        return False
+    try:
+        i.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_batch_case(i, status, body):
+    """A generated list reply to mixpeek_documents() of the ids its results
+    hold (and two that match nothing)."""
+    can("batch", status, body)
+    try:
+        v = body_json(body)
+        results = v.get("results") if isinstance(v, dict) else None
+    except Bad:
+        results = None
+    ids = {"batch_missing_1", "batch_missing_2"}
+    for d in results if isinstance(results, list) else []:
+        if isinstance(d, dict) and sendable_id(d.get("document_id")):
+            ids.add(d["document_id"])
+    want = expect_id_batch(status, body, ids)
+    got = run("SELECT x::text FROM mixpeek_documents('canned-batch', %s) x", (sorted(ids),))
+    tag = "batch case %d (status %d)" % (i, status)
+    case = {"body": body}
     if got[0] == "crash":
         return
-    errors = {w[1] for w in wants if w[0] == "error"}
-    if errors:
+    if want[0] == "error":
         count("batch: ERROR")
-        if got[0] != "error" or got[1] not in errors:
-            fail("%s: expected an ERROR in %s, got %r" % (tag, sorted(errors), got[:3]))
+        if got[0] != "error" or got[1] != want[1]:
+            fail("%s: expected ERROR %s, got %r" % (tag, want[1], got[:3]), case)
         return
     count("batch: rows")
-    want_docs = [w[1] for w in wants if w[0] == "doc"]
     if got[0] != "ok":
-        fail("%s: expected %d rows, got %r" % (tag, len(want_docs), got[:3]))
+        fail("%s: expected %d rows, got %r" % (tag, len(want[1]), got[:3]), case)
         return
-    # rows come in completion order: match them as a multiset (numbers as decimals)
-    unmatched = list(want_docs)
-    for (text,) in got[1]:
-        v = parse_decimal(text)
-        if v in unmatched:
-            unmatched.remove(v)
-        else:
-            fail("%s: a row that no body holds: %r" % (tag, text[:200]))
-            return
-    if unmatched:
-        fail("%s: %d of %d documents missing from the rows" % (tag, len(unmatched), len(want_docs)))
+    if len(got[1]) != len(want[1]) or \
+            not all(same_json(text, d) for (text,), d in zip(got[1], want[1])):
+        fail("%s: rows differ from the documents of the ids asked for" % tag, case)
 
 
 FDW_COLUMNS = ["document_id", "created_at", "word_count", "rating", "published", "tags",
@@ -990,14 +1026,8 @@ class FuzzSql(mx.TestCase):
         self.part("document bodies", N, check_document_case, lambda: (gen_document_case(docs, envelopes),), 200)
 
     def test_03_batches(self):
-        """generated bodies through mixpeek_documents(), several at once"""
-        def batch():
-            cases = [{"status": 200, "body": serialize(rng.choice(docs)), "ctype": "application/json"}
-                     for _ in range(rng.randint(2, 6))]
-            if rng.random() < 0.6:
-                cases[rng.randrange(len(cases))] = gen_document_case(docs, envelopes)
-            return (cases,)
-        self.part("batches", max(10, N // 10), check_batch_case, batch)
+        """generated list replies through mixpeek_documents() of the ids they hold"""
+        self.part("batches", max(10, N // 10), check_batch_case, lambda: gen_page(pages, docs))
         check_alive("after the batches")
 
     def test_04_list_pages(self):

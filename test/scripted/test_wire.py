@@ -6,9 +6,10 @@ response bytes held at once, and cursor cycles of any length.
   exemption must hold (the request goes straight to the API, with its key,
   and the proxy sees nothing); a host not exempted goes through the proxy,
   as curl does with the same environment.
-- Memory: many large bodies at once are bounded by mixpeek.max_response_bytes
-  in total, not per body: 54000 with a hint, while the same ids one at a
-  time (max_concurrency = 1) are read.
+- Memory: many large bodies at once (the list requests of one id lookup)
+  are bounded by mixpeek.max_response_bytes in total, not per body: 54000
+  with a hint, while the same requests one at a time (max_concurrency = 1)
+  are read.
 - Cursor cycles: a list whose cursors go A -> B -> A ends with an ERROR
   after three pages instead of paging forever.
 - Wait events: pg_stat_activity shows a backend waiting on a stalled
@@ -136,17 +137,20 @@ class Wire(mx.TestCase):
 
     def test_02_response_bytes_bounded_in_total(self):
         """response bytes held at once are bounded in total, not per body"""
-        ids = ["huge-%d" % n for n in range(3, 9)]          # 3..8 MiB, 33 MiB in all
+        # an id lookup of six list requests, each answered with a page of one
+        # 5 MiB document (page 1 of every request is the fault), 30 MiB in all
+        ids = ["doc_%05d" % i for i in range(5999)] + ["huge-5"]
+        sql = "SELECT count(*) FROM mixpeek_documents('faultpage-1-huge-5', %s)"
         c = mx.connect()
         mx.query(c, "SET mixpeek.namespace = 'default'; SET mixpeek.max_response_bytes = '12MB'; "
                     "SET mixpeek.max_concurrency = 6")
-        err = mx.expect_error(c, "SELECT count(*) FROM mixpeek_documents('col_faults', %s)", (ids,),
+        err = mx.expect_error(c, sql, (ids,),
                               "54000", r"^Mixpeek responses held at once exceed mixpeek\.max_response_bytes$")
         if err is not None:
             mx.check(err.hint.startswith("Lower mixpeek.max_concurrency"), "hint", err.hint)
         mx.query(c, "SET mixpeek.max_concurrency = 1")
-        mx.check_eq(mx.scalar(c, "SELECT count(*) FROM mixpeek_documents('col_faults', %s)", (ids,)),
-                    len(ids), "one at a time, each under the limit: every document")
+        mx.check_eq(mx.scalar(c, sql, (ids,)), 1,
+                    "one at a time, each under the limit: the document, once, for the request of its id")
         mx.expect_error(c, "SELECT mixpeek_document('col_faults', 'huge-13')", None, "HV00A",
                               r"^Mixpeek response is larger than mixpeek\.max_response_bytes$")
         c.close()
