@@ -13,16 +13,17 @@
  * The API's filters may match more loosely than SQL's equality (case,
  * normalization), so a document counts only when its id is, byte for
  * byte, one its request asked for, and only the first time it comes.  A
- * reply with a next_cursor is followed for its chunk; one that says more
- * match without a cursor is an ERROR, never a silently short result.
+ * chunk pages as a list scan does (paging.c): along the cursor or by
+ * offset, and a chunk whose pages end short of the total its first page
+ * reported is an ERROR, never a silently short result.
  *
  * Memory: everything lives under the fetch's context.  The batch has a
  * context of its own, always younger than the one holding the requests:
  * when an error deletes the fetch's memory, children go youngest first,
  * so the batch is taken apart while its requests still exist.  The abort
  * of a subtransaction may destroy the batch under a cursor that lives on
- * (mx_batch_lost): then the requests that were in flight, each with the
- * cursor it carried, are sent again on a new batch, and nothing already
+ * (mx_batch_lost): then the requests that were in flight, each for the
+ * page it asked for, are sent again on a new batch, and nothing already
  * returned is asked for again.
  *
  *-------------------------------------------------------------------------
@@ -38,11 +39,11 @@
 #include "utils/numeric.h"
 
 #include "columns.h"
-#include "cursor_set.h"
 #include "id_fetch.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
 #include "mixpeek_limits.h"
+#include "paging.h"
 #include "settings.h"
 
 /* The ids of one request, and where its pages have got to. */
@@ -51,9 +52,8 @@ typedef struct IdChunk
 	int			first;			/* into ids */
 	int			count;
 	MemoryContext cxt;			/* its request in flight, or NULL */
-	char	   *cursor;			/* the cursor that request carries */
-	MxCursorSet *seen;			/* cursors followed, against cycles */
-	int64		received;		/* documents its pages listed */
+	bool		started;		/* paging set up (on the first send) */
+	MxPaging	paging;			/* the page that request asks for */
 } IdChunk;
 
 struct MxIdFetch
@@ -212,9 +212,9 @@ chunk_body(MxIdFetch *f, IdChunk *c)
 	if (f->return_vectors)
 		appendStringInfoString(&buf, ",\"return_vectors\":true");
 	appendStringInfoChar(&buf, '}');
-	if (c->cursor == NULL)
+	if (c->paging.cursor == NULL)
 		return buf.data;
-	return mx_body_with_cursor(buf.data, c->cursor);
+	return mx_body_with_cursor(buf.data, c->paging.cursor);
 }
 
 /*
@@ -231,20 +231,31 @@ fetch_batch(MxIdFetch *f)
 }
 
 /*
- * Send a chunk's request for the page at cursor (NULL: the first), in a
- * context of its own that replaces the chunk's previous one.  cursor may
- * point into that previous context: it is copied first.
+ * Send a chunk's request for the page its paging is at (the first asks for
+ * the total, a later one carries the cursor or the offset), in a context of
+ * its own that replaces the chunk's previous one.  The cursor lives in
+ * that previous context: it is copied first.
  */
 static void
-send_chunk(MxIdFetch *f, IdChunk *c, const char *cursor)
+send_chunk(MxIdFetch *f, IdChunk *c)
 {
 	MemoryContext cxt = AllocSetContextCreate(f->requests_cxt,
 											  "mixpeek id request",
 											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MemoryContext old;
 	MxHttpRequest *req;
 
-	c->cursor = cursor ? pstrdup(cursor) : NULL;
+	if (!c->started)
+	{
+		/* the cursor set outlives each reply: it lives with the fetch */
+		old = MemoryContextSwitchTo(f->cxt);
+		mx_paging_start(&c->paging);
+		c->started = true;
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(cxt);
+	if (c->paging.cursor != NULL)
+		c->paging.cursor = pstrdup(c->paging.cursor);
 	if (c->cxt != NULL)
 		MemoryContextDelete(c->cxt);
 	c->cxt = cxt;
@@ -252,8 +263,10 @@ send_chunk(MxIdFetch *f, IdChunk *c, const char *cursor)
 		req = mx_api_get_document(f->target, f->collection, f->ids[0],
 								  f->return_url, f->return_vectors);
 	else
-		req = mx_api_list_documents(f->target, f->collection,
-									MX_IDS_PER_REQUEST, chunk_body(f, c));
+		req = mx_api_list_page(f->target, f->collection,
+							   MX_IDS_PER_REQUEST, chunk_body(f, c),
+							   c->paging.pages == 0,
+							   c->paging.cursor ? 0 : mx_paging_offset(&c->paging));
 	req->arg = c;
 	mx_batch_add(fetch_batch(f), req);
 	f->in_flight++;
@@ -265,7 +278,7 @@ static void
 send_more(MxIdFetch *f)
 {
 	while (f->next_chunk < f->nchunks && f->in_flight < f->concurrency)
-		send_chunk(f, &f->chunks[f->next_chunk++], NULL);
+		send_chunk(f, &f->chunks[f->next_chunk++]);
 	if (f->batch != NULL)
 		mx_batch_poll(f->batch);
 }
@@ -287,46 +300,22 @@ resend_lost(MxIdFetch *f)
 	for (i = 0; i < f->next_chunk; i++)
 	{
 		if (f->chunks[i].cxt != NULL)
-			send_chunk(f, &f->chunks[i], f->chunks[i].cursor);
+			send_chunk(f, &f->chunks[i]);
 	}
 }
 
 /* ---------- replies ---------- */
 
 /*
- * Does a page say that more documents match, without a cursor to get
- * them?  has_more, a next page by number, or a total above what came.
- */
-static bool
-says_more(JsonbContainer *pagination, int64 received)
-{
-	JsonbValue *v;
-
-	v = mx_json_get(pagination, "has_more");
-	if (v != NULL && v->type == jbvBool && v->val.boolean)
-		return true;
-	v = mx_json_get(pagination, "next_page");
-	if (v != NULL && v->type != jbvNull)
-		return true;
-	v = mx_json_get(pagination, "total");
-	return v != NULL && v->type == jbvNumeric &&
-		DatumGetBool(DirectFunctionCall2(numeric_gt,
-										 NumericGetDatum(v->val.numeric),
-										 NumericGetDatum(int64_to_numeric(received))));
-}
-
-/*
- * Read a list reply into the fetch; a next_cursor sends the chunk's next
- * page at once, so that it comes while this one's documents are returned.
+ * Read a list reply into the fetch; when more pages follow, the chunk's
+ * next one is sent at once, so that it comes while this one's documents
+ * are returned.
  */
 static void
 read_list_reply(MxIdFetch *f, IdChunk *c, MxHttpRequest *req)
 {
 	Jsonb	   *page = mx_api_object_result(req);
 	JsonbValue *results = mx_json_get(&page->root, "results");
-	JsonbValue *pagination = mx_json_get(&page->root, "pagination");
-	JsonbValue *cursor = NULL;
-	char	   *next = NULL;
 
 	if (results != NULL && results->type == jbvBinary &&
 		JsonContainerIsArray(results->val.binary.data))
@@ -336,37 +325,13 @@ read_list_reply(MxIdFetch *f, IdChunk *c, MxHttpRequest *req)
 	}
 	else if (results != NULL && results->type != jbvNull)
 		mx_api_report_unexpected(req, "\"results\" is not an array.");
-	c->received += f->nresults;
 	if (f->pages)
 		(*f->pages)++;
-	if (pagination == NULL || pagination->type != jbvBinary ||
-		!JsonContainerIsObject(pagination->val.binary.data))
-		return;
-	cursor = mx_json_get(pagination->val.binary.data, "next_cursor");
-	if (cursor != NULL && cursor->type != jbvNull)
-	{
-		next = mx_json_string(cursor);
-		if (next == NULL)
-			mx_api_report_unexpected(req, "\"next_cursor\" is not a string.");
-	}
-	if (next == NULL)
-	{
-		if (says_more(pagination->val.binary.data, c->received))
-			mx_api_report_unexpected(req,
-									 "The reply says more documents match the ids, but gives no cursor to fetch them.");
-		return;
-	}
-	if (c->seen == NULL)
-	{
-		/* the set outlives this reply: it lives with the fetch */
-		MemoryContext old = MemoryContextSwitchTo(f->cxt);
-
-		c->seen = mx_cursor_set_create();
-		MemoryContextSwitchTo(old);
-	}
-	if (!mx_cursor_set_add(c->seen, next))
-		mx_api_report_unexpected(req, "The next cursor was already followed for these ids.");
-	send_chunk(f, c, next);
+	/* more, by cursor or offset; short of the reported total: an ERROR */
+	mx_paging_read(&c->paging, req, mx_json_get(&page->root, "pagination"),
+				   f->nresults);
+	if (c->paging.more)
+		send_chunk(f, c);
 }
 
 /*
