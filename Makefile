@@ -17,6 +17,7 @@ OBJS = \
 	src/json.o \
 	src/json_depth.o \
 	src/mixpeek.o \
+	src/modify.o \
 	src/options.o \
 	src/percent.o \
 	src/retry_after.o \

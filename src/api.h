@@ -67,6 +67,20 @@ extern MxHttpRequest *mx_api_list_documents(const MxTarget *target,
 											int limit,
 											const char *json_body);
 
+/*
+ * The writes, by their kind in mixpeek_stats: POST .../documents (create),
+ * PATCH and DELETE .../documents/{document_id}, POST and DELETE
+ * .../documents/batch.  document_id is used by PATCH and DELETE of one
+ * document only (a NULL one makes the path "{document_id}", for EXPLAIN); body (JSON, or NULL for a DELETE of one) is the caller's
+ * and must stay valid until the request is done.
+ */
+extern MxHttpRequest *mx_api_write(const MxTarget *target, MxRequestKind kind,
+								   const char *collection,
+								   const char *document_id, char *body);
+extern const char *mx_api_write_method(MxRequestKind kind);
+extern char *mx_api_write_path(MxRequestKind kind, const char *collection,
+							   const char *document_id);
+
 /* POST /v1/collections/list?limit=100[&cursor=...], body {} */
 extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 											  const char *cursor);

@@ -123,6 +123,24 @@
 #endif
 
 /*
+ * The role a write to a foreign table runs as, and the columns an UPDATE
+ * sets (generated ones included): PostgreSQL 16 moved both out of the
+ * range table entry.
+ */
+#if PG_VERSION_NUM >= 160000
+#define mx_result_rel_user(rinfo, estate) \
+	ExecGetResultRelCheckAsUser((rinfo), (estate))
+#define mx_updated_cols(root, rti, rte) \
+	get_rel_all_updated_cols((root), find_base_rel((root), (rti)))
+#else
+#define mx_result_rel_user(rinfo, estate) \
+	(OidIsValid(exec_rt_fetch((rinfo)->ri_RangeTableIndex, (estate))->checkAsUser) ? \
+	 exec_rt_fetch((rinfo)->ri_RangeTableIndex, (estate))->checkAsUser : GetUserId())
+#define mx_updated_cols(root, rti, rte) \
+	bms_union((rte)->updatedCols, (rte)->extraUpdatedCols)
+#endif
+
+/*
  * Does a collation sort bytewise?  PostgreSQL 18 dropped lc_collate_is_c()
  * for the collation's cached locale.
  */
