@@ -86,14 +86,16 @@ typedef struct MxModifyState
 	MemoryContext row_cxt;		/* one row's request, reset per row */
 	MemoryContext pending_cxt;	/* collected updates or deletes */
 
-	/* updates or deletes not sent yet (no RETURNING) */
+	/* updates (without RETURNING) and deletes, sent when the scan is done */
 	char	  **pending_ids;
 	char	  **pending_bodies;
 	int			npending;
+	int			pending_cap;
 
 	HTAB	   *seen;			/* ids written by this statement */
 	MxWritten	written;
 	char	   *failure_note;	/* what the failing request left unwritten */
+	int64		unsent;			/* collected writes after the failing one */
 	Bitmapset  *all_columns;	/* RETURNING converts them all */
 	MxHttpStats stats;
 } MxModifyState;
@@ -248,7 +250,7 @@ mixpeekAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
  * mixpeekPlanForeignModify
  *		The columns each row writes: every writable column for INSERT (a
  *		read-only one must be NULL, checked per row), the SET columns for
- *		UPDATE, which must all be writable.
+ *		UPDATE, which must all be writable; and whether there is RETURNING.
  */
 static List *
 mixpeekPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
@@ -284,7 +286,14 @@ mixpeekPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 		}
 	}
 	table_close(relation, NoLock);
-	return list_make1(attrs);
+
+	/*
+	 * Whether rows are returned, known here and not from the executor: it
+	 * sets up RETURNING after BeginForeignModify.
+	 */
+	return list_make2(attrs,
+					  makeBoolean(plan->returningLists != NIL &&
+								  list_nth(plan->returningLists, subplan_index) != NIL));
 }
 
 /* ---------- transactions ---------- */
@@ -294,8 +303,9 @@ warn_not_rolled_back(int64 n, const char *what)
 {
 	ereport(WARNING,
 			(errcode(ERRCODE_WARNING),
-			 errmsg("%lld Mixpeek documents written by this %s stay written",
-					(long long) n, what),
+			 errmsg_plural("%lld Mixpeek document written by this %s stays written",
+						   "%lld Mixpeek documents written by this %s stay written",
+						   n, (long long) n, what),
 			 errdetail("Writes through mixpeek_fdw are sent when they are made; the API cannot roll them back.")));
 }
 
@@ -495,7 +505,10 @@ append_ids(StringInfo buf, int64 count, char **shown, int nshown)
 	appendStringInfoChar(buf, ')');
 }
 
-/* The sentence on what this statement wrote before a failure. */
+/*
+ * The sentence on what this statement wrote before a failure, and what it
+ * did not send at all.
+ */
 static char *
 written_sentence(MxModifyState *st)
 {
@@ -506,18 +519,23 @@ written_sentence(MxModifyState *st)
 					 past_tense(st->operation));
 	append_ids(&buf, st->written.count, st->written.shown, st->written.nshown);
 	appendStringInfoChar(&buf, '.');
+	if (st->unsent > 0)
+		appendStringInfo(&buf, " Not sent: %lld.", (long long) st->unsent);
 	return buf.data;
 }
 
-/* While a write is in flight, an ERROR says what was written before it. */
+/*
+ * While a write is in flight, an ERROR (its own, or one that api.c raises
+ * for the HTTP status) says in its context what was written before it.
+ */
 static void
 write_context(void *arg)
 {
 	MxModifyState *st = arg;
 
 	if (st->failure_note != NULL)
-		errcontext("%s; %s", st->failure_note, written_sentence(st));
-	else
+		errcontext("%s. %s", st->failure_note, written_sentence(st));
+	else if (st->written.count > 0 || st->unsent > 0)
 		errcontext("%s", written_sentence(st));
 }
 
@@ -557,8 +575,7 @@ report_missing(MxModifyState *st, const char *id)
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("document \"%s\" of foreign table \"%s\" no longer exists",
 					id, RelationGetRelationName(st->relation)),
-			 errdetail("It was deleted after this statement read it. %s",
-					   written_sentence(st)),
+			 errdetail("It was deleted after this statement read it."),
 			 errhint("Run the statement again.")));
 }
 
@@ -628,9 +645,12 @@ created_id(Jsonb *doc)
 
 /* ---------- batches of updates and deletes ---------- */
 
-/* {"updates":[{"document_id":..,"update_data":{..}},..]} or {"document_ids":[..]} */
+/*
+ * {"updates":[{"document_id":..,"update_data":{..}},..]} or
+ * {"document_ids":[..]} for the collected writes start .. start + n - 1
+ */
 static char *
-batch_body(MxModifyState *st)
+batch_body(MxModifyState *st, int start, int n)
 {
 	StringInfoData buf;
 	int			i;
@@ -638,9 +658,9 @@ batch_body(MxModifyState *st)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, update ? "{\"updates\":[" : "{\"document_ids\":[");
-	for (i = 0; i < st->npending; i++)
+	for (i = start; i < start + n; i++)
 	{
-		if (i > 0)
+		if (i > start)
 			appendStringInfoChar(&buf, ',');
 		if (update)
 			appendStringInfoString(&buf, "{\"document_id\":");
@@ -659,7 +679,8 @@ batch_body(MxModifyState *st)
  * is a failure too: nothing may be taken for written that was not.
  */
 static void
-read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply)
+read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply,
+				   int start, int n)
 {
 	JsonbValue *results = mx_json_get(&reply->root, "results");
 	HTAB	   *ok;
@@ -679,7 +700,7 @@ read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply)
 	ctl.hcxt = CurrentMemoryContext;
 	ctl.keysize = MX_MAX_DOCUMENT_ID_KEY;
 	ctl.entrysize = MX_MAX_DOCUMENT_ID_KEY;
-	ok = hash_create("mixpeek_fdw batch results", st->npending, &ctl,
+	ok = hash_create("mixpeek_fdw batch results", n, &ctl,
 					 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	nresults = JsonContainerSize(results->val.binary.data);
 	for (i = 0; i < nresults; i++)
@@ -700,7 +721,7 @@ read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply)
 			first_error = mx_json_string(mx_json_get(r->val.binary.data, "error"));
 	}
 
-	for (i = 0; i < st->npending; i++)
+	for (i = start; i < start + n; i++)
 	{
 		const char *id = st->pending_ids[i];
 
@@ -729,46 +750,63 @@ read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply)
 					 : ERRCODE_FDW_ERROR),
 			 errmsg("Mixpeek %s %d of %d documents of foreign table \"%s\"%s%s",
 					st->operation == CMD_UPDATE ? "did not update" : "did not delete",
-					nfailed, st->npending, RelationGetRelationName(st->relation),
+					nfailed, n, RelationGetRelationName(st->relation),
 					first_error ? ": " : "",
 					first_error ? mx_http_redact(req, first_error) : ""),
 			 errdetail_internal("%s", mx_http_redact(req, detail.data))));
 }
 
-/* Send what was collected: one PATCH or DELETE, or a batch request. */
+/* Send the collected writes start .. start + n - 1: one PATCH or DELETE, or a batch. */
 static void
-flush_pending(MxModifyState *st)
+send_chunk(MxModifyState *st, int start, int n)
 {
 	bool		update = (st->operation == CMD_UPDATE);
-	MemoryContext old;
 	ErrorContextCallback errcb;
 	MxHttpRequest *req;
 
-	if (st->npending == 0)
-		return;
-	old = MemoryContextSwitchTo(st->pending_cxt);
-	if (st->npending == 1)
+	if (n == 1)
 	{
 		(void) write_one(st, update ? MX_REQ_UPDATE_DOCUMENT : MX_REQ_DELETE_DOCUMENT,
-						 st->pending_ids[0], st->pending_bodies[0]);
-		note_written(st, st->pending_ids[0]);
+						 st->pending_ids[start], st->pending_bodies[start]);
+		note_written(st, st->pending_ids[start]);
+		return;
 	}
-	else
+	req = mx_api_write(st->target,
+					   update ? MX_REQ_BATCH_UPDATE : MX_REQ_BATCH_DELETE,
+					   st->rel->collection, NULL, batch_body(st, start, n));
+	errcb.callback = write_context;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	send_all(st, &req, 1);
+	read_batch_results(st, req, mx_api_object_result(req), start, n);
+	error_context_stack = errcb.previous;
+}
+
+/*
+ * Send what was collected, batch_size documents a request, one request
+ * after the other: a failure stops the statement before the next one.
+ */
+static void
+flush_pending(MxModifyState *st)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->pending_cxt);
+	int			start;
+
+	for (start = 0; start < st->npending; start += st->batch_size)
 	{
-		req = mx_api_write(st->target,
-						   update ? MX_REQ_BATCH_UPDATE : MX_REQ_BATCH_DELETE,
-						   st->rel->collection, NULL, batch_body(st));
-		errcb.callback = write_context;
-		errcb.arg = st;
-		errcb.previous = error_context_stack;
-		error_context_stack = &errcb;
-		send_all(st, &req, 1);
-		read_batch_results(st, req, mx_api_object_result(req));
-		error_context_stack = errcb.previous;
+		int			n = Min(st->batch_size, st->npending - start);
+
+		st->unsent = st->npending - start - n;
+		send_chunk(st, start, n);
 	}
+	st->unsent = 0;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->pending_cxt);
 	st->npending = 0;
+	st->pending_ids = NULL;
+	st->pending_bodies = NULL;
+	st->pending_cap = 0;
 }
 
 /* ---------- execution ---------- */
@@ -794,6 +832,7 @@ mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							  RelationGetDescr(st->relation));
 	st->operation = mtstate->operation;
 	st->target_attrs = linitial(fdw_private);
+	st->returning = boolVal(lsecond(fdw_private));
 	st->batch_size = table_batch_size(RelationGetRelid(st->relation));
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -803,7 +842,6 @@ mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 							   st->rel->namespace);
 	st->conv = mx_converter_create(st->rel);
 	st->all_columns = bms_make_singleton(0 - FirstLowInvalidHeapAttributeNumber);
-	st->returning = (rinfo->ri_projectReturning != NULL);
 	st->cxt = CurrentMemoryContext;
 	st->row_cxt = AllocSetContextCreate(st->cxt, "mixpeek_fdw write",
 										ALLOCSET_DEFAULT_SIZES);
@@ -820,8 +858,6 @@ mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			elog(ERROR, "mixpeek_fdw: could not find junk column %s", MX_ID_JUNK);
 		st->wholerow_junk = ExecFindJunkAttributeInTlist(subplan->targetlist,
 														 "wholerow");
-		st->pending_ids = palloc(sizeof(char *) * st->batch_size);
-		st->pending_bodies = palloc0(sizeof(char *) * st->batch_size);
 		ctl.keysize = MX_MAX_DOCUMENT_ID_KEY;
 		ctl.entrysize = MX_MAX_DOCUMENT_ID_KEY;
 		ctl.hcxt = st->cxt;
@@ -956,10 +992,35 @@ already_written(MxModifyState *st, const char *id)
 	return found;
 }
 
+/* Keep a write for the end of the statement. */
+static void
+collect(MxModifyState *st, const char *id, const char *body)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->pending_cxt);
+
+	if (st->npending == st->pending_cap)
+	{
+		st->pending_cap = Max(64, st->pending_cap * 2);
+		st->pending_ids = st->pending_ids
+			? repalloc(st->pending_ids, sizeof(char *) * st->pending_cap)
+			: palloc(sizeof(char *) * st->pending_cap);
+		st->pending_bodies = st->pending_bodies
+			? repalloc(st->pending_bodies, sizeof(char *) * st->pending_cap)
+			: palloc(sizeof(char *) * st->pending_cap);
+	}
+	st->pending_ids[st->npending] = pstrdup(id);
+	st->pending_bodies[st->npending] = body ? pstrdup(body) : NULL;
+	st->npending++;
+	MemoryContextSwitchTo(old);
+}
+
 /*
- * The shared part of UPDATE and DELETE: skip a repeated document; with
- * RETURNING send at once; otherwise collect, and send a full batch.
- * Returns false for a skipped row.
+ * The shared part of UPDATE and DELETE: skip a repeated document; an
+ * UPDATE with RETURNING is sent at once (the row comes from the answer),
+ * everything else is collected and sent when the scan is done.  Sending
+ * while the scan still pages through the collection could move the rows
+ * under its cursor, and the statement would see its own writes.  Returns
+ * false for a skipped row.
  */
 static bool
 write_row(MxModifyState *st, TupleTableSlot *slot, TupleTableSlot *planSlot,
@@ -980,21 +1041,14 @@ write_row(MxModifyState *st, TupleTableSlot *slot, TupleTableSlot *planSlot,
 		return false;
 	}
 	body = update ? fields_body(st, slot) : NULL;
-	if (st->returning)
+	if (update && st->returning)
 	{
-		*reply = write_one(st, update ? MX_REQ_UPDATE_DOCUMENT : MX_REQ_DELETE_DOCUMENT,
-						   id, body);
+		*reply = write_one(st, MX_REQ_UPDATE_DOCUMENT, id, body);
 		note_written(st, id);
-		MemoryContextSwitchTo(old);
-		return true;
 	}
-	MemoryContextSwitchTo(st->pending_cxt);
-	st->pending_ids[st->npending] = pstrdup(id);
-	st->pending_bodies[st->npending] = body ? pstrdup(body) : NULL;
-	st->npending++;
+	else
+		collect(st, id, body);
 	MemoryContextSwitchTo(old);
-	if (st->npending >= st->batch_size)
-		flush_pending(st);
 	return true;
 }
 
@@ -1076,7 +1130,6 @@ mixpeekExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 {
 	MxModifyState *st = rinfo->ri_FdwState;
 	const char *collection = st->rel->collection;
-	bool		returning = (rinfo->ri_projectReturning != NULL);
 	MxRequestKind one;
 	MxRequestKind many;
 	ListCell   *lc;
@@ -1090,7 +1143,7 @@ mixpeekExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 			break;
 		case CMD_UPDATE:
 			one = MX_REQ_UPDATE_DOCUMENT;
-			many = MX_REQ_BATCH_UPDATE;
+			many = st->returning ? one : MX_REQ_BATCH_UPDATE;
 			break;
 		default:
 			one = MX_REQ_DELETE_DOCUMENT;
@@ -1101,13 +1154,14 @@ mixpeekExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 						psprintf("%s %s", mx_api_write_method(one),
 								 mx_api_write_path(one, collection, NULL)),
 						es);
-	if (many != one && !returning && st->batch_size > 1)
+	if (many != one && st->batch_size > 1)
 		ExplainPropertyText("Remote Batch Request",
 							psprintf("%s %s", mx_api_write_method(many),
 									 mx_api_write_path(many, collection, NULL)),
 							es);
 	ExplainPropertyInteger("Batch Size", NULL,
-						   returning ? 1 : st->batch_size, es);
+						   st->returning && st->operation != CMD_DELETE
+						   ? 1 : st->batch_size, es);
 	if (st->operation == CMD_UPDATE)
 	{
 		StringInfoData fields;
