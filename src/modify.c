@@ -938,7 +938,7 @@ mixpeekExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 	{
 		ErrorContextCallback errcb;
 
-		st->failure_note = psprintf("%d of the %d rows sent together were not created (a create that may have reached Mixpeek is not sent again)",
+		st->failure_note = psprintf("%d of the %d rows sent together failed (a create that may have reached Mixpeek is not sent again)",
 									nfailed, *numSlots);
 		errcb.callback = write_context;
 		errcb.arg = st;
