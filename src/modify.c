@@ -1052,14 +1052,34 @@ write_row(MxModifyState *st, TupleTableSlot *slot, TupleTableSlot *planSlot,
 	return true;
 }
 
+/* DELETE RETURNING: the row as the statement read it (the API sends none). */
+static void
+store_read_row(MxModifyState *st, TupleTableSlot *slot, TupleTableSlot *planSlot)
+{
+	bool		isnull = true;
+	Datum		row = 0;
+	HeapTupleData tuple;
+
+	if (AttributeNumberIsValid(st->wholerow_junk))
+		row = ExecGetJunkAttribute(planSlot, st->wholerow_junk, &isnull);
+	if (isnull)
+		elog(ERROR, "mixpeek_fdw: the deleted row is missing");
+	tuple.t_data = DatumGetHeapTupleHeader(row);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(tuple.t_data);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = RelationGetRelid(st->relation);
+	ExecForceStoreHeapTuple(&tuple, slot, false);
+}
+
 /*
- * mixpeekExecForeignUpdate
- *		PATCH the SET columns of the row's document; RETURNING reads the
- *		document the API sends back.
+ * mixpeekExecForeignUpdate, mixpeekExecForeignDelete
+ *		PATCH the SET columns of the row's document, or DELETE it.  UPDATE
+ *		RETURNING reads the document the API sends back; DELETE RETURNING
+ *		shows the row as the statement read it.
  */
 static TupleTableSlot *
-mixpeekExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
-						 TupleTableSlot *slot, TupleTableSlot *planSlot)
+mixpeekExecForeignUpdateDelete(EState *estate, ResultRelInfo *rinfo,
+							   TupleTableSlot *slot, TupleTableSlot *planSlot)
 {
 	MxModifyState *st = rinfo->ri_FdwState;
 	Jsonb	   *reply;
@@ -1068,37 +1088,8 @@ mixpeekExecForeignUpdate(EState *estate, ResultRelInfo *rinfo,
 		return NULL;
 	if (reply != NULL)
 		store_reply(st, slot, reply);
-	return slot;
-}
-
-/*
- * mixpeekExecForeignDelete
- *		DELETE the row's document; RETURNING shows the row as the statement
- *		read it.
- */
-static TupleTableSlot *
-mixpeekExecForeignDelete(EState *estate, ResultRelInfo *rinfo,
-						 TupleTableSlot *slot, TupleTableSlot *planSlot)
-{
-	MxModifyState *st = rinfo->ri_FdwState;
-	Jsonb	   *reply;
-
-	if (!write_row(st, slot, planSlot, &reply))
-		return NULL;
-	if (st->returning)
-	{
-		bool		isnull;
-		Datum		row = ExecGetJunkAttribute(planSlot, st->wholerow_junk, &isnull);
-		HeapTupleData tuple;
-
-		if (!AttributeNumberIsValid(st->wholerow_junk) || isnull)
-			elog(ERROR, "mixpeek_fdw: the deleted row is missing");
-		tuple.t_data = DatumGetHeapTupleHeader(row);
-		tuple.t_len = HeapTupleHeaderGetDatumLength(tuple.t_data);
-		ItemPointerSetInvalid(&tuple.t_self);
-		tuple.t_tableOid = RelationGetRelid(st->relation);
-		ExecForceStoreHeapTuple(&tuple, slot, false);
-	}
+	else if (st->returning && st->operation == CMD_DELETE)
+		store_read_row(st, slot, planSlot);
 	return slot;
 }
 
@@ -1190,8 +1181,8 @@ mx_modify_routine(FdwRoutine *routine)
 	routine->ExecForeignInsert = mixpeekExecForeignInsert;
 	routine->ExecForeignBatchInsert = mixpeekExecForeignBatchInsert;
 	routine->GetForeignModifyBatchSize = mixpeekGetForeignModifyBatchSize;
-	routine->ExecForeignUpdate = mixpeekExecForeignUpdate;
-	routine->ExecForeignDelete = mixpeekExecForeignDelete;
+	routine->ExecForeignUpdate = mixpeekExecForeignUpdateDelete;
+	routine->ExecForeignDelete = mixpeekExecForeignUpdateDelete;
 	routine->EndForeignModify = mixpeekEndForeignModify;
 	routine->ExplainForeignModify = mixpeekExplainForeignModify;
 }

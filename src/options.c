@@ -89,6 +89,20 @@ check_base_url(DefElem *def)
 				 errhint("A superuser can add the host to mixpeek.allowed_hosts.")));
 }
 
+/* Decimal digits only, 1 to max; 0 when the value is not that. */
+static int
+parse_count(const char *value, int max)
+{
+	int			n = 0;
+	const char *p;
+
+	for (p = value; *p >= '0' && *p <= '9' && n <= max; p++)
+		n = n * 10 + (*p - '0');
+	if (p == value || *p != '\0' || n < 1 || n > max)
+		return 0;
+	return n;
+}
+
 /*
  * The one reading of a page_size option, for the validator and the scan:
  * digits only, 1 to MX_PAGE_SIZE_MAX; 0 when the value is not that.
@@ -96,14 +110,7 @@ check_base_url(DefElem *def)
 int
 mx_parse_page_size(const char *value)
 {
-	int			n = 0;
-	const char *p;
-
-	for (p = value; *p >= '0' && *p <= '9' && n <= MX_PAGE_SIZE_MAX; p++)
-		n = n * 10 + (*p - '0');
-	if (p == value || *p != '\0' || n < 1 || n > MX_PAGE_SIZE_MAX)
-		return 0;
-	return n;
+	return parse_count(value, MX_PAGE_SIZE_MAX);
 }
 
 static const char page_size_rule[] =
@@ -124,14 +131,7 @@ check_page_size(DefElem *def)
 int
 mx_parse_batch_size(const char *value)
 {
-	int			n = 0;
-	const char *p;
-
-	for (p = value; *p >= '0' && *p <= '9' && n <= MX_WRITE_BATCH_MAX; p++)
-		n = n * 10 + (*p - '0');
-	if (p == value || *p != '\0' || n < 1 || n > MX_WRITE_BATCH_MAX)
-		return 0;
-	return n;
+	return parse_count(value, MX_WRITE_BATCH_MAX);
 }
 
 static void

@@ -57,6 +57,15 @@ def table(name, collection, extra=""):
     mx.query(su, "GRANT ALL ON %s TO PUBLIC" % name)
 
 
+def fault_table(name, collection, n, extra=""):
+    """A table on a writefault- collection with n rows; the mock's request
+    number before the statement under test."""
+    table(name, collection, extra)
+    if n:
+        fill(name, n, collection)
+    return mx.mock_last_seq()
+
+
 def writes(since, path_contains=None):
     """The write requests the mock received after seq since."""
     return [r for r in mx.mock_requests(since=since, path_contains=path_contains)
@@ -206,10 +215,7 @@ class Faults(mx.TestCase):
     def test_03_retry_only_idempotent(self):
         """429 in a batch update is retried; 429 on a create is not"""
         # the 6th write: after 5 inserts, the batch update
-        col = "writefault-6-1-status-429-upd"
-        table("wr_429", col)
-        fill("wr_429", 5, col)
-        seq = mx.mock_last_seq()
+        seq = fault_table("wr_429", "writefault-6-1-status-429-upd", 5)
         mx.query(su, "UPDATE wr_429 SET n = 7")
         sent = writes(seq)
         mx.check_eq([(r["method"], r["status"]) for r in sent], [("POST", 429), ("POST", 200)],
@@ -218,9 +224,7 @@ class Faults(mx.TestCase):
                     "every document holds the new value")
 
         # the 3rd create of 5 answered 429, with rows one at a time
-        col = "writefault-3-1-status-429-ins"
-        table("wr_429i", col, ", batch_size '1'")
-        seq = mx.mock_last_seq()
+        seq = fault_table("wr_429i", "writefault-3-1-status-429-ins", 0, ", batch_size '1'")
         err = mx.expect_error(su, "INSERT INTO wr_429i (title, n) SELECT 't' || i, i "
                                   "FROM generate_series(1, 5) i", None, "53400",
                               r"^Mixpeek returned HTTP 429")
@@ -236,19 +240,14 @@ class Faults(mx.TestCase):
 
     def test_04_lost_reply(self):
         """a reply lost after applying: PATCH retried harmlessly, POST not retried"""
-        col = "writefault-2-1-applied-500-patch"
-        table("wr_lost", col)
-        fill("wr_lost", 1, col)
-        seq = mx.mock_last_seq()
+        seq = fault_table("wr_lost", "writefault-2-1-applied-500-patch", 1)
         mx.query(su, "UPDATE wr_lost SET n = 42")
         mx.check_eq([(r["method"], r["status"], r["body"]) for r in writes(seq)],
                     [("PATCH", 500, {"n": 42}), ("PATCH", 200, {"n": 42})],
                     "the PATCH is sent again: absolute values, applied twice to the same effect")
         mx.check_eq(mx.query(su, "SELECT n FROM wr_lost"), [(42,)], "the value, once")
 
-        col = "writefault-2-1-applied-500-post"
-        table("wr_lostc", col)
-        seq = mx.mock_last_seq()
+        seq = fault_table("wr_lostc", "writefault-2-1-applied-500-post", 0)
         err = mx.expect_error(su, "INSERT INTO wr_lostc (title) VALUES ('a'), ('b'), ('c')",
                               None, "HV000", r"^Mixpeek returned HTTP 500")
         mx.check_eq(len(writes(seq)), 3, "three POSTs, the failed one not sent again")
