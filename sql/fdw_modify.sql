@@ -48,7 +48,8 @@ ALTER FOREIGN TABLE notes OPTIONS (SET updatable 'true');
 SELECT pg_temp.last_seq() AS seq \gset
 INSERT INTO notes (title, rating, tags, meta, flag)
 VALUES ('first', 4.123456789012345678, ARRAY['x', 'y'], '{"k": [1, 2]}', true);
-INSERT INTO notes (title) VALUES ('second'), ('third');
+INSERT INTO notes (title) VALUES ('second');
+INSERT INTO notes (title) VALUES ('third');
 SELECT * FROM pg_temp.writes_since(:seq);
 
 -- RETURNING reads the document Mixpeek sent back
@@ -128,6 +129,16 @@ DELETE FROM notes WHERE title <> 'first';
 SELECT * FROM pg_temp.writes_since(:seq);
 SELECT document_id, title FROM notes;
 
+-- COPY inserts as INSERT does
+SELECT pg_temp.last_seq() AS seq \gset
+COPY notes (title, rating) FROM stdin;
+copied one	1
+copied two	\N
+\.
+-- (rows of a batch are sent concurrently: in any order)
+SELECT * FROM pg_temp.writes_since(:seq) ORDER BY body ->> 'title';
+DELETE FROM notes WHERE title LIKE 'copied%';
+
 -- remote writes are not transactional: a rollback says what stays written
 BEGIN;
 INSERT INTO notes (title) VALUES ('kept');
@@ -135,6 +146,7 @@ ROLLBACK;
 BEGIN;
 SAVEPOINT s;
 DELETE FROM notes WHERE title = 'kept';
+SAVEPOINT t;
 ROLLBACK TO SAVEPOINT s;
 COMMIT;
 SELECT title FROM notes ORDER BY title;

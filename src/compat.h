@@ -133,9 +133,13 @@
 #define mx_updated_cols(root, rti, rte) \
 	get_rel_all_updated_cols((root), find_base_rel((root), (rti)))
 #else
+/* a partition that rows are routed to has no range table entry: its root's */
+#define mx_result_rel_rte(rinfo, estate) \
+	exec_rt_fetch(((rinfo)->ri_RangeTableIndex != 0 ? (rinfo) : \
+				   (rinfo)->ri_RootResultRelInfo)->ri_RangeTableIndex, (estate))
 #define mx_result_rel_user(rinfo, estate) \
-	(OidIsValid(exec_rt_fetch((rinfo)->ri_RangeTableIndex, (estate))->checkAsUser) ? \
-	 exec_rt_fetch((rinfo)->ri_RangeTableIndex, (estate))->checkAsUser : GetUserId())
+	(OidIsValid(mx_result_rel_rte(rinfo, estate)->checkAsUser) ? \
+	 mx_result_rel_rte(rinfo, estate)->checkAsUser : GetUserId())
 #define mx_updated_cols(root, rti, rte) \
 	bms_union((rte)->updatedCols, (rte)->extraUpdatedCols)
 #endif

@@ -169,6 +169,7 @@ extern char *mx_output_text(Datum value, Oid typid);
 
 /* modify.c: INSERT, UPDATE and DELETE */
 extern void mx_modify_routine(FdwRoutine *routine);
+extern void mx_modify_init(void);
 
 /* import.c */
 extern List *mx_import_foreign_schema(ImportForeignSchemaStmt *stmt,

@@ -103,7 +103,6 @@ typedef struct MxModifyState
 /* Documents written in this transaction, for the WARNING on rollback. */
 static int64 xact_written = 0;
 static List *savepoint_written = NIL;	/* xact_written at each savepoint */
-static bool callbacks_registered = false;
 
 /* ---------- options ---------- */
 
@@ -246,6 +245,21 @@ mixpeekAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 							 rtindex, "wholerow");
 }
 
+/* An INSERT's columns: all but the dropped ones. */
+static List *
+insert_attrs(TupleDesc tupdesc)
+{
+	List	   *attrs = NIL;
+	int			i;
+
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		if (!TupleDescAttr(tupdesc, i)->attisdropped)
+			attrs = lappend_int(attrs, i + 1);
+	}
+	return attrs;
+}
+
 /*
  * mixpeekPlanForeignModify
  *		The columns each row writes: every writable column for INSERT (a
@@ -260,7 +274,6 @@ mixpeekPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 	Relation	relation = table_open(rte->relid, NoLock);
 	MxRelation *rel = mx_fdw_relation(rte->relid, RelationGetDescr(relation));
 	List	   *attrs = NIL;
-	int			i;
 
 	if (plan->operation == CMD_UPDATE)
 	{
@@ -278,13 +291,7 @@ mixpeekPlanForeignModify(PlannerInfo *root, ModifyTable *plan,
 		}
 	}
 	else if (plan->operation == CMD_INSERT)
-	{
-		for (i = 0; i < rel->natts; i++)
-		{
-			if (rel->columns[i].name != NULL)
-				attrs = lappend_int(attrs, i + 1);
-		}
-	}
+		attrs = insert_attrs(RelationGetDescr(relation));
 	table_close(relation, NoLock);
 
 	/*
@@ -325,7 +332,7 @@ modify_xact_callback(XactEvent event, void *arg)
 			 event != XACT_EVENT_PREPARE)
 		return;
 	xact_written = 0;
-	list_free(savepoint_written);
+	list_free_deep(savepoint_written);
 	savepoint_written = NIL;
 }
 
@@ -812,30 +819,28 @@ flush_pending(MxModifyState *st)
 /* ---------- execution ---------- */
 
 /*
- * mixpeekBeginForeignModify
- *		Resolve the target (key and namespace of the table's server and
- *		user mapping, as a scan does) and find the junk columns.
+ * The state of a write to a table, for BeginForeignModify and
+ * BeginForeignInsert: where requests go (the key and namespace of the
+ * table's server and user mapping, as a scan finds them), how values are
+ * sent and read back.
  */
-static void
-mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
-						  List *fdw_private, int subplan_index, int eflags)
+static MxModifyState *
+begin_modify(ResultRelInfo *rinfo, EState *estate, CmdType operation,
+			 List *target_attrs, bool returning, bool explain_only)
 {
 	MxModifyState *st = palloc0(sizeof(MxModifyState));
-	EState	   *estate = mtstate->ps.state;
-	Plan	   *subplan = outerPlanState(mtstate)->plan;
-	HASHCTL		ctl;
 	ListCell   *lc;
 
 	rinfo->ri_FdwState = st;
 	st->relation = rinfo->ri_RelationDesc;
 	st->rel = mx_fdw_relation(RelationGetRelid(st->relation),
 							  RelationGetDescr(st->relation));
-	st->operation = mtstate->operation;
-	st->target_attrs = linitial(fdw_private);
-	st->returning = boolVal(lsecond(fdw_private));
+	st->operation = operation;
+	st->target_attrs = target_attrs;
+	st->returning = returning;
 	st->batch_size = table_batch_size(RelationGetRelid(st->relation));
-	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
-		return;
+	if (explain_only)
+		return st;
 
 	st->target = mx_fdw_target(st->rel->serverid,
 							   mx_result_rel_user(rinfo, estate),
@@ -851,25 +856,52 @@ mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	foreach(lc, st->target_attrs)
 		prepare_to_jsonb(&st->to_jsonb[lfirst_int(lc) - 1],
 						 &st->rel->columns[lfirst_int(lc) - 1]);
-	if (st->operation != CMD_INSERT)
-	{
-		st->id_junk = ExecFindJunkAttributeInTlist(subplan->targetlist, MX_ID_JUNK);
-		if (!AttributeNumberIsValid(st->id_junk))
-			elog(ERROR, "mixpeek_fdw: could not find junk column %s", MX_ID_JUNK);
-		st->wholerow_junk = ExecFindJunkAttributeInTlist(subplan->targetlist,
-														 "wholerow");
-		ctl.keysize = MX_MAX_DOCUMENT_ID_KEY;
-		ctl.entrysize = MX_MAX_DOCUMENT_ID_KEY;
-		ctl.hcxt = st->cxt;
-		st->seen = hash_create("mixpeek_fdw written ids", 64, &ctl,
-							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(modify_xact_callback, NULL);
-		RegisterSubXactCallback(modify_subxact_callback, NULL);
-		callbacks_registered = true;
-	}
+	return st;
+}
+
+/*
+ * mixpeekBeginForeignModify
+ *		Set up a statement's writes; UPDATE and DELETE also find the junk
+ *		columns of the document id (and of the row, for DELETE RETURNING).
+ */
+static void
+mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
+						  List *fdw_private, int subplan_index, int eflags)
+{
+	Plan	   *subplan = outerPlanState(mtstate)->plan;
+	MxModifyState *st;
+	HASHCTL		ctl;
+
+	st = begin_modify(rinfo, mtstate->ps.state, mtstate->operation,
+					  linitial(fdw_private), boolVal(lsecond(fdw_private)),
+					  (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
+	if (st->target == NULL || st->operation == CMD_INSERT)
+		return;
+	st->id_junk = ExecFindJunkAttributeInTlist(subplan->targetlist, MX_ID_JUNK);
+	if (!AttributeNumberIsValid(st->id_junk))
+		elog(ERROR, "mixpeek_fdw: could not find junk column %s", MX_ID_JUNK);
+	st->wholerow_junk = ExecFindJunkAttributeInTlist(subplan->targetlist,
+													 "wholerow");
+	ctl.keysize = MX_MAX_DOCUMENT_ID_KEY;
+	ctl.entrysize = MX_MAX_DOCUMENT_ID_KEY;
+	ctl.hcxt = st->cxt;
+	st->seen = hash_create("mixpeek_fdw written ids", 64, &ctl,
+						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/*
+ * mixpeekBeginForeignInsert
+ *		COPY into the table, or rows routed to it as a partition: inserts
+ *		as INSERT makes them.
+ */
+static void
+mixpeekBeginForeignInsert(ModifyTableState *mtstate, ResultRelInfo *rinfo)
+{
+	Relation	relation = rinfo->ri_RelationDesc;
+
+	(void) begin_modify(rinfo, mtstate->ps.state, CMD_INSERT,
+						insert_attrs(RelationGetDescr(relation)),
+						rinfo->ri_projectReturning != NULL, false);
 }
 
 /*
@@ -1170,6 +1202,17 @@ mixpeekExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	}
 }
 
+/*
+ * From _PG_init: the WARNING on rollback needs every subtransaction's
+ * start, also of those begun before the first write.
+ */
+void
+mx_modify_init(void)
+{
+	RegisterXactCallback(modify_xact_callback, NULL);
+	RegisterSubXactCallback(modify_subxact_callback, NULL);
+}
+
 /* The modify callbacks of the handler (fdw.c). */
 void
 mx_modify_routine(FdwRoutine *routine)
@@ -1184,5 +1227,7 @@ mx_modify_routine(FdwRoutine *routine)
 	routine->ExecForeignUpdate = mixpeekExecForeignUpdateDelete;
 	routine->ExecForeignDelete = mixpeekExecForeignUpdateDelete;
 	routine->EndForeignModify = mixpeekEndForeignModify;
+	routine->BeginForeignInsert = mixpeekBeginForeignInsert;
+	routine->EndForeignInsert = mixpeekEndForeignModify;
 	routine->ExplainForeignModify = mixpeekExplainForeignModify;
 }
