@@ -1197,6 +1197,11 @@ mixpeekExplainForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	}
 	if (es->analyze && st->target != NULL)
 	{
+		/*
+		 * EXPLAIN ANALYZE prints the plan before it ends it: send the
+		 * collected writes now, so that what is shown is what was sent.
+		 */
+		flush_pending(st);
 		ExplainPropertyInteger("Remote Requests", NULL, st->stats.requests, es);
 		ExplainPropertyInteger("Remote Retries", NULL, st->stats.retries, es);
 	}

@@ -131,6 +131,34 @@ class Batches(mx.TestCase):
         mx.check_eq(mx.scalar(su, "SELECT count(*) FROM wr_many"), 0, "nothing left")
 
 
+    def test_02_prepared_and_explain_analyze(self):
+        """a prepared UPDATE runs with its generic plan; EXPLAIN ANALYZE counts what was sent"""
+        table("wr_prep", "scratch-wr-prep")
+        ids = fill("wr_prep", 30, "scratch-wr-prep", in_order=True)
+        mx.query(su, "PREPARE wr_up(int, int) AS UPDATE wr_prep SET title = 'p' || $2 "
+                     "WHERE n <= $1")
+        seq = mx.mock_last_seq()
+        for k in range(1, 8):
+            mx.query(su, "EXECUTE wr_up(%d, %d)" % (k, k))
+        mx.query(su, "DEALLOCATE wr_up")
+        got = [(r["method"], r["path"].rsplit("/", 1)[1]) for r in writes(seq)]
+        mx.check_eq(got, [("PATCH", ids[0])] + [("POST", "batch")] * 6,
+                    "one PATCH, then a batch each time, custom and generic plans alike")
+        mx.check_eq(mx.query(su, "SELECT title FROM wr_prep WHERE n <= 7 ORDER BY n"),
+                    [("p7",)] * 7, "the last execution's values")
+
+        mx.query(su, "ALTER FOREIGN TABLE wr_prep OPTIONS (ADD batch_size '10')")
+        seq = mx.mock_last_seq()
+        plan = "\n".join(r[0] for r in mx.query(
+            su, "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+                "DELETE FROM wr_prep WHERE n > 5"))
+        mx.check("Remote Requests: 3" in plan and "Remote Retries: 0" in plan,
+                 "EXPLAIN ANALYZE shows the three batch requests of 25 documents", plan)
+        mx.check_eq([len(r["body"]["document_ids"]) for r in writes(seq)], [10, 10, 5],
+                    "sent as shown")
+        mx.check_eq(mx.scalar(su, "SELECT count(*) FROM wr_prep"), 5, "five left")
+
+
 class Keys(mx.TestCase):
 
     def test_01_key_of_each_role(self):
@@ -154,7 +182,25 @@ class Keys(mx.TestCase):
             ("PATCH", "beta", "production"), ("DELETE", "beta", "default"),
         ], "(method, key's identity, namespace) of each write")
 
-    def test_02_no_mapping(self):
+    def test_02_view_owner_key(self):
+        """through another role's view, writes carry the view owner's key, as scans do"""
+        table("wr_keys", "scratch-wr-keys")
+        mx.query(su, "INSERT INTO wr_keys (title) VALUES ('via view')")
+        mx.query(su, "CREATE VIEW wr_alice_view AS SELECT document_id, title, n FROM wr_keys; "
+                     "ALTER VIEW wr_alice_view OWNER TO mx_wr_alice; "
+                     "GRANT ALL ON wr_alice_view TO mx_wr_bob")
+        seq = mx.mock_last_seq()
+        c = mx.connect()
+        mx.query(c, "SET ROLE mx_wr_bob")
+        mx.query(c, "UPDATE wr_alice_view SET n = 5 WHERE title = 'via view'")
+        mx.query(c, "DELETE FROM wr_alice_view WHERE title = 'via view'")
+        c.close()
+        mx.query(su, "DROP VIEW wr_alice_view")
+        mx.check_eq([(r["method"], r["identity"]) for r in mx.mock_requests(since=seq)],
+                    [("POST", "alpha"), ("PATCH", "alpha"), ("POST", "alpha"), ("DELETE", "alpha")],
+                    "scans and writes through the view: alice's key")
+
+    def test_03_no_mapping(self):
         """a role without a key for the server writes nothing"""
         table("wr_keys", "scratch-wr-keys")
         mx.query(su, "DROP ROLE IF EXISTS mx_wr_carol; CREATE ROLE mx_wr_carol")
