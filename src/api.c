@@ -755,6 +755,18 @@ mx_api_document_result(MxHttpRequest *req)
 	return jb;
 }
 
+/*
+ * Text of a reply, for a message: masked should it echo the key, and only
+ * from a host the reply of which may be quoted at all (NULL otherwise).
+ */
+char *
+mx_api_shown_text(MxHttpRequest *req, const char *text)
+{
+	if (text == NULL || !reply_may_be_shown(req))
+		return NULL;
+	return mx_http_redact(req, text);
+}
+
 char *
 mx_api_error_resource(MxHttpRequest *req)
 {

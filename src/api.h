@@ -99,6 +99,13 @@ extern MxHttpRequest *mx_api_check_request(const MxTarget *target);
 extern char *mx_api_error_resource(MxHttpRequest *req);
 
 /*
+ * Text taken from a reply (a batch result's error), for a message: NULL
+ * when the reply comes from a host whose replies are not quoted, else
+ * with the key masked.
+ */
+extern char *mx_api_shown_text(MxHttpRequest *req, const char *text);
+
+/*
  * Read a finished GET document request: the document, or NULL when the
  * document does not exist (404 for the document itself).  Any other
  * failure raises its ERROR (README, "Errors").

@@ -45,6 +45,7 @@
 #include "optimizer/pathnode.h"
 #include "parser/parsetree.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -57,8 +58,12 @@
 #include "mixpeek_fdw.h"
 #include "settings.h"
 
-/* The junk column that carries a row's document id to the modify node. */
+/*
+ * The junk columns that carry a row's document id, and for DELETE
+ * RETURNING each column's value as read, to the modify node.
+ */
 #define MX_ID_JUNK "mx_document_id"
+#define MX_COLUMN_JUNK "mx_column_%d"
 
 /* The documents one statement wrote: counted, and the first few named. */
 typedef struct MxWritten
@@ -78,7 +83,7 @@ typedef struct MxModifyState
 	List	   *target_attrs;	/* INSERT: every column; UPDATE: the SET ones */
 	FmgrInfo   *to_jsonb;		/* per column, for what is sent */
 	AttrNumber	id_junk;		/* UPDATE, DELETE: document id in the plan */
-	AttrNumber	wholerow_junk;	/* DELETE RETURNING: the row as read */
+	AttrNumber *column_junk;	/* DELETE RETURNING: the row as read */
 	int			batch_size;
 	bool		returning;
 
@@ -96,6 +101,8 @@ typedef struct MxModifyState
 	MxWritten	written;
 	char	   *failure_note;	/* what the failing request left unwritten */
 	int64		unsent;			/* collected writes after the failing one */
+	bool		detail_says_written;	/* the ERROR's DETAIL, not its context */
+	TupleTableSlot *read_row_slot;	/* DELETE RETURNING's rows */
 	Bitmapset  *all_columns;	/* RETURNING converts them all */
 	MxHttpStats stats;
 } MxModifyState;
@@ -220,9 +227,32 @@ mixpeekIsForeignRelUpdatable(Relation relation)
 }
 
 /*
+ * DELETE RETURNING shows the row as it was read: each column travels to
+ * the modify node as a junk column of its own (a whole-row reference
+ * would do, but PostgreSQL 15 mishandles one in a foreign table's DELETE).
+ */
+static void
+add_column_targets(PlannerInfo *root, Index rtindex, MxRelation *rel)
+{
+	int			i;
+
+	for (i = 0; i < rel->natts; i++)
+	{
+		MxColumn   *col = &rel->columns[i];
+
+		if (col->name == NULL)
+			continue;
+		add_row_identity_var(root,
+							 makeVar(rtindex, col->attnum, col->typid,
+									 col->typmod, col->collid, 0),
+							 rtindex, psprintf(MX_COLUMN_JUNK, (int) col->attnum));
+	}
+}
+
+/*
  * mixpeekAddForeignUpdateTargets
  *		The document id is the row identity.  DELETE ... RETURNING also
- *		takes the whole row: the API's answer to a DELETE holds no document.
+ *		takes every column: the API's answer to a DELETE holds no document.
  */
 static void
 mixpeekAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
@@ -239,10 +269,7 @@ mixpeekAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 						 rtindex, MX_ID_JUNK);
 	if (root->parse->commandType == CMD_DELETE &&
 		root->parse->returningList != NIL)
-		add_row_identity_var(root,
-							 makeVar(rtindex, InvalidAttrNumber, RECORDOID,
-									 -1, InvalidOid, 0),
-							 rtindex, "wholerow");
+		add_column_targets(root, rtindex, rel);
 }
 
 /* An INSERT's columns: all but the dropped ones. */
@@ -540,6 +567,8 @@ write_context(void *arg)
 {
 	MxModifyState *st = arg;
 
+	if (st->detail_says_written)
+		return;
 	if (st->failure_note != NULL)
 		errcontext("%s. %s", st->failure_note, written_sentence(st));
 	else if (st->written.count > 0 || st->unsent > 0)
@@ -608,8 +637,14 @@ write_one(MxModifyState *st, MxRequestKind kind, const char *id, char *body)
 		reply = mx_api_object_result(req);
 	else
 	{
+		/*
+		 * A 404 for the document: gone since the statement read it, unless
+		 * this DELETE was sent again after a reply that was lost (the
+		 * first attempt deleted it).
+		 */
 		reply = mx_api_document_result(req);
-		if (reply == NULL)
+		if (reply == NULL &&
+			!(kind == MX_REQ_DELETE_DOCUMENT && req->retries > 0))
 			report_missing(st, id);
 	}
 
@@ -622,17 +657,23 @@ static void
 store_reply(MxModifyState *st, TupleTableSlot *slot, Jsonb *doc)
 {
 	JsonbValue	v;
-
+	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
 	MemoryContext old = MemoryContextSwitchTo(st->row_cxt);
+	Datum	   *values = palloc(sizeof(Datum) * Max(tupdesc->natts, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(tupdesc->natts, 1));
 
-	/* the values live until the next row resets row_cxt */
-	ExecClearTuple(slot);
 	v.type = jbvBinary;
 	v.val.binary.data = &doc->root;
 	v.val.binary.len = VARSIZE(doc) - VARHDRSZ;
-	mx_convert_document(st->conv, &v, st->all_columns,
-						slot->tts_values, slot->tts_isnull);
-	ExecStoreVirtualTuple(slot);
+	mx_convert_document(st->conv, &v, st->all_columns, values, isnull);
+
+	/*
+	 * A tuple in row_cxt, kept until the next row: the slot may be a heap
+	 * tuple slot (a foreign table's usually is), which keeps a pointer to
+	 * what it is given, and the executor's current context may be reset
+	 * before RETURNING reads it.
+	 */
+	ExecForceStoreHeapTuple(heap_form_tuple(tupdesc, values, isnull), slot, false);
 	MemoryContextSwitchTo(old);
 }
 
@@ -680,61 +721,114 @@ batch_body(MxModifyState *st, int start, int n)
 }
 
 /*
+ * The ids a batch reply says succeeded.  Ids too long for the table's key
+ * are kept in a list, compared whole: a truncated key could match another.
+ */
+typedef struct MxBatchOk
+{
+	HTAB	   *ids;
+	List	   *long_ids;
+} MxBatchOk;
+
+static bool
+batch_ok(MxBatchOk *ok, const char *id)
+{
+	ListCell   *lc;
+
+	if (strlen(id) < MX_MAX_DOCUMENT_ID_KEY)
+		return hash_search(ok->ids, id, HASH_FIND, NULL) != NULL;
+	foreach(lc, ok->long_ids)
+	{
+		if (strcmp(lfirst(lc), id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether a result counts as done.  "Document not found" does for a batch
+ * delete that was sent again: the first attempt, whose reply was lost,
+ * deleted it.
+ */
+static bool
+result_done(MxModifyState *st, MxHttpRequest *req, JsonbContainer *r,
+			char **error)
+{
+	JsonbValue *success = mx_json_get(r, "success");
+
+	if (success != NULL && success->type == jbvBool && success->val.boolean)
+		return true;
+	*error = mx_json_string(mx_json_get(r, "error"));
+	return st->operation == CMD_DELETE && req->retries > 0 && *error != NULL &&
+		strstr(*error, "not found") != NULL;
+}
+
+static void
+read_results(MxModifyState *st, MxHttpRequest *req, JsonbContainer *results,
+			 MxBatchOk *ok, char **first_error)
+{
+	HASHCTL		ctl;
+	int			nresults = JsonContainerSize(results);
+	int			i;
+
+	ctl.hcxt = CurrentMemoryContext;
+	ctl.keysize = MX_MAX_DOCUMENT_ID_KEY;
+	ctl.entrysize = MX_MAX_DOCUMENT_ID_KEY;
+	ok->ids = hash_create("mixpeek_fdw batch results", Max(nresults, 1), &ctl,
+						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	ok->long_ids = NIL;
+	for (i = 0; i < nresults; i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(results, i);
+		char	   *id;
+		char	   *error = NULL;
+
+		if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
+			continue;
+		id = mx_json_string(mx_json_get(r->val.binary.data, MX_DOCUMENT_ID_FIELD));
+		if (id == NULL)
+			continue;
+		if (!result_done(st, req, r->val.binary.data, &error))
+		{
+			if (*first_error == NULL)
+				*first_error = error;
+		}
+		else if (strlen(id) < MX_MAX_DOCUMENT_ID_KEY)
+			(void) hash_search(ok->ids, id, HASH_ENTER, NULL);
+		else
+			ok->long_ids = lappend(ok->long_ids, id);
+	}
+}
+
+/*
  * Read a batch reply's per-document results: each id that succeeded is
  * noted as written; the failed ones (with the first error) are reported
- * together, after the ones that made it.  An id the reply does not mention
- * is a failure too: nothing may be taken for written that was not.
+ * together, with the ones that made it, in the ERROR's DETAIL.  An id the
+ * reply does not mention is a failure too: nothing may be taken for
+ * written that was not.
  */
 static void
 read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply,
 				   int start, int n)
 {
 	JsonbValue *results = mx_json_get(&reply->root, "results");
-	HTAB	   *ok;
-	HASHCTL		ctl;
-	int			nresults;
+	MxBatchOk	ok;
 	int			i;
 	int			nfailed = 0;
-	int			nmissing = 0;
 	char	   *failed[MX_WRITE_SHOWN_IDS];
 	char	   *first_error = NULL;
+	char	   *shown_error;
 	StringInfoData detail;
 
 	if (results == NULL || results->type != jbvBinary ||
 		!JsonContainerIsArray(results->val.binary.data))
 		mx_api_report_unexpected(req, "The batch reply has no \"results\" array.");
-
-	ctl.hcxt = CurrentMemoryContext;
-	ctl.keysize = MX_MAX_DOCUMENT_ID_KEY;
-	ctl.entrysize = MX_MAX_DOCUMENT_ID_KEY;
-	ok = hash_create("mixpeek_fdw batch results", n, &ctl,
-					 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	nresults = JsonContainerSize(results->val.binary.data);
-	for (i = 0; i < nresults; i++)
-	{
-		JsonbValue *r = getIthJsonbValueFromContainer(results->val.binary.data, i);
-		char	   *id;
-		JsonbValue *success;
-
-		if (r->type != jbvBinary || !JsonContainerIsObject(r->val.binary.data))
-			continue;
-		id = mx_json_string(mx_json_get(r->val.binary.data, MX_DOCUMENT_ID_FIELD));
-		success = mx_json_get(r->val.binary.data, "success");
-		if (id == NULL || strlen(id) >= MX_MAX_DOCUMENT_ID_KEY)
-			continue;
-		if (success != NULL && success->type == jbvBool && success->val.boolean)
-			(void) hash_search(ok, id, HASH_ENTER, NULL);
-		else if (first_error == NULL)
-			first_error = mx_json_string(mx_json_get(r->val.binary.data, "error"));
-	}
+	read_results(st, req, results->val.binary.data, &ok, &first_error);
 
 	for (i = start; i < start + n; i++)
 	{
-		const char *id = st->pending_ids[i];
-
-		if (strlen(id) < MX_MAX_DOCUMENT_ID_KEY &&
-			hash_search(ok, id, HASH_FIND, NULL) != NULL)
-			note_written(st, id);
+		if (batch_ok(&ok, st->pending_ids[i]))
+			note_written(st, st->pending_ids[i]);
 		else
 		{
 			if (nfailed < MX_WRITE_SHOWN_IDS)
@@ -745,22 +839,23 @@ read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply,
 	if (nfailed == 0)
 		return;
 
-	if (first_error != NULL && strstr(first_error, "not found") != NULL)
-		nmissing = nfailed;
+	shown_error = mx_api_shown_text(req, first_error);
 	initStringInfo(&detail);
 	appendStringInfo(&detail, "Documents not %s: ", past_tense(st->operation));
 	append_ids(&detail, nfailed, failed, Min(nfailed, MX_WRITE_SHOWN_IDS));
 	appendStringInfoString(&detail, ". ");
 	appendStringInfoString(&detail, written_sentence(st));
+	st->detail_says_written = true;
+
+	/* a document that is gone: deleted since the statement read it */
 	ereport(ERROR,
-			(errcode(nmissing > 0 ? ERRCODE_T_R_SERIALIZATION_FAILURE
-					 : ERRCODE_FDW_ERROR),
+			(errcode(first_error != NULL && strstr(first_error, "not found") != NULL
+					 ? ERRCODE_T_R_SERIALIZATION_FAILURE : ERRCODE_FDW_ERROR),
 			 errmsg("Mixpeek %s %d of %d documents of foreign table \"%s\"%s%s",
 					st->operation == CMD_UPDATE ? "did not update" : "did not delete",
 					nfailed, n, RelationGetRelationName(st->relation),
-					first_error ? ": " : "",
-					first_error ? mx_http_redact(req, first_error) : ""),
-			 errdetail_internal("%s", mx_http_redact(req, detail.data))));
+					shown_error ? ": " : "", shown_error ? shown_error : ""),
+			 errdetail_internal("%s", detail.data)));
 }
 
 /* Send the collected writes start .. start + n - 1: one PATCH or DELETE, or a batch. */
@@ -859,6 +954,27 @@ begin_modify(ResultRelInfo *rinfo, EState *estate, CmdType operation,
 	return st;
 }
 
+/* DELETE RETURNING: where each column's junk is, and a slot for the row. */
+static void
+find_column_junk(MxModifyState *st, Plan *subplan)
+{
+	TupleDesc	tupdesc = RelationGetDescr(st->relation);
+	int			i;
+
+	st->column_junk = palloc0(sizeof(AttrNumber) * Max(tupdesc->natts, 1));
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		if (TupleDescAttr(tupdesc, i)->attisdropped)
+			continue;
+		st->column_junk[i] =
+			ExecFindJunkAttributeInTlist(subplan->targetlist,
+										 psprintf(MX_COLUMN_JUNK, i + 1));
+		if (!AttributeNumberIsValid(st->column_junk[i]))
+			elog(ERROR, "mixpeek_fdw: could not find junk column " MX_COLUMN_JUNK, i + 1);
+	}
+	st->read_row_slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+}
+
 /*
  * mixpeekBeginForeignModify
  *		Set up a statement's writes; UPDATE and DELETE also find the junk
@@ -880,13 +996,14 @@ mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	st->id_junk = ExecFindJunkAttributeInTlist(subplan->targetlist, MX_ID_JUNK);
 	if (!AttributeNumberIsValid(st->id_junk))
 		elog(ERROR, "mixpeek_fdw: could not find junk column %s", MX_ID_JUNK);
-	st->wholerow_junk = ExecFindJunkAttributeInTlist(subplan->targetlist,
-													 "wholerow");
+
 	ctl.keysize = MX_MAX_DOCUMENT_ID_KEY;
 	ctl.entrysize = MX_MAX_DOCUMENT_ID_KEY;
 	ctl.hcxt = st->cxt;
 	st->seen = hash_create("mixpeek_fdw written ids", 64, &ctl,
 						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	if (st->returning && st->operation == CMD_DELETE)
+		find_column_junk(st, subplan);
 }
 
 /*
@@ -1084,23 +1201,37 @@ write_row(MxModifyState *st, TupleTableSlot *slot, TupleTableSlot *planSlot,
 	return true;
 }
 
-/* DELETE RETURNING: the row as the statement read it (the API sends none). */
-static void
-store_read_row(MxModifyState *st, TupleTableSlot *slot, TupleTableSlot *planSlot)
+/*
+ * DELETE RETURNING: the row as the statement read it (the API sends none),
+ * in a virtual slot of our own whose values are copied to row_cxt, kept
+ * until the next row.
+ */
+static TupleTableSlot *
+store_read_row(MxModifyState *st, TupleTableSlot *planSlot)
 {
-	bool		isnull = true;
-	Datum		row = 0;
-	HeapTupleData tuple;
+	TupleTableSlot *slot = st->read_row_slot;
+	TupleDesc	tupdesc = slot->tts_tupleDescriptor;
+	MemoryContext old = MemoryContextSwitchTo(st->row_cxt);
+	int			i;
 
-	if (AttributeNumberIsValid(st->wholerow_junk))
-		row = ExecGetJunkAttribute(planSlot, st->wholerow_junk, &isnull);
-	if (isnull)
-		elog(ERROR, "mixpeek_fdw: the deleted row is missing");
-	tuple.t_data = DatumGetHeapTupleHeader(row);
-	tuple.t_len = HeapTupleHeaderGetDatumLength(tuple.t_data);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = RelationGetRelid(st->relation);
-	ExecForceStoreHeapTuple(&tuple, slot, false);
+	ExecClearTuple(slot);
+	for (i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+		slot->tts_isnull[i] = true;
+		slot->tts_values[i] = (Datum) 0;
+		if (st->column_junk[i] == InvalidAttrNumber)
+			continue;
+		slot->tts_values[i] = ExecGetJunkAttribute(planSlot, st->column_junk[i],
+												   &slot->tts_isnull[i]);
+		if (!slot->tts_isnull[i])
+			slot->tts_values[i] = datumCopy(slot->tts_values[i], att->attbyval,
+											att->attlen);
+	}
+	ExecStoreVirtualTuple(slot);
+	MemoryContextSwitchTo(old);
+	return slot;
 }
 
 /*
@@ -1121,7 +1252,7 @@ mixpeekExecForeignUpdateDelete(EState *estate, ResultRelInfo *rinfo,
 	if (reply != NULL)
 		store_reply(st, slot, reply);
 	else if (st->returning && st->operation == CMD_DELETE)
-		store_read_row(st, slot, planSlot);
+		return store_read_row(st, planSlot);
 	return slot;
 }
 
@@ -1138,6 +1269,8 @@ mixpeekEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 	if (st == NULL || st->target == NULL)
 		return;
 	flush_pending(st);
+	if (st->read_row_slot != NULL)
+		ExecDropSingleTupleTableSlot(st->read_row_slot);
 }
 
 /* ---------- EXPLAIN ---------- */

@@ -285,13 +285,22 @@ class Faults(mx.TestCase):
                     "two documents, none twice")
 
     def test_04_lost_reply(self):
-        """a reply lost after applying: PATCH retried harmlessly, POST not retried"""
+        """a reply lost after applying: PATCH and DELETE retried harmlessly, POST not retried"""
         seq = fault_table("wr_lost", "writefault-2-1-applied-500-patch", 1)
         mx.query(su, "UPDATE wr_lost SET n = 42")
         mx.check_eq([(r["method"], r["status"], r["body"]) for r in writes(seq)],
                     [("PATCH", 500, {"n": 42}), ("PATCH", 200, {"n": 42})],
                     "the PATCH is sent again: absolute values, applied twice to the same effect")
         mx.check_eq(mx.query(su, "SELECT n FROM wr_lost"), [(42,)], "the value, once")
+
+        for name, n, kinds in (("del1", 1, ["DELETE"]), ("del2", 2, ["batch"])):
+            seq = fault_table("wr_lost" + name, "writefault-%d-1-applied-500-%s" % (n + 1, name), n)
+            mx.query(su, "DELETE FROM wr_lost%s" % name)
+            mx.check_eq([(r["method"], r["status"]) for r in writes(seq)],
+                        [("DELETE", 500), ("DELETE", 404 if n == 1 else 200)],
+                        "%s: the DELETE is sent again, and finds the document(s) gone" % name)
+            mx.check_eq(mx.scalar(su, "SELECT count(*) FROM wr_lost%s" % name), 0,
+                        "%s: deleted, and the statement succeeded" % name)
 
         seq = fault_table("wr_lostc", "writefault-2-1-applied-500-post", 0)
         err = mx.expect_error(su, "INSERT INTO wr_lostc (title) VALUES ('a'), ('b'), ('c')",
