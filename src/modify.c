@@ -956,7 +956,7 @@ begin_modify(ResultRelInfo *rinfo, EState *estate, CmdType operation,
 
 /* DELETE RETURNING: where each column's junk is, and a slot for the row. */
 static void
-find_column_junk(MxModifyState *st, Plan *subplan)
+find_column_junk(MxModifyState *st, Plan *subplan, EState *estate)
 {
 	TupleDesc	tupdesc = RelationGetDescr(st->relation);
 	int			i;
@@ -972,7 +972,7 @@ find_column_junk(MxModifyState *st, Plan *subplan)
 		if (!AttributeNumberIsValid(st->column_junk[i]))
 			elog(ERROR, "mixpeek_fdw: could not find junk column " MX_COLUMN_JUNK, i + 1);
 	}
-	st->read_row_slot = MakeSingleTupleTableSlot(tupdesc, &TTSOpsVirtual);
+	st->read_row_slot = ExecInitExtraTupleSlot(estate, tupdesc, &TTSOpsVirtual);
 }
 
 /*
@@ -1003,7 +1003,7 @@ mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	st->seen = hash_create("mixpeek_fdw written ids", 64, &ctl,
 						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	if (st->returning && st->operation == CMD_DELETE)
-		find_column_junk(st, subplan);
+		find_column_junk(st, subplan, mtstate->ps.state);
 }
 
 /*
@@ -1269,8 +1269,6 @@ mixpeekEndForeignModify(EState *estate, ResultRelInfo *rinfo)
 	if (st == NULL || st->target == NULL)
 		return;
 	flush_pending(st);
-	if (st->read_row_slot != NULL)
-		ExecDropSingleTupleTableSlot(st->read_row_slot);
 }
 
 /* ---------- EXPLAIN ---------- */
