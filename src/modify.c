@@ -38,6 +38,7 @@
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/appendinfo.h"
 #if PG_VERSION_NUM >= 160000
 #include "optimizer/inherit.h"
@@ -102,6 +103,7 @@ typedef struct MxModifyState
 	char	   *failure_note;	/* what the failing request left unwritten */
 	int64		unsent;			/* collected writes after the failing one */
 	bool		detail_says_written;	/* the ERROR's DETAIL, not its context */
+	bool		defer_inserts;	/* the statement reads the collection too */
 	TupleTableSlot *read_row_slot;	/* DELETE RETURNING's rows */
 	Bitmapset  *all_columns;	/* RETURNING converts them all */
 	MxHttpStats stats;
@@ -858,6 +860,78 @@ read_batch_results(MxModifyState *st, MxHttpRequest *req, Jsonb *reply,
 			 errdetail_internal("%s", detail.data)));
 }
 
+/*
+ * One POST per body, all of them in flight together (up to
+ * mixpeek.max_concurrency).  A POST is never repeated once sent, so when
+ * some fail the others still count: the ERROR names what was created and
+ * counts the rows that were not.
+ */
+static void
+send_creates(MxModifyState *st, char **bodies, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->row_cxt);
+	MxHttpRequest **reqs = palloc(sizeof(MxHttpRequest *) * n);
+	MxHttpRequest *failed = NULL;
+	int			nfailed = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		reqs[i] = mx_api_write(st->target, MX_REQ_CREATE_DOCUMENT,
+							   st->rel->collection, NULL, bodies[i]);
+	send_all(st, reqs, n);
+	for (i = 0; i < n; i++)
+	{
+		MxHttpRequest *req = reqs[i];
+
+		if (req->outcome == MX_HTTP_DONE && req->status >= 200 &&
+			req->status <= 299)
+			note_written(st, created_id(mx_api_object_result(req)));
+		else
+		{
+			if (failed == NULL)
+				failed = req;
+			nfailed++;
+		}
+	}
+	if (failed != NULL)
+	{
+		ErrorContextCallback errcb;
+
+		st->failure_note = psprintf("%d of the %d rows sent together failed (a create that may have reached Mixpeek is not sent again)",
+									nfailed, n);
+		errcb.callback = write_context;
+		errcb.arg = st;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+		(void) mx_api_object_result(failed);	/* raises its ERROR */
+		error_context_stack = errcb.previous;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->row_cxt);
+}
+
+/* Keep a write for the end of the statement. */
+static void
+collect(MxModifyState *st, const char *id, const char *body)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->pending_cxt);
+
+	if (st->npending == st->pending_cap)
+	{
+		st->pending_cap = Max(64, st->pending_cap * 2);
+		st->pending_ids = st->pending_ids
+			? repalloc(st->pending_ids, sizeof(char *) * st->pending_cap)
+			: palloc(sizeof(char *) * st->pending_cap);
+		st->pending_bodies = st->pending_bodies
+			? repalloc(st->pending_bodies, sizeof(char *) * st->pending_cap)
+			: palloc(sizeof(char *) * st->pending_cap);
+	}
+	st->pending_ids[st->npending] = id ? pstrdup(id) : NULL;
+	st->pending_bodies[st->npending] = body ? pstrdup(body) : NULL;
+	st->npending++;
+	MemoryContextSwitchTo(old);
+}
+
 /* Send the collected writes start .. start + n - 1: one PATCH or DELETE, or a batch. */
 static void
 send_chunk(MxModifyState *st, int start, int n)
@@ -900,7 +974,10 @@ flush_pending(MxModifyState *st)
 		int			n = Min(st->batch_size, st->npending - start);
 
 		st->unsent = st->npending - start - n;
-		send_chunk(st, start, n);
+		if (st->operation == CMD_INSERT)
+			send_creates(st, st->pending_bodies + start, n);
+		else
+			send_chunk(st, start, n);
 	}
 	st->unsent = 0;
 	MemoryContextSwitchTo(old);
@@ -912,6 +989,7 @@ flush_pending(MxModifyState *st)
 }
 
 /* ---------- execution ---------- */
+
 
 /*
  * The state of a write to a table, for BeginForeignModify and
@@ -975,6 +1053,56 @@ find_column_junk(MxModifyState *st, Plan *subplan, EState *estate)
 	st->read_row_slot = ExecInitExtraTupleSlot(estate, tupdesc, &TTSOpsVirtual);
 }
 
+/* Does a node of the plan scan the collection that st writes? */
+static bool
+scans_collection(PlanState *ps, void *arg)
+{
+	MxModifyState *st = arg;
+
+	if (ps == NULL)
+		return false;
+	if (IsA(ps, ForeignScanState) &&
+		((ScanState *) ps)->ss_currentRelation != NULL)
+	{
+		ForeignTable *table =
+			GetForeignTable(RelationGetRelid(((ScanState *) ps)->ss_currentRelation));
+		char	   *collection = mx_fdw_option(table->options, "collection");
+
+		if (table->serverid == st->rel->serverid && collection != NULL &&
+			strcmp(collection, st->rel->collection) == 0)
+			return true;
+	}
+	return planstate_tree_walker(ps, scans_collection, arg);
+}
+
+/*
+ * INSERT ... SELECT from the same collection: rows created while the scan
+ * still pages through the collection could come back to it, and be
+ * inserted again, without end.  Such inserts wait for the end of the
+ * statement; with RETURNING (one request per row, at once) the statement
+ * is refused.
+ */
+static void
+check_reads_collection(MxModifyState *st, ModifyTableState *mtstate)
+{
+	ListCell   *lc;
+	bool		reads = scans_collection(outerPlanState(mtstate), st);
+
+	foreach(lc, mtstate->ps.state->es_subplanstates)
+		reads = reads || scans_collection(lfirst(lc), st);
+	if (!reads)
+		return;
+	if (st->returning)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("INSERT ... RETURNING into foreign table \"%s\" cannot read the collection it writes",
+						RelationGetRelationName(st->relation)),
+				 errdetail("Each row would be created while the statement still reads collection \"%s\", and could be read again.",
+						   st->rel->collection),
+				 errhint("Leave out RETURNING, or read the rows into a temporary table first.")));
+	st->defer_inserts = true;
+}
+
 /*
  * mixpeekBeginForeignModify
  *		Set up a statement's writes; UPDATE and DELETE also find the junk
@@ -991,8 +1119,13 @@ mixpeekBeginForeignModify(ModifyTableState *mtstate, ResultRelInfo *rinfo,
 	st = begin_modify(rinfo, mtstate->ps.state, mtstate->operation,
 					  linitial(fdw_private), boolVal(lsecond(fdw_private)),
 					  (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0);
-	if (st->target == NULL || st->operation == CMD_INSERT)
+	if (st->target == NULL)
 		return;
+	if (st->operation == CMD_INSERT)
+	{
+		check_reads_collection(st, mtstate);
+		return;
+	}
 	st->id_junk = ExecFindJunkAttributeInTlist(subplan->targetlist, MX_ID_JUNK);
 	if (!AttributeNumberIsValid(st->id_junk))
 		elog(ERROR, "mixpeek_fdw: could not find junk column %s", MX_ID_JUNK);
@@ -1043,10 +1176,8 @@ mixpeekGetForeignModifyBatchSize(ResultRelInfo *rinfo)
 
 /*
  * mixpeekExecForeignBatchInsert
- *		One POST per row, all of them in flight together (up to
- *		mixpeek.max_concurrency).  A POST is never repeated once sent, so
- *		when some fail the others still count: the ERROR names what was
- *		created and which rows were not.
+ *		The rows of a batch, created together; kept for the end of the
+ *		statement instead when the statement also reads the collection.
  */
 static TupleTableSlot **
 mixpeekExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
@@ -1054,50 +1185,22 @@ mixpeekExecForeignBatchInsert(EState *estate, ResultRelInfo *rinfo,
 							  int *numSlots)
 {
 	MxModifyState *st = rinfo->ri_FdwState;
-	MemoryContext old = MemoryContextSwitchTo(st->row_cxt);
-	MxHttpRequest **reqs = palloc(sizeof(MxHttpRequest *) * *numSlots);
-	MxHttpRequest *failed = NULL;
-	int			nfailed = 0;
+	MemoryContext old = MemoryContextSwitchTo(st->pending_cxt);
+	char	  **bodies = palloc(sizeof(char *) * *numSlots);
 	int			i;
 
 	for (i = 0; i < *numSlots; i++)
-		reqs[i] = mx_api_write(st->target, MX_REQ_CREATE_DOCUMENT,
-							   st->rel->collection, NULL,
-							   fields_body(st, slots[i]));
-	send_all(st, reqs, *numSlots);
-	for (i = 0; i < *numSlots; i++)
-	{
-		MxHttpRequest *req = reqs[i];
-
-		if (req->outcome == MX_HTTP_DONE && req->status >= 200 &&
-			req->status <= 299)
-		{
-			Jsonb	   *doc = mx_api_object_result(req);
-
-			note_written(st, created_id(doc));
-		}
-		else
-		{
-			if (failed == NULL)
-				failed = req;
-			nfailed++;
-		}
-	}
-	if (failed != NULL)
-	{
-		ErrorContextCallback errcb;
-
-		st->failure_note = psprintf("%d of the %d rows sent together failed (a create that may have reached Mixpeek is not sent again)",
-									nfailed, *numSlots);
-		errcb.callback = write_context;
-		errcb.arg = st;
-		errcb.previous = error_context_stack;
-		error_context_stack = &errcb;
-		(void) mx_api_object_result(failed);	/* raises its ERROR */
-		error_context_stack = errcb.previous;
-	}
+		bodies[i] = fields_body(st, slots[i]);
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->row_cxt);
+	if (st->defer_inserts)
+	{
+		for (i = 0; i < *numSlots; i++)
+			collect(st, NULL, bodies[i]);
+	}
+	else
+		send_creates(st, bodies, *numSlots);
+	if (st->npending == 0)
+		MemoryContextReset(st->pending_cxt);
 	return slots;
 }
 
@@ -1139,28 +1242,6 @@ already_written(MxModifyState *st, const char *id)
 		return false;			/* not tracked: sent again, which is harmless */
 	(void) hash_search(st->seen, id, HASH_ENTER, &found);
 	return found;
-}
-
-/* Keep a write for the end of the statement. */
-static void
-collect(MxModifyState *st, const char *id, const char *body)
-{
-	MemoryContext old = MemoryContextSwitchTo(st->pending_cxt);
-
-	if (st->npending == st->pending_cap)
-	{
-		st->pending_cap = Max(64, st->pending_cap * 2);
-		st->pending_ids = st->pending_ids
-			? repalloc(st->pending_ids, sizeof(char *) * st->pending_cap)
-			: palloc(sizeof(char *) * st->pending_cap);
-		st->pending_bodies = st->pending_bodies
-			? repalloc(st->pending_bodies, sizeof(char *) * st->pending_cap)
-			: palloc(sizeof(char *) * st->pending_cap);
-	}
-	st->pending_ids[st->npending] = pstrdup(id);
-	st->pending_bodies[st->npending] = body ? pstrdup(body) : NULL;
-	st->npending++;
-	MemoryContextSwitchTo(old);
 }
 
 /*

@@ -159,6 +159,26 @@ class Batches(mx.TestCase):
         mx.check_eq(mx.scalar(su, "SELECT count(*) FROM wr_prep"), 5, "five left")
 
 
+    def test_03_insert_select_same_collection(self):
+        """INSERT ... SELECT from the same collection ends: the creates wait for the scan"""
+        table("wr_self", "scratch-wr-self", ", page_size '10', batch_size '5'")
+        fill("wr_self", 25, "scratch-wr-self")
+        seq = mx.mock_last_seq()
+        mx.query(su, "INSERT INTO wr_self (title, n) SELECT title, n + 100 FROM wr_self")
+        log = mx.mock_requests(since=seq)
+        lists = [r["seq"] for r in log if r["path"].endswith("/list")]
+        posts = [r["seq"] for r in log if r["method"] == "POST" and r["path"].endswith("/documents")]
+        mx.check_eq((len(lists), len(posts)), (3, 25), "three pages read, 25 documents created")
+        mx.check(max(lists) < min(posts), "every create after the last page of the scan",
+                 (lists, posts[:3]))
+        mx.check_eq(mx.query(su, "SELECT count(*), count(*) FILTER (WHERE n > 100) FROM wr_self"),
+                    [(50, 25)], "each row inserted once")
+        seq = mx.mock_last_seq()
+        mx.expect_error(su, "INSERT INTO wr_self (title) SELECT title FROM wr_self RETURNING 1",
+                        None, "0A000", r"cannot read the collection it writes$")
+        mx.check_eq(writes(seq), [], "refused before any write")
+
+
 class Keys(mx.TestCase):
 
     def test_01_key_of_each_role(self):
