@@ -577,6 +577,16 @@ write_context(void *arg)
 		errcontext("%s", written_sentence(st));
 }
 
+/* While a write is in flight, its ERRORs say what was written before it. */
+static void
+push_write_context(MxModifyState *st, ErrorContextCallback *errcb)
+{
+	errcb->callback = write_context;
+	errcb->arg = st;
+	errcb->previous = error_context_stack;
+	error_context_stack = errcb;
+}
+
 /* ---------- sending ---------- */
 
 /*
@@ -629,10 +639,7 @@ write_one(MxModifyState *st, MxRequestKind kind, const char *id, char *body)
 	ErrorContextCallback errcb;
 	Jsonb	   *reply;
 
-	errcb.callback = write_context;
-	errcb.arg = st;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
+	push_write_context(st, &errcb);
 
 	send_all(st, &req, 1);
 	if (kind == MX_REQ_CREATE_DOCUMENT)
@@ -899,10 +906,7 @@ send_creates(MxModifyState *st, char **bodies, int n)
 
 		st->failure_note = psprintf("%d of the %d rows sent together failed (a create that may have reached Mixpeek is not sent again)",
 									nfailed, n);
-		errcb.callback = write_context;
-		errcb.arg = st;
-		errcb.previous = error_context_stack;
-		error_context_stack = &errcb;
+		push_write_context(st, &errcb);
 		(void) mx_api_object_result(failed);	/* raises its ERROR */
 		error_context_stack = errcb.previous;
 	}
@@ -950,10 +954,7 @@ send_chunk(MxModifyState *st, int start, int n)
 	req = mx_api_write(st->target,
 					   update ? MX_REQ_BATCH_UPDATE : MX_REQ_BATCH_DELETE,
 					   st->rel->collection, NULL, batch_body(st, start, n));
-	errcb.callback = write_context;
-	errcb.arg = st;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
+	push_write_context(st, &errcb);
 	send_all(st, &req, 1);
 	read_batch_results(st, req, mx_api_object_result(req), start, n);
 	error_context_stack = errcb.previous;
