@@ -953,7 +953,7 @@ const GZIP_CACHE_MAX = 200000;
 
 /* Write endpoints and writable collections: see writes.js. */
 const writes = require('./writes').install({
-  apiError, notFound, validation, vErr, badRequest, stringify, isPlainObject, send, parseBodyObject,
+  apiError, notFound, validation, vErr, badRequest, stringify, isPlainObject, send, parseBodyObject, sleep,
   orderCache, countCache, gzipCache,
 });
 

@@ -17,6 +17,9 @@
  *                                               a create)
  *                               applied-<code>  applied, then answered <code> (a
  *                                               reply lost after the write)
+ *                               stall-<ms>      answered normally after <ms>
+ *                                               (<= 3600000); a client that leaves
+ *                                               first leaves nothing applied
  *   Writes to the read-only data collections (col_articles, ...) -> 403.
  *
  * ENDPOINTS
@@ -108,12 +111,13 @@ function install(m) {
 
   /* The fault this write request of a writefault- segment gets, or null. */
   function faultFor(seg) {
-    const f = /^writefault-(\d+)-(\d+)-(status|applied)-(\d{3})(?:-.*)?$/.exec(seg);
+    const f = /^writefault-(\d+)-(\d+)-(status|applied|stall)-(\d+)(?:-.*)?$/.exec(seg);
     if (!f) return null;
     const nth = (faultCounts.get(seg) || 0) + 1;
     faultCounts.set(seg, nth);
     const k = +f[1];
     if (nth < k || nth >= k + +f[2]) return null;
+    if (f[3] === 'stall') return { stallMs: Math.min(+f[4], 3600000) };
     return { applied: f[3] === 'applied', code: +f[4] };
   }
 
@@ -125,8 +129,14 @@ function install(m) {
   }
 
   /* Run a write, with the segment's fault before or after applying it. */
-  function withFault(ctx, seg, resource, id, apply) {
+  async function withFault(ctx, seg, resource, id, apply) {
     const fault = faultFor(seg);
+    if (fault && fault.stallMs !== undefined) {
+      await m.sleep(ctx, fault.stallMs);
+      if (ctx.closed) return true;
+      send(ctx, 200, stringify(apply()));
+      return true;
+    }
     if (fault && !fault.applied) throw faultError(fault, resource, id);
     const reply = apply();
     if (fault) throw faultError(fault, resource, id);
@@ -242,8 +252,8 @@ function install(m) {
   }
 
   /*
-   * The write routes: true once answered, undefined for anything else (the
-   * read routes go on).
+   * The write routes: (a promise of) true once answered, undefined for
+   * anything else (the read routes go on).
    * segs are the decoded path segments: ['', 'v1', 'collections', c, 'documents', ...].
    */
   function route(ctx, segs, method, resolveCollection) {

@@ -335,6 +335,24 @@ class Faults(mx.TestCase):
                     "the applied create exists once: three documents, no fourth")
 
 
+    def test_05_cancel_mid_batch(self):
+        """statement_timeout during a stalled batch: 57014, nothing counted as written, the session goes on"""
+        # the 4th write: after three creates, the batch delete stalls for a minute
+        seq = fault_table("wr_stall", "writefault-4-1-stall-60000-del", 3)
+        c = mx.connect()
+        mx.query(c, "SET statement_timeout = '300ms'")
+        err = mx.expect_error(c, "DELETE FROM wr_stall", None, "57014")
+        mx.check(any("stay written" in n for n in c.notices) is False,
+                 "no WARNING: nothing was known to be written", c.notices)
+        mx.query(c, "RESET statement_timeout")
+        mx.check_eq(mx.scalar(c, "SELECT count(*) FROM wr_stall"), 3,
+                    "the client left before the batch was applied; the session reads on")
+        c.close()
+        mx.check_eq([r["aborted"] for r in writes(seq)], [True], "the stalled request was abandoned")
+        mx.check(err is None or err.context == "", "no context of written documents",
+                 err and err.context)
+
+
 class Transactions(mx.TestCase):
 
     def test_01_rollback_warns(self):
