@@ -102,6 +102,8 @@ typedef struct MxModifyState
 	MxWritten	written;
 	char	   *failure_note;	/* what the failing request left unwritten */
 	int64		unsent;			/* collected writes after the failing one */
+	char	  **flight_ids;		/* the ids of the update or delete in flight */
+	int			nflight;
 	bool		detail_says_written;	/* the ERROR's DETAIL, not its context */
 	bool		defer_inserts;	/* the statement reads the collection too */
 	TupleTableSlot *read_row_slot;	/* DELETE RETURNING's rows */
@@ -555,6 +557,14 @@ written_sentence(MxModifyState *st)
 					 past_tense(st->operation));
 	append_ids(&buf, st->written.count, st->written.shown, st->written.nshown);
 	appendStringInfoChar(&buf, '.');
+	if (st->nflight > 0)
+	{
+		appendStringInfo(&buf, " In the failed request, not known to be %s: ",
+						 past_tense(st->operation));
+		append_ids(&buf, st->nflight, st->flight_ids,
+				   Min(st->nflight, MX_WRITE_SHOWN_IDS));
+		appendStringInfoChar(&buf, '.');
+	}
 	if (st->unsent > 0)
 		appendStringInfo(&buf, " Not sent: %lld.", (long long) st->unsent);
 	return buf.data;
@@ -573,7 +583,7 @@ write_context(void *arg)
 		return;
 	if (st->failure_note != NULL)
 		errcontext("%s. %s", st->failure_note, written_sentence(st));
-	else if (st->written.count > 0 || st->unsent > 0)
+	else if (st->written.count > 0 || st->unsent > 0 || st->nflight > 0)
 		errcontext("%s", written_sentence(st));
 }
 
@@ -619,6 +629,7 @@ send_all(MxModifyState *st, MxHttpRequest **reqs, int n)
 mx_noreturn static void
 report_missing(MxModifyState *st, const char *id)
 {
+	st->nflight = 0;			/* known not to be written */
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("document \"%s\" of foreign table \"%s\" no longer exists",
@@ -943,11 +954,15 @@ send_chunk(MxModifyState *st, int start, int n)
 	bool		update = (st->operation == CMD_UPDATE);
 	ErrorContextCallback errcb;
 	MxHttpRequest *req;
+	Jsonb	   *reply;
 
+	st->flight_ids = st->pending_ids + start;
+	st->nflight = n;
 	if (n == 1)
 	{
 		(void) write_one(st, update ? MX_REQ_UPDATE_DOCUMENT : MX_REQ_DELETE_DOCUMENT,
 						 st->pending_ids[start], st->pending_bodies[start]);
+		st->nflight = 0;
 		note_written(st, st->pending_ids[start]);
 		return;
 	}
@@ -956,7 +971,9 @@ send_chunk(MxModifyState *st, int start, int n)
 					   st->rel->collection, NULL, batch_body(st, start, n));
 	push_write_context(st, &errcb);
 	send_all(st, &req, 1);
-	read_batch_results(st, req, mx_api_object_result(req), start, n);
+	reply = mx_api_object_result(req);
+	st->nflight = 0;			/* the results say which were written */
+	read_batch_results(st, req, reply, start, n);
 	error_context_stack = errcb.previous;
 }
 
@@ -1274,7 +1291,10 @@ write_row(MxModifyState *st, TupleTableSlot *slot, TupleTableSlot *planSlot,
 	body = update ? fields_body(st, slot) : NULL;
 	if (update && st->returning)
 	{
+		st->flight_ids = &id;
+		st->nflight = 1;
 		*reply = write_one(st, MX_REQ_UPDATE_DOCUMENT, id, body);
+		st->nflight = 0;
 		note_written(st, id);
 	}
 	else
