@@ -18,6 +18,7 @@ OBJS = \
 	src/json.o \
 	src/json_depth.o \
 	src/mixpeek.o \
+	src/modify.o \
 	src/options.o \
 	src/paging.o \
 	src/percent.o \

@@ -202,6 +202,72 @@ mx_api_list_documents(const MxTarget *target, const char *collection,
 	return req;
 }
 
+/* ---------- writes ---------- */
+
+/* Each write's verb and where it goes below /v1/collections/{collection}. */
+typedef struct MxWriteCall
+{
+	MxRequestKind kind;
+	const char *method;
+	const char *suffix;			/* NULL: documents/{document_id} */
+} MxWriteCall;
+
+static const MxWriteCall write_calls[] = {
+	{MX_REQ_CREATE_DOCUMENT, "POST", "documents"},
+	{MX_REQ_UPDATE_DOCUMENT, "PATCH", NULL},
+	{MX_REQ_DELETE_DOCUMENT, "DELETE", NULL},
+	{MX_REQ_BATCH_UPDATE, "POST", "documents/batch"},
+	{MX_REQ_BATCH_DELETE, "DELETE", "documents/batch"},
+};
+
+static const MxWriteCall *
+write_call(MxRequestKind kind)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(write_calls); i++)
+	{
+		if (write_calls[i].kind == kind)
+			return &write_calls[i];
+	}
+	elog(ERROR, "request kind %d is not a write", (int) kind);
+	return NULL;				/* keep the compiler quiet */
+}
+
+const char *
+mx_api_write_method(MxRequestKind kind)
+{
+	return write_call(kind)->method;
+}
+
+char *
+mx_api_write_path(MxRequestKind kind, const char *collection,
+				  const char *document_id)
+{
+	const MxWriteCall *call = write_call(kind);
+
+	if (call->suffix == NULL && document_id != NULL)
+		return mx_api_document_path(collection, document_id);
+	check_segment("collection", collection);
+	if (call->suffix == NULL)	/* EXPLAIN: one request per document */
+		return psprintf("/v1/collections/%s/documents/{document_id}",
+						mx_api_escape_segment(collection));
+	return psprintf("/v1/collections/%s/%s",
+					mx_api_escape_segment(collection), call->suffix);
+}
+
+MxHttpRequest *
+mx_api_write(const MxTarget *target, MxRequestKind kind,
+			 const char *collection, const char *document_id, char *body)
+{
+	char	   *path = mx_api_write_path(kind, collection, document_id);
+	MxHttpRequest *req = new_request(target, mx_api_write_method(kind),
+									 path, body, kind);
+
+	pfree(path);
+	return req;
+}
+
 MxHttpRequest *
 mx_api_list_page(const MxTarget *target, const char *collection, int limit,
 				 const char *json_body, bool include_total, int64 offset)
@@ -732,6 +798,18 @@ mx_api_document_result(MxHttpRequest *req)
 		jb = object_result(req);
 	leave_request(&errcb);
 	return jb;
+}
+
+/*
+ * Text of a reply, for a message: masked should it echo the key, and only
+ * from a host the reply of which may be quoted at all (NULL otherwise).
+ */
+char *
+mx_api_shown_text(MxHttpRequest *req, const char *text)
+{
+	if (text == NULL || !reply_may_be_shown(req))
+		return NULL;
+	return mx_http_redact(req, text);
 }
 
 char *

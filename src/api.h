@@ -88,6 +88,21 @@ extern MxHttpRequest *mx_api_list_page(const MxTarget *target,
 									   const char *json_body,
 									   bool include_total, int64 offset);
 
+/*
+ * The writes, by their kind in mixpeek_stats: POST .../documents (create),
+ * PATCH and DELETE .../documents/{document_id}, POST and DELETE
+ * .../documents/batch.  document_id is used by PATCH and DELETE of one
+ * document only (a NULL one makes the path "{document_id}", for EXPLAIN);
+ * body (JSON, or NULL for a DELETE of one) is the caller's and must stay
+ * valid until the request is done.
+ */
+extern MxHttpRequest *mx_api_write(const MxTarget *target, MxRequestKind kind,
+								   const char *collection,
+								   const char *document_id, char *body);
+extern const char *mx_api_write_method(MxRequestKind kind);
+extern char *mx_api_write_path(MxRequestKind kind, const char *collection,
+							   const char *document_id);
+
 /* POST /v1/collections/list?limit=100[&cursor=...], body {} */
 extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 											  const char *cursor);
@@ -104,6 +119,13 @@ extern MxHttpRequest *mx_api_check_request(const MxTarget *target);
  * too when the reply may not be shown (another host's).
  */
 extern char *mx_api_error_resource(MxHttpRequest *req);
+
+/*
+ * Text taken from a reply (a batch result's error), for a message: NULL
+ * when the reply comes from a host whose replies are not quoted, else
+ * with the key masked.
+ */
+extern char *mx_api_shown_text(MxHttpRequest *req, const char *text);
 
 /*
  * Read a finished GET document request: the document, or NULL when the

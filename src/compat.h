@@ -123,6 +123,28 @@
 #endif
 
 /*
+ * The role a write to a foreign table runs as, and the columns an UPDATE
+ * sets (generated ones included): PostgreSQL 16 moved both out of the
+ * range table entry.
+ */
+#if PG_VERSION_NUM >= 160000
+#define mx_result_rel_user(rinfo, estate) \
+	ExecGetResultRelCheckAsUser((rinfo), (estate))
+#define mx_updated_cols(root, rti, rte) \
+	get_rel_all_updated_cols((root), find_base_rel((root), (rti)))
+#else
+/* a partition that rows are routed to has no range table entry: its root's */
+#define mx_result_rel_rte(rinfo, estate) \
+	exec_rt_fetch(((rinfo)->ri_RangeTableIndex != 0 ? (rinfo) : \
+				   (rinfo)->ri_RootResultRelInfo)->ri_RangeTableIndex, (estate))
+#define mx_result_rel_user(rinfo, estate) \
+	(OidIsValid(mx_result_rel_rte(rinfo, estate)->checkAsUser) ? \
+	 mx_result_rel_rte(rinfo, estate)->checkAsUser : GetUserId())
+#define mx_updated_cols(root, rti, rte) \
+	bms_union((rte)->updatedCols, (rte)->extraUpdatedCols)
+#endif
+
+/*
  * Does a collation sort bytewise?  PostgreSQL 18 dropped lc_collate_is_c()
  * for the collation's cached locale.
  */

@@ -1097,6 +1097,7 @@ mixpeek_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = mixpeekEndForeignScan;
 	routine->ExplainForeignScan = mixpeekExplainForeignScan;
 	routine->ImportForeignSchema = mx_import_foreign_schema;
+	mx_modify_routine(routine);
 
 	/*
 	 * No IsForeignScanParallelSafe: a parallel safe scan could run in every

@@ -479,6 +479,15 @@ unbuffer(MxBatch *batch, MxHttpRequest *req)
 	buffered_bytes -= n;
 }
 
+/* PATCH and DELETE need libcurl's custom verb; GET and POST are its own. */
+static const char *
+custom_method(MxHttpRequest *req)
+{
+	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "POST") == 0)
+		return NULL;
+	return req->method;
+}
+
 static void
 start_request(MxBatch *batch, MxHttpRequest *req)
 {
@@ -519,6 +528,8 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	}
 	else
 		curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+	/* handles are reused: set the verb every time, NULL for GET and POST */
+	curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, custom_method(req));
 
 	rc = curl_multi_add_handle(multi, easy);
 	if (rc != CURLM_OK)
@@ -563,11 +574,33 @@ start_ready(MxBatch *batch)
 	return next;
 }
 
+/*
+ * Whether sending the request twice has the effect of sending it once.
+ * Reads are; so are PATCH with absolute values and DELETE (a repeated
+ * DELETE of a gone document answers 404, which the caller reads as such).
+ * Creating a document is not: the API chooses its id, so a second POST
+ * would make a second document.
+ */
+static bool
+idempotent(MxHttpRequest *req)
+{
+	return req->kind != MX_REQ_CREATE_DOCUMENT;
+}
+
 static bool
 retryable(MxHttpRequest *req, CURLcode code)
 {
 	if (req->retries >= mx_max_retries)
 		return false;
+
+	/*
+	 * A request that may not be repeated is tried again only when it never
+	 * left: the connection could not be made.  Any answer, a 429 included,
+	 * or a connection lost after sending, leaves it to the caller.
+	 */
+	if (!idempotent(req))
+		return req->outcome == MX_HTTP_CONNECT_FAILED &&
+			code == CURLE_COULDNT_CONNECT;
 	if (req->outcome == MX_HTTP_CONNECT_FAILED)
 		return code != CURLE_COULDNT_RESOLVE_HOST && code != CURLE_SSL_CONNECT_ERROR &&
 			code != CURLE_PEER_FAILED_VERIFICATION &&

@@ -32,7 +32,7 @@ typedef enum MxHttpOutcome
 typedef struct MxHttpRequest
 {
 	/* set by the caller before mx_batch_add() */
-	const char *method;			/* "GET" or "POST" */
+	const char *method;			/* "GET", "POST", "PATCH" or "DELETE" */
 	char	   *url;			/* full URL, path already percent-encoded */
 	const char *path;			/* path (and query) for messages; no host */
 	char	   *body;			/* request body for POST, or NULL */

@@ -10,6 +10,7 @@
 #include "fmgr.h"
 
 #include "http.h"
+#include "mixpeek_fdw.h"
 #include "settings.h"
 #include "stats.h"
 
@@ -23,4 +24,5 @@ _PG_init(void)
 	mx_settings_init();
 	mx_http_init();
 	mx_stats_init();
+	mx_modify_init();
 }

@@ -12,6 +12,7 @@
 #define MIXPEEK_FDW_H
 
 #include "fmgr.h"
+#include "foreign/fdwapi.h"
 #include "nodes/pathnodes.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
@@ -66,6 +67,7 @@ typedef struct MxRelation
 extern MxRelation *mx_fdw_relation(Oid relid, TupleDesc tupdesc);
 extern char *mx_fdw_option(List *options, const char *name);
 extern int	mx_parse_page_size(const char *value);
+extern int	mx_parse_batch_size(const char *value);
 
 /* connection.c */
 extern MxTarget *mx_fdw_target(Oid serverid, Oid userid,
@@ -167,6 +169,10 @@ extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
 							 char **sort, char **select);
 extern bool mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr);
 extern char *mx_output_text(Datum value, Oid typid);
+
+/* modify.c: INSERT, UPDATE and DELETE */
+extern void mx_modify_routine(FdwRoutine *routine);
+extern void mx_modify_init(void);
 
 /* import.c */
 extern List *mx_import_foreign_schema(ImportForeignSchemaStmt *stmt,

@@ -176,4 +176,24 @@
  */
 #define MX_STATS_MAX_ENTRIES 1000
 
+/* ---------- writes (modify.c) ---------- */
+
+/*
+ * Documents per batch request (POST and DELETE .../documents/batch): the
+ * API's maxItems.  It is also the default batch_size, so that a large
+ * UPDATE or DELETE makes a thousandth of the requests.
+ */
+#define MX_WRITE_BATCH_MAX 1000
+#define MX_WRITE_BATCH_DEFAULT MX_WRITE_BATCH_MAX
+
+/*
+ * Longest document id (bytes, with the terminator) that a statement tracks
+ * to skip a document it already wrote; a longer one is written again,
+ * which is harmless for the idempotent PATCH and DELETE.
+ */
+#define MX_MAX_DOCUMENT_ID_KEY 512
+
+/* Document ids listed in the DETAIL of a failed write, of each kind. */
+#define MX_WRITE_SHOWN_IDS 10
+
 #endif							/* MIXPEEK_LIMITS_H */

@@ -39,6 +39,10 @@ static const MxOption valid_options[] = {
 	{"collection", ForeignTableRelationId},
 	{"namespace", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
+	{"updatable", ForeignServerRelationId},
+	{"updatable", ForeignTableRelationId},
+	{"batch_size", ForeignServerRelationId},
+	{"batch_size", ForeignTableRelationId},
 	{"field", AttributeRelationId},
 	{"vector", AttributeRelationId},
 	{NULL, InvalidOid}
@@ -86,6 +90,20 @@ check_base_url(DefElem *def)
 				 errhint("A superuser can add the host to mixpeek.allowed_hosts.")));
 }
 
+/* Decimal digits only, 1 to max; 0 when the value is not that. */
+static int
+parse_count(const char *value, int max)
+{
+	int			n = 0;
+	const char *p;
+
+	for (p = value; *p >= '0' && *p <= '9' && n <= max; p++)
+		n = n * 10 + (*p - '0');
+	if (p == value || *p != '\0' || n < 1 || n > max)
+		return 0;
+	return n;
+}
+
 /*
  * The one reading of a page_size option, for the validator and the scan:
  * digits only, 1 to MX_PAGE_SIZE_MAX; 0 when the value is not that.
@@ -93,14 +111,7 @@ check_base_url(DefElem *def)
 int
 mx_parse_page_size(const char *value)
 {
-	int			n = 0;
-	const char *p;
-
-	for (p = value; *p >= '0' && *p <= '9' && n <= MX_PAGE_SIZE_MAX; p++)
-		n = n * 10 + (*p - '0');
-	if (p == value || *p != '\0' || n < 1 || n > MX_PAGE_SIZE_MAX)
-		return 0;
-	return n;
+	return parse_count(value, MX_PAGE_SIZE_MAX);
 }
 
 static const char page_size_rule[] =
@@ -111,6 +122,34 @@ check_page_size(DefElem *def)
 {
 	if (mx_parse_page_size(defGetString(def)) == 0)
 		invalid_value(def, page_size_rule);
+}
+
+/*
+ * The one reading of a batch_size option: digits only, 1 to
+ * MX_WRITE_BATCH_MAX (the API's limit per batch request); 0 when the value
+ * is not that.
+ */
+int
+mx_parse_batch_size(const char *value)
+{
+	return parse_count(value, MX_WRITE_BATCH_MAX);
+}
+
+static void
+check_batch_size(DefElem *def)
+{
+	if (mx_parse_batch_size(defGetString(def)) == 0)
+		invalid_value(def, "The batch size must be an integer between 1 and "
+					  CppAsString2(MX_WRITE_BATCH_MAX) ", written in decimal digits.");
+}
+
+static void
+check_boolean(DefElem *def)
+{
+	bool		b;
+
+	if (!parse_bool(defGetString(def), &b))
+		invalid_value(def, "The value must be a Boolean: true or false.");
 }
 
 static void
@@ -187,6 +226,10 @@ check_option_value(DefElem *def)
 		check_page_size(def);
 	else if (strcmp(def->defname, "field") == 0)
 		check_field(def);
+	else if (strcmp(def->defname, "batch_size") == 0)
+		check_batch_size(def);
+	else if (strcmp(def->defname, "updatable") == 0)
+		check_boolean(def);
 	else
 	{
 		check_plain_string(def);

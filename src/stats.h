@@ -22,6 +22,11 @@ typedef enum MxRequestKind
 	MX_REQ_LIST_COLLECTIONS,
 	MX_REQ_GET_LINEAGE,
 	MX_REQ_OBJECT_DOCUMENTS,
+	MX_REQ_CREATE_DOCUMENT,		/* POST .../documents: not idempotent */
+	MX_REQ_UPDATE_DOCUMENT,
+	MX_REQ_DELETE_DOCUMENT,
+	MX_REQ_BATCH_UPDATE,
+	MX_REQ_BATCH_DELETE,
 	MX_REQ_OVERFLOW,			/* any request once the table is full */
 	MX_REQ_NKINDS
 } MxRequestKind;

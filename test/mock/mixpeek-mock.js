@@ -129,6 +129,8 @@
  *        collections in namespace order, documents in data order (col_big by
  *        its obj_big_NNNNNN ids); collection_ids by id or name, unknown -> 404
  *        collection; no paging (the API defines none); no object -> empty.
+ *   Writes (create, PATCH, DELETE, batch update and delete) on writable
+ *   scratch-* and writefault-* collections, with their faults: see writes.js.
  *   Other methods on known routes -> 405; unknown /v1 paths -> 404 (resource "route").
  *
  * FAULTS (col_faults exists in every valid namespace and needs no data)
@@ -983,6 +985,12 @@ let openConnections = 0;
 const gzipCache = new Map();
 const GZIP_CACHE_MAX = 200000;
 
+/* Write endpoints and writable collections: see writes.js. */
+const writes = require('./writes').install({
+  apiError, notFound, validation, vErr, badRequest, stringify, isPlainObject, send, parseBodyObject, sleep,
+  orderCache, countCache, gzipCache,
+});
+
 /* --------------------------------------------------------------- helpers */
 
 function parseQuery(raw) {
@@ -1312,6 +1320,8 @@ function resolveCollection(ctx, seg) {
   const m = /^faultpage-(\d+)-(.+)$/.exec(seg);
   if (m) return { kind: 'faultpage', k: +m[1], spec: m[2], col: ARTICLES, seg };
   for (const col of ctx.collections) if (col.id === seg || col.name === seg) return { kind: 'data', col };
+  const scratch = writes.resolve(seg);
+  if (scratch) return { kind: 'data', col: scratch };
   throw notFound('collection', seg);
 }
 
@@ -1599,6 +1609,8 @@ async function handleApi(ctx) {
     if (!c) throw notFound('document', cannedName);
     return send(ctx, c.status, c.body, { 'Content-Type': c.contentType }, { noGzip: true });
   }
+  const written = writes.route(ctx, segs, method, resolveCollection);
+  if (written !== undefined) return written;
   if (segs.length >= 3 && segs[1] === 'v1' && segs[2] === 'collections') {
     if (segs.length === 4 && segs[3] === 'list' && method === 'POST') return listCollections(ctx);
     if (segs.length === 4) {
@@ -1649,6 +1661,7 @@ function handleControl(ctx) {
     stats = { requests: 0, connections: 0, accepted: 0 };
     epoch++;
     rateWindows = new Map();
+    writes.reset();
     config = initialConfig();
     return controlJSON(ctx, 200, { ok: true, config });
   }

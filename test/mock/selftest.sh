@@ -303,6 +303,31 @@ curl -s -o /dev/null -H "$AUTH" "$(F flaky-500-1-$TOK2)"
 curl -s -X POST "$B/_mock/reset" >/dev/null
 t "reset: flaky counters cleared" 500 '' "$(F flaky-500-1-$TOK2)" -H "$AUTH"
 
+# writes (writes.js): scratch collections, limits, 422s, faults, reads see writes
+W=$B/v1/collections/scratch-selftest/documents
+JSON=(-H "$AUTH" -H 'Content-Type: application/json' --data-binary)
+t "writes: create" 200 'd["document_id"]=="doc_w000001" and d["title"]=="a" and d["_internal"]["lineage"]["root_object_id"]=="o"' -X POST "${JSON[@]}" '{"collection_id":"scratch-selftest","title":"a","root_object_id":"o"}' "$W"
+t "writes: create without collection_id 422" 422 'd["detail"][0]["loc"]==["body","collection_id"]' -X POST "${JSON[@]}" '{"title":"a"}' "$W"
+t "writes: create body not an object 422" 422 '' -X POST "${JSON[@]}" '[1]' "$W"
+t "writes: create in a read-only collection 403" 403 '' -X POST "${JSON[@]}" '{"collection_id":"col_articles"}' "$B/v1/collections/col_articles/documents"
+t "writes: create in an unknown collection 404" 404 'd["error"]["details"]["resource"]=="collection"' -X POST "${JSON[@]}" '{"collection_id":"x"}' "$B/v1/collections/nope/documents"
+t "writes: patch" 200 'd["title"]=="b"' -X PATCH "${JSON[@]}" '{"title":"b"}' "$W/doc_w000001"
+t "writes: patch a managed field 400" 400 '' -X PATCH "${JSON[@]}" '{"_internal":{}}' "$W/doc_w000001"
+t "writes: patch a missing document 404" 404 'd["error"]["details"]=={"resource":"document","id":"nope"}' -X PATCH "${JSON[@]}" '{"title":"b"}' "$W/nope"
+t "writes: reads see writes" 200 'd["title"]=="b"' -H "$AUTH" "$W/doc_w000001"
+t "writes: batch update, one missing" 200 'd["updated_count"]==1 and d["failed_count"]==1 and d["results"][1]=={"document_id":"nope","success":False,"error":"Document not found"}' -X POST "${JSON[@]}" '{"updates":[{"document_id":"doc_w000001","update_data":{"n":1}},{"document_id":"nope","update_data":{}}]}' "$W/batch"
+t "writes: batch update of 1001 is 422" 422 'd["detail"][0]["type"]=="too_long"' -X POST "${JSON[@]}" "$($PY -c 'import json; print(json.dumps({"updates":[{"document_id":"d%d"%i,"update_data":{}} for i in range(1001)]}))')" "$W/batch"
+t "writes: batch update without update_data 422" 422 '' -X POST "${JSON[@]}" '{"updates":[{"document_id":"doc_w000001"}]}' "$W/batch"
+t "writes: batch delete of 0 is 422" 422 'd["detail"][0]["type"]=="too_short"' -X DELETE "${JSON[@]}" '{"document_ids":[]}' "$W/batch"
+t "writes: batch delete" 200 'd["deleted_count"]==1 and d["failed_count"]==1' -X DELETE "${JSON[@]}" '{"document_ids":["doc_w000001","nope"]}' "$W/batch"
+t "writes: deleted" 404 '' -H "$AUTH" "$W/doc_w000001"
+WF=$B/v1/collections/writefault-2-1-status-429-selftest/documents
+t "writes: fault, first write normal" 200 '' -X POST "${JSON[@]}" '{"collection_id":"writefault-2-1-status-429-selftest"}' "$WF"
+t "writes: fault, second write 429" 429 'h.get("retry-after")=="0"' -X POST "${JSON[@]}" '{"collection_id":"writefault-2-1-status-429-selftest"}' "$WF"
+t "writes: fault, third write normal" 200 'd["document_id"]=="doc_w000002"' -X POST "${JSON[@]}" '{"collection_id":"writefault-2-1-status-429-selftest"}' "$WF"
+t "writes: reset empties scratch collections" 200 '' -X POST "$B/_mock/reset"
+t "writes: after reset" 200 'd["results"]==[]' -X POST "${JSON[@]}" '{}' "$B/v1/collections/scratch-selftest/documents/list?limit=10"
+
 # SIGTERM: clean exit, port file removed
 kill -TERM "$PID"
 wait "$PID"
