@@ -69,3 +69,28 @@ FROM article_topics GROUP BY topic ORDER BY documents DESC, topic;
 IMPORT FOREIGN SCHEMA mixpeek LIMIT TO (big) FROM SERVER mixpeek INTO public;
 SELECT category, count(*) AS documents, round(avg(word_count), 1) AS avg_words
 FROM big GROUP BY category ORDER BY category;
+
+-- 8. Lineage: the processing steps behind a video frame, then every document
+-- derived from the bucket object at the root of its chain.
+SELECT step, collection_id, document_id, feature_extractor, created_at
+FROM mixpeek_lineage('col_frames', 'doc_frame_003');
+SELECT d ->> 'collection_id' AS collection_id, d ->> 'document_id' AS document_id
+FROM mixpeek_object_documents('obj_article_001') AS d
+ORDER BY 1, 2;
+
+-- 9. Curating from SQL: writes are off unless the table says updatable.
+CREATE FOREIGN TABLE reviews (
+  document_id text,
+  title       text,
+  metadata    jsonb
+) SERVER mixpeek OPTIONS (collection 'scratch-reviews', updatable 'true');
+INSERT INTO reviews (title, metadata) VALUES
+  ('Launch recap', '{"status": "draft"}'),
+  ('Q3 interview', '{"status": "draft"}');
+EXPLAIN (COSTS OFF, VERBOSE)
+UPDATE reviews SET metadata = metadata || '{"status": "approved"}'
+WHERE title = 'Launch recap';
+UPDATE reviews SET metadata = metadata || '{"status": "approved"}'
+WHERE title = 'Launch recap';
+-- read back from Mixpeek
+SELECT title, metadata ->> 'status' AS status FROM reviews ORDER BY title;
