@@ -214,8 +214,21 @@ const zlib = require('zlib');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
+let contract;
+try {
+  contract = require('./contract');
+} catch (e) {
+  if (e.code !== 'MODULE_NOT_FOUND') throw e;
+  process.stderr.write('mixpeek-mock: ' + e.message.split('\n')[0] + '\n'
+    + 'mixpeek-mock: the contract validator needs ajv: run test/deps.sh (npm ci in test/mock)\n');
+  process.exit(2);
+}
 
 const DATA_DIR = path.join(__dirname, 'data');
+const SEMANTICS = ['strict', 'lenient'];
+/* "Document List: max 10,000 results per query" (Mixpeek's published limits) */
+const STRICT_RESULT_CAP = 10000;
+const defaultResultCap = (semantics) => (semantics === 'strict' ? STRICT_RESULT_CAP : null);
 const MAX_BODY = 16 * 1024 * 1024;
 const LOG_MAX = 10000;
 const START = process.hrtime.bigint();
@@ -223,7 +236,8 @@ const START = process.hrtime.bigint();
 /* ------------------------------------------------------------------ args */
 
 function usage(out) {
-  out.write('usage: node mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH] [--latency-ms N] [--gzip]\n');
+  out.write('usage: node mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH] [--latency-ms N] [--gzip]\n'
+    + '                         [--semantics strict|lenient] [--result-cap N|none] [--no-validate]\n');
 }
 
 function die(msg) {
@@ -233,7 +247,8 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { port: 0, host: '127.0.0.1', portFile: null, latencyMs: 0, gzip: false };
+  const o = { port: 0, host: '127.0.0.1', portFile: null, latencyMs: 0, gzip: false,
+    semantics: 'strict', resultCap: undefined, validate: true };
   for (let i = 0; i < argv.length; i++) {
     let name = argv[i];
     let val;
@@ -257,6 +272,12 @@ function parseArgs(argv) {
       case '--port-file': o.portFile = need(); break;
       case '--latency-ms': o.latencyMs = int(need(), 0, 3600000); break;
       case '--gzip': o.gzip = true; break;
+      case '--semantics':
+        o.semantics = need();
+        if (!SEMANTICS.includes(o.semantics)) die('--semantics: strict or lenient');
+        break;
+      case '--result-cap': { const v = need(); o.resultCap = v === 'none' ? null : int(v, 1, 1e9); break; }
+      case '--no-validate': o.validate = false; break;
       case '-h': case '--help': usage(process.stdout); process.exit(0); break;
       default: die('unknown argument ' + name);
     }
@@ -724,6 +745,38 @@ function isCondition(node) {
     && !hasOwn(node, 'AND') && !hasOwn(node, 'OR') && !hasOwn(node, 'NOT');
 }
 
+/*
+ * Strict semantics: the rules of the Qdrant filters the API documents its
+ * list filters as ("native Qdrant format"), taking the stricter reading
+ * wherever the API does not say which it keeps.
+ */
+const RANGE_OPS = new Set(['gt', 'gte', 'lt', 'lte']);
+const EQUALITY_OPS = new Set(['eq', 'ne', 'in', 'nin']);
+const RFC3339 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?$/;
+const isDatetime = (v) => typeof v === 'string' && RFC3339.test(v) && !Number.isNaN(Date.parse(v));
+/* Written with a fraction or an exponent: a float to Python's json, so no exact match in Qdrant. */
+const isFloat = (v) => (typeof v === 'number' && !Number.isInteger(v)) || (v instanceof RawNumber && /[.eE]/.test(v.text));
+
+function strictError(where, field, op, why) {
+  return badRequest(`Unsupported filter at ${where}: ${why} (field "${field}", operator "${op}")`,
+    { field, operator: op, reason: why });
+}
+
+/* The strict refusals of one condition: 400 before anything is matched. */
+function strictCheck(where, field, op, v) {
+  if (RANGE_OPS.has(op) && !isNum(v) && !isDatetime(v))
+    throw strictError(where, field, op, 'range operators apply only to numbers and datetimes, not to strings, keywords or other values');
+  if (EQUALITY_OPS.has(op) && (isFloat(v) || (Array.isArray(v) && v.some(isFloat))))
+    throw strictError(where, field, op, 'exact match needs a keyword, an integer or a boolean; floating-point values cannot be matched exactly');
+}
+
+/* Range tests of strict mode: numbers with numbers, datetimes with datetimes, nothing else matches. */
+function strictRange(get, v, test) {
+  if (isNum(v)) return (d) => { const f = get(d); return isNum(f) && test(numCmp(f, v)); };
+  const t = Date.parse(v);
+  return (d) => { const f = get(d); return isDatetime(f) && test(Math.sign(Date.parse(f) - t)); };
+}
+
 function compileCondition(node, ci, where) {
   const field = node.field;
   if (typeof field !== 'string' || field === '') throw badRequest(`${where}: "field" must be a non-empty string`);
@@ -734,6 +787,19 @@ function compileCondition(node, ci, where) {
   const v = node.value;
   const parts = splitPath(field);
   const get = (d) => getPath(d, parts);
+  const strict = config.semantics === 'strict';
+  if (strict) {
+    strictCheck(where, field, op, v);
+    if (RANGE_OPS.has(op)) {
+      const tests = { gt: (c) => c > 0, gte: (c) => c >= 0, lt: (c) => c < 0, lte: (c) => c <= 0 };
+      return strictRange(get, v, tests[op]);
+    }
+    // is_null matches an explicit null only; a missing field is what is_empty would match
+    if (op === 'is_null') {
+      if (typeof v !== 'boolean') throw badRequest(`${where}: operator ${op} needs a boolean value`);
+      return (d) => (get(d) === null) === v;
+    }
+  }
   const needStr = () => { if (typeof v !== 'string') throw badRequest(`${where}: operator ${op} needs a string value`); };
   const needBool = () => { if (typeof v !== 'boolean') throw badRequest(`${where}: operator ${op} needs a boolean value`); };
   const needArr = () => { if (!Array.isArray(v)) throw badRequest(`${where}: operator ${op} needs an array value`); };
@@ -824,6 +890,24 @@ function parseSort(sort) {
   });
 }
 
+/* Always indexed by the API: the id and the timestamps (in both document shapes). */
+const ALWAYS_INDEXED = ['document_id', 'created_at', 'updated_at', '_internal.created_at', '_internal.updated_at'];
+
+function indexedFields(col) {
+  return ALWAYS_INDEXED.concat((col.meta.indexed_fields || []).filter((f) => !ALWAYS_INDEXED.includes(f)));
+}
+
+/* Strict: ordering needs a payload index on the field, as in Qdrant. */
+function checkSortIndexed(col, keys) {
+  const indexed = indexedFields(col);
+  for (const k of keys) {
+    if (!indexed.includes(k.field)) {
+      throw badRequest(`Cannot sort by "${k.field}": the field has no payload index in collection ${col.id}`
+        + ` (operator "sort"; indexed: ${indexed.join(', ')})`, { field: k.field, operator: 'sort', indexed_fields: indexed });
+    }
+  }
+}
+
 function rank(v) {
   if (typeof v === 'string') return 0;
   if (isNum(v)) return 1;
@@ -881,6 +965,16 @@ function sortedOrder(col, keys) {
 
 const countCache = new Map();
 
+/*
+ * How many results a page may hold when `served` were on the earlier pages
+ * of the same query: the API ends a list query at result_cap results in all,
+ * whatever is left (its total still counts every match).
+ */
+function pageRoom(limit, served) {
+  if (config.result_cap === null) return limit;
+  return Math.max(0, Math.min(limit, config.result_cap - served));
+}
+
 /* ---------------------------------------------------------------- cursors */
 
 const b64 = (s) => Buffer.from(s).toString('base64url');
@@ -910,7 +1004,12 @@ const ARTICLES = DATA.byId.get('col_articles');
 const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
-const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro' });
+const initialConfig = () => ({
+  latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro',
+  semantics: opts.semantics,
+  result_cap: opts.resultCap !== undefined ? opts.resultCap : defaultResultCap(opts.semantics),
+  validate: opts.validate, corrupt_responses: false,
+});
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
 let rateWindows = new Map();	/* identity -> {start (ms), count} */
@@ -941,6 +1040,9 @@ function validRateLimit(v) {
 }
 let requestLog = [];
 let seq = 0;
+const VIOLATIONS_MAX = 1000;
+let violations = [];		/* contract violations, kept until DELETE /_mock/violations */
+let violationCount = 0;
 let flaky = new Map();
 let canned = new Map();		/* name -> {status, body (Buffer), contentType} */
 let stats = { requests: 0, connections: 0, accepted: 0 };
@@ -1033,6 +1135,57 @@ function finishLog(ctx, status) {
   if (ctx.entry) ctx.entry.status = status;
 }
 
+/* A value short enough for a log line: long ones become a cut JSON text. */
+function clip(v) {
+  const t = v === undefined ? 'null' : stringify(v);
+  return t.length <= 500 ? v : t.slice(0, 500) + '...';
+}
+
+/* Kept for GET /_mock/violations and logged; a reset does not clear them. */
+function recordViolation(ctx, direction, problems, status) {
+  violationCount++;
+  const v = {
+    n: violationCount, direction, operation: ctx.contract && ctx.contract.op, method: ctx.req.method,
+    path: ctx.rawPath, raw_query: ctx.rawQuery, seq: ctx.entry ? ctx.entry.seq : null, status: status === undefined ? null : status,
+    problems: problems.map((p) => Object.assign({}, p, { input: clip(p.input) })),
+  };
+  if (violations.length < VIOLATIONS_MAX) violations.push(v);
+  process.stderr.write('mixpeek-mock: contract violation: ' + stringify(v) + '\n');
+}
+
+/* Mismatches of the request with the operation it names: all recorded, the 422 ones answered. */
+function checkRequestContract(ctx) {
+  ctx.contract = contract.checkRequest({
+    method: ctx.req.method, rawPath: ctx.rawPath, query: ctx.query, headers: ctx.req.headers, bodyText: ctx.bodyText,
+  });
+  const c = ctx.contract;
+  if (c.unprocessable.length || c.notes.length) recordViolation(ctx, 'request', c.unprocessable.concat(c.notes));
+}
+
+/*
+ * A body the mock is about to send for an operation of the API: broken on
+ * purpose when corrupt_responses is set (to prove that the check bites),
+ * then validated against the operation's response schema for the status.
+ * Faults and canned answers are wrong on purpose and are not checked.
+ */
+function checkAnswer(ctx, status, contentType, body) {
+  if (!ctx.contract || !ctx.contract.op || ctx.fault) return body;
+  if (config.corrupt_responses && status === 200) {
+    const v = JSON.parse(body);
+    if (isPlainObject(v)) {
+      if (hasOwn(v, 'results')) v.results = 'corrupted';
+      else if (hasOwn(v, 'document_id')) v.document_id = 0;
+      else if (hasOwn(v, 'collection_name')) v.collection_name = null;
+      body = JSON.stringify(v);
+    }
+  }
+  if (config.validate) {
+    const problems = contract.checkResponse(ctx.contract.op, status, contentType, body);
+    if (problems.length) recordViolation(ctx, 'response', problems, status);
+  }
+  return body;
+}
+
 /*
  * Every normal answer goes through here; gzip (when configured and accepted)
  * runs on the thread pool so a busy benchmark does not stall the event loop.
@@ -1041,6 +1194,7 @@ function send(ctx, status, body, headers, options) {
   if (ctx.closed) return;
   headers = headers || {};
   if (!headers['Content-Type']) headers['Content-Type'] = 'application/json';
+  body = checkAnswer(ctx, status, headers['Content-Type'], body);
   finishLog(ctx, status);
   const noBody = status === 204 || status === 304;
   if (!noBody && config.gzip && ctx.isApi && ctx.gzipOk && !(options && options.noGzip)) {
@@ -1172,6 +1326,7 @@ function gzipBomb(mb, mode, spec) {
  * fault document, or the real list page); flakyKey: what flaky counts on.
  */
 async function serveFault(ctx, spec, mode, normal, flakyKey, collectionSeg) {
+  ctx.fault = true;
   const w = wrapper(mode);
   const wrapDoc = (docText) => w.pre + docText + w.post;
   const common = { id: spec, collection: collectionSeg, normal };
@@ -1332,26 +1487,31 @@ async function listDocuments(ctx, seg) {
     return send(ctx, 200, '{"results":[],"pagination":{"next_cursor":null,"has_more":false},"stats":{"total_documents":0}}');
   }
   const col = target.col;
+  if (config.semantics === 'strict') checkSortIndexed(col, keys);
   const hash = queryHash([col.id, body.filters === undefined ? null : body.filters, keys.map((k) => [k.field, k.desc])]);
   let pos = 0;
   let page = 1;
+  let served = 0;		/* results of the earlier pages of this query */
   if (cursorIn !== undefined) {
     const c = decodeCursor(cursorIn, 'd');
     if (c.h !== hash) throw badRequest('Cursor does not belong to this query (collection, filters and sort must not change between pages)');
     if (!Number.isInteger(c.n) || c.n < 2 || c.p > col.size) throw badRequest('Invalid cursor');
     pos = c.p;
     page = c.n;
+    served = Number.isInteger(c.r) ? c.r : 0;
   }
+  const room = pageRoom(limit, served);
   const order = keys.length ? sortedOrder(col, keys) : null;
   const N = col.size;
   const results = [];
   let i = pos;
-  for (; i < N && results.length < limit; i++) {
+  for (; i < N && results.length < room; i++) {
     const idx = order ? order[i] : i;
     if (pred === TRUE || pred(col.docAt(idx))) results.push(idx);
   }
   let next = -1;
-  if (pred === TRUE) next = i < N ? i : -1;
+  if (config.result_cap !== null && served + results.length >= config.result_cap) next = -1;	/* the cap ends the query */
+  else if (pred === TRUE) next = i < N ? i : -1;
   else {
     for (; i < N; i++) if (pred(col.docAt(order ? order[i] : i))) { next = i; break; }
   }
@@ -1367,7 +1527,7 @@ async function listDocuments(ctx, seg) {
       countCache.set(ck, total);
     }
   }
-  const cursor = next >= 0 ? encodeCursor({ v: 1, k: 'd', p: next, n: page + 1, h: hash }) : null;
+  const cursor = next >= 0 ? encodeCursor({ v: 1, k: 'd', p: next, n: page + 1, h: hash, r: served + results.length }) : null;
   const parts = [LIST_OPEN];
   for (let k = 0; k < results.length; k++) {
     if (k) parts.push(COMMA);
@@ -1381,12 +1541,26 @@ async function listDocuments(ctx, seg) {
   return send(ctx, 200, out);
 }
 
+/* What the API's payload index type is for an output_schema type. */
+const INDEX_TYPES = { string: 'keyword', text: 'text', integer: 'integer', number: 'float', float: 'float',
+  boolean: 'bool', date: 'datetime', datetime: 'datetime' };
+
 function collectionObject(col) {
   const m = col.meta;
+  const props = (m.output_schema && m.output_schema.properties) || {};
   return {
     collection_id: col.id, collection_name: col.name, description: m.description || null,
     document_count: col.size, enabled: true, created_at: m.created_at || null, updated_at: m.created_at || null,
+    // the API requires these four; the mock's collections are all text extractions of a bucket
+    input_schema: m.input_schema || { properties: {} },
     output_schema: m.output_schema || { properties: {} },
+    feature_extractor: m.feature_extractor
+      || { feature_extractor_id: 'text_extractor_v1', feature_extractor_name: 'text_extractor', version: 'v1' },
+    source: m.source || { type: 'bucket', bucket_ids: ['bkt_' + col.id.replace(/^col_/, '')] },
+    payload_indexes: indexedFields(col).map((f) => ({
+      field_name: f, type: ALWAYS_INDEXED.includes(f) ? (f === 'document_id' ? 'keyword' : 'datetime')
+        : INDEX_TYPES[props[f] && props[f].type] || 'keyword',
+    })),
   };
 }
 
@@ -1505,6 +1679,7 @@ async function handleApi(ctx) {
     requestLog.push(ctx.entry);
     if (requestLog.length > LOG_MAX + 1000) requestLog = requestLog.slice(-LOG_MAX);
   }
+  checkRequestContract(ctx);
 
   if (config.latency_ms > 0) await sleep(ctx, config.latency_ms);
   if (ctx.closed) return;
@@ -1519,6 +1694,7 @@ async function handleApi(ctx) {
   if (!cols) throw apiError(404, 'Namespace not found', { resource: 'namespace', id: ctx.namespace });
   ctx.collections = cols;
   if (queryErr) throw badRequest('Malformed percent-encoding in the query string');
+  if (ctx.contract.unprocessable.length) throw validation(ctx.contract.unprocessable);
 
   const raw = ctx.rawPath.split('/');
   let segs;
@@ -1533,6 +1709,7 @@ async function handleApi(ctx) {
   if (cannedName !== null) {
     const c = canned.get(cannedName);
     if (!c) throw notFound('document', cannedName);
+    ctx.fault = true;
     return send(ctx, c.status, c.body, { 'Content-Type': c.contentType }, { noGzip: true });
   }
   if (segs.length >= 3 && segs[1] === 'v1' && segs[2] === 'collections') {
@@ -1588,6 +1765,11 @@ function handleControl(ctx) {
     config = initialConfig();
     return controlJSON(ctx, 200, { ok: true, config });
   }
+  if (p === '/_mock/violations' && (method === 'GET' || method === 'DELETE')) {
+    const out = { count: violationCount, violations };
+    if (method === 'DELETE') { violations = []; violationCount = 0; }
+    return controlJSON(ctx, 200, out);
+  }
   if (p === '/_mock/config' && method === 'GET') return controlJSON(ctx, 200, config);
   if (p === '/_mock/config' && method === 'POST') {
     let v;
@@ -1598,13 +1780,20 @@ function handleControl(ctx) {
       if (k === 'latency_ms') {
         if (!Number.isInteger(val) || val < 0 || val > 3600000) return controlJSON(ctx, 400, { error: 'latency_ms: integer 0..3600000' });
         next.latency_ms = val;
-      } else if (k === 'gzip' || k === 'record') {
+      } else if (k === 'semantics') {
+        if (!SEMANTICS.includes(val)) return controlJSON(ctx, 400, { error: 'semantics: "strict" or "lenient"' });
+        next.semantics = val;
+        if (!hasOwn(v, 'result_cap')) next.result_cap = defaultResultCap(val);
+      } else if (k === 'result_cap') {
+        if (val !== null && !(Number.isInteger(val) && val >= 1 && val <= 1e9)) return controlJSON(ctx, 400, { error: 'result_cap: null or integer 1..1000000000' });
+        next.result_cap = val;
+      } else if (k === 'gzip' || k === 'record' || k === 'validate' || k === 'corrupt_responses') {
         if (typeof val !== 'boolean') return controlJSON(ctx, 400, { error: `${k}: boolean` });
         next[k] = val;
       } else if (k === 'rate_limit_headers') {
         if (!validRateLimit(val)) return controlJSON(ctx, 400, { error: 'rate_limit_headers: "free", "pro", null or {"limit","window"[,"remaining","reset"]}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers` });
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, semantics, result_cap, validate, corrupt_responses` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
