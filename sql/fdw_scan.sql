@@ -177,7 +177,8 @@ SELECT pg_temp.rows_when_first_fails($$SELECT document_id FROM scan_paged
   WHERE document_id IN ('doc_flat_01', 'doc_flat_02', 'doc_flat_03', 'doc_flat_04',
                         'doc_nested_01', 'doc_nested_02', '..', '.', 'a b', 'nope')$$);
 
--- many pages
+-- many pages: every one of the 100,000 documents, so no result cap
+SELECT pg_temp.mock_config('{"result_cap": null}')->'result_cap' AS result_cap;
 CREATE FOREIGN TABLE scan_big (document_id text, word_count int, category text)
   SERVER mx_scan OPTIONS (collection 'col_big', page_size '1000');
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)

@@ -2,8 +2,12 @@
 /*
  * mixpeek-mock.js: a mock of the Mixpeek API for pg_mixpeek's tests and benchmarks.
  *
- * Dependency-free (Node 20 built-ins only).  Files beside it:
- *   data/collections.json   namespaces, collections, output schemas
+ * Node 20 built-ins and ajv (package.json; test/deps.sh runs npm ci here).
+ * Files beside it:
+ *   contract.js             checks requests and answers against the OpenAPI
+ *   openapi/                Mixpeek's published OpenAPI v0.81 (subset) and its source
+ *   violations.py           reads and clears the recorded violations (test/run-tests.sh)
+ *   data/collections.json   namespaces, collections, output schemas, indexed fields
  *   data/articles.json, data/frames.json, data/weird.json   the documents
  *   selftest.sh             starts its own mock and checks the main behaviours
  *   wrk-list.lua            wrk script for the list endpoint (POST, body {})
@@ -11,11 +15,38 @@
  * USAGE
  *   node test/mock/mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH]
  *                                  [--latency-ms N] [--gzip]
+ *                                  [--semantics strict|lenient] [--result-cap N|none]
+ *                                  [--no-validate]
  *   --port 0 (default) picks a free port.  Once listening, the port number is
  *   written to --port-file (atomically: written to PATH.tmp, then renamed) and
  *   "mixpeek-mock listening on http://127.0.0.1:PORT" is printed to stdout.
  *   Only loopback hosts are accepted (127.x.x.x, ::1, localhost).
  *   SIGTERM / SIGINT: removes the port file and exits 0.
+ *
+ * CONTRACT (every /v1 request and answer; contract.js)
+ *   The request is matched to an operation of openapi/openapi-v0.81-subset.json
+ *   and checked: query parameters (types, ranges, unknown ones), the
+ *   Authorization and X-Namespace headers, the body against its schema.  What
+ *   FastAPI would refuse is answered with its 422 (after the auth and namespace
+ *   checks); what it would drop (unknown query parameters and body members) is
+ *   answered normally.  Both are recorded as violations, as is a path or
+ *   method of no operation.  The answer is validated against the operation's
+ *   response schema for its status (an undocumented 4xx/5xx against the error
+ *   envelope); faults and canned answers are exempt.  Accepted though not in
+ *   the OpenAPI: ?return_url on a document GET, "limit" and
+ *   "return_presigned_urls" in a list body (the client sends both names).
+ *
+ * FILTER SEMANTICS (--semantics, config "semantics")
+ *   strict (default): the Qdrant rules the API's filters follow, the stricter
+ *   reading where it is silent: is_null matches explicit nulls only; gt/gte/
+ *   lt/lte take numbers or RFC 3339 datetimes (compared as instants) and are a
+ *   400 for anything else; eq/ne/in/nin with a float (written with a fraction
+ *   or exponent) are a 400; sort only on indexed fields (indexed_fields of
+ *   the collection, plus document_id and the timestamps), else 400; a list
+ *   query yields at most result_cap results over all its pages (default
+ *   10,000; then next_cursor is null, stats.total_documents still counts every
+ *   match).  400s name the field and operator (details {field, operator}).
+ *   lenient: the rules below, no cap.
  *
  * AUTH, NAMESPACES, ERRORS (every /v1 request)
  *   Authorization: Bearer <key>.  sk_test_alpha -> identity "alpha",
@@ -200,6 +231,16 @@
  *                       connection accepted (control ones too), "open_connections":
  *                       open now} since start/reset
  *   GET  /_mock/health  {"ok":true}
+ *   GET  /_mock/violations  {"count":n,"violations":[{"n","direction":"request"|
+ *                       "response","operation","method","path","raw_query","seq",
+ *                       "status","problems":[{"loc","msg","input",...}]}]} (at most
+ *                       1,000 kept, count is all); DELETE returns the same and
+ *                       clears them.  /_mock/reset leaves them alone.
+ *   POST /_mock/config  also takes "semantics" ("strict"|"lenient"; alone it resets
+ *                       result_cap to that mode's default), "result_cap" (null or
+ *                       1..10^9), "validate" (check answers, default true) and
+ *                       "corrupt_responses" (break every checked 200 answer:
+ *                       "results", else "document_id", else "collection_name").
  *   POST /_mock/canned  {"name":s,"status":N,"body_base64":s[,"content_type":s]}
  *                       stores a response, served byte for byte (any bytes,
  *                       valid or not) by GET /v1/collections/col_canned/documents/<name>
