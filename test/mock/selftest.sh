@@ -176,12 +176,13 @@ t "invalid JSON body" 422 'd["detail"][0]["type"]=="json_invalid"' "${POST[@]}" 
 t "invalid cursor" 400 'd["error"]["type"]=="BadRequestError"' "${POST[@]}" '{"cursor":"not-a-cursor"}' "$(L col_articles)"
 
 # ------------------------------------------------------------- paging
-$PY - "$B" >"$TMP/paging" 2>&1 <<'EOF'
+# pages(col, limit, body): a list query followed to its end: (pages, ids, last answer)
+cat >"$TMP/pages.py" <<'EOF'
 import sys, json, urllib.request
 base = sys.argv[1]
 def pages(col, limit, body):
     cur, n, ids = None, 0, []
-    while True:
+    while n < 1000:
         b = dict(body)
         if cur: b['cursor'] = cur
         req = urllib.request.Request(f'{base}/v1/collections/{col}/documents/list?limit={limit}', data=json.dumps(b).encode(),
@@ -192,12 +193,15 @@ def pages(col, limit, body):
         cur = d['pagination']['next_cursor']
         assert d['pagination']['has_more'] == (cur is not None)
         if cur is None:
-            return n, ids
-n, ids = pages('col_big', 1000, {})
+            break
+    return n, ids, d
+EOF
+{ cat "$TMP/pages.py"; cat; } <<'EOF' | $PY - "$B" >"$TMP/paging" 2>&1
+n, ids, _ = pages('col_big', 1000, {})
 assert n == 100 and len(ids) == 100000 and ids == ['doc_%06d' % i for i in range(100000)], ('big', n, len(ids))
-n, ids = pages('col_articles', 3, {})
+n, ids, _ = pages('col_articles', 3, {})
 assert n == 7 and len(set(ids)) == 20, ('articles', n, len(ids))
-n, ids = pages('col_big', 1000, {'filters': {'cluster_id': 'cl_7'}, 'sort': {'field': 'rating', 'direction': 'desc'}})
+n, ids, _ = pages('col_big', 1000, {'filters': {'cluster_id': 'cl_7'}, 'sort': {'field': 'rating', 'direction': 'desc'}})
 assert n == 2 and len(set(ids)) == 2000, ('filtered', n, len(ids))
 # a cursor is bound to its query
 req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=b'{}', headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default'})
@@ -318,20 +322,8 @@ t "strict: eq on an integer" 200 "sorted($IDS)==['doc_flat_01','doc_nested_01']"
 t "strict: sort unindexed" 400 'd["error"]["details"]=={"field":"rating","operator":"sort","indexed_fields":["document_id","created_at","updated_at","_internal.created_at","_internal.updated_at","category","word_count","published_at"]}' "${POST[@]}" '{"sort":{"field":"rating"}}' "$(L col_articles)"
 t "strict: sort indexed" 200 "$IDS[0]=='doc_nested_05'" "${POST[@]}" '{"sort":{"field":"word_count","direction":"desc"}}' "$(L col_articles)"
 t "strict: indexes listed" 200 '{"field_name":"word_count","type":"integer"} in d["payload_indexes"]' -H "$AUTH" "$B/v1/collections/col_articles"
-$PY - "$B" >"$TMP/cap" 2>&1 <<'EOF'
-import sys, json, urllib.request
-base = sys.argv[1]
-cur, n, ids = None, 0, []
-while n < 20:
-    b = {'cursor': cur} if cur else {}
-    req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=1000', data=json.dumps(b).encode(),
-                                 headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default', 'Content-Type': 'application/json'})
-    d = json.load(urllib.request.urlopen(req))
-    n += 1
-    ids += [r['document_id'] for r in d['results']]
-    cur = d['pagination']['next_cursor']
-    if cur is None:
-        break
+{ cat "$TMP/pages.py"; cat; } <<'EOF' | $PY - "$B" >"$TMP/cap" 2>&1
+n, ids, d = pages('col_big', 1000, {})
 assert (n, len(ids), d['stats']['total_documents']) == (10, 10000, 100000), (n, len(ids))
 print('ok')
 EOF
