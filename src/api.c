@@ -177,7 +177,7 @@ mx_api_object_documents(const MxTarget *target, const char *object_id,
 /*
  * A list body with the page size as its first member: the API reads the
  * limit from the query, some deployments from the body, so it goes in both.
- * json_body is a JSON object's text (or NULL for an empty one).
+ * json_body is the compact text of a JSON object (mx_list_body's), or NULL.
  */
 static char *
 list_body_with_limit(const char *json_body, int limit)
@@ -185,9 +185,8 @@ list_body_with_limit(const char *json_body, int limit)
 	const char *rest = json_body ? json_body + 1 : "}";
 
 	Assert(json_body == NULL || json_body[0] == '{');
-	while (*rest == ' ' || *rest == '\t' || *rest == '\n' || *rest == '\r')
-		rest++;
-	return psprintf("{\"limit\":%d%s%s", limit, *rest == '}' ? "" : ",", rest);
+	return psprintf("{\"limit\":%d%s%s",
+					limit, rest[0] == '}' ? "" : ",", rest);
 }
 
 MxHttpRequest *
