@@ -312,7 +312,18 @@ function unknownProps(value, schema, loc, out, depth) {
   }
 }
 
-function checkBody(o, bodyText, extras, bad, notes) {
+/*
+ * FastAPI parses a body as JSON when it has no Content-Type or a JSON one
+ * (application/json, application/...+json); any other leaves the raw text,
+ * which no model accepts.
+ */
+function jsonContentType(value) {
+  if (value === undefined) return true;
+  const m = /^\s*application\/([^;\s]+)/i.exec(value);
+  return m !== null && (m[1].toLowerCase() === 'json' || m[1].toLowerCase().endsWith('+json'));
+}
+
+function checkBody(o, bodyText, contentType, extras, bad, notes) {
   const rb = deref(o.op.requestBody);
   const media = rb.content && rb.content['application/json'];
   const empty = bodyText === null || /^\s*$/.test(bodyText);
@@ -322,6 +333,10 @@ function checkBody(o, bodyText, extras, bad, notes) {
   }
   if (empty) {
     if (rb.required) bad.push(item('missing', ['body'], 'Field required', null));
+    return;
+  }
+  if (!jsonContentType(contentType)) {
+    bad.push(item('model_attributes_type', ['body'], 'Input should be a valid dictionary or object to extract fields from', bodyText));
     return;
   }
   let body;
@@ -358,7 +373,7 @@ function checkRequest(req) {
       notes.push({ loc: ['header', h], msg: 'header the API documents as REQUIRED is missing', input: null });
   }
   checkQuery(o, req.query, extras.query || [], bad, notes);
-  checkBody(o, req.bodyText, extras.body || [], bad, notes);
+  checkBody(o, req.bodyText, req.headers['content-type'], extras.body || [], bad, notes);
   return { op: o.key, pathKnown, unprocessable: bad, notes };
 }
 

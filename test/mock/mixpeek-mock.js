@@ -26,7 +26,8 @@
  * CONTRACT (every /v1 request and answer; contract.js)
  *   The request is matched to an operation of openapi/openapi-v0.81-subset.json
  *   and checked: query parameters (types, ranges, unknown ones), the
- *   Authorization and X-Namespace headers, the body against its schema.  What
+ *   Authorization and X-Namespace headers, the body against its schema (read
+ *   as JSON only without a Content-Type or with a JSON one, as FastAPI does).  What
  *   FastAPI would refuse is answered with its 422 (after the auth and namespace
  *   checks); what it would drop (unknown query parameters and body members) is
  *   answered normally.  Both are recorded as violations, as is a path or

@@ -204,9 +204,9 @@ assert n == 7 and len(set(ids)) == 20, ('articles', n, len(ids))
 n, ids, _ = pages('col_big', 1000, {'filters': {'cluster_id': 'cl_7'}, 'sort': {'field': 'rating', 'direction': 'desc'}})
 assert n == 2 and len(set(ids)) == 2000, ('filtered', n, len(ids))
 # a cursor is bound to its query
-req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=b'{}', headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default'})
+req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=b'{}', headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default', 'Content-Type': 'application/json'})
 cur = json.load(urllib.request.urlopen(req))['pagination']['next_cursor']
-req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=json.dumps({'cursor': cur, 'filters': {'category': 'news'}}).encode(), headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default'})
+req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=json.dumps({'cursor': cur, 'filters': {'category': 'news'}}).encode(), headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default', 'Content-Type': 'application/json'})
 try:
     urllib.request.urlopen(req); raise AssertionError('cursor reuse accepted')
 except urllib.error.HTTPError as e:
@@ -292,7 +292,7 @@ t "reset: flaky counters cleared" 500 '' "$(F flaky-500-1-$TOK2)" -H "$AUTH"
 # ------------------------------------------------------------ contract
 V="$B/_mock/violations"
 curl -s -o /dev/null -X DELETE "$V"
-t "contract: body cursor answered" 200 'len(d["results"])==1' -X POST -H "$AUTH" --data-binary '{"cursor":"abc"}' "$B/v1/collections/list?limit=1"
+t "contract: body cursor answered" 200 'len(d["results"])==1' "${POST[@]}" '{"cursor":"abc"}' "$B/v1/collections/list?limit=1"
 t "contract: body cursor recorded" 200 'd["count"]==1 and d["violations"][0]["direction"]=="request" and d["violations"][0]["problems"][0]["loc"]==["body","cursor"] and d["violations"][0]["operation"]=="POST /v1/collections/list"' "$V"
 t "contract: DELETE reads and clears" 200 'd["count"]==1' -X DELETE "$V"
 t "contract: cleared" 200 'd=={"count":0,"violations":[]}' "$V"

@@ -116,7 +116,11 @@ class Requests(mx.TestCase):
         status, body = api("POST", LIST + "?limit=1", b"{not json")
         mx.check_eq((status, body["detail"][0]["type"], body["detail"][0]["loc"]),
                     (422, "json_invalid", ["body", 1]), "a body that is not JSON")
-        mx.check_eq(len(take_violations()), 3, "all three recorded")
+        h = dict(HEADERS, **{"Content-Type": "text/plain"})
+        status, body = api("POST", LIST + "?limit=1", {}, headers=h)
+        mx.check_eq((status, body["detail"][0]["type"], body["detail"][0]["loc"]),
+                    (422, "model_attributes_type", ["body"]), "a JSON body sent as text/plain is not read as JSON")
+        mx.check_eq(len(take_violations()), 4, "all four recorded")
 
     def test_05_unknown_query_parameter_and_body_member(self):
         status, _ = api("POST", LIST + "?limit=1&page_token=x", {"limt": 5})
