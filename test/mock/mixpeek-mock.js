@@ -128,7 +128,7 @@
  *        string or element of an array; text: substring; regex: JavaScript
  *        syntax, unanchored, flag i when case-insensitive.  Timestamps are
  *        plain strings and compare as strings.
- *        sort: {"field","direction"} or an array of them; null/missing last for
+ *        sort: {"field","direction"} (an array is the contract's 422); null/missing last for
  *        asc, first for desc; ties by document_id ascending (byte order); mixed
  *        types ordered string < number < boolean < array < object.
  *        select: dotted paths; each result keeps document_id, collection_id and
@@ -1213,7 +1213,8 @@ function checkRequestContract(ctx) {
 function checkAnswer(ctx, status, contentType, body) {
   if (!ctx.contract || !ctx.contract.op || ctx.fault) return body;
   if (config.corrupt_responses && status === 200) {
-    const v = JSON.parse(body);
+    let v = null;
+    try { v = JSON.parse(body); } catch (e) { /* not JSON: the validation below says so */ }
     if (isPlainObject(v)) {
       if (hasOwn(v, 'results')) v.results = 'corrupted';
       else if (hasOwn(v, 'document_id')) v.document_id = 0;
