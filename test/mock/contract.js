@@ -143,15 +143,40 @@ const TYPE_ITEMS = {
   object: ['dict_type', 'Input should be a valid dictionary'],
 };
 
-/* One ajv error as pydantic would word it; null for ajv's union bookkeeping. */
+const TRUE_WORDS = ['1', 'on', 't', 'true', 'y', 'yes'];
+const FALSE_WORDS = ['0', 'off', 'f', 'false', 'n', 'no'];
+
+/* What pydantic's lax mode converts to the JSON type named, so that it is no error. */
+function laxConverts(type, value) {
+  if (type === 'boolean') {
+    return value === 0 || value === 1
+      || (typeof value === 'string' && (TRUE_WORDS.includes(value.toLowerCase()) || FALSE_WORDS.includes(value.toLowerCase())));
+  }
+  if (type === 'integer') return typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value);
+  if (type === 'number') return typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value));
+  return false;
+}
+
+/*
+ * One ajv error as pydantic would word it; null for ajv's union bookkeeping,
+ * LAX for a type error that pydantic's lax mode converts away.
+ */
+const LAX = Symbol('lax');
 function fromAjv(e, root, prefix) {
   if (e.keyword === 'anyOf' || e.keyword === 'oneOf' || e.keyword === '$ref') return null;
   if (e.keyword === 'type' && e.params.type === 'null') return null;
   const { loc, value } = locate(root, e.instancePath);
+  if (e.keyword === 'type' && laxConverts(e.params.type, value)) return LAX;
   const at = prefix.concat(loc);
   const p = e.params;
   switch (e.keyword) {
     case 'type': {
+      if (p.type === 'boolean' && (typeof value === 'string' || typeof value === 'number'))
+        return item('bool_parsing', at, 'Input should be a valid boolean, unable to interpret input', value);
+      if (p.type === 'integer' && typeof value === 'string')
+        return item('int_parsing', at, 'Input should be a valid integer, unable to parse string as an integer', value);
+      if (p.type === 'number' && typeof value === 'string')
+        return item('float_parsing', at, 'Input should be a valid number, unable to parse string as a number', value);
       if (p.type === 'integer' && typeof value === 'number')
         return item('int_from_float', at, 'Input should be a valid integer, got a number with a fractional part', value);
       if (p.type === 'object' && e.parentSchema && e.parentSchema.properties)
@@ -195,23 +220,22 @@ function ajvItems(validate, value, prefix) {
   if (validate(value)) return [];
   const out = [];
   const seen = new Set();
+  let lax = false;
   for (const e of validate.errors) {
     const it = fromAjv(e, value, prefix);
-    if (!it) continue;
+    if (it === LAX) lax = true;
+    if (!it || it === LAX) continue;
     const k = JSON.stringify([it.type, it.loc]);
     if (seen.has(k)) continue;
     seen.add(k);
     out.push(it);
   }
   // a union whose every branch failed only on its null branch: report the union itself
-  if (out.length === 0) out.push(item('value_error', prefix, 'Value error, input does not match the schema', value));
+  if (out.length === 0 && !lax) out.push(item('value_error', prefix, 'Value error, input does not match the schema', value));
   return out;
 }
 
 /* ---------------------------------------------------- query parameters */
-
-const TRUE_WORDS = ['1', 'on', 't', 'true', 'y', 'yes'];
-const FALSE_WORDS = ['0', 'off', 'f', 'false', 'n', 'no'];
 
 /* The string from the URL converted as pydantic's lax mode does, or a 422 item. */
 function coerceQuery(name, raw, schema) {

@@ -1144,9 +1144,12 @@ function parseBodyObject(ctx) {
   return v;
 }
 
+/* A body flag as pydantic reads it (the contract check has refused what it cannot read). */
 function bodyBool(body, name) {
   const v = body[name];
   if (v === undefined || v === null) return false;
+  if (typeof v === 'string') return ['1', 'on', 't', 'true', 'y', 'yes'].includes(v.toLowerCase());
+  if (typeof v === 'number') return v === 1;
   if (typeof v !== 'boolean') throw validation([vErr(['body', name], 'bool_type', 'Input should be a valid boolean', v)]);
   return v;
 }

@@ -120,7 +120,14 @@ class Requests(mx.TestCase):
         status, body = api("POST", LIST + "?limit=1", {}, headers=h)
         mx.check_eq((status, body["detail"][0]["type"], body["detail"][0]["loc"]),
                     (422, "model_attributes_type", ["body"]), "a JSON body sent as text/plain is not read as JSON")
-        mx.check_eq(len(take_violations()), 4, "all four recorded")
+        status, body = api("POST", LIST + "?limit=1", {"return_url": "maybe"})
+        mx.check_eq((status, body["detail"]), (422, [{
+            "type": "bool_parsing", "loc": ["body", "return_url"],
+            "msg": "Input should be a valid boolean, unable to interpret input", "input": "maybe"}]),
+            "a flag pydantic cannot read")
+        mx.check_eq(len(take_violations()), 5, "all five recorded")
+        status, _ = api("POST", LIST + "?limit=1", {"return_vectors": "yes"})
+        mx.check_eq((status, take_violations()), (200, []), "what pydantic's lax mode reads is no violation")
 
     def test_05_unknown_query_parameter_and_body_member(self):
         status, _ = api("POST", LIST + "?limit=1&page_token=x", {"limt": 5})
