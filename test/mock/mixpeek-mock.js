@@ -241,7 +241,9 @@
  *                       result_cap to that mode's default), "result_cap" (null or
  *                       1..10^9), "validate" (check answers, default true) and
  *                       "corrupt_responses" (break every checked 200 answer:
- *                       "results", else "document_id", else "collection_name").
+ *                       "results", else "document_id", else "collection_name"),
+ *                       "indexed_fields" (null, or {"<collection id>": [fields]}
+ *                       replacing those collections' indexed_fields of the data).
  *   POST /_mock/canned  {"name":s,"status":N,"body_base64":s[,"content_type":s]}
  *                       stores a response, served byte for byte (any bytes,
  *                       valid or not) by GET /v1/collections/col_canned/documents/<name>
@@ -935,8 +937,11 @@ function parseSort(sort) {
 /* Always indexed by the API: the id and the timestamps (in both document shapes). */
 const ALWAYS_INDEXED = ['document_id', 'created_at', 'updated_at', '_internal.created_at', '_internal.updated_at'];
 
+/* The collection's indexed fields: config.indexed_fields[id] when set, else its data's. */
 function indexedFields(col) {
-  return ALWAYS_INDEXED.concat((col.meta.indexed_fields || []).filter((f) => !ALWAYS_INDEXED.includes(f)));
+  const own = config.indexed_fields && hasOwn(config.indexed_fields, col.id)
+    ? config.indexed_fields[col.id] : col.meta.indexed_fields || [];
+  return ALWAYS_INDEXED.concat(own.filter((f) => !ALWAYS_INDEXED.includes(f)));
 }
 
 /* Strict: ordering needs a payload index on the field, as in Qdrant. */
@@ -1050,7 +1055,7 @@ const initialConfig = () => ({
   latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro',
   semantics: opts.semantics,
   result_cap: opts.resultCap !== undefined ? opts.resultCap : defaultResultCap(opts.semantics),
-  validate: opts.validate, corrupt_responses: false,
+  validate: opts.validate, corrupt_responses: false, indexed_fields: null,
 });
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
@@ -1833,13 +1838,18 @@ function handleControl(ctx) {
       } else if (k === 'result_cap') {
         if (val !== null && !(Number.isInteger(val) && val >= 1 && val <= 1e9)) return controlJSON(ctx, 400, { error: 'result_cap: null or integer 1..1000000000' });
         next.result_cap = val;
+      } else if (k === 'indexed_fields') {
+        const ok = val === null || (isPlainObject(val) && Object.values(val).every(
+          (l) => Array.isArray(l) && l.every((f) => typeof f === 'string' && f !== '')));
+        if (!ok) return controlJSON(ctx, 400, { error: 'indexed_fields: null or {"<collection id>": ["field", ...]}' });
+        next.indexed_fields = val;
       } else if (k === 'gzip' || k === 'record' || k === 'validate' || k === 'corrupt_responses') {
         if (typeof val !== 'boolean') return controlJSON(ctx, 400, { error: `${k}: boolean` });
         next[k] = val;
       } else if (k === 'rate_limit_headers') {
         if (!validRateLimit(val)) return controlJSON(ctx, 400, { error: 'rate_limit_headers: "free", "pro", null or {"limit","window"[,"remaining","reset"]}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, semantics, result_cap, validate, corrupt_responses` });
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
     }
     config = next;
     return controlJSON(ctx, 200, config);

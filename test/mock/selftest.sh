@@ -321,6 +321,9 @@ t "strict: nin with a float" 400 'd["error"]["details"]["operator"]=="nin"' "${P
 t "strict: eq on an integer" 200 "sorted($IDS)==['doc_flat_01','doc_nested_01']" "${POST[@]}" '{"filters":{"word_count":1200}}' "$(L col_articles)"
 t "strict: sort unindexed" 400 'd["error"]["details"]=={"field":"rating","operator":"sort","indexed_fields":["document_id","created_at","updated_at","_internal.created_at","_internal.updated_at","category","word_count","published_at"]}' "${POST[@]}" '{"sort":{"field":"rating"}}' "$(L col_articles)"
 t "strict: sort indexed" 200 "$IDS[0]=='doc_nested_05'" "${POST[@]}" '{"sort":{"field":"word_count","direction":"desc"}}' "$(L col_articles)"
+t "strict: indexed_fields set" 200 'd["indexed_fields"]=={"col_articles":["rating"]}' -X POST --data-binary '{"indexed_fields":{"col_articles":["rating"]}}' "$B/_mock/config"
+t "strict: sort on a field indexed by config" 200 "$IDS[0]=='doc_nested_06'" "${POST[@]}" '{"sort":{"field":"rating","direction":"desc"}}' "$(L col_articles)"
+t "strict: indexed_fields back" 200 'd["indexed_fields"] is None' -X POST --data-binary '{"indexed_fields":null}' "$B/_mock/config"
 t "strict: indexes listed" 200 '{"field_name":"word_count","type":"integer"} in d["payload_indexes"]' -H "$AUTH" "$B/v1/collections/col_articles"
 { cat "$TMP/pages.py"; cat; } <<'EOF' | $PY - "$B" >"$TMP/cap" 2>&1
 n, ids, d = pages('col_big', 1000, {})
