@@ -37,6 +37,11 @@ const COMPAT_EXTRAS = {
 /* Headers the API marks "REQUIRED" in their descriptions (the schema says optional). */
 const REQUIRED_HEADERS = ['Authorization', 'X-Namespace'];
 
+/*
+ * strict: false because an OpenAPI document is not a pure JSON Schema (its
+ * "example", "paths", "info" ... are no keywords); allErrors to report every
+ * item as FastAPI does; verbose for the parent schema (model or plain dict).
+ */
 const ajv = new Ajv2020({ strict: false, allErrors: true, verbose: true, validateFormats: true });
 addFormats(ajv);
 ajv.addSchema(Object.assign({}, SPEC, { $id: SPEC_ID }));
@@ -298,6 +303,13 @@ function checkQuery(o, query, extras, bad, notes) {
 
 /* -------------------------------------------------------------- the body */
 
+/* The JSON Schema type of a parsed JSON value ("integer" counts as "number" here). */
+function jsonType(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v === 'object' ? 'object' : typeof v === 'number' ? 'number' : typeof v;
+}
+
 /*
  * Properties pydantic would silently drop: keys of an object whose schema
  * declares its properties and says nothing of additionalProperties (false is
@@ -312,7 +324,7 @@ function unknownProps(value, schema, loc, out, depth) {
     let best = null;
     for (const b of branches) {
       const bs = deref(b);
-      if (bs.type === 'null' && value !== null) continue;
+      if (bs.type !== undefined && bs.type !== jsonType(value)) continue;	/* cannot be this branch */
       const found = [];
       unknownProps(value, bs, loc, found, depth + 1);
       if (best === null || found.length < best.length) best = found;
