@@ -9,6 +9,7 @@ stricter filter semantics of the real backend.
 - an answer of the mock that breaks the response schema is recorded (made
   wrong on purpose with the corrupt_responses setting), also when it reaches
   the extension;
+- a violation left behind fails test/run-tests.sh's check after the file;
 - what the extension sends (documents, lists with every body member,
   IMPORT FOREIGN SCHEMA's paging, lineage, object documents) breaks nothing;
 - strict semantics: is_null matches explicit nulls only, range operators on
@@ -21,6 +22,7 @@ check after the file sees none.
 """
 import json
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -155,6 +157,22 @@ class Requests(mx.TestCase):
         status, _ = api("POST", LIST + "?limit=2", {"limit": 2, "return_url": True, "return_presigned_urls": True})
         mx.check_eq(status, 200, "list with the limit in the body and both URL flags")
         mx.check_eq(take_violations(), [], "the documented compatibility members are accepted")
+
+
+class RunnerCheck(mx.TestCase):
+    """test/run-tests.sh's check after each file: it fails on a violation
+    left behind, prints it, and clears it."""
+
+    def test_01_violation_left_fails_the_check(self):
+        take_violations()
+        script = os.path.join(mx.TOP, "test", "mock", "violations.py")
+        api("POST", "/v1/collections/list?limit=1", {"cursor": "left-behind"})
+        r = subprocess.run([sys.executable, script, "some_file.py"], capture_output=True, text=True, timeout=60)
+        mx.check_eq(r.returncode, 1, "a violation fails the check")
+        mx.check("FAILED: some_file.py: 1 contract violation" in r.stdout and '"cursor"' in r.stdout,
+                 "it names the file and prints the violation", r.stdout)
+        r = subprocess.run([sys.executable, script, "next_file.py"], capture_output=True, text=True, timeout=60)
+        mx.check_eq((r.returncode, r.stdout), (0, ""), "cleared: the next file starts clean")
 
 
 class Responses(mx.TestCase):
