@@ -196,8 +196,10 @@ BEGIN
   RETURN n;
 END $$;
 \set paging_server mx_scan
+\set paging_cap null
 \i sql/include/fdw_paging.psql
 \set paging_server mx_scan_offset
+\set paging_cap 10000
 \i sql/include/fdw_paging.psql
 
 

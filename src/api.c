@@ -189,13 +189,28 @@ mx_api_object_documents(const MxTarget *target, const char *object_id,
 	return req;
 }
 
+/*
+ * A list body with the page size as its first member: the API reads the
+ * limit from the query, some deployments from the body, so it goes in both.
+ * json_body is the compact text of a JSON object (mx_list_body's), or NULL.
+ */
+static char *
+list_body_with_limit(const char *json_body, int limit)
+{
+	const char *rest = json_body ? json_body + 1 : "}";
+
+	Assert(json_body == NULL || json_body[0] == '{');
+	return psprintf("{\"limit\":%d%s%s",
+					limit, rest[0] == '}' ? "" : ",", rest);
+}
+
 MxHttpRequest *
 mx_api_list_documents(const MxTarget *target, const char *collection,
 					  int limit, const char *json_body)
 {
 	char	   *path = mx_api_list_path(collection, limit);
 	MxHttpRequest *req = new_request(target, "POST", path,
-									 pstrdup(json_body ? json_body : "{}"),
+									 list_body_with_limit(json_body, limit),
 									 MX_REQ_LIST_DOCUMENTS);
 
 	pfree(path);

@@ -1349,7 +1349,10 @@ mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values, bool *isnull,
 	append_member(&buf, "filters", filters_text(filters));
 	append_member(&buf, "sort", sort_text(rel, spec));
 	append_member(&buf, "select", select_text(spec->select));
+	/* both names of the flag: deployments read one or the other */
 	append_member(&buf, "return_url", spec->return_url ? "true" : NULL);
+	append_member(&buf, "return_presigned_urls",
+				  spec->return_url ? "true" : NULL);
 	append_member(&buf, "return_vectors", spec->return_vectors ? "true" : NULL);
 	appendStringInfoChar(&buf, '}');
 	return buf.data;

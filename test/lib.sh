@@ -45,9 +45,14 @@ mx_build() {
   if [ "$(id -u)" -ne 0 ]; then sudo make -C "$MX_TOP" -s install PG_CONFIG="$MX_PG_CONFIG"; else make -C "$MX_TOP" -s install; fi
 }
 
+# The mock's filter semantics (its --semantics): strict (the default, the
+# real backend's stricter rules) or lenient.
+export MX_MOCK_SEMANTICS=${MX_MOCK_SEMANTICS:-strict}
+
 # mx_start_mock [mock options...]: sets MIXPEEK_MOCK_URL and MIXPEEK_MOCK_CONTROL
 mx_start_mock() {
-  node "$MX_TOP/test/mock/mixpeek-mock.js" --port 0 --port-file "$MX_TMP/mock.port" "$@" \
+  node "$MX_TOP/test/mock/mixpeek-mock.js" --port 0 --port-file "$MX_TMP/mock.port" \
+    --semantics "$MX_MOCK_SEMANTICS" "$@" \
     >"$MX_TMP/mock.log" 2>&1 &
   MX_MOCK_PID=$!
   for _ in $(seq 1 100); do

@@ -2,8 +2,12 @@
 /*
  * mixpeek-mock.js: a mock of the Mixpeek API for pg_mixpeek's tests and benchmarks.
  *
- * Dependency-free (Node 20 built-ins only).  Files beside it:
- *   data/collections.json   namespaces, collections, output schemas
+ * Node 20 built-ins and ajv (package.json; test/deps.sh runs npm ci here).
+ * Files beside it:
+ *   contract.js             checks requests and answers against the OpenAPI
+ *   openapi/                Mixpeek's published OpenAPI v0.81 (subset) and its source
+ *   violations.py           reads and clears the recorded violations (test/run-tests.sh)
+ *   data/collections.json   namespaces, collections, output schemas, indexed fields
  *   data/articles.json, data/frames.json, data/weird.json   the documents
  *   selftest.sh             starts its own mock and checks the main behaviours
  *   wrk-list.lua            wrk script for the list endpoint (POST, body {})
@@ -11,11 +15,39 @@
  * USAGE
  *   node test/mock/mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH]
  *                                  [--latency-ms N] [--gzip]
+ *                                  [--semantics strict|lenient] [--result-cap N|none]
+ *                                  [--no-validate]
  *   --port 0 (default) picks a free port.  Once listening, the port number is
  *   written to --port-file (atomically: written to PATH.tmp, then renamed) and
  *   "mixpeek-mock listening on http://127.0.0.1:PORT" is printed to stdout.
  *   Only loopback hosts are accepted (127.x.x.x, ::1, localhost).
  *   SIGTERM / SIGINT: removes the port file and exits 0.
+ *
+ * CONTRACT (every /v1 request and answer; contract.js)
+ *   The request is matched to an operation of openapi/openapi-v0.81-subset.json
+ *   and checked: query parameters (types, ranges, unknown ones), the
+ *   Authorization and X-Namespace headers, the body against its schema (read
+ *   as JSON only without a Content-Type or with a JSON one, as FastAPI does).  What
+ *   FastAPI would refuse is answered with its 422 (after the auth and namespace
+ *   checks); what it would drop (unknown query parameters and body members) is
+ *   answered normally.  Both are recorded as violations, as is a path or
+ *   method of no operation.  The answer is validated against the operation's
+ *   response schema for its status (an undocumented 4xx/5xx against the error
+ *   envelope); faults and canned answers are exempt.  Accepted though not in
+ *   the OpenAPI: ?return_url on a document GET, "limit" and
+ *   "return_presigned_urls" in a list body (the client sends both names).
+ *
+ * FILTER SEMANTICS (--semantics, config "semantics")
+ *   strict (default): the Qdrant rules the API's filters follow, the stricter
+ *   reading where it is silent: is_null matches explicit nulls only; gt/gte/
+ *   lt/lte take numbers or RFC 3339 datetimes (compared as instants) and are a
+ *   400 for anything else; eq/ne/in/nin with a float (written with a fraction
+ *   or exponent) are a 400; sort only on indexed fields (indexed_fields of
+ *   the collection, plus document_id and the timestamps), else 400; a list
+ *   query yields at most result_cap results over all its pages (default
+ *   10,000; then next_cursor is null, stats.total_documents still counts every
+ *   match).  400s name the field and operator (details {field, operator}).
+ *   lenient: the rules below, no cap.
  *
  * AUTH, NAMESPACES, ERRORS (every /v1 request)
  *   Authorization: Bearer <key>.  sk_test_alpha -> identity "alpha",
@@ -106,7 +138,7 @@
  *        string or element of an array; text: substring; regex: JavaScript
  *        syntax, unanchored, flag i when case-insensitive.  Timestamps are
  *        plain strings and compare as strings.
- *        sort: {"field","direction"} or an array of them; null/missing last for
+ *        sort: {"field","direction"} (an array is the contract's 422); null/missing last for
  *        asc, first for desc; ties by document_id ascending (byte order); mixed
  *        types ordered string < number < boolean < array < object.
  *        select: dotted paths; each result keeps document_id, collection_id and
@@ -216,6 +248,18 @@
  *                       connection accepted (control ones too), "open_connections":
  *                       open now} since start/reset
  *   GET  /_mock/health  {"ok":true}
+ *   GET  /_mock/violations  {"count":n,"violations":[{"n","direction":"request"|
+ *                       "response","operation","method","path","raw_query","seq",
+ *                       "status","problems":[{"loc","msg","input",...}]}]} (at most
+ *                       1,000 kept, count is all); DELETE returns the same and
+ *                       clears them.  /_mock/reset leaves them alone.
+ *   POST /_mock/config  also takes "semantics" ("strict"|"lenient"; alone it resets
+ *                       result_cap to that mode's default), "result_cap" (null or
+ *                       1..10^9), "validate" (check answers, default true) and
+ *                       "corrupt_responses" (break every checked 200 answer:
+ *                       "results", else "document_id", else "collection_name"),
+ *                       "indexed_fields" (null, or {"<collection id>": [fields]}
+ *                       replacing those collections' indexed_fields of the data).
  *   POST /_mock/canned  {"name":s,"status":N,"body_base64":s[,"content_type":s]}
  *                       stores a response, served byte for byte (any bytes,
  *                       valid or not) by GET /v1/collections/col_canned/documents/<name>
@@ -230,10 +274,23 @@ const zlib = require('zlib');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
+let contract;
+try {
+  contract = require('./contract');
+} catch (e) {
+  if (e.code !== 'MODULE_NOT_FOUND') throw e;
+  process.stderr.write('mixpeek-mock: ' + e.message.split('\n')[0] + '\n'
+    + 'mixpeek-mock: the contract validator needs ajv: run test/deps.sh (npm ci in test/mock)\n');
+  process.exit(2);
+}
 
 const paging = require('./paging');
 
 const DATA_DIR = path.join(__dirname, 'data');
+const SEMANTICS = ['strict', 'lenient'];
+/* "Document List: max 10,000 results per query" (Mixpeek's published limits) */
+const STRICT_RESULT_CAP = 10000;
+const defaultResultCap = (semantics) => (semantics === 'strict' ? STRICT_RESULT_CAP : null);
 const MAX_BODY = 16 * 1024 * 1024;
 const LOG_MAX = 10000;
 const START = process.hrtime.bigint();
@@ -241,7 +298,8 @@ const START = process.hrtime.bigint();
 /* ------------------------------------------------------------------ args */
 
 function usage(out) {
-  out.write('usage: node mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH] [--latency-ms N] [--gzip]\n');
+  out.write('usage: node mixpeek-mock.js [--port N] [--host 127.0.0.1] [--port-file PATH] [--latency-ms N] [--gzip]\n'
+    + '                         [--semantics strict|lenient] [--result-cap N|none] [--no-validate]\n');
 }
 
 function die(msg) {
@@ -251,7 +309,8 @@ function die(msg) {
 }
 
 function parseArgs(argv) {
-  const o = { port: 0, host: '127.0.0.1', portFile: null, latencyMs: 0, gzip: false };
+  const o = { port: 0, host: '127.0.0.1', portFile: null, latencyMs: 0, gzip: false,
+    semantics: 'strict', resultCap: undefined, validate: true };
   for (let i = 0; i < argv.length; i++) {
     let name = argv[i];
     let val;
@@ -275,6 +334,12 @@ function parseArgs(argv) {
       case '--port-file': o.portFile = need(); break;
       case '--latency-ms': o.latencyMs = int(need(), 0, 3600000); break;
       case '--gzip': o.gzip = true; break;
+      case '--semantics':
+        o.semantics = need();
+        if (!SEMANTICS.includes(o.semantics)) die('--semantics: strict or lenient');
+        break;
+      case '--result-cap': { const v = need(); o.resultCap = v === 'none' ? null : int(v, 1, 1e9); break; }
+      case '--no-validate': o.validate = false; break;
       case '-h': case '--help': usage(process.stdout); process.exit(0); break;
       default: die('unknown argument ' + name);
     }
@@ -750,6 +815,38 @@ function isCondition(node) {
     && !hasOwn(node, 'AND') && !hasOwn(node, 'OR') && !hasOwn(node, 'NOT');
 }
 
+/*
+ * Strict semantics: the rules of the Qdrant filters the API documents its
+ * list filters as ("native Qdrant format"), taking the stricter reading
+ * wherever the API does not say which it keeps.
+ */
+const RANGE_OPS = new Set(['gt', 'gte', 'lt', 'lte']);
+const EQUALITY_OPS = new Set(['eq', 'ne', 'in', 'nin']);
+const RFC3339 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?$/;
+const isDatetime = (v) => typeof v === 'string' && RFC3339.test(v) && !Number.isNaN(Date.parse(v));
+/* Written with a fraction or an exponent: a float to Python's json, so no exact match in Qdrant. */
+const isFloat = (v) => (typeof v === 'number' && !Number.isInteger(v)) || (v instanceof RawNumber && /[.eE]/.test(v.text));
+
+function strictError(where, field, op, why) {
+  return badRequest(`Unsupported filter at ${where}: ${why} (field "${field}", operator "${op}")`,
+    { field, operator: op, reason: why });
+}
+
+/* The strict refusals of one condition: 400 before anything is matched. */
+function strictCheck(where, field, op, v) {
+  if (RANGE_OPS.has(op) && !isNum(v) && !isDatetime(v))
+    throw strictError(where, field, op, 'range operators apply only to numbers and datetimes, not to strings, keywords or other values');
+  if (EQUALITY_OPS.has(op) && (isFloat(v) || (Array.isArray(v) && v.some(isFloat))))
+    throw strictError(where, field, op, 'exact match needs a keyword, an integer or a boolean; floating-point values cannot be matched exactly');
+}
+
+/* Range tests of strict mode: numbers with numbers, datetimes with datetimes, nothing else matches. */
+function strictRange(get, v, test) {
+  if (isNum(v)) return (d) => { const f = get(d); return isNum(f) && test(numCmp(f, v)); };
+  const t = Date.parse(v);
+  return (d) => { const f = get(d); return isDatetime(f) && test(Math.sign(Date.parse(f) - t)); };
+}
+
 function compileCondition(node, ci, where) {
   const field = node.field;
   if (typeof field !== 'string' || field === '') throw badRequest(`${where}: "field" must be a non-empty string`);
@@ -760,6 +857,19 @@ function compileCondition(node, ci, where) {
   const v = node.value;
   const parts = splitPath(field);
   const get = (d) => getPath(d, parts);
+  const strict = config.semantics === 'strict';
+  if (strict) {
+    strictCheck(where, field, op, v);
+    if (RANGE_OPS.has(op)) {
+      const tests = { gt: (c) => c > 0, gte: (c) => c >= 0, lt: (c) => c < 0, lte: (c) => c <= 0 };
+      return strictRange(get, v, tests[op]);
+    }
+    // is_null matches an explicit null only; a missing field is what is_empty would match
+    if (op === 'is_null') {
+      if (typeof v !== 'boolean') throw badRequest(`${where}: operator ${op} needs a boolean value`);
+      return (d) => (get(d) === null) === v;
+    }
+  }
   const needStr = () => { if (typeof v !== 'string') throw badRequest(`${where}: operator ${op} needs a string value`); };
   const needBool = () => { if (typeof v !== 'boolean') throw badRequest(`${where}: operator ${op} needs a boolean value`); };
   const needArr = () => { if (!Array.isArray(v)) throw badRequest(`${where}: operator ${op} needs an array value`); };
@@ -860,6 +970,27 @@ function parseSort(sort) {
   });
 }
 
+/* Always indexed by the API: the id and the timestamps (in both document shapes). */
+const ALWAYS_INDEXED = ['document_id', 'created_at', 'updated_at', '_internal.created_at', '_internal.updated_at'];
+
+/* The collection's indexed fields: config.indexed_fields[id] when set, else its data's. */
+function indexedFields(col) {
+  const own = config.indexed_fields && hasOwn(config.indexed_fields, col.id)
+    ? config.indexed_fields[col.id] : col.meta.indexed_fields || [];
+  return ALWAYS_INDEXED.concat(own.filter((f) => !ALWAYS_INDEXED.includes(f)));
+}
+
+/* Strict: ordering needs a payload index on the field, as in Qdrant. */
+function checkSortIndexed(col, keys) {
+  const indexed = indexedFields(col);
+  for (const k of keys) {
+    if (!indexed.includes(k.field)) {
+      throw badRequest(`Cannot sort by "${k.field}": the field has no payload index in collection ${col.id}`
+        + ` (operator "sort"; indexed: ${indexed.join(', ')})`, { field: k.field, operator: 'sort', indexed_fields: indexed });
+    }
+  }
+}
+
 function rank(v) {
   if (typeof v === 'string') return 0;
   if (isNum(v)) return 1;
@@ -917,6 +1048,16 @@ function sortedOrder(col, keys) {
 
 const countCache = new Map();
 
+/*
+ * How many results a page may hold when `served` were on the earlier pages
+ * of the same query: the API ends a list query at result_cap results in all,
+ * whatever is left (its total still counts every match).
+ */
+function pageRoom(limit, served) {
+  if (config.result_cap === null) return limit;
+  return Math.max(0, Math.min(limit, config.result_cap - served));
+}
+
 /* ---------------------------------------------------------------- cursors */
 
 const b64 = (s) => Buffer.from(s).toString('base64url');
@@ -946,7 +1087,12 @@ const ARTICLES = DATA.byId.get('col_articles');
 const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
-const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', pagination: {} });
+const initialConfig = () => ({
+  latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', pagination: {},
+  semantics: opts.semantics,
+  result_cap: opts.resultCap !== undefined ? opts.resultCap : defaultResultCap(opts.semantics),
+  validate: opts.validate, corrupt_responses: false, indexed_fields: null,
+});
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
 let rateWindows = new Map();	/* identity -> {start (ms), count} */
@@ -977,6 +1123,9 @@ function validRateLimit(v) {
 }
 let requestLog = [];
 let seq = 0;
+const VIOLATIONS_MAX = 1000;
+let violations = [];		/* contract violations, kept until DELETE /_mock/violations */
+let violationCount = 0;
 let flaky = new Map();
 let canned = new Map();		/* name -> {status, body (Buffer), contentType} */
 let stats = { requests: 0, connections: 0, accepted: 0 };
@@ -1042,9 +1191,12 @@ function parseBodyObject(ctx) {
   return v;
 }
 
+/* A body flag as pydantic reads it (the contract check has refused what it cannot read). */
 function bodyBool(body, name) {
   const v = body[name];
   if (v === undefined || v === null) return false;
+  if (typeof v === 'string') return ['1', 'on', 't', 'true', 'y', 'yes'].includes(v.toLowerCase());
+  if (typeof v === 'number') return v === 1;
   if (typeof v !== 'boolean') throw validation([vErr(['body', name], 'bool_type', 'Input should be a valid boolean', v)]);
   return v;
 }
@@ -1075,6 +1227,58 @@ function finishLog(ctx, status) {
   if (ctx.entry) ctx.entry.status = status;
 }
 
+/* A value short enough for a log line: long ones become a cut JSON text. */
+function clip(v) {
+  const t = v === undefined ? 'null' : stringify(v);
+  return t.length <= 500 ? v : t.slice(0, 500) + '...';
+}
+
+/* Kept for GET /_mock/violations and logged; a reset does not clear them. */
+function recordViolation(ctx, direction, problems, status) {
+  violationCount++;
+  const v = {
+    n: violationCount, direction, operation: ctx.contract && ctx.contract.op, method: ctx.req.method,
+    path: ctx.rawPath, raw_query: ctx.rawQuery, seq: ctx.entry ? ctx.entry.seq : null, status: status === undefined ? null : status,
+    problems: problems.map((p) => Object.assign({}, p, { input: clip(p.input) })),
+  };
+  if (violations.length < VIOLATIONS_MAX) violations.push(v);
+  process.stderr.write('mixpeek-mock: contract violation: ' + stringify(v) + '\n');
+}
+
+/* Mismatches of the request with the operation it names: all recorded, the 422 ones answered. */
+function checkRequestContract(ctx) {
+  ctx.contract = contract.checkRequest({
+    method: ctx.req.method, rawPath: ctx.rawPath, query: ctx.query, headers: ctx.req.headers, bodyText: ctx.bodyText,
+  });
+  const c = ctx.contract;
+  if (c.unprocessable.length || c.notes.length) recordViolation(ctx, 'request', c.unprocessable.concat(c.notes));
+}
+
+/*
+ * A body the mock is about to send for an operation of the API: broken on
+ * purpose when corrupt_responses is set (to prove that the check bites),
+ * then validated against the operation's response schema for the status.
+ * Faults and canned answers are wrong on purpose and are not checked.
+ */
+function checkAnswer(ctx, status, contentType, body) {
+  if (!ctx.contract || !ctx.contract.op || ctx.fault) return body;
+  if (config.corrupt_responses && status === 200) {
+    let v = null;
+    try { v = JSON.parse(body); } catch (e) { /* not JSON: the validation below says so */ }
+    if (isPlainObject(v)) {
+      if (hasOwn(v, 'results')) v.results = 'corrupted';
+      else if (hasOwn(v, 'document_id')) v.document_id = 0;
+      else if (hasOwn(v, 'collection_name')) v.collection_name = null;
+      body = JSON.stringify(v);
+    }
+  }
+  if (config.validate) {
+    const problems = contract.checkResponse(ctx.contract.op, status, contentType, body);
+    if (problems.length) recordViolation(ctx, 'response', problems, status);
+  }
+  return body;
+}
+
 /*
  * Every normal answer goes through here; gzip (when configured and accepted)
  * runs on the thread pool so a busy benchmark does not stall the event loop.
@@ -1083,6 +1287,7 @@ function send(ctx, status, body, headers, options) {
   if (ctx.closed) return;
   headers = headers || {};
   if (!headers['Content-Type']) headers['Content-Type'] = 'application/json';
+  body = checkAnswer(ctx, status, headers['Content-Type'], body);
   finishLog(ctx, status);
   const noBody = status === 204 || status === 304;
   if (!noBody && config.gzip && ctx.isApi && ctx.gzipOk && !(options && options.noGzip)) {
@@ -1214,6 +1419,7 @@ function gzipBomb(mb, mode, spec) {
  * fault document, or the real list page); flakyKey: what flaky counts on.
  */
 async function serveFault(ctx, spec, mode, normal, flakyKey, collectionSeg) {
+  ctx.fault = true;
   const w = wrapper(mode);
   const wrapDoc = (docText) => w.pre + docText + w.post;
   const common = { id: spec, collection: collectionSeg, normal };
@@ -1380,9 +1586,11 @@ async function listDocuments(ctx, seg) {
   }
   const col = target.col;
   const style = paging.styleOf(config, DATA.namespacePagination, ctx.namespace, col);
+  if (config.semantics === 'strict') checkSortIndexed(col, keys);
   const hash = queryHash([col.id, body.filters === undefined ? null : body.filters, keys.map((k) => [k.field, k.desc])]);
   let pos = 0;
   let page = 1;
+  let served = 0;		/* results of the earlier pages of this query */
   if (cursorIn !== undefined && style === 'offset')
     throw badRequest('This collection pages by offset: it hands out no cursor');
   if (cursorIn !== undefined) {
@@ -1391,6 +1599,7 @@ async function listDocuments(ctx, seg) {
     if (!Number.isInteger(c.n) || c.n < 2 || c.p > col.size) throw badRequest('Invalid cursor');
     pos = c.p;
     page = c.n;
+    served = Number.isInteger(c.r) ? c.r : 0;
   }
   const order = keys.length ? sortedOrder(col, keys) : null;
   const N = col.size;
@@ -1404,14 +1613,17 @@ async function listDocuments(ctx, seg) {
       }
     }
     page = Math.floor(offsetIn / limit) + 1;
+    served = offsetIn;		/* the cap counts the pages before it too */
   }
+  const room = pageRoom(limit, served);
   let i = pos;
-  for (; i < N && results.length < limit; i++) {
+  for (; i < N && results.length < room; i++) {
     const idx = order ? order[i] : i;
     if (pred === TRUE || pred(col.docAt(idx))) results.push(idx);
   }
   let next = -1;
-  if (pred === TRUE) next = i < N ? i : -1;
+  if (config.result_cap !== null && served + results.length >= config.result_cap) next = -1;	/* the cap ends the query */
+  else if (pred === TRUE) next = i < N ? i : -1;
   else {
     for (; i < N; i++) if (pred(col.docAt(order ? order[i] : i))) { next = i; break; }
   }
@@ -1427,7 +1639,7 @@ async function listDocuments(ctx, seg) {
       countCache.set(ck, total);
     }
   }
-  const cursor = next >= 0 ? encodeCursor({ v: 1, k: 'd', p: next, n: page + 1, h: hash }) : null;
+  const cursor = next >= 0 ? encodeCursor({ v: 1, k: 'd', p: next, n: page + 1, h: hash, r: served + results.length }) : null;
   const parts = [LIST_OPEN];
   for (let k = 0; k < results.length; k++) {
     if (k) parts.push(COMMA);
@@ -1444,23 +1656,34 @@ async function listDocuments(ctx, seg) {
   return send(ctx, 200, out);
 }
 
+/* What the API's payload index type is for an output_schema type. */
+const INDEX_TYPES = { string: 'keyword', text: 'text', integer: 'integer', number: 'float', float: 'float',
+  boolean: 'bool', date: 'datetime', datetime: 'datetime' };
+
 /*
  * A CollectionResponse with the fields its schema requires: the extractor
  * is the one that names the collection's vectors (text_extractor_v1_embedding
  * -> text_extractor, v1), the source a bucket, or the collection its
- * documents' lineage names.
+ * documents' lineage names; payload_indexes lists the fields a strict
+ * backend sorts by.
  */
 function collectionObject(col) {
   const m = col.meta;
+  const props = (m.output_schema && m.output_schema.properties) || {};
   const fx = /^(.+)_(v\d+)_embedding$/.exec(m.vector_name || '') || [null, 'text_extractor', 'v1'];
   return {
     collection_id: col.id, collection_name: col.name, description: m.description || null,
     document_count: col.size, enabled: true, created_at: m.created_at || null, updated_at: m.created_at || null,
-    input_schema: { properties: {} },
+    input_schema: m.input_schema || { properties: {} },
     output_schema: m.output_schema || { properties: {} },
-    feature_extractor: { feature_extractor_name: fx[1], version: fx[2], feature_extractor_id: `${fx[1]}_${fx[2]}` },
-    source: m.source_collection ? { type: 'collection', collection_id: m.source_collection }
-      : { type: 'bucket', bucket_ids: [m.source_bucket || 'bkt_content'] },
+    feature_extractor: m.feature_extractor
+      || { feature_extractor_name: fx[1], version: fx[2], feature_extractor_id: `${fx[1]}_${fx[2]}` },
+    source: m.source || (m.source_collection ? { type: 'collection', collection_id: m.source_collection }
+      : { type: 'bucket', bucket_ids: [m.source_bucket || 'bkt_content'] }),
+    payload_indexes: indexedFields(col).map((f) => ({
+      field_name: f, type: ALWAYS_INDEXED.includes(f) ? (f === 'document_id' ? 'keyword' : 'datetime')
+        : INDEX_TYPES[props[f] && props[f].type] || 'keyword',
+    })),
   };
 }
 
@@ -1579,6 +1802,7 @@ async function handleApi(ctx) {
     requestLog.push(ctx.entry);
     if (requestLog.length > LOG_MAX + 1000) requestLog = requestLog.slice(-LOG_MAX);
   }
+  checkRequestContract(ctx);
 
   if (config.latency_ms > 0) await sleep(ctx, config.latency_ms);
   if (ctx.closed) return;
@@ -1593,6 +1817,7 @@ async function handleApi(ctx) {
   if (!cols) throw apiError(404, 'Namespace not found', { resource: 'namespace', id: ctx.namespace });
   ctx.collections = cols;
   if (queryErr) throw badRequest('Malformed percent-encoding in the query string');
+  if (ctx.contract.unprocessable.length) throw validation(ctx.contract.unprocessable);
 
   const raw = ctx.rawPath.split('/');
   let segs;
@@ -1607,6 +1832,7 @@ async function handleApi(ctx) {
   if (cannedName !== null) {
     const c = canned.get(cannedName);
     if (!c) throw notFound('document', cannedName);
+    ctx.fault = true;
     return send(ctx, c.status, c.body, { 'Content-Type': c.contentType }, { noGzip: true });
   }
   const written = writes.route(ctx, segs, method, resolveCollection);
@@ -1665,6 +1891,11 @@ function handleControl(ctx) {
     config = initialConfig();
     return controlJSON(ctx, 200, { ok: true, config });
   }
+  if (p === '/_mock/violations' && (method === 'GET' || method === 'DELETE')) {
+    const out = { count: violationCount, violations };
+    if (method === 'DELETE') { violations = []; violationCount = 0; }
+    return controlJSON(ctx, 200, out);
+  }
   if (p === '/_mock/config' && method === 'GET') return controlJSON(ctx, 200, config);
   if (p === '/_mock/config' && method === 'POST') {
     let v;
@@ -1675,7 +1906,19 @@ function handleControl(ctx) {
       if (k === 'latency_ms') {
         if (!Number.isInteger(val) || val < 0 || val > 3600000) return controlJSON(ctx, 400, { error: 'latency_ms: integer 0..3600000' });
         next.latency_ms = val;
-      } else if (k === 'gzip' || k === 'record') {
+      } else if (k === 'semantics') {
+        if (!SEMANTICS.includes(val)) return controlJSON(ctx, 400, { error: 'semantics: "strict" or "lenient"' });
+        next.semantics = val;
+        if (!hasOwn(v, 'result_cap')) next.result_cap = defaultResultCap(val);
+      } else if (k === 'result_cap') {
+        if (val !== null && !(Number.isInteger(val) && val >= 1 && val <= 1e9)) return controlJSON(ctx, 400, { error: 'result_cap: null or integer 1..1000000000' });
+        next.result_cap = val;
+      } else if (k === 'indexed_fields') {
+        const ok = val === null || (isPlainObject(val) && Object.values(val).every(
+          (l) => Array.isArray(l) && l.every((f) => typeof f === 'string' && f !== '')));
+        if (!ok) return controlJSON(ctx, 400, { error: 'indexed_fields: null or {"<collection id>": ["field", ...]}' });
+        next.indexed_fields = val;
+      } else if (k === 'gzip' || k === 'record' || k === 'validate' || k === 'corrupt_responses') {
         if (typeof val !== 'boolean') return controlJSON(ctx, 400, { error: `${k}: boolean` });
         next[k] = val;
       } else if (k === 'rate_limit_headers') {
@@ -1684,7 +1927,7 @@ function handleControl(ctx) {
       } else if (k === 'pagination') {
         if (!paging.validPagination(val)) return controlJSON(ctx, 400, { error: 'pagination: {"<collection id or name>": "cursor" | "offset", ...}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, pagination` });
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, pagination, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
     }
     config = next;
     return controlJSON(ctx, 200, config);

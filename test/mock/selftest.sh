@@ -17,7 +17,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-node "$HERE/mixpeek-mock.js" --port-file "$TMP/port" >"$TMP/stdout" 2>"$TMP/stderr" &
+# the lenient filter semantics first (the sections up to "contract"), then strict
+node "$HERE/mixpeek-mock.js" --port-file "$TMP/port" --semantics lenient >"$TMP/stdout" 2>"$TMP/stderr" &
 PID=$!
 for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
 if [ ! -s "$TMP/port" ]; then echo "mock did not start"; cat "$TMP/stderr"; exit 1; fi
@@ -159,7 +160,7 @@ t "filter: bad regex" 400 '' "${POST[@]}" '{"filters":{"AND":[{"field":"category
 
 # --------------------------------------------------------------- sort
 t "sort: asc, nulls last, ties by id" 200 "$IDS[:4]==['doc_flat_05','doc/with/slash','doc?x=1&y=2','doc#frag'] and $IDS[-2:]==['doc_nested_05','doc_nested_06']" "${POST[@]}" '{"sort":{"field":"word_count","direction":"asc"}}' "$(L col_articles)"
-t "sort: desc, nulls first" 200 "$IDS[:4]==['doc_nested_05','doc_nested_06','doc_flat_04','doc_nested_04']" "${POST[@]}" '{"sort":[{"field":"word_count","direction":"desc"}]}' "$(L col_articles)"
+t "sort: desc, nulls first" 200 "$IDS[:4]==['doc_nested_05','doc_nested_06','doc_flat_04','doc_nested_04']" "${POST[@]}" '{"sort":{"field":"word_count","direction":"desc"}}' "$(L col_articles)"
 t "sort: strings in byte order" 200 "[r.get('category') for r in d['results']][:5]==['NEWS','NEWS','News','News','Science']" "${POST[@]}" '{"sort":{"field":"category"},"select":["category"]}' "$(L col_articles)"
 t "sort: bad direction" 422 '' "${POST[@]}" '{"sort":{"field":"category","direction":"up"}}' "$(L col_articles)"
 t "sort: big desc + filter" 200 "$IDS==['doc_000998','doc_001998','doc_002998'] and d['stats']['total_documents']==25000" "${POST[@]}" '{"sort":{"field":"word_count","direction":"desc"},"filters":{"category":"TECH"}}' "$(L col_big 3)"
@@ -194,12 +195,13 @@ t "config: bad pagination" 400 '' -X POST "$B/_mock/config" -d '{"pagination":{"
 t "config: reset clears pagination" 200 'd["config"]["pagination"]=={}' -X POST "$B/_mock/reset"
 
 # ------------------------------------------------------------- paging
-$PY - "$B" >"$TMP/paging" 2>&1 <<'EOF'
+# pages(col, limit, body): a list query followed to its end: (pages, ids, last answer)
+cat >"$TMP/pages.py" <<'EOF'
 import sys, json, urllib.request
 base = sys.argv[1]
 def pages(col, limit, body):
     cur, n, ids = None, 0, []
-    while True:
+    while n < 1000:
         b = dict(body)
         if cur: b['cursor'] = cur
         req = urllib.request.Request(f'{base}/v1/collections/{col}/documents/list?limit={limit}', data=json.dumps(b).encode(),
@@ -210,17 +212,20 @@ def pages(col, limit, body):
         cur = d['pagination']['next_cursor']
         assert d['pagination']['has_more'] == (cur is not None)
         if cur is None:
-            return n, ids
-n, ids = pages('col_big', 1000, {})
+            break
+    return n, ids, d
+EOF
+{ cat "$TMP/pages.py"; cat; } <<'EOF' | $PY - "$B" >"$TMP/paging" 2>&1
+n, ids, _ = pages('col_big', 1000, {})
 assert n == 100 and len(ids) == 100000 and ids == ['doc_%06d' % i for i in range(100000)], ('big', n, len(ids))
-n, ids = pages('col_articles', 3, {})
+n, ids, _ = pages('col_articles', 3, {})
 assert n == 7 and len(set(ids)) == 20, ('articles', n, len(ids))
-n, ids = pages('col_big', 1000, {'filters': {'cluster_id': 'cl_7'}, 'sort': {'field': 'rating', 'direction': 'desc'}})
+n, ids, _ = pages('col_big', 1000, {'filters': {'cluster_id': 'cl_7'}, 'sort': {'field': 'rating', 'direction': 'desc'}})
 assert n == 2 and len(set(ids)) == 2000, ('filtered', n, len(ids))
 # a cursor is bound to its query
-req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=b'{}', headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default'})
+req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=b'{}', headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default', 'Content-Type': 'application/json'})
 cur = json.load(urllib.request.urlopen(req))['pagination']['next_cursor']
-req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=json.dumps({'cursor': cur, 'filters': {'category': 'news'}}).encode(), headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default'})
+req = urllib.request.Request(f'{base}/v1/collections/col_big/documents/list?limit=5', data=json.dumps({'cursor': cur, 'filters': {'category': 'news'}}).encode(), headers={'Authorization': 'Bearer sk_test_alpha', 'X-Namespace': 'default', 'Content-Type': 'application/json'})
 try:
     urllib.request.urlopen(req); raise AssertionError('cursor reuse accepted')
 except urllib.error.HTTPError as e:
@@ -327,6 +332,54 @@ t "writes: fault, second write 429" 429 'h.get("retry-after")=="0"' -X POST "${J
 t "writes: fault, third write normal" 200 'd["document_id"]=="doc_w000002"' -X POST "${JSON[@]}" '{"collection_id":"writefault-2-1-status-429-selftest"}' "$WF"
 t "writes: reset empties scratch collections" 200 '' -X POST "$B/_mock/reset"
 t "writes: after reset" 200 'd["results"]==[]' -X POST "${JSON[@]}" '{}' "$B/v1/collections/scratch-selftest/documents/list?limit=10"
+
+# ------------------------------------------------------------ contract
+V="$B/_mock/violations"
+curl -s -o /dev/null -X DELETE "$V"
+t "contract: body cursor answered" 200 'len(d["results"])==1' "${POST[@]}" '{"cursor":"abc"}' "$B/v1/collections/list?limit=1"
+t "contract: body cursor recorded" 200 'd["count"]==1 and d["violations"][0]["direction"]=="request" and d["violations"][0]["problems"][0]["loc"]==["body","cursor"] and d["violations"][0]["operation"]=="POST /v1/collections/list"' "$V"
+t "contract: DELETE reads and clears" 200 'd["count"]==1' -X DELETE "$V"
+t "contract: cleared" 200 'd=={"count":0,"violations":[]}' "$V"
+t "contract: offset over 10000" 422 'd=={"detail":[{"type":"less_than_equal","loc":["query","offset"],"msg":"Input should be less than or equal to 10000","input":"10001","ctx":{"le":10000}}]}' "${POST[@]}" '{}' "$(L col_articles 10)&offset=10001"
+t "contract: sort is one object" 422 'd["detail"][0]["type"]=="model_attributes_type" and d["detail"][0]["loc"]==["body","sort"]' "${POST[@]}" '{"sort":[{"field":"word_count"}]}' "$(L col_articles)"
+t "contract: unknown query parameter answered" 200 '' -H "$AUTH" "$(G col_articles doc_flat_01)?verbose=1"
+t "contract: unknown path" 404 '' -H "$AUTH" "$B/v1/collections/col_articles/documents"
+t "contract: four recorded" 200 '[p["loc"] for v in d["violations"] for p in v["problems"]]==[["query","offset"],["body","sort"],["query","verbose"],["path"]]' -X DELETE "$V"
+t "contract: compatibility extras accepted" 200 '' "${POST[@]}" '{"limit":2,"return_url":true,"return_presigned_urls":true}' "$(L col_articles 2)"
+t "contract: answers fit" 200 'd["count"]==0' "$V"
+t "contract: corrupt_responses on" 200 'd["corrupt_responses"] is True' -X POST --data-binary '{"corrupt_responses":true}' "$B/_mock/config"
+t "contract: corrupt document sent" 200 'd["document_id"]==0' -H "$AUTH" "$(G col_articles doc_flat_01)"
+t "contract: corrupt answer recorded" 200 'd["count"]==1 and d["violations"][0]["direction"]=="response" and d["violations"][0]["status"]==200 and d["violations"][0]["problems"][0]["loc"]==["response","document_id"]' -X DELETE "$V"
+curl -s -o /dev/null -X POST --data-binary '{"corrupt_responses":false}' "$B/_mock/config"
+curl -s -o /dev/null -H "$AUTH" "$(F invalid-json)"
+t "contract: faults are wrong on purpose, not checked" 200 'd["count"]==0' "$V"
+
+# ------------------------------------------------------ strict semantics
+t "strict: config" 200 'd["semantics"]=="strict" and d["result_cap"]==10000' -X POST --data-binary '{"semantics":"strict"}' "$B/_mock/config"
+t "strict: is_null explicit null only" 200 "sorted($IDS)==['doc_nested_06']" "${POST[@]}" '{"filters":{"AND":[{"field":"category","operator":"is_null","value":true}]}}' "$(L col_articles)"
+t "strict: is_null false keeps missing" 200 "'doc_flat_04' in $IDS and 'doc_nested_06' not in $IDS" "${POST[@]}" '{"filters":{"AND":[{"field":"category","operator":"is_null","value":false}]}}' "$(L col_articles)"
+t "strict: range on a string" 400 'd["error"]["type"]=="BadRequestError" and d["error"]["details"]["field"]=="category" and d["error"]["details"]["operator"]=="gte" and "\"category\"" in d["error"]["message"]' "${POST[@]}" '{"filters":{"AND":[{"field":"category","operator":"gte","value":"n"}]}}' "$(L col_articles)"
+t "strict: range on a datetime" 200 "sorted($IDS)==['doc_flat_02','doc_nested_02','doc_nested_05']" "${POST[@]}" '{"filters":{"AND":[{"field":"published_at","operator":"gte","value":"2024-04-15T06:30:00Z"},{"field":"published_at","operator":"lt","value":"2024-07-01T00:00:00Z"}]}}' "$(L col_articles)"
+t "strict: eq on a float" 400 'd["error"]["details"]["operator"]=="eq" and d["error"]["details"]["field"]=="rating"' "${POST[@]}" '{"filters":{"rating":4.1234567890123456781}}' "$(L col_articles)"
+t "strict: nin with a float" 400 'd["error"]["details"]["operator"]=="nin"' "${POST[@]}" '{"filters":{"AND":[{"field":"word_count","operator":"nin","value":[1,2.5]}]}}' "$(L col_articles)"
+t "strict: eq on an integer" 200 "sorted($IDS)==['doc_flat_01','doc_nested_01']" "${POST[@]}" '{"filters":{"word_count":1200}}' "$(L col_articles)"
+t "strict: sort unindexed" 400 'd["error"]["details"]=={"field":"rating","operator":"sort","indexed_fields":["document_id","created_at","updated_at","_internal.created_at","_internal.updated_at","category","word_count","published_at"]}' "${POST[@]}" '{"sort":{"field":"rating"}}' "$(L col_articles)"
+t "strict: sort indexed" 200 "$IDS[0]=='doc_nested_05'" "${POST[@]}" '{"sort":{"field":"word_count","direction":"desc"}}' "$(L col_articles)"
+t "strict: indexed_fields set" 200 'd["indexed_fields"]=={"col_articles":["rating"]}' -X POST --data-binary '{"indexed_fields":{"col_articles":["rating"]}}' "$B/_mock/config"
+t "strict: sort on a field indexed by config" 200 "$IDS[0]=='doc_nested_06'" "${POST[@]}" '{"sort":{"field":"rating","direction":"desc"}}' "$(L col_articles)"
+t "strict: indexed_fields back" 200 'd["indexed_fields"] is None' -X POST --data-binary '{"indexed_fields":null}' "$B/_mock/config"
+t "strict: indexes listed" 200 '{"field_name":"word_count","type":"integer"} in d["payload_indexes"]' -H "$AUTH" "$B/v1/collections/col_articles"
+{ cat "$TMP/pages.py"; cat; } <<'EOF' | $PY - "$B" >"$TMP/cap" 2>&1
+n, ids, d = pages('col_big', 1000, {})
+assert (n, len(ids), d['stats']['total_documents']) == (10, 10000, 100000), (n, len(ids))
+print('ok')
+EOF
+if grep -q '^ok$' "$TMP/cap"; then ok "strict: a query ends at 10,000 results"; else bad "strict: result cap" "$(cat "$TMP/cap")"; fi
+t "strict: no cap" 200 'd["result_cap"] is None' -X POST --data-binary '{"result_cap":null}' "$B/_mock/config"
+t "strict: uncapped past 10,000" 200 'len(d["results"])==1000 and d["pagination"]["next_cursor"]' "${POST[@]}" '{"sort":{"field":"document_id","direction":"desc"}}' "$(L col_big 1000)"
+t "strict: bad semantics" 400 '' -X POST --data-binary '{"semantics":"loose"}' "$B/_mock/config"
+t "strict: nothing recorded" 200 'd["count"]==0' "$V"
+t "reset: back to the command line" 200 'd["config"]["semantics"]=="lenient" and d["config"]["result_cap"] is None' -X POST "$B/_mock/reset"
 
 # SIGTERM: clean exit, port file removed
 kill -TERM "$PID"
