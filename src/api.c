@@ -204,19 +204,6 @@ list_body_with_limit(const char *json_body, int limit)
 					limit, rest[0] == '}' ? "" : ",", rest);
 }
 
-MxHttpRequest *
-mx_api_list_documents(const MxTarget *target, const char *collection,
-					  int limit, const char *json_body)
-{
-	char	   *path = mx_api_list_path(collection, limit);
-	MxHttpRequest *req = new_request(target, "POST", path,
-									 list_body_with_limit(json_body, limit),
-									 MX_REQ_LIST_DOCUMENTS);
-
-	pfree(path);
-	return req;
-}
-
 /* ---------- writes ---------- */
 
 /* Each write's verb and where it goes below /v1/collections/{collection}. */
@@ -300,7 +287,7 @@ mx_api_list_page(const MxTarget *target, const char *collection, int limit,
 		pfree(first);
 	}
 	req = new_request(target, "POST", path,
-					  pstrdup(json_body ? json_body : "{}"),
+					  list_body_with_limit(json_body, limit),
 					  MX_REQ_LIST_DOCUMENTS);
 	pfree(list);
 	pfree(path);

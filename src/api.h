@@ -70,18 +70,12 @@ extern MxHttpRequest *mx_api_object_documents(const MxTarget *target,
 											  int ncollections);
 
 /*
- * POST /v1/collections/{collection}/documents/list?limit=N with the given
- * JSON body (written by the caller; see deparse.c on why not with jansson).
- */
-extern MxHttpRequest *mx_api_list_documents(const MxTarget *target,
-											const char *collection,
-											int limit,
-											const char *json_body);
-
-/*
- * One page of a document list: the request above, with include_total=true
- * (the first page, which reports the total) and offset=N (a page of an
- * API that pages by offset) in the query when asked for.
+ * One page of a document list: POST
+ * /v1/collections/{collection}/documents/list?limit=N with the given JSON
+ * body (written by the caller; see deparse.c on why not with jansson), the
+ * limit also put first in the body, and include_total=true (the first
+ * page, which reports the total) and offset=N (a page of an API that pages
+ * by offset) in the query when asked for.
  */
 extern MxHttpRequest *mx_api_list_page(const MxTarget *target,
 									   const char *collection, int limit,

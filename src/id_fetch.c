@@ -194,9 +194,9 @@ mx_id_fetch_filters(char **ids, int nids)
 }
 
 /*
- * The body of a chunk's list request.  The limit goes in the body as well
- * as in the query, the URL flags as return_url and return_presigned_urls
- * together (README, "Requests").
+ * The body of a chunk's list request (mx_api_list_page puts the limit in
+ * it too), the URL flags as return_url and return_presigned_urls together
+ * (README, "Requests").
  */
 static char *
 chunk_body(MxIdFetch *f, IdChunk *c)
@@ -204,9 +204,8 @@ chunk_body(MxIdFetch *f, IdChunk *c)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"filters\":%s,\"limit\":%d",
-					 mx_id_fetch_filters(f->ids + c->first, c->count),
-					 MX_IDS_PER_REQUEST);
+	appendStringInfo(&buf, "{\"filters\":%s",
+					 mx_id_fetch_filters(f->ids + c->first, c->count));
 	if (f->return_url)
 		appendStringInfoString(&buf, ",\"return_url\":true,\"return_presigned_urls\":true");
 	if (f->return_vectors)
