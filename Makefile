@@ -20,6 +20,7 @@ OBJS = \
 	src/options.o \
 	src/percent.o \
 	src/retry_after.o \
+	src/search.o \
 	src/settings.o \
 	src/stats.o
 EXTENSION = mixpeek

@@ -67,6 +67,22 @@ extern MxHttpRequest *mx_api_list_documents(const MxTarget *target,
 											int limit,
 											const char *json_body);
 
+/*
+ * POST /v1/retrievers/{retriever}/execute with body {"inputs": <inputs>,
+ * "pagination": {"method": "cursor", "limit": N[, "cursor": ...]}};
+ * inputs is the JSON text of an object.
+ */
+extern MxHttpRequest *mx_api_execute_retriever(const MxTarget *target,
+											   const char *retriever,
+											   const char *inputs,
+											   int limit,
+											   const char *cursor);
+extern char *mx_api_execute_path(const char *retriever);
+
+/* POST /v1/retrievers/list?limit=100&offset=N, body {} */
+extern MxHttpRequest *mx_api_list_retrievers(const MxTarget *target,
+											 int offset);
+
 /* POST /v1/collections/list?limit=100[&cursor=...], body {} */
 extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 											  const char *cursor);

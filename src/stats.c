@@ -52,7 +52,8 @@ typedef struct MxStatsShared
 
 static const char *const kind_names[MX_REQ_NKINDS] = {
 	"get_document", "list_documents", "list_collections",
-	"get_lineage", "object_documents", "overflow"
+	"get_lineage", "object_documents", "execute_retriever",
+	"list_retrievers", "overflow"
 };
 
 static MxStatsShared *shared = NULL;

@@ -28,7 +28,7 @@
  *   ret_weird (name `Weird "Retriever"; drop`): as ret_articles, input
  *     "Odd Input" (text) instead of query.
  *   ret_noname (name "x".repeat(70)): a name too long for PostgreSQL.
- * Faults: retriever faultpage-<k>-<spec> behaves as ret_articles except
+ * Faults: retriever faultpage-<k>-<spec> behaves as ret_big except
  * that page k (1-based) answers with <spec> (the vocabulary of col_faults).
  */
 'use strict';
@@ -78,7 +78,7 @@ module.exports = function retrievers(api) {
   function resolve(ctx, seg) {
     if (!ctx.collections.some((c) => c.id === 'col_articles')) throw notFound('retriever', seg);
     const m = /^faultpage-(\d+)-(.+)$/.exec(seg);
-    if (m) return { r: RETRIEVERS[0], k: +m[1], spec: m[2], seg };
+    if (m) return { r: RETRIEVERS[1], k: +m[1], spec: m[2], seg };
     for (const r of RETRIEVERS) if (r.retriever_id === seg || r.retriever_name === seg) return { r };
     throw notFound('retriever', seg);
   }

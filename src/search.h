@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * search.h
+ *		One retriever search, followed page by page along its cursor:
+ *		shared by mixpeek_search() (search.c) and retriever foreign tables
+ *		(retriever.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIXPEEK_SEARCH_H
+#define MIXPEEK_SEARCH_H
+
+#include "api.h"
+#include "cursor_set.h"
+
+typedef struct MxSearch
+{
+	const MxTarget *target;
+	const char *retriever;
+	const char *inputs;			/* the inputs object, JSON text */
+	int64		max_results;	/* rows wanted at most; -1: all */
+	int			page_size;		/* documents asked for per page */
+	int64		returned;		/* rows handed out */
+
+	MemoryContext cxt;			/* the search's own; deleting it ends it */
+	MemoryContext page_cxt;		/* the current page and its request */
+	MemoryContext batch_cxt;	/* the batch, made after page_cxt */
+	MxBatch    *batch;
+	MxHttpStats *stats;			/* the caller's counters, or NULL */
+
+	bool		pending;		/* a page request is in flight */
+	bool		finished;		/* no page follows */
+	char	   *sent_cursor;	/* cursor of the page in flight */
+	MxHttpRequest *req;			/* the current page's */
+	JsonbContainer *documents;
+	int			ndocuments;
+	int			next;
+	char	   *cursor;			/* next page's, or NULL */
+	int64		total;			/* pagination.total, or -1 */
+	MxCursorSet *seen_cursors;
+	uint64		pages;
+} MxSearch;
+
+/* A row of a search: the document as sent, its rank (1, 2, ...) and score. */
+typedef struct MxSearchRow
+{
+	JsonbValue	document;
+	JsonbContainer *container;
+	int64		rank;
+	bool		has_score;
+	double		score;
+} MxSearchRow;
+
+/*
+ * A search in a new child context of parent; nothing is sent before the
+ * first mx_search_next().  inputs is copied; max_results 0 sends nothing.
+ */
+extern MxSearch *mx_search_begin(MemoryContext parent, const MxTarget *target,
+								 const char *retriever, const char *inputs,
+								 int64 max_results, int page_size,
+								 MxHttpStats *stats);
+
+/* The next row, or false at the end; raises the errors of api.c. */
+extern bool mx_search_next(MxSearch *search, MxSearchRow *row);
+
+/* Stop the search: requests in flight are dropped, its memory freed. */
+extern void mx_search_end(MxSearch *search);
+
+#endif							/* MIXPEEK_SEARCH_H */
