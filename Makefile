@@ -19,6 +19,7 @@ OBJS = \
 	src/mixpeek.o \
 	src/options.o \
 	src/percent.o \
+	src/retriever.o \
 	src/retry_after.o \
 	src/search.o \
 	src/settings.o \

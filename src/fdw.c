@@ -168,10 +168,17 @@ static void
 mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						 Oid foreigntableid)
 {
-	MxPlanInfo *info = palloc0(sizeof(MxPlanInfo));
-	Relation	relation = table_open(foreigntableid, NoLock);
+	MxPlanInfo *info;
+	Relation	relation;
 	Selectivity remote_sel;
 
+	if (mx_is_retriever_table(foreigntableid))
+	{
+		mx_retriever_rel_size(root, baserel, foreigntableid);
+		return;
+	}
+	info = palloc0(sizeof(MxPlanInfo));
+	relation = table_open(foreigntableid, NoLock);
 	info->rel = mx_fdw_relation(foreigntableid, RelationGetDescr(relation));
 	table_close(relation, NoLock);
 	baserel->fdw_private = info;
@@ -340,6 +347,11 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	AttrNumber	sort_attnum;
 	bool		sort_desc;
 
+	if (mx_is_retriever_table(foreigntableid))
+	{
+		mx_retriever_paths(root, baserel, foreigntableid);
+		return;
+	}
 	estimate_costs(root, baserel, info, info->fetched, requests_of(info),
 				   baserel->baserestrictinfo, &startup, &total);
 	add_path(baserel, (Path *)
@@ -408,11 +420,15 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	List	   *remote;
 	List	   *local;
 	MxIdLookup	id;
-	Bitmapset  *attrs = bms_copy(info->attrs_used);
+	Bitmapset  *attrs;
 	List	   *fdw_exprs = NIL;
 	MxScanSpec *spec;
 	List	   *checked = scan_clauses;
 
+	if (mx_is_retriever_table(foreigntableid))
+		return mx_retriever_plan(root, baserel, foreigntableid, best_path,
+								 tlist, scan_clauses, outer_plan);
+	attrs = bms_copy(info->attrs_used);
 	/* with a parameterized path, scan_clauses include the join clause */
 	mx_classify_conditions(root, baserel, info->rel, scan_clauses,
 						   &id, &remote, &local);
@@ -461,11 +477,17 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
 	Relation	relation = node->ss.ss_currentRelation;
-	MxScanState *s = palloc0(sizeof(MxScanState));
+	MxScanState *s;
 	List	   *attrs = lsecond(plan->fdw_private);
 	ListCell   *lc;
 	int			i = 0;
 
+	if (mx_is_retriever_plan(plan))
+	{
+		mx_retriever_begin(node, eflags);
+		return;
+	}
+	s = palloc0(sizeof(MxScanState));
 	node->fdw_state = s;
 	s->rel = mx_fdw_relation(RelationGetRelid(relation),
 							 RelationGetDescr(relation));
@@ -885,6 +907,8 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 	JsonbValue *doc;
 	MemoryContext old;
 
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+		return mx_retriever_iterate(node);
 	ExecClearTuple(slot);
 	MemoryContextReset(s->tuple_cxt);
 	if (batch_lost(s))
@@ -927,6 +951,11 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_retriever_rescan(node);
+		return;
+	}
 	/* requests of the previous scan may still be running: drop them */
 	if (s->batch != NULL && (batch_lost(s) || mx_batch_pending(s->batch) > 0))
 		drop_batch(s);
@@ -959,7 +988,9 @@ mixpeekEndForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
-	if (s != NULL)
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+		mx_retriever_end(node);
+	else if (s != NULL)
 		drop_batch(s);
 }
 
@@ -1078,6 +1109,11 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_retriever_explain(node, es);
+		return;
+	}
 	if (es->verbose)
 	{
 		const char **shown = explain_values(node, s, es);

@@ -1,0 +1,635 @@
+/*-------------------------------------------------------------------------
+ *
+ * retriever.c
+ *		Foreign tables of Mixpeek retrievers: a scan is one search.
+ *
+ * A retriever table has a "retriever" option instead of "collection".  Its
+ * input columns (column option "input") are given by "=" conditions, as
+ * Steampipe's key columns are: the values go to the retriever as its
+ * inputs, and every row shows them.  A condition against another table's
+ * column makes a parameterized path: one search per outer row of a nested
+ * loop.  Result columns read the result documents as a collection table's
+ * columns read documents; "rank" is the position of the result.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/table.h"
+#include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+#include "executor/executor.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "compat.h"
+#include "mixpeek_fdw.h"
+#include "search.h"
+#include "settings.h"
+
+/* Marks the fdw_private of a retriever scan's plan (fdw.c dispatches on it). */
+#define RETRIEVER_PLAN_TAG "mixpeek retriever"
+
+/* fdw_private of a retriever scan's plan */
+enum MxRetrieverPrivate
+{
+	RP_TAG,						/* String RETRIEVER_PLAN_TAG */
+	RP_INPUTS,					/* attnums of the inputs, as fdw_exprs */
+	RP_LIMIT,					/* Integer: max results, 0 for all */
+	RP_ATTRS					/* attrs_used, offset attnums */
+};
+
+/* What the planner keeps in baserel->fdw_private. */
+typedef struct MxRetrieverInfo
+{
+	MxRelation *rel;
+	Bitmapset  *given;			/* attnums given by restrictions */
+	Bitmapset  *attrs_used;
+} MxRetrieverInfo;
+
+typedef struct MxRetrieverScan
+{
+	MxRelation *rel;
+	MxConverter *conv;
+	Bitmapset  *attrs_used;
+	MxTarget   *target;			/* NULL for EXPLAIN without ANALYZE */
+	List	   *inputs;			/* attnums */
+	int			limit;
+	List	   *expr_states;
+	Datum	   *values;
+	bool	   *isnull;
+	Oid		   *types;
+	MemoryContext scan_cxt;
+	MemoryContext values_cxt;	/* this search's input values */
+	MemoryContext tuple_cxt;
+	MxSearch   *search;
+	MxHttpStats stats;
+	uint64		pages;
+	bool		started;
+} MxRetrieverScan;
+
+bool
+mx_is_retriever_table(Oid relid)
+{
+	return mx_fdw_option(GetForeignTable(relid)->options, "retriever") != NULL;
+}
+
+bool
+mx_is_retriever_plan(ForeignScan *plan)
+{
+	return plan->fdw_private != NIL && IsA(linitial(plan->fdw_private), String);
+}
+
+/* ---------- planning ---------- */
+
+static MxColumn *
+input_column(MxRelation *rel, Index relid, Node *node)
+{
+	Var		   *var;
+
+	while (IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (!IsA(node, Var))
+		return NULL;
+	var = (Var *) node;
+	if (var->varno != relid || var->varlevelsup != 0 || var->varattno <= 0 ||
+		var->varattno > rel->natts)
+		return NULL;
+	return rel->columns[var->varattno - 1].input ?
+		&rel->columns[var->varattno - 1] : NULL;
+}
+
+/*
+ * "input = value" (either way round) with an equality operator, the value
+ * free of this table's columns and of volatile functions: the input and
+ * its value.
+ */
+static MxColumn *
+input_condition(PlannerInfo *root, MxRelation *rel, Index relid, Expr *clause,
+				Expr **value)
+{
+	OpExpr	   *op;
+	MxColumn   *col;
+	int			side;
+
+	if (!IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
+		return NULL;
+	op = (OpExpr *) clause;
+	if (!op_mergejoinable(op->opno, exprType(linitial(op->args))) &&
+		!op_hashjoinable(op->opno, exprType(linitial(op->args))))
+		return NULL;
+	for (side = 0; side < 2; side++)
+	{
+		Node	   *other = list_nth(op->args, 1 - side);
+
+		col = input_column(rel, relid, list_nth(op->args, side));
+		if (col == NULL ||
+			bms_is_member(relid, pull_varnos(root, other)) ||
+			contain_volatile_functions(other))
+			continue;
+		*value = (Expr *) other;
+		return col;
+	}
+	return NULL;
+}
+
+static Bitmapset *
+inputs_of(PlannerInfo *root, MxRelation *rel, Index relid, List *clauses)
+{
+	Bitmapset  *given = NULL;
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		Expr	   *value;
+		MxColumn   *col = input_condition(root, rel, relid,
+										  lfirst_node(RestrictInfo, lc)->clause,
+										  &value);
+
+		if (col != NULL)
+			given = bms_add_member(given, col->attnum);
+	}
+	return given;
+}
+
+/* The required inputs that given lacks, as a list of their column names. */
+static char *
+missing_inputs(MxRelation *rel, Bitmapset *given)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < rel->natts; i++)
+	{
+		MxColumn   *col = &rel->columns[i];
+
+		if (col->name != NULL && col->input_required &&
+			!bms_is_member(col->attnum, given))
+			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
+							 quote_identifier(col->name));
+	}
+	return buf.len ? buf.data : NULL;
+}
+
+void
+mx_retriever_rel_size(PlannerInfo *root, RelOptInfo *baserel,
+					  Oid foreigntableid)
+{
+	MxRetrieverInfo *info = palloc0(sizeof(MxRetrieverInfo));
+	Relation	relation = table_open(foreigntableid, NoLock);
+	ListCell   *lc;
+
+	info->rel = mx_fdw_relation(foreigntableid, RelationGetDescr(relation));
+	table_close(relation, NoLock);
+	baserel->fdw_private = info;
+	info->given = inputs_of(root, info->rel, baserel->relid,
+							baserel->baserestrictinfo);
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid,
+				   &info->attrs_used);
+	foreach(lc, baserel->baserestrictinfo)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+					   baserel->relid, &info->attrs_used);
+	baserel->tuples = MX_SEARCH_DEFAULT_ROWS;
+	baserel->rows = clamp_row_est(MX_SEARCH_DEFAULT_ROWS *
+								  clauselist_selectivity(root,
+														 baserel->baserestrictinfo,
+														 baserel->relid,
+														 JOIN_INNER, NULL));
+}
+
+static void
+add_search_path(PlannerInfo *root, RelOptInfo *baserel, Relids required_outer)
+{
+	Cost		startup = MX_COST_REQUEST;
+	Cost		total = startup + MX_SEARCH_DEFAULT_ROWS * (cpu_tuple_cost + MX_COST_ROW);
+
+	add_path(baserel, (Path *)
+			 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
+										startup, total, NIL, required_outer,
+										NULL, NIL));
+}
+
+static bool
+input_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					 EquivalenceMember *em, void *arg)
+{
+	MxRetrieverInfo *info = arg;
+
+	return input_column(info->rel, rel->relid, (Node *) em->em_expr) != NULL;
+}
+
+/*
+ * A path per join clause that gives an input (with the restrictions, the
+ * required inputs), and one with all of them: a nested loop then runs one
+ * search per outer row.  Without any path, the required inputs are
+ * missing: an error that names them.
+ */
+void
+mx_retriever_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	MxRetrieverInfo *info = baserel->fdw_private;
+	List	   *clauses;
+	Relids		all_outer = NULL;
+	Bitmapset  *all_given = bms_copy(info->given);
+	bool		any = false;
+	char	   *missing;
+	ListCell   *lc;
+
+	if (missing_inputs(info->rel, info->given) == NULL)
+	{
+		add_search_path(root, baserel, NULL);
+		any = true;
+	}
+	clauses = generate_implied_equalities_for_column(root, baserel,
+													 input_member_matches, info,
+													 baserel->lateral_referencers);
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+
+		if (join_clause_is_movable_to(ri, baserel))
+			clauses = lappend(clauses, ri);
+	}
+	foreach(lc, clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+		MxColumn   *col = input_condition(root, info->rel, baserel->relid,
+										  ri->clause, &value);
+		Relids		outer;
+
+		if (col == NULL)
+			continue;
+		outer = bms_del_member(bms_union(ri->clause_relids,
+										 baserel->lateral_relids),
+							   baserel->relid);
+		if (bms_is_empty(outer))
+			continue;
+		all_outer = bms_union(all_outer, outer);
+		all_given = bms_add_member(all_given, col->attnum);
+		if (missing_inputs(info->rel,
+						   bms_add_member(bms_copy(info->given), col->attnum)) == NULL)
+		{
+			add_search_path(root, baserel, outer);
+			any = true;
+		}
+	}
+	if (!any && all_outer != NULL &&
+		missing_inputs(info->rel, all_given) == NULL)
+	{
+		add_search_path(root, baserel, all_outer);
+		any = true;
+	}
+	missing = missing_inputs(info->rel, all_given);
+	if (!any)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_UNABLE_TO_CREATE_EXECUTION),
+				 errmsg("a search of foreign table \"%s\" needs a value for %s",
+						get_rel_name(foreigntableid),
+						missing ? missing : "its inputs"),
+				 errdetail("Input columns of a retriever table are the retriever's inputs: they must be given with \"=\"."),
+				 errhint("Add WHERE %s = ... (a value, a parameter or a column of another table).",
+						 missing ? missing : "input")));
+}
+
+/*
+ * The query's LIMIT, when nothing else stands between the scan and it:
+ * then no more results are asked for than it lets through.
+ */
+static int
+search_limit(PlannerInfo *root, RelOptInfo *baserel, ForeignPath *path,
+			 List *local)
+{
+	if (root->limit_tuples <= 0 || local != NIL ||
+		path->path.param_info != NULL || root->query_pathkeys != NIL ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON)
+		return 0;
+	return (int) Min(ceil(root->limit_tuples), (double) INT_MAX);
+}
+
+ForeignScan *
+mx_retriever_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+				  ForeignPath *best_path, List *tlist, List *scan_clauses,
+				  Plan *outer_plan)
+{
+	MxRetrieverInfo *info = baserel->fdw_private;
+	Bitmapset  *given = NULL;
+	Bitmapset  *attrs = bms_copy(info->attrs_used);
+	List	   *inputs = NIL;
+	List	   *exprs = NIL;
+	List	   *local = NIL;
+	List	   *attr_list = NIL;
+	ListCell   *lc;
+	int			x = -1;
+
+	/* an input given twice is sent once; the other condition is checked */
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		Expr	   *value;
+		MxColumn   *col = input_condition(root, info->rel, baserel->relid,
+										  ri->clause, &value);
+
+		if (col != NULL && !bms_is_member(col->attnum, given))
+		{
+			given = bms_add_member(given, col->attnum);
+			inputs = lappend_int(inputs, col->attnum);
+			exprs = lappend(exprs, value);
+			continue;
+		}
+		local = lappend(local, ri);
+		pull_varattnos((Node *) ri->clause, baserel->relid, &attrs);
+	}
+	while ((x = bms_next_member(attrs, x)) >= 0)
+		attr_list = lappend_int(attr_list, x);
+	return make_foreignscan(tlist, extract_actual_clauses(local, false),
+							baserel->relid, exprs,
+							list_make4(makeString(pstrdup(RETRIEVER_PLAN_TAG)),
+									   inputs,
+									   makeInteger(search_limit(root, baserel,
+																best_path, local)),
+									   attr_list),
+							NIL, NIL, outer_plan);
+}
+
+/* ---------- execution ---------- */
+
+void
+mx_retriever_begin(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	Relation	relation = node->ss.ss_currentRelation;
+	MxRetrieverScan *s = palloc0(sizeof(MxRetrieverScan));
+	ListCell   *lc;
+	int			n = list_length(plan->fdw_exprs);
+	int			i = 0;
+
+	node->fdw_state = s;
+	s->rel = mx_fdw_relation(RelationGetRelid(relation),
+							 RelationGetDescr(relation));
+	s->inputs = list_nth(plan->fdw_private, RP_INPUTS);
+	s->limit = intVal(list_nth(plan->fdw_private, RP_LIMIT));
+	foreach(lc, (List *) list_nth(plan->fdw_private, RP_ATTRS))
+		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
+	s->values = palloc0(sizeof(Datum) * Max(n, 1));
+	s->isnull = palloc0(sizeof(bool) * Max(n, 1));
+	s->types = palloc0(sizeof(Oid) * Max(n, 1));
+	foreach(lc, plan->fdw_exprs)
+		s->types[i++] = exprType(lfirst(lc));
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+	s->target = mx_fdw_target(s->rel->serverid,
+							  mx_foreign_scan_user(plan, node->ss.ps.state),
+							  s->rel->namespace);
+	s->conv = mx_converter_create(s->rel);
+	s->expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	s->scan_cxt = CurrentMemoryContext;
+	s->values_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw inputs",
+										  ALLOCSET_SMALL_SIZES);
+	s->tuple_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw row",
+										 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* The inputs object; NULL when an input is NULL (then no row matches). */
+static char *
+inputs_json(MxRetrieverScan *s)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach(lc, s->inputs)
+	{
+		MxColumn   *col = &s->rel->columns[lfirst_int(lc) - 1];
+
+		if (s->isnull[i])
+			return NULL;
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, col->input);
+		appendStringInfoString(&buf, ": ");
+		appendStringInfoString(&buf, mx_input_json(s->values[i], s->types[i]));
+		i++;
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* Evaluate the inputs (parameters change between rescans) and start. */
+static void
+start_search(ForeignScanState *node, MxRetrieverScan *s)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old = MemoryContextSwitchTo(s->values_cxt);
+	ListCell   *lc;
+	char	   *inputs;
+	int			i = 0;
+
+	foreach(lc, s->expr_states)
+	{
+		int16		typlen;
+		bool		byval;
+
+		s->values[i] = ExecEvalExpr(lfirst(lc), econtext, &s->isnull[i]);
+		get_typlenbyval(s->types[i], &typlen, &byval);
+		if (!s->isnull[i])
+			s->values[i] = datumCopy(s->values[i], byval, typlen);
+		i++;
+	}
+	inputs = inputs_json(s);
+	MemoryContextSwitchTo(old);
+	s->started = true;
+	if (inputs == NULL)
+		return;
+	s->search = mx_search_begin(s->scan_cxt, s->target, s->rel->retriever,
+								inputs, s->limit > 0 ? s->limit : -1,
+								s->rel->page_size > 0 ? s->rel->page_size
+								: mx_page_size,
+								&s->stats);
+}
+
+/* A value for a column through the column type's input function. */
+static Datum
+column_value(MxColumn *col, const char *text)
+{
+	Oid			infunc;
+	Oid			ioparam;
+
+	getTypeInputInfo(col->typid, &infunc, &ioparam);
+	return OidInputFunctionCall(infunc, (char *) text, ioparam, col->typmod);
+}
+
+/* The rank and the inputs given: not in the documents, set by the scan. */
+static void
+set_scan_columns(MxRetrieverScan *s, MxSearchRow *row, TupleTableSlot *slot)
+{
+	ListCell   *lc;
+	int			i = 0;
+	int			a;
+
+	for (a = 0; a < s->rel->natts; a++)
+	{
+		MxColumn   *col = &s->rel->columns[a];
+
+		if (col->name == NULL)
+			continue;
+		if (col->is_rank)
+		{
+			slot->tts_values[a] = column_value(col, psprintf(INT64_FORMAT, row->rank));
+			slot->tts_isnull[a] = false;
+		}
+		else if (col->input != NULL)
+			slot->tts_isnull[a] = true;
+	}
+	foreach(lc, s->inputs)
+	{
+		a = lfirst_int(lc) - 1;
+		slot->tts_isnull[a] = false;
+		slot->tts_values[a] = s->types[i] == s->rel->columns[a].typid
+			? s->values[i]
+			: column_value(&s->rel->columns[a],
+						   mx_output_text(s->values[i], s->types[i]));
+		i++;
+	}
+}
+
+TupleTableSlot *
+mx_retriever_iterate(ForeignScanState *node)
+{
+	MxRetrieverScan *s = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+	MxSearchRow row;
+	MemoryContext old;
+
+	ExecClearTuple(slot);
+	MemoryContextReset(s->tuple_cxt);
+	if (!s->started)
+		start_search(node, s);
+	if (s->search == NULL)
+		return slot;
+	old = MemoryContextSwitchTo(s->tuple_cxt);
+	if (mx_search_next(s->search, &row))
+	{
+		mx_convert_document(s->conv, &row.document, s->attrs_used,
+							slot->tts_values, slot->tts_isnull);
+		set_scan_columns(s, &row, slot);
+		ExecStoreVirtualTuple(slot);
+	}
+	MemoryContextSwitchTo(old);
+	return slot;
+}
+
+static void
+end_search(MxRetrieverScan *s)
+{
+	if (s->search != NULL)
+	{
+		s->pages += s->search->pages;
+		mx_search_end(s->search);
+	}
+	s->search = NULL;
+}
+
+void
+mx_retriever_rescan(ForeignScanState *node)
+{
+	MxRetrieverScan *s = node->fdw_state;
+
+	end_search(s);
+	MemoryContextReset(s->values_cxt);
+	s->started = false;
+}
+
+void
+mx_retriever_end(ForeignScanState *node)
+{
+	MxRetrieverScan *s = node->fdw_state;
+
+	if (s != NULL && s->target != NULL)
+		end_search(s);
+}
+
+/* ---------- EXPLAIN ---------- */
+
+/* The inputs as sent: constants as JSON, other values as SQL text. */
+static char *
+explain_inputs(ForeignScanState *node, MxRetrieverScan *s, ExplainState *es)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i = 0;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach(lc, plan->fdw_exprs)
+	{
+		Node	   *expr = lfirst(lc);
+		MxColumn   *col = &s->rel->columns[list_nth_int(s->inputs, i) - 1];
+
+		if (i++ > 0)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, col->input);
+		appendStringInfoString(&buf, ": ");
+		if (IsA(expr, Const) && !((Const *) expr)->constisnull)
+			appendStringInfoString(&buf,
+								   mx_input_json(((Const *) expr)->constvalue,
+												 ((Const *) expr)->consttype));
+		else
+			appendStringInfoString(&buf,
+								   deparse_expression(expr, es->deparse_cxt,
+													  es->verbose, false));
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+void
+mx_retriever_explain(ForeignScanState *node, ExplainState *es)
+{
+	MxRetrieverScan *s = node->fdw_state;
+
+	if (es->verbose)
+	{
+		ExplainPropertyText("Remote Request",
+							psprintf("POST %s",
+									 mx_api_execute_path(s->rel->retriever)),
+							es);
+		ExplainPropertyText("Remote Inputs", explain_inputs(node, s, es), es);
+		if (s->limit > 0)
+			ExplainPropertyInteger("Remote Limit", NULL, s->limit, es);
+	}
+	if (es->analyze)
+	{
+		uint64		pages = s->pages + (s->search ? s->search->pages : 0);
+
+		ExplainPropertyUInteger("Remote Requests", NULL, s->stats.requests, es);
+		ExplainPropertyUInteger("Remote Retries", NULL, s->stats.retries, es);
+		ExplainPropertyUInteger("Remote Pages", NULL, pages, es);
+		ExplainPropertyUInteger("Remote Bytes", NULL, s->stats.bytes, es);
+	}
+}
