@@ -190,7 +190,12 @@ check_option_value(DefElem *def)
 	else if (strcmp(def->defname, "field") == 0)
 		check_field(def);
 	else if (strcmp(def->defname, "required") == 0)
-		(void) defGetBoolean(def);
+	{
+		bool		unused;
+
+		if (!parse_bool(defGetString(def), &unused))
+			invalid_value(def, "The value must be true or false.");
+	}
 	else
 	{
 		check_plain_string(def);
