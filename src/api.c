@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/formatting.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 
 #include "api.h"
@@ -51,6 +52,28 @@ mx_api_batch(const MxTarget *target, int concurrency, MxHttpStats *stats)
 	return mx_batch_create(target->api_key, target->namespace,
 						   target->userid, target->serverid, concurrency,
 						   stats);
+}
+
+MxBatch *
+mx_api_batch_in(const MxTarget *target, int concurrency, MxHttpStats *stats,
+				MemoryContext parent, MemoryContext *cxt)
+{
+	MemoryContext old;
+	MxBatch    *batch;
+
+	*cxt = AllocSetContextCreate(parent, "mixpeek batch", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(*cxt);
+	batch = mx_api_batch(target, concurrency, stats);
+	MemoryContextSwitchTo(old);
+	return batch;
+}
+
+void
+mx_api_batch_drop(MemoryContext *cxt)
+{
+	if (*cxt != NULL)
+		MemoryContextDelete(*cxt);	/* its callback ends the batch */
+	*cxt = NULL;
 }
 
 char *

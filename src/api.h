@@ -37,6 +37,18 @@ extern MxTarget *mx_api_target(const char *base_url, const char *api_key,
 extern MxBatch *mx_api_batch(const MxTarget *target, int concurrency,
 							 MxHttpStats *stats);
 
+/*
+ * A batch in a context of its own, a new child of parent, stored in *cxt.
+ * Made after the contexts that hold its requests: when parent goes, its
+ * children go youngest first, so the batch's clean-up (tied to *cxt) still
+ * finds the requests it stops.  mx_api_batch_drop() deletes *cxt (ending
+ * the batch and whatever it still runs) and clears it.
+ */
+extern MxBatch *mx_api_batch_in(const MxTarget *target, int concurrency,
+								MxHttpStats *stats, MemoryContext parent,
+								MemoryContext *cxt);
+extern void mx_api_batch_drop(MemoryContext *cxt);
+
 /* GET /v1/collections/{collection}/documents/{document_id} */
 extern MxHttpRequest *mx_api_get_document(const MxTarget *target,
 										  const char *collection,

@@ -275,20 +275,19 @@ id_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 }
 
 /*
- * "document_id = outer.x": one GET per outer row in a nested loop.  The
- * clause comes from an equivalence class (inner joins) or from joininfo
- * (outer joins).
+ * The join clauses a parameterized path of baserel could use: those of
+ * equivalence classes whose member of baserel matches (inner joins), and
+ * the movable ones of joininfo (outer joins).
  */
-static void
-add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
-						MxPlanInfo *info)
+List *
+mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+				ec_matches_callback_type matches, void *arg)
 {
 	List	   *clauses;
-	List	   *done = NIL;
 	ListCell   *lc;
 
 	clauses = generate_implied_equalities_for_column(root, baserel,
-													 id_member_matches, info,
+													 matches, arg,
 													 baserel->lateral_referencers);
 	foreach(lc, baserel->joininfo)
 	{
@@ -297,6 +296,21 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		if (join_clause_is_movable_to(ri, baserel))
 			clauses = lappend(clauses, ri);
 	}
+	return clauses;
+}
+
+/*
+ * "document_id = outer.x": one GET per outer row in a nested loop.  The
+ * clause comes from an equivalence class (inner joins) or from joininfo
+ * (outer joins).
+ */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
+						MxPlanInfo *info)
+{
+	List	   *clauses = mx_join_clauses(root, baserel, id_member_matches, info);
+	List	   *done = NIL;
+	ListCell   *lc;
 
 	foreach(lc, clauses)
 	{
@@ -464,6 +478,25 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 /* ---------- execution ---------- */
 
 /*
+ * Room for the values of a plan's fdw_exprs, and their types; returns how
+ * many there are.
+ */
+int
+mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull, Oid **types)
+{
+	int			n = list_length(plan->fdw_exprs);
+	ListCell   *lc;
+	int			i = 0;
+
+	*values = palloc0(sizeof(Datum) * Max(n, 1));
+	*isnull = palloc0(sizeof(bool) * Max(n, 1));
+	*types = palloc0(sizeof(Oid) * Max(n, 1));
+	foreach(lc, plan->fdw_exprs)
+		(*types)[i++] = exprType(lfirst(lc));
+	return n;
+}
+
+/*
  * mixpeekBeginForeignScan
  *		Prepare a scan: read the plan's fdw_private, make the memory
  *		contexts, resolve where requests go and with which key.
@@ -480,7 +513,6 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	MxScanState *s;
 	List	   *attrs = lsecond(plan->fdw_private);
 	ListCell   *lc;
-	int			i = 0;
 
 	if (mx_is_retriever_plan(plan))
 	{
@@ -494,12 +526,7 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	s->spec = mx_spec_from_list(linitial(plan->fdw_private));
 	foreach(lc, attrs)
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
-	s->nexprs = list_length(plan->fdw_exprs);
-	s->values = palloc0(sizeof(Datum) * Max(s->nexprs, 1));
-	s->isnull = palloc0(sizeof(bool) * Max(s->nexprs, 1));
-	s->types = palloc0(sizeof(Oid) * Max(s->nexprs, 1));
-	foreach(lc, plan->fdw_exprs)
-		s->types[i++] = exprType(lfirst(lc));
+	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
 	s->request_limit = s->spec->limit > 0 ? s->spec->limit
 		: page_size_of(s->rel);
 
@@ -535,15 +562,9 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 static MxBatch *
 scan_batch(MxScanState *s)
 {
-	MemoryContext old;
-
-	if (s->batch != NULL)
-		return s->batch;
-	s->batch_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw batch",
-										 ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(s->batch_cxt);
-	s->batch = mx_api_batch(s->target, mx_max_concurrency, &s->stats);
-	MemoryContextSwitchTo(old);
+	if (s->batch == NULL)
+		s->batch = mx_api_batch_in(s->target, mx_max_concurrency, &s->stats,
+								   s->scan_cxt, &s->batch_cxt);
 	return s->batch;
 }
 
@@ -551,9 +572,7 @@ scan_batch(MxScanState *s)
 static void
 drop_batch(MxScanState *s)
 {
-	if (s->batch_cxt != NULL)
-		MemoryContextDelete(s->batch_cxt);	/* its callback ends the batch */
-	s->batch_cxt = NULL;
+	mx_api_batch_drop(&s->batch_cxt);
 	s->batch = NULL;
 }
 

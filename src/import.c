@@ -581,36 +581,55 @@ collection_table(MxImport *imp, const char *id, const char *name,
 	return table;
 }
 
-static void
-import_collection(MxImport *imp, JsonbValue *item, List *order)
+/*
+ * An item of the list (a collection or a retriever, by import_kind): its
+ * object, with its id, table name and label for messages; NULL when it is
+ * not imported.
+ */
+static JsonbContainer *
+list_item(MxImport *imp, JsonbValue *item, char **id, char **table,
+		  char **label)
 {
-	JsonbContainer *collection = object_of(item);
-	char	   *id;
+	JsonbContainer *object = object_of(item);
 	char	   *name;
-	char	   *label;
-	char	   *table;
-	char	   *sql;
-	MemoryContext old;
 
 	imp->position++;
-	if (collection == NULL)
+	if (object == NULL)
 	{
 		notice_collection(psprintf("%d of the list", imp->position),
 						  "It is not a JSON object.");
-		return;
+		return NULL;
 	}
-	id = mx_json_string(mx_json_get(collection, "collection_id"));
-	name = mx_json_string(mx_json_get(collection, "collection_name"));
+	*id = mx_json_string(mx_json_get(object, psprintf("%s_id", import_kind)));
+	name = mx_json_string(mx_json_get(object, psprintf("%s_name", import_kind)));
 	if (name == NULL || name[0] == '\0')
-		name = id ? id : "";
-	label = name[0] ? shown(name) : psprintf("%d of the list", imp->position);
-	table = collection_table(imp, id, name, label);
-	if (table == NULL)
-		return;
-	sql = create_table_sql(imp, table, id, label, collection, order);
-	old = MemoryContextSwitchTo(imp->cxt);
+		name = *id ? *id : "";
+	*label = name[0] ? shown(name) : psprintf("%d of the list", imp->position);
+	*table = collection_table(imp, *id, name, *label);
+	return *table ? object : NULL;
+}
+
+/* The statements outlive the page they come from. */
+static void
+add_command(MxImport *imp, const char *sql)
+{
+	MemoryContext old = MemoryContextSwitchTo(imp->cxt);
+
 	imp->commands = lappend(imp->commands, pstrdup(sql));
 	MemoryContextSwitchTo(old);
+}
+
+static void
+import_collection(MxImport *imp, JsonbValue *item, List *order)
+{
+	char	   *id;
+	char	   *label;
+	char	   *table;
+	JsonbContainer *collection = list_item(imp, item, &id, &table, &label);
+
+	if (collection != NULL)
+		add_command(imp, create_table_sql(imp, table, id, label, collection,
+										  order));
 }
 
 /* Import the collections of one page; returns its next cursor, or NULL. */
@@ -674,6 +693,21 @@ follow_cursor(MxHttpRequest *req, const char *next, int page,
 				 errdetail("Each page handed back a new cursor; IMPORT FOREIGN SCHEMA follows at most %d pages.",
 						   MX_IMPORT_MAX_PAGES)));
 	return true;
+}
+
+/*
+ * Start an import; returns the context for one page of the list at a time
+ * (a page's body and its parse go once the page is imported).
+ */
+static MemoryContext
+import_begin(MxImport *imp, ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	imp->stmt = stmt;
+	imp->server = GetForeignServer(serverOid);
+	imp->cxt = CurrentMemoryContext;
+	imp->tables = name_table_create("mixpeek import tables");
+	return AllocSetContextCreate(CurrentMemoryContext, "mixpeek import page",
+								 ALLOCSET_DEFAULT_SIZES);
 }
 
 /* ---------- retrievers ---------- */
@@ -743,37 +777,17 @@ retriever_table_sql(MxImport *imp, const char *table_name, const char *id,
 static void
 import_retriever(MxImport *imp, JsonbValue *item)
 {
-	JsonbContainer *retriever = object_of(item);
 	char	   *id;
-	char	   *name;
 	char	   *label;
 	char	   *table;
+	JsonbContainer *retriever = list_item(imp, item, &id, &table, &label);
 	char	   *sql;
 
-	imp->position++;
 	if (retriever == NULL)
-	{
-		notice_collection(psprintf("%d of the list", imp->position),
-						  "It is not a JSON object.");
-		return;
-	}
-	id = mx_json_string(mx_json_get(retriever, "retriever_id"));
-	name = mx_json_string(mx_json_get(retriever, "retriever_name"));
-	if (name == NULL || name[0] == '\0')
-		name = id ? id : "";
-	label = name[0] ? shown(name) : psprintf("%d of the list", imp->position);
-	table = collection_table(imp, id, name, label);
-	if (table == NULL)
 		return;
 	sql = retriever_table_sql(imp, table, id, label, retriever);
 	if (sql != NULL)
-	{
-		/* the statements outlive the page */
-		MemoryContext old = MemoryContextSwitchTo(imp->cxt);
-
-		imp->commands = lappend(imp->commands, pstrdup(sql));
-		MemoryContextSwitchTo(old);
-	}
+		add_command(imp, sql);
 }
 
 /*
@@ -792,13 +806,7 @@ import_retrievers(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	uint64		bytes = 0;
 
 	import_kind = "retriever";
-	imp.stmt = stmt;
-	imp.server = GetForeignServer(serverOid);
-	imp.cxt = CurrentMemoryContext;
-	imp.tables = name_table_create("mixpeek import tables");
-	page_cxt = AllocSetContextCreate(CurrentMemoryContext,
-									 "mixpeek import page",
-									 ALLOCSET_DEFAULT_SIZES);
+	page_cxt = import_begin(&imp, stmt, serverOid);
 	for (page = 0; page < MX_IMPORT_MAX_PAGES; page++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(page_cxt);
@@ -869,14 +877,7 @@ mx_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	target = mx_fdw_target(serverOid, GetUserId(), NULL);
 	batch = mx_api_batch(target, 1, NULL);
 	seen = mx_cursor_set_create();
-	imp.stmt = stmt;
-	imp.server = GetForeignServer(serverOid);
-	imp.cxt = CurrentMemoryContext;
-	imp.tables = name_table_create("mixpeek import tables");
-	/* a page's body and its parse go once the page is imported */
-	page_cxt = AllocSetContextCreate(CurrentMemoryContext,
-									 "mixpeek import page",
-									 ALLOCSET_DEFAULT_SIZES);
+	page_cxt = import_begin(&imp, stmt, serverOid);
 	for (;;)
 	{
 		MemoryContext old = MemoryContextSwitchTo(page_cxt);

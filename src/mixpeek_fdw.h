@@ -15,6 +15,7 @@
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "nodes/plannodes.h"
+#include "optimizer/paths.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 
@@ -170,6 +171,12 @@ extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
 							 char **sort, char **select);
 extern bool mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr);
 extern char *mx_output_text(Datum value, Oid typid);
+
+/* fdw.c: the join clauses a parameterized path could use */
+extern int	mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull,
+						   Oid **types);
+extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+							 ec_matches_callback_type matches, void *arg);
 
 /* deparse.c: a retriever input's value as JSON text */
 extern char *mx_input_json(Datum value, Oid typid);

@@ -261,16 +261,7 @@ mx_retriever_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		add_search_path(root, baserel, NULL);
 		any = true;
 	}
-	clauses = generate_implied_equalities_for_column(root, baserel,
-													 input_member_matches, info,
-													 baserel->lateral_referencers);
-	foreach(lc, baserel->joininfo)
-	{
-		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-
-		if (join_clause_is_movable_to(ri, baserel))
-			clauses = lappend(clauses, ri);
-	}
+	clauses = mx_join_clauses(root, baserel, input_member_matches, info);
 	foreach(lc, clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
@@ -382,8 +373,6 @@ mx_retriever_begin(ForeignScanState *node, int eflags)
 	Relation	relation = node->ss.ss_currentRelation;
 	MxRetrieverScan *s = palloc0(sizeof(MxRetrieverScan));
 	ListCell   *lc;
-	int			n = list_length(plan->fdw_exprs);
-	int			i = 0;
 
 	node->fdw_state = s;
 	s->rel = mx_fdw_relation(RelationGetRelid(relation),
@@ -392,11 +381,7 @@ mx_retriever_begin(ForeignScanState *node, int eflags)
 	s->limit = intVal(list_nth(plan->fdw_private, RP_LIMIT));
 	foreach(lc, (List *) list_nth(plan->fdw_private, RP_ATTRS))
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
-	s->values = palloc0(sizeof(Datum) * Max(n, 1));
-	s->isnull = palloc0(sizeof(bool) * Max(n, 1));
-	s->types = palloc0(sizeof(Oid) * Max(n, 1));
-	foreach(lc, plan->fdw_exprs)
-		s->types[i++] = exprType(lfirst(lc));
+	mx_scan_values(plan, &s->values, &s->isnull, &s->types);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
@@ -412,9 +397,15 @@ mx_retriever_begin(ForeignScanState *node, int eflags)
 										 ALLOCSET_DEFAULT_SIZES);
 }
 
-/* The inputs object; NULL when an input is NULL (then no row matches). */
+/*
+ * The inputs object: each input's name and the JSON (or, for EXPLAIN,
+ * SQL) text that value() gives for the i-th value; NULL when value()
+ * gives NULL for one (a NULL input, with which no row matches).
+ */
 static char *
-inputs_json(MxRetrieverScan *s)
+inputs_text(MxRetrieverScan *s, char *(*value) (MxRetrieverScan *s, int i,
+												void *arg),
+			void *arg)
 {
 	StringInfoData buf;
 	ListCell   *lc;
@@ -425,18 +416,25 @@ inputs_json(MxRetrieverScan *s)
 	foreach(lc, s->inputs)
 	{
 		MxColumn   *col = &s->rel->columns[lfirst_int(lc) - 1];
+		char	   *text = value(s, i, arg);
 
-		if (s->isnull[i])
+		if (text == NULL)
 			return NULL;
-		if (i > 0)
+		if (i++ > 0)
 			appendStringInfoString(&buf, ", ");
 		escape_json(&buf, col->input);
 		appendStringInfoString(&buf, ": ");
-		appendStringInfoString(&buf, mx_input_json(s->values[i], s->types[i]));
-		i++;
+		appendStringInfoString(&buf, text);
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;
+}
+
+/* The i-th input value of this search, as sent. */
+static char *
+evaluated_input(MxRetrieverScan *s, int i, void *arg)
+{
+	return s->isnull[i] ? NULL : mx_input_json(s->values[i], s->types[i]);
 }
 
 /* Evaluate the inputs (parameters change between rescans) and start. */
@@ -460,7 +458,7 @@ start_search(ForeignScanState *node, MxRetrieverScan *s)
 			s->values[i] = datumCopy(s->values[i], byval, typlen);
 		i++;
 	}
-	inputs = inputs_json(s);
+	inputs = inputs_text(s, evaluated_input, NULL);
 	MemoryContextSwitchTo(old);
 	s->started = true;
 	if (inputs == NULL)
@@ -575,43 +573,27 @@ mx_retriever_end(ForeignScanState *node)
 
 /* ---------- EXPLAIN ---------- */
 
-/* The inputs as sent: constants as JSON, other values as SQL text. */
+/* The i-th input of the plan: a constant as sent, another value as SQL. */
 static char *
-explain_inputs(ForeignScanState *node, MxRetrieverScan *s, ExplainState *es)
+planned_input(MxRetrieverScan *s, int i, void *arg)
 {
-	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-	StringInfoData buf;
-	ListCell   *lc;
-	int			i = 0;
+	ForeignScanState *node = ((void **) arg)[0];
+	ExplainState *es = ((void **) arg)[1];
+	Node	   *expr = list_nth(((ForeignScan *) node->ss.ps.plan)->fdw_exprs, i);
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	foreach(lc, plan->fdw_exprs)
-	{
-		Node	   *expr = lfirst(lc);
-		MxColumn   *col = &s->rel->columns[list_nth_int(s->inputs, i) - 1];
-
-		if (i++ > 0)
-			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, col->input);
-		appendStringInfoString(&buf, ": ");
-		if (IsA(expr, Const) && !((Const *) expr)->constisnull)
-			appendStringInfoString(&buf,
-								   mx_input_json(((Const *) expr)->constvalue,
-												 ((Const *) expr)->consttype));
-		else
-			appendStringInfoString(&buf,
-								   deparse_expression(expr, es->deparse_cxt,
-													  es->verbose, false));
-	}
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
+	if (IsA(expr, Const) && ((Const *) expr)->constisnull)
+		return "null";
+	if (IsA(expr, Const))
+		return mx_input_json(((Const *) expr)->constvalue,
+							 ((Const *) expr)->consttype);
+	return deparse_expression(expr, es->deparse_cxt, es->verbose, false);
 }
 
 void
 mx_retriever_explain(ForeignScanState *node, ExplainState *es)
 {
 	MxRetrieverScan *s = node->fdw_state;
+	void	   *arg[2] = {node, es};
 
 	if (es->verbose)
 	{
@@ -619,7 +601,8 @@ mx_retriever_explain(ForeignScanState *node, ExplainState *es)
 							psprintf("POST %s",
 									 mx_api_execute_path(s->rel->retriever)),
 							es);
-		ExplainPropertyText("Remote Inputs", explain_inputs(node, s, es), es);
+		ExplainPropertyText("Remote Inputs",
+							inputs_text(s, planned_input, arg), es);
 		if (s->limit > 0)
 			ExplainPropertyInteger("Remote Limit", NULL, s->limit, es);
 	}

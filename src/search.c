@@ -59,25 +59,10 @@ mx_search_begin(MemoryContext parent, const MxTarget *target,
 static MxBatch *
 search_batch(MxSearch *s)
 {
-	MemoryContext old;
-
-	if (s->batch != NULL)
-		return s->batch;
-	s->batch_cxt = AllocSetContextCreate(s->cxt, "mixpeek search batch",
-										 ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(s->batch_cxt);
-	s->batch = mx_api_batch(s->target, 1, s->stats);
-	MemoryContextSwitchTo(old);
+	if (s->batch == NULL)
+		s->batch = mx_api_batch_in(s->target, 1, s->stats, s->cxt,
+								   &s->batch_cxt);
 	return s->batch;
-}
-
-static void
-drop_batch(MxSearch *s)
-{
-	if (s->batch_cxt != NULL)
-		MemoryContextDelete(s->batch_cxt);	/* its callback ends the batch */
-	s->batch_cxt = NULL;
-	s->batch = NULL;
 }
 
 /* Ask for the page at cursor (NULL: the first), the current one dropped. */
@@ -177,7 +162,8 @@ receive_page(MxSearch *s)
 
 	if (mx_batch_lost(s->batch))
 	{
-		drop_batch(s);
+		mx_api_batch_drop(&s->batch_cxt);
+		s->batch = NULL;
 		queue_page(s, s->sent_cursor);
 	}
 	req = mx_batch_next(s->batch);
