@@ -117,6 +117,21 @@ FROM wanted w, LATERAL (SELECT * FROM article_search a WHERE a.query = w.q LIMIT
 ORDER BY 1;
 SELECT inputs, page_limit FROM pg_temp.searches() ORDER BY inputs::text;
 
+-- = ANY / IN: one search per distinct non-null element, in the array's order
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT query, rank, document_id FROM article_search WHERE query IN ('healthcare', 'unicode');
+SELECT pg_temp.mock_reset() \gset
+SELECT query, rank, document_id FROM article_search
+WHERE query IN ('healthcare', 'slash id', NULL, 'healthcare', 'unicode') AND rank <= 2;
+SELECT inputs, page_limit FROM pg_temp.searches() ORDER BY inputs::text;
+SELECT query, rank, document_id FROM article_search
+WHERE query = ANY(ARRAY['healthcare', 'unicode']) AND category = 'culture';
+SELECT count(*) FROM article_search WHERE query = ANY(ARRAY[]::text[]);
+SELECT count(*) FROM article_search WHERE query = ANY(NULL::text[]);
+-- a second = ANY on an input already given is checked locally
+SELECT query, rank, document_id FROM article_search
+WHERE query = ANY(ARRAY['healthcare', 'unicode']) AND query = ANY(ARRAY['unicode', 'x']);
+
 -- table pages are at most 500 (page_size) and follow the cursor
 CREATE FOREIGN TABLE big_search (query text OPTIONS (input 'query'), rank bigint, document_id text)
 SERVER mx_search OPTIONS (retriever 'big_search', page_size '400');

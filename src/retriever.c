@@ -8,7 +8,8 @@
  * Steampipe's key columns are: the values go to the retriever as its
  * inputs, and every row shows them.  A condition against another table's
  * column makes a parameterized path: one search per outer row of a nested
- * loop.  Result columns read the result documents as a collection table's
+ * loop.  "input = ANY(array)" (or IN) makes one search per element, their
+ * pages in flight together on one batch.  Result columns read the result documents as a collection table's
  * columns read documents; "rank" is the position of the result.
  *
  *-------------------------------------------------------------------------
@@ -56,7 +57,8 @@ enum MxRetrieverPrivate
 	RP_TAG,						/* String RETRIEVER_PLAN_TAG */
 	RP_INPUTS,					/* attnums of the inputs, as fdw_exprs */
 	RP_LIMIT,					/* Integer: max results, 0 for all */
-	RP_ATTRS					/* attrs_used, offset attnums */
+	RP_ATTRS,					/* attrs_used, offset attnums */
+	RP_MANY						/* Integer: the input given by = ANY, or -1 */
 };
 
 /* What the planner keeps in baserel->fdw_private. */
@@ -82,10 +84,23 @@ typedef struct MxRetrieverScan
 	MemoryContext scan_cxt;
 	MemoryContext values_cxt;	/* this search's input values */
 	MemoryContext tuple_cxt;
-	MxSearch   *search;
 	MxHttpStats stats;
 	uint64		pages;
 	bool		started;
+
+	/* the input given by = ANY (index into inputs, or -1), its elements */
+	int			many;
+	Datum	   *elems;
+	int			nelems;
+	Oid			elem_type;
+
+	/* one search per element (or one), read in turn */
+	MxSearch  **searches;
+	int			nsearches;
+	int			cur;
+	int			started_upto;	/* searches [cur, started_upto) are sent */
+	MemoryContext batch_cxt;	/* their shared batch, made after them */
+	MxBatch    *batch;
 } MxRetrieverScan;
 
 bool
@@ -119,19 +134,50 @@ input_column(MxRelation *rel, Index relid, Node *node)
 		&rel->columns[var->varattno - 1] : NULL;
 }
 
+static bool
+is_scan_value(PlannerInfo *root, Index relid, Node *value)
+{
+	return !bms_is_member(relid, pull_varnos(root, value)) &&
+		!contain_volatile_functions(value);
+}
+
+/* "input = ANY(array)" (IN lists too): the input and the array. */
+static MxColumn *
+input_any_condition(PlannerInfo *root, MxRelation *rel, Index relid,
+					ScalarArrayOpExpr *saop, Expr **value)
+{
+	MxColumn   *col;
+
+	if (!saop->useOr || list_length(saop->args) != 2 ||
+		(!op_mergejoinable(saop->opno, exprType(linitial(saop->args))) &&
+		 !op_hashjoinable(saop->opno, exprType(linitial(saop->args)))))
+		return NULL;
+	col = input_column(rel, relid, linitial(saop->args));
+	if (col == NULL || !is_scan_value(root, relid, lsecond(saop->args)))
+		return NULL;
+	*value = lsecond(saop->args);
+	return col;
+}
+
 /*
  * "input = value" (either way round) with an equality operator, the value
  * free of this table's columns and of volatile functions: the input and
- * its value.
+ * its value.  With many not NULL, "input = ANY(array)" too, and *many
+ * says which it is.
  */
 static MxColumn *
 input_condition(PlannerInfo *root, MxRelation *rel, Index relid, Expr *clause,
-				Expr **value)
+				Expr **value, bool *many)
 {
 	OpExpr	   *op;
 	MxColumn   *col;
 	int			side;
 
+	if (many != NULL)
+		*many = IsA(clause, ScalarArrayOpExpr);
+	if (many != NULL && *many)
+		return input_any_condition(root, rel, relid,
+								   (ScalarArrayOpExpr *) clause, value);
 	if (!IsA(clause, OpExpr) || list_length(((OpExpr *) clause)->args) != 2)
 		return NULL;
 	op = (OpExpr *) clause;
@@ -143,9 +189,7 @@ input_condition(PlannerInfo *root, MxRelation *rel, Index relid, Expr *clause,
 		Node	   *other = list_nth(op->args, 1 - side);
 
 		col = input_column(rel, relid, list_nth(op->args, side));
-		if (col == NULL ||
-			bms_is_member(relid, pull_varnos(root, other)) ||
-			contain_volatile_functions(other))
+		if (col == NULL || !is_scan_value(root, relid, other))
 			continue;
 		*value = (Expr *) other;
 		return col;
@@ -162,9 +206,10 @@ inputs_of(PlannerInfo *root, MxRelation *rel, Index relid, List *clauses)
 	foreach(lc, clauses)
 	{
 		Expr	   *value;
+		bool		many;
 		MxColumn   *col = input_condition(root, rel, relid,
 										  lfirst_node(RestrictInfo, lc)->clause,
-										  &value);
+										  &value, &many);
 
 		if (col != NULL)
 			given = bms_add_member(given, col->attnum);
@@ -267,7 +312,7 @@ mx_retriever_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		Expr	   *value;
 		MxColumn   *col = input_condition(root, info->rel, baserel->relid,
-										  ri->clause, &value);
+										  ri->clause, &value, NULL);
 		Relids		outer;
 
 		if (col == NULL)
@@ -333,17 +378,25 @@ mx_retriever_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	List	   *attr_list = NIL;
 	ListCell   *lc;
 	int			x = -1;
+	int			many_index = -1;
 
-	/* an input given twice is sent once; the other condition is checked */
+	/*
+	 * An input given twice is sent once; the other condition is checked.
+	 * One input at most is given by = ANY: more would multiply searches.
+	 */
 	foreach(lc, scan_clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		Expr	   *value;
+		bool		many;
 		MxColumn   *col = input_condition(root, info->rel, baserel->relid,
-										  ri->clause, &value);
+										  ri->clause, &value, &many);
 
-		if (col != NULL && !bms_is_member(col->attnum, given))
+		if (col != NULL && !bms_is_member(col->attnum, given) &&
+			!(many && many_index >= 0))
 		{
+			if (many)
+				many_index = list_length(inputs);
 			given = bms_add_member(given, col->attnum);
 			inputs = lappend_int(inputs, col->attnum);
 			exprs = lappend(exprs, value);
@@ -356,11 +409,12 @@ mx_retriever_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		attr_list = lappend_int(attr_list, x);
 	return make_foreignscan(tlist, extract_actual_clauses(local, false),
 							baserel->relid, exprs,
-							list_make4(makeString(pstrdup(RETRIEVER_PLAN_TAG)),
+							list_make5(makeString(pstrdup(RETRIEVER_PLAN_TAG)),
 									   inputs,
 									   makeInteger(search_limit(root, baserel,
 																best_path, local)),
-									   attr_list),
+									   attr_list,
+									   makeInteger(many_index)),
 							NIL, NIL, outer_plan);
 }
 
@@ -379,6 +433,7 @@ mx_retriever_begin(ForeignScanState *node, int eflags)
 							 RelationGetDescr(relation));
 	s->inputs = list_nth(plan->fdw_private, RP_INPUTS);
 	s->limit = intVal(list_nth(plan->fdw_private, RP_LIMIT));
+	s->many = intVal(list_nth(plan->fdw_private, RP_MANY));
 	foreach(lc, (List *) list_nth(plan->fdw_private, RP_ATTRS))
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
 	mx_scan_values(plan, &s->values, &s->isnull, &s->types);
@@ -430,23 +485,86 @@ inputs_text(MxRetrieverScan *s, char *(*value) (MxRetrieverScan *s, int i,
 	return buf.data;
 }
 
-/* The i-th input value of this search, as sent. */
+/* Input i of search k: the k-th element of the = ANY array, or its value. */
+static Datum
+input_value(MxRetrieverScan *s, int i, int k, Oid *type)
+{
+	if (i == s->many)
+	{
+		*type = s->elem_type;
+		return s->elems[k];
+	}
+	*type = s->types[i];
+	return s->values[i];
+}
+
+/* Input i of search *arg, as sent. */
 static char *
 evaluated_input(MxRetrieverScan *s, int i, void *arg)
 {
-	return s->isnull[i] ? NULL : mx_input_json(s->values[i], s->types[i]);
+	Oid			type;
+	Datum		value;
+
+	if (s->isnull[i])
+		return NULL;
+	value = input_value(s, i, *(int *) arg, &type);
+	return mx_input_json(value, type);
 }
 
-/* Evaluate the inputs (parameters change between rescans) and start. */
+/*
+ * The elements of the = ANY array: without NULLs (which match nothing)
+ * and repeats (one search each, as IN matches a row once), in order.
+ */
+static void
+collect_elements(MxRetrieverScan *s)
+{
+	ArrayType  *array = DatumGetArrayTypeP(s->values[s->many]);
+	int16		typlen;
+	bool		byval;
+	char		align;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	s->elem_type = ARR_ELEMTYPE(array);
+	get_typlenbyvalalign(s->elem_type, &typlen, &byval, &align);
+	deconstruct_array(array, s->elem_type, typlen, byval, align,
+					  &elems, &nulls, &n);
+	s->elems = palloc(sizeof(Datum) * Max(n, 1));
+	s->nelems = 0;
+	for (i = 0; i < n; i++)
+	{
+		char	   *text;
+		int			j;
+
+		if (nulls[i])
+			continue;
+		text = mx_input_json(elems[i], s->elem_type);
+		for (j = 0; j < s->nelems; j++)
+			if (strcmp(text, mx_input_json(s->elems[j], s->elem_type)) == 0)
+				break;
+		if (j == s->nelems)
+			s->elems[s->nelems++] = elems[i];
+	}
+}
+
+/*
+ * Evaluate the inputs (parameters change between rescans) and set up the
+ * searches: one, or one per element of the = ANY array, those on a batch
+ * they share, made after them.
+ */
 static void
 start_search(ForeignScanState *node, MxRetrieverScan *s)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	MemoryContext old = MemoryContextSwitchTo(s->values_cxt);
 	ListCell   *lc;
-	char	   *inputs;
+	int			n = 1;
 	int			i = 0;
+	int			k;
 
+	s->started = true;
 	foreach(lc, s->expr_states)
 	{
 		int16		typlen;
@@ -456,18 +574,57 @@ start_search(ForeignScanState *node, MxRetrieverScan *s)
 		get_typlenbyval(s->types[i], &typlen, &byval);
 		if (!s->isnull[i])
 			s->values[i] = datumCopy(s->values[i], byval, typlen);
+		else
+			n = 0;				/* a NULL input: no row matches */
 		i++;
 	}
-	inputs = inputs_text(s, evaluated_input, NULL);
+	if (n > 0 && s->many >= 0)
+	{
+		collect_elements(s);
+		n = s->nelems;
+	}
+	s->searches = palloc0(sizeof(MxSearch *) * Max(n, 1));
+	for (k = 0; k < n; k++)
+		s->searches[k] = mx_search_begin(s->scan_cxt, s->target,
+										 s->rel->retriever,
+										 inputs_text(s, evaluated_input, &k),
+										 s->limit > 0 ? s->limit : -1,
+										 s->rel->page_size > 0 ? s->rel->page_size
+										 : mx_page_size,
+										 &s->stats);
 	MemoryContextSwitchTo(old);
-	s->started = true;
-	if (inputs == NULL)
+	s->nsearches = n;
+	s->cur = s->started_upto = 0;
+	if (n > 1)
+		s->batch = mx_api_batch_in(s->target, mx_max_concurrency, &s->stats,
+								   s->scan_cxt, &s->batch_cxt);
+	for (k = 0; k < n && s->batch; k++)
+		mx_search_share_batch(s->searches[k], s->batch);
+}
+
+/*
+ * Keep the first pages of the next searches in flight, as many as the
+ * batch runs at once; a batch lost with a rolled-back savepoint is made
+ * again and what it ran sent again.
+ */
+static void
+keep_searches_ahead(MxRetrieverScan *s)
+{
+	int			k;
+
+	if (s->batch == NULL)
 		return;
-	s->search = mx_search_begin(s->scan_cxt, s->target, s->rel->retriever,
-								inputs, s->limit > 0 ? s->limit : -1,
-								s->rel->page_size > 0 ? s->rel->page_size
-								: mx_page_size,
-								&s->stats);
+	if (mx_batch_lost(s->batch))
+	{
+		mx_api_batch_drop(&s->batch_cxt);
+		s->batch = mx_api_batch_in(s->target, mx_max_concurrency, &s->stats,
+								   s->scan_cxt, &s->batch_cxt);
+		for (k = s->cur; k < s->nsearches; k++)
+			mx_search_resend(s->searches[k], s->batch);
+	}
+	while (s->started_upto < s->nsearches &&
+		   s->started_upto < s->cur + mx_max_concurrency)
+		mx_search_start(s->searches[s->started_upto++]);
 }
 
 /* A value for a column through the column type's input function. */
@@ -505,16 +662,26 @@ set_scan_columns(MxRetrieverScan *s, MxSearchRow *row, TupleTableSlot *slot)
 	}
 	foreach(lc, s->inputs)
 	{
+		Oid			type;
+		Datum		value = input_value(s, i++, s->cur, &type);
+
 		a = lfirst_int(lc) - 1;
 		slot->tts_isnull[a] = false;
-		slot->tts_values[a] = s->types[i] == s->rel->columns[a].typid
-			? s->values[i]
-			: column_value(&s->rel->columns[a],
-						   mx_output_text(s->values[i], s->types[i]));
-		i++;
+		slot->tts_values[a] = type == s->rel->columns[a].typid ? value
+			: column_value(&s->rel->columns[a], mx_output_text(value, type));
 	}
 }
 
+/* Forget search k; its requests are answered, its memory goes. */
+static void
+end_one_search(MxRetrieverScan *s, int k)
+{
+	s->pages += s->searches[k]->pages;
+	mx_search_end(s->searches[k]);
+	s->searches[k] = NULL;
+}
+
+/* The next row of the current search, then of the next ones. */
 TupleTableSlot *
 mx_retriever_iterate(ForeignScanState *node)
 {
@@ -527,29 +694,37 @@ mx_retriever_iterate(ForeignScanState *node)
 	MemoryContextReset(s->tuple_cxt);
 	if (!s->started)
 		start_search(node, s);
-	if (s->search == NULL)
-		return slot;
 	old = MemoryContextSwitchTo(s->tuple_cxt);
-	if (mx_search_next(s->search, &row))
+	while (s->cur < s->nsearches)
 	{
-		mx_convert_document(s->conv, &row.document, s->attrs_used,
-							slot->tts_values, slot->tts_isnull);
-		set_scan_columns(s, &row, slot);
-		ExecStoreVirtualTuple(slot);
+		keep_searches_ahead(s);
+		if (mx_search_next(s->searches[s->cur], &row))
+		{
+			mx_convert_document(s->conv, &row.document, s->attrs_used,
+								slot->tts_values, slot->tts_isnull);
+			set_scan_columns(s, &row, slot);
+			ExecStoreVirtualTuple(slot);
+			break;
+		}
+		end_one_search(s, s->cur++);
 	}
 	MemoryContextSwitchTo(old);
 	return slot;
 }
 
+/* Stop every search and their batch (first: it reads their requests). */
 static void
-end_search(MxRetrieverScan *s)
+end_searches(MxRetrieverScan *s)
 {
-	if (s->search != NULL)
-	{
-		s->pages += s->search->pages;
-		mx_search_end(s->search);
-	}
-	s->search = NULL;
+	int			k;
+
+	mx_api_batch_drop(&s->batch_cxt);
+	s->batch = NULL;
+	for (k = 0; k < s->nsearches; k++)
+		if (s->searches[k] != NULL)
+			end_one_search(s, k);
+	s->nsearches = s->cur = s->started_upto = 0;
+	s->searches = NULL;
 }
 
 void
@@ -557,7 +732,7 @@ mx_retriever_rescan(ForeignScanState *node)
 {
 	MxRetrieverScan *s = node->fdw_state;
 
-	end_search(s);
+	end_searches(s);
 	MemoryContextReset(s->values_cxt);
 	s->started = false;
 }
@@ -568,7 +743,7 @@ mx_retriever_end(ForeignScanState *node)
 	MxRetrieverScan *s = node->fdw_state;
 
 	if (s != NULL && s->target != NULL)
-		end_search(s);
+		end_searches(s);
 }
 
 /* ---------- EXPLAIN ---------- */
@@ -581,6 +756,10 @@ planned_input(MxRetrieverScan *s, int i, void *arg)
 	ExplainState *es = ((void **) arg)[1];
 	Node	   *expr = list_nth(((ForeignScan *) node->ss.ps.plan)->fdw_exprs, i);
 
+	if (i == s->many)
+		return psprintf("each of %s",
+						deparse_expression(expr, es->deparse_cxt, es->verbose,
+										   false));
 	if (IsA(expr, Const) && ((Const *) expr)->constisnull)
 		return "null";
 	if (IsA(expr, Const))
@@ -608,7 +787,11 @@ mx_retriever_explain(ForeignScanState *node, ExplainState *es)
 	}
 	if (es->analyze)
 	{
-		uint64		pages = s->pages + (s->search ? s->search->pages : 0);
+		uint64		pages = s->pages;
+		int			k;
+
+		for (k = s->cur; k < s->nsearches; k++)
+			pages += s->searches[k] ? s->searches[k]->pages : 0;
 
 		ExplainPropertyUInteger("Remote Requests", NULL, s->stats.requests, es);
 		ExplainPropertyUInteger("Remote Retries", NULL, s->stats.retries, es);

@@ -59,6 +59,8 @@ mx_search_begin(MemoryContext parent, const MxTarget *target,
 static MxBatch *
 search_batch(MxSearch *s)
 {
+	if (s->shared != NULL)
+		return s->shared;
 	if (s->batch == NULL)
 		s->batch = mx_api_batch_in(s->target, 1, s->stats, s->cxt,
 								   &s->batch_cxt);
@@ -87,6 +89,7 @@ queue_page(MxSearch *s, const char *cursor)
 	old = MemoryContextSwitchTo(s->page_cxt);
 	req = mx_api_execute_retriever(s->target, s->retriever, s->inputs,
 								   limit, sent);
+	req->arg = s;
 	mx_batch_add(search_batch(s), req);
 	MemoryContextSwitchTo(old);
 	s->pending = true;
@@ -150,9 +153,30 @@ read_page(MxSearch *s, MxHttpRequest *req)
 }
 
 /*
- * Wait for the page in flight.  A batch taken apart by the abort of a
- * subtransaction that a cursor over the search outlives is made again,
- * and the lost page asked for again.
+ * The page in flight of this search.  A shared batch may hand back pages
+ * of the other searches first: each is left with its own search.
+ */
+static MxHttpRequest *
+next_arrival(MxSearch *s)
+{
+	MxBatch    *batch = search_batch(s);
+
+	while (s->arrived == NULL)
+	{
+		MxHttpRequest *req = mx_batch_next(batch);
+
+		if (req == NULL)
+			elog(ERROR, "mixpeek: search request vanished from its batch");
+		((MxSearch *) req->arg)->arrived = req;
+	}
+	return s->arrived;
+}
+
+/*
+ * Wait for the page in flight.  A batch of its own taken apart by the
+ * abort of a subtransaction that a cursor over the search outlives is
+ * made again, and the lost page asked for again (a shared batch is the
+ * caller's to make again: mx_search_resend).
  */
 static void
 receive_page(MxSearch *s)
@@ -160,15 +184,14 @@ receive_page(MxSearch *s)
 	MxHttpRequest *req;
 	MemoryContext old;
 
-	if (mx_batch_lost(s->batch))
+	if (s->shared == NULL && mx_batch_lost(s->batch))
 	{
 		mx_api_batch_drop(&s->batch_cxt);
 		s->batch = NULL;
 		queue_page(s, s->sent_cursor);
 	}
-	req = mx_batch_next(s->batch);
-	if (req == NULL)
-		elog(ERROR, "mixpeek: search request vanished from its batch");
+	req = next_arrival(s);
+	s->arrived = NULL;
 	s->pending = false;
 	/* the page, its cursor and its values live as long as the page */
 	old = MemoryContextSwitchTo(s->page_cxt);
@@ -236,6 +259,28 @@ mx_search_next(MxSearch *s, MxSearchRow *row)
 	row->rank = ++s->returned;
 	read_score(s, row->container, row);
 	return true;
+}
+
+void
+mx_search_share_batch(MxSearch *s, MxBatch *batch)
+{
+	s->shared = batch;
+}
+
+void
+mx_search_start(MxSearch *s)
+{
+	if (!s->pending && !s->finished && s->pages == 0)
+		queue_page(s, NULL);
+}
+
+void
+mx_search_resend(MxSearch *s, MxBatch *batch)
+{
+	s->shared = batch;
+	s->arrived = NULL;
+	if (s->pending)
+		queue_page(s, s->sent_cursor);
 }
 
 void

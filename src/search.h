@@ -27,6 +27,9 @@ typedef struct MxSearch
 	MemoryContext batch_cxt;	/* the batch, made after page_cxt */
 	MxBatch    *batch;
 	MxHttpStats *stats;			/* the caller's counters, or NULL */
+	MxBatch    *shared;			/* the caller's batch, or NULL: own batch */
+	MxHttpRequest *arrived;		/* with shared: our page, returned by the
+								 * batch while another search waited */
 
 	bool		pending;		/* a page request is in flight */
 	bool		finished;		/* no page follows */
@@ -59,6 +62,21 @@ extern MxSearch *mx_search_begin(MemoryContext parent, const MxTarget *target,
 								 const char *retriever, const char *inputs,
 								 int64 max_results, int page_size,
 								 MxHttpStats *stats);
+
+/*
+ * Send the requests of several searches on one batch of the caller's, so
+ * that their pages are in flight at once.  The batch must be made after
+ * the searches (see mx_api_batch_in).  mx_search_start() sends the first
+ * page now rather than on the first mx_search_next().
+ */
+extern void mx_search_share_batch(MxSearch *search, MxBatch *batch);
+extern void mx_search_start(MxSearch *search);
+
+/*
+ * The shared batch was lost (a subtransaction's abort): send the page in
+ * flight again on the new one.
+ */
+extern void mx_search_resend(MxSearch *search, MxBatch *batch);
 
 /* The next row, or false at the end; raises the errors of api.c. */
 extern bool mx_search_next(MxSearch *search, MxSearchRow *row);

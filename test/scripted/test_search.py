@@ -169,6 +169,53 @@ class Joins(mx.TestCase):
         mx.check_eq(len(searches(seq)), 3, "requests")
 
 
+    def test_03_any_in_flight_together(self):
+        """= ANY: one search per element, all sent before the first is answered"""
+        latency = 1000
+        mx.mock_config(latency_ms=latency)
+        try:
+            seq = mx.mock_last_seq()
+            rows = mx.query(su, "SELECT query, rank, document_id FROM se.prod_search "
+                                "WHERE query = ANY(%s) ORDER BY 1, 2",
+                            (["healthcare", "unicode", "category", "slash"],))
+        finally:
+            mx.mock_config(latency_ms=0)
+        mx.check_eq(rows, [("category", 1, "doc_flat_04"), ("category", 2, "doc_nested_04"),
+                           ("healthcare", 1, "doc_flat_01"), ("healthcare", 2, "doc_nested_01"),
+                           ("slash", 1, "doc/with/slash"), ("unicode", 1, "ünïcødé-ид")],
+                    "rows")
+        log = [r for r in mx.mock_requests(since=seq) if r["path"].startswith("/v1/retrievers/")]
+        mx.check_eq(sorted(r["body"]["inputs"]["query"] for r in log),
+                    ["category", "healthcare", "slash", "unicode"], "one request per element")
+        first = min(r["received_ms"] for r in log)
+        mx.check(all(r["received_ms"] < first + latency for r in log),
+                 "every search was sent before the first one was answered",
+                 [r["received_ms"] - first for r in log])
+
+    def test_04_any_under_a_rolled_back_savepoint(self):
+        """a cursor's searches survive a savepoint rolled back after they were sent"""
+        conn = mx.connect(autocommit=False)
+        try:
+            mx.query(conn, "SET mixpeek.namespace = 'default'")
+            with conn.cursor() as cur:
+                cur.execute("DECLARE c NO SCROLL CURSOR FOR SELECT query, rank, document_id "
+                            "FROM se.prod_search WHERE query = ANY(ARRAY['healthcare', "
+                            "'slash id', 'unicode'])")
+                cur.execute("SAVEPOINT s")
+                cur.execute("FETCH 1 FROM c")
+                got = cur.fetchall()
+                cur.execute("ROLLBACK TO SAVEPOINT s")
+                cur.execute("FETCH ALL FROM c")
+                got += cur.fetchall()
+            conn.commit()
+        finally:
+            conn.close()
+        mx.check_eq([(q, r) for q, r, _ in got],
+                    [("healthcare", 1), ("healthcare", 2)] +
+                    [("slash id", k) for k in range(1, 10)] + [("unicode", 1)],
+                    "every row once, in order")
+
+
 class Limits(mx.TestCase):
 
     def test_01_max_results(self):
