@@ -381,8 +381,8 @@ mx_retriever_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	int			many_index = -1;
 
 	/*
-	 * An input given twice is sent once; the other condition is checked.
-	 * One input at most is given by = ANY: more would multiply searches.
+	 * An input given twice is sent once; the other condition is checked. One
+	 * input at most is given by = ANY: more would multiply searches.
 	 */
 	foreach(lc, scan_clauses)
 	{
@@ -541,6 +541,7 @@ collect_elements(MxRetrieverScan *s)
 		if (nulls[i])
 			continue;
 		text = mx_input_json(elems[i], s->elem_type);
+
 		for (j = 0; j < s->nelems; j++)
 			if (strcmp(text, mx_input_json(s->elems[j], s->elem_type)) == 0)
 				break;

@@ -331,8 +331,10 @@ search_inputs(FunctionCallInfo fcinfo)
 				 errmsg("inputs of mixpeek_search() must be a JSON object"),
 				 errhint("Name the retriever's inputs, as in '{\"query\": \"red running shoes\"}'.")));
 	text = JsonbToCString(NULL, &inputs->root, VARSIZE(inputs));
+
 	if (PG_NARGS() < 4 || PG_ARGISNULL(3))
 		return text;
+
 	filters = PG_GETARG_JSONB_P(3);
 	if (!is_object(filters))
 		ereport(ERROR,
