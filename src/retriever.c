@@ -103,12 +103,14 @@ typedef struct MxRetrieverScan
 	MxBatch    *batch;
 } MxRetrieverScan;
 
+/* Is the foreign table a retriever's (option "retriever")? */
 bool
 mx_is_retriever_table(Oid relid)
 {
 	return mx_fdw_option(GetForeignTable(relid)->options, "retriever") != NULL;
 }
 
+/* Is the plan a retriever scan's?  Its fdw_private starts with a String. */
 bool
 mx_is_retriever_plan(ForeignScan *plan)
 {
@@ -237,6 +239,12 @@ missing_inputs(MxRelation *rel, Bitmapset *given)
 	return buf.len ? buf.data : NULL;
 }
 
+/*
+ * mx_retriever_rel_size
+ *		GetForeignRelSize of a retriever table: its options, the inputs the
+ *		restrictions give, the columns used.  A search returns about
+ *		MX_SEARCH_DEFAULT_ROWS results, narrowed by the conditions.
+ */
 void
 mx_retriever_rel_size(PlannerInfo *root, RelOptInfo *baserel,
 					  Oid foreigntableid)
@@ -364,6 +372,13 @@ search_limit(PlannerInfo *root, RelOptInfo *baserel, ForeignPath *path,
 	return (int) Min(ceil(root->limit_tuples), (double) INT_MAX);
 }
 
+/*
+ * mx_retriever_plan
+ *		GetForeignPlan of a retriever scan: the inputs' values become
+ *		fdw_exprs (the join clause's too, for a parameterized path), every
+ *		other condition is checked locally, and a LIMIT that nothing else
+ *		stands before becomes the results asked for.
+ */
 ForeignScan *
 mx_retriever_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 				  ForeignPath *best_path, List *tlist, List *scan_clauses,
@@ -420,6 +435,12 @@ mx_retriever_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 
 /* ---------- execution ---------- */
 
+/*
+ * mx_retriever_begin
+ *		BeginForeignScan of a retriever scan: read the plan, resolve key and
+ *		namespace (not for EXPLAIN alone).  Nothing is sent before the first
+ *		row is asked for.
+ */
 void
 mx_retriever_begin(ForeignScanState *node, int eflags)
 {
@@ -682,7 +703,11 @@ end_one_search(MxRetrieverScan *s, int k)
 	s->searches[k] = NULL;
 }
 
-/* The next row of the current search, then of the next ones. */
+/*
+ * mx_retriever_iterate
+ *		IterateForeignScan: the next row of the current search, then of the
+ *		next ones.
+ */
 TupleTableSlot *
 mx_retriever_iterate(ForeignScanState *node)
 {
@@ -728,6 +753,11 @@ end_searches(MxRetrieverScan *s)
 	s->searches = NULL;
 }
 
+/*
+ * mx_retriever_rescan
+ *		ReScanForeignScan: the inputs may have changed (a nested loop's next
+ *		outer row); searches still in flight are dropped, not waited for.
+ */
 void
 mx_retriever_rescan(ForeignScanState *node)
 {
@@ -738,6 +768,7 @@ mx_retriever_rescan(ForeignScanState *node)
 	s->started = false;
 }
 
+/* mx_retriever_end: EndForeignScan, stopping what is still in flight. */
 void
 mx_retriever_end(ForeignScanState *node)
 {
@@ -769,6 +800,11 @@ planned_input(MxRetrieverScan *s, int i, void *arg)
 	return deparse_expression(expr, es->deparse_cxt, es->verbose, false);
 }
 
+/*
+ * mx_retriever_explain
+ *		ExplainForeignScan: the request and its inputs (VERBOSE), and what
+ *		the searches cost (ANALYZE).
+ */
 void
 mx_retriever_explain(ForeignScanState *node, ExplainState *es)
 {

@@ -28,6 +28,8 @@
 
 PG_FUNCTION_INFO_V1(mixpeek_search);
 
+/* See search.h for the exported functions of a search. */
+
 MxSearch *
 mx_search_begin(MemoryContext parent, const MxTarget *target,
 				const char *retriever, const char *inputs,
