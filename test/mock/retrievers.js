@@ -28,6 +28,7 @@
  *   ret_weird (name `Weird "Retriever"; drop`): as ret_articles, input
  *     "Odd Input" (text) instead of query.
  *   ret_noname (name "x".repeat(70)): a name too long for PostgreSQL.
+ *   ret_clash (name clash_search): its one input is named document_id.
  * Faults: retriever faultpage-<k>-<spec> behaves as ret_big except
  * that page k (1-based) answers with <spec> (the vocabulary of col_faults).
  */
@@ -50,6 +51,8 @@ const RETRIEVERS = [
     input_schema: { 'Odd Input': { type: 'text', required: true } } },
   { retriever_id: 'ret_noname', retriever_name: 'x'.repeat(70), collection: 'col_articles', scorer: 'tokens', queryInput: 'query',
     input_schema: { query: { type: 'text', required: true } } },
+  { retriever_id: 'ret_clash', retriever_name: 'clash_search', collection: 'col_articles', scorer: 'tokens', queryInput: 'document_id',
+    input_schema: { document_id: { type: 'text', required: true } } },
 ];
 
 function model(r) {

@@ -304,5 +304,42 @@ class Faults(mx.TestCase):
         mx.check(err is not None and err.sqlstate == "42704", "42704", err)
 
 
+class Import(mx.TestCase):
+
+    def test_01_notices_and_columns(self):
+        """IMPORT FOREIGN SCHEMA retrievers: skipped and renamed with NOTICEs, columns exact"""
+        mx.query(su, "DROP SCHEMA IF EXISTS se_import CASCADE")
+        mx.query(su, "CREATE SCHEMA se_import")
+        del su.notices[:]
+        seq = mx.mock_last_seq()
+        mx.query(su, "SET client_min_messages = notice")
+        try:
+            mx.query(su, "IMPORT FOREIGN SCHEMA retrievers FROM SERVER mx_se_default INTO se_import")
+        finally:
+            mx.query(su, "RESET client_min_messages")
+        notices = " ".join(su.notices)
+        mx.check('skipping retriever "clash_search"' in notices, "clash_search skipped", notices)
+        mx.check('Its input "document_id" cannot be a column of its own.' in notices,
+                 "why", notices)
+        mx.check('retriever "%s" is imported as table "%s"' % ("x" * 70, "x" * 63) in notices,
+                 "a long name cut", notices)
+        tables = mx.query(su, "SELECT c.relname, ft.ftoptions FROM pg_foreign_table ft "
+                              "JOIN pg_class c ON c.oid = ft.ftrelid "
+                              "WHERE c.relnamespace = 'se_import'::regnamespace ORDER BY 1")
+        mx.check_eq(tables, [('Weird "Retriever"; drop', ["retriever=ret_weird"]),
+                             ("article_search", ["retriever=ret_articles"]),
+                             ("big_search", ["retriever=ret_big"]),
+                             ("x" * 63, ["retriever=ret_noname"])], "tables")
+        cols = mx.query(su, "SELECT attname, format_type(atttypid, atttypmod), attfdwoptions "
+                            "FROM pg_attribute WHERE attrelid = 'se_import.big_search'::regclass "
+                            "AND attnum > 0 ORDER BY attnum LIMIT 4")
+        mx.check_eq(cols, [("query", "text", ["input=query"]), ("rank", "integer", None),
+                           ("score", "double precision", None), ("document_id", "text", None)],
+                    "columns of big_search")
+        log = [mx.req_path(r) for r in mx.mock_requests(since=seq)]
+        mx.check_eq(log, ["/v1/retrievers/list?limit=100&offset=0"], "one list request")
+        mx.query(su, "DROP SCHEMA se_import CASCADE")
+
+
 if __name__ == "__main__":
     mx.main('test_search')
