@@ -97,6 +97,24 @@ SELECT rank, document_id FROM article_search WHERE query = 'awkward id' LIMIT 3;
 SELECT pg_temp.mock_reset() \gset
 SELECT rank, document_id FROM article_search WHERE query = 'awkward id' LIMIT 3;
 SELECT * FROM pg_temp.searches();
+-- ORDER BY rank is the retriever's order: no sort, and the LIMIT is sent
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT rank, document_id FROM article_search WHERE query = 'awkward id' ORDER BY rank LIMIT 2;
+SELECT pg_temp.mock_reset() \gset
+SELECT rank, document_id FROM article_search WHERE query = 'awkward id' ORDER BY rank LIMIT 2;
+SELECT page_limit FROM pg_temp.searches();
+-- other orders are sorted locally, over all the results
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT rank, document_id FROM article_search WHERE query = 'awkward id' ORDER BY rank DESC LIMIT 2;
+SELECT rank, document_id FROM article_search WHERE query = 'awkward id' ORDER BY rank DESC LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT rank, document_id FROM article_search WHERE query IN ('awkward id', 'slash') ORDER BY rank LIMIT 2;
+-- a join on a result column with a local table
+CREATE TEMP TABLE sizes (word_count int, size text);
+INSERT INTO sizes VALUES (60, 'medium'), (90, 'long'), (1200, 'very long');
+SELECT s.rank, s.document_id, z.size
+FROM article_search s JOIN sizes z ON z.word_count = s.word_count
+WHERE s.query = 'awkward id healthcare' ORDER BY s.rank;
 PREPARE search_by(text) AS SELECT rank, document_id FROM article_search WHERE query = $1 LIMIT 2;
 EXPLAIN (VERBOSE, COSTS OFF) EXECUTE search_by('healthcare');
 EXECUTE search_by('healthcare');

@@ -19,6 +19,9 @@
 #include <math.h>
 
 #include "access/table.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
 #include "commands/explain_format.h"
@@ -66,6 +69,7 @@ typedef struct MxRetrieverInfo
 {
 	MxRelation *rel;
 	Bitmapset  *given;			/* attnums given by restrictions */
+	bool		has_any;		/* one of them by = ANY: several searches */
 	Bitmapset  *attrs_used;
 } MxRetrieverInfo;
 
@@ -200,7 +204,8 @@ input_condition(PlannerInfo *root, MxRelation *rel, Index relid, Expr *clause,
 }
 
 static Bitmapset *
-inputs_of(PlannerInfo *root, MxRelation *rel, Index relid, List *clauses)
+inputs_of(PlannerInfo *root, MxRelation *rel, Index relid, List *clauses,
+		  bool *has_any)
 {
 	Bitmapset  *given = NULL;
 	ListCell   *lc;
@@ -215,6 +220,8 @@ inputs_of(PlannerInfo *root, MxRelation *rel, Index relid, List *clauses)
 
 		if (col != NULL)
 			given = bms_add_member(given, col->attnum);
+		if (col != NULL && many)
+			*has_any = true;
 	}
 	return given;
 }
@@ -257,7 +264,7 @@ mx_retriever_rel_size(PlannerInfo *root, RelOptInfo *baserel,
 	table_close(relation, NoLock);
 	baserel->fdw_private = info;
 	info->given = inputs_of(root, info->rel, baserel->relid,
-							baserel->baserestrictinfo);
+							baserel->baserestrictinfo, &info->has_any);
 	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid,
 				   &info->attrs_used);
 	foreach(lc, baserel->baserestrictinfo)
@@ -272,15 +279,55 @@ mx_retriever_rel_size(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 static void
-add_search_path(PlannerInfo *root, RelOptInfo *baserel, Relids required_outer)
+add_search_path(PlannerInfo *root, RelOptInfo *baserel, Relids required_outer,
+				List *pathkeys)
 {
 	Cost		startup = MX_COST_REQUEST;
 	Cost		total = startup + MX_SEARCH_DEFAULT_ROWS * (cpu_tuple_cost + MX_COST_ROW);
 
 	add_path(baserel, (Path *)
 			 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
-										startup, total, NIL, required_outer,
-										NULL, NIL));
+										startup, total, pathkeys,
+										required_outer, NULL, NIL));
+}
+
+/*
+ * Is the query's ORDER BY the rank ascending?  One search returns its
+ * results in that order (several, for = ANY, do not), so the scan's rows
+ * need no sort, and a LIMIT can be sent.  Only for a numeric rank column:
+ * as text, "10" sorts before "2".
+ */
+static bool
+rank_order_wanted(PlannerInfo *root, RelOptInfo *baserel,
+				  MxRetrieverInfo *info)
+{
+	PathKey    *pk;
+	ListCell   *lc;
+
+	if (info->has_any || list_length(root->query_pathkeys) != 1)
+		return false;
+	pk = linitial_node(PathKey, root->query_pathkeys);
+	if (!mx_pathkey_is_asc(pk) || pk->pk_nulls_first)
+		return false;
+	foreach(lc, pk->pk_eclass->ec_members)
+	{
+		EquivalenceMember *em = lfirst(lc);
+		Var		   *var = (Var *) em->em_expr;
+		MxColumn   *col;
+
+		if (!IsA(var, Var) || var->varno != baserel->relid ||
+			var->varlevelsup != 0 || var->varattno <= 0 ||
+			var->varattno > info->rel->natts)
+			continue;
+		col = &info->rel->columns[var->varattno - 1];
+		if (col->is_rank &&
+			(col->typid == INT2OID || col->typid == INT4OID ||
+			 col->typid == INT8OID || col->typid == NUMERICOID) &&
+			pk->pk_opfamily ==
+			get_opclass_family(GetDefaultOpClass(col->typid, BTREE_AM_OID)))
+			return true;
+	}
+	return false;
 }
 
 static bool
@@ -311,7 +358,9 @@ mx_retriever_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 
 	if (missing_inputs(info->rel, info->given) == NULL)
 	{
-		add_search_path(root, baserel, NULL);
+		add_search_path(root, baserel, NULL, NIL);
+		if (rank_order_wanted(root, baserel, info))
+			add_search_path(root, baserel, NULL, root->query_pathkeys);
 		any = true;
 	}
 	clauses = mx_join_clauses(root, baserel, input_member_matches, info);
@@ -335,14 +384,14 @@ mx_retriever_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		if (missing_inputs(info->rel,
 						   bms_add_member(bms_copy(info->given), col->attnum)) == NULL)
 		{
-			add_search_path(root, baserel, outer);
+			add_search_path(root, baserel, outer, NIL);
 			any = true;
 		}
 	}
 	if (!any && all_outer != NULL &&
 		missing_inputs(info->rel, all_given) == NULL)
 	{
-		add_search_path(root, baserel, all_outer);
+		add_search_path(root, baserel, all_outer, NIL);
 		any = true;
 	}
 	missing = missing_inputs(info->rel, all_given);
@@ -358,7 +407,8 @@ mx_retriever_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 }
 
 /*
- * The query's LIMIT, when nothing else stands between the scan and it:
+ * The query's LIMIT, when nothing else stands between the scan and it (no
+ * other table, no condition checked locally, no ORDER BY but the rank):
  * then no more results are asked for than it lets through.
  */
 static int
@@ -366,8 +416,11 @@ search_limit(PlannerInfo *root, RelOptInfo *baserel, ForeignPath *path,
 			 List *local)
 {
 	if (root->limit_tuples <= 0 || local != NIL ||
-		path->path.param_info != NULL || root->query_pathkeys != NIL ||
+		path->path.param_info != NULL ||
 		bms_membership(root->all_baserels) != BMS_SINGLETON)
+		return 0;
+	if (root->query_pathkeys != NIL &&
+		!pathkeys_contained_in(root->query_pathkeys, path->path.pathkeys))
 		return 0;
 	return (int) Min(ceil(root->limit_tuples), (double) INT_MAX);
 }
