@@ -55,6 +55,12 @@ SELECT count(*) AS requests FROM pg_temp.searches();
 -- what the API refuses: an unknown retriever, a missing input
 SELECT pg_temp.sqlstate_of($$SELECT * FROM mixpeek_search('no_such_retriever', '{"query": "x"}')$$);
 SELECT pg_temp.sqlstate_of($$SELECT * FROM mixpeek_search('ret_articles', '{}')$$);
+-- a reply that says more follow without a cursor, endless empty pages: errors
+SELECT pg_temp.sqlstate_of($$SELECT * FROM mixpeek_search('fault-more-no-cursor', '{"query": "id"}', 3)$$);
+SELECT pg_temp.sqlstate_of($$SELECT * FROM mixpeek_search('fault-more-no-cursor', '{"query": "id"}', 1000)$$);
+SELECT pg_temp.sqlstate_of($$SELECT * FROM mixpeek_search('fault-endless-empty', '{"query": "id"}', 1000)$$);
+SELECT count(*) FROM mixpeek_search('fault-more-no-cursor', '{"query": "id"}', 1000);
+SELECT count(*) FROM mixpeek_search('fault-endless-empty', '{"query": "id"}');
 -- a retriever id reaches the API percent-encoded
 SELECT pg_temp.mock_reset() \gset
 SELECT pg_temp.sqlstate_of($$SELECT * FROM mixpeek_search('../collections/list', '{"query": "x"}')$$);

@@ -162,6 +162,13 @@
 #define MX_SEARCH_PAGE_MAX 500
 #define MX_SEARCH_DEFAULT_ROWS 100.0
 
+/*
+ * Pages in a row without results but with a next cursor that a search
+ * follows: a pipeline's filters may empty a page, while a server handing
+ * out new cursors to empty pages must not keep a search paging forever.
+ */
+#define MX_SEARCH_MAX_EMPTY_PAGES 20
+
 /* ---------- mixpeek_stats (stats.c) ---------- */
 
 /*

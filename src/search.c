@@ -46,7 +46,6 @@ mx_search_begin(MemoryContext parent, const MxTarget *target,
 	s->max_results = max_results;
 	s->page_size = Min(Max(page_size, 1), MX_SEARCH_PAGE_MAX);
 	s->stats = stats;
-	s->total = -1;
 	s->finished = (max_results == 0);
 	s->page_cxt = AllocSetContextCreate(cxt, "mixpeek search page",
 										ALLOCSET_DEFAULT_SIZES);
@@ -109,7 +108,6 @@ read_page(MxSearch *s, MxHttpRequest *req)
 	JsonbValue *docs = mx_json_get(&page->root, "documents");
 	JsonbValue *cursor;
 	JsonbValue *more;
-	JsonbValue *total;
 
 	if (docs == NULL)
 		docs = mx_json_get(&page->root, "results");
@@ -122,16 +120,15 @@ read_page(MxSearch *s, MxHttpRequest *req)
 	s->next = 0;
 	s->pages++;
 
+	more = mx_json_get_path(&page->root, "pagination.has_next");
+	if (more == NULL)
+		more = mx_json_get_path(&page->root, "pagination.has_more");
+	s->more_announced = (more != NULL && more->type == jbvBool &&
+						 more->val.boolean);
 	cursor = mx_json_get_path(&page->root, "pagination.next_cursor");
 	if (cursor == NULL || cursor->type == jbvNull)
-	{
-		more = mx_json_get_path(&page->root, "pagination.has_next");
-		if (more == NULL)
-			more = mx_json_get_path(&page->root, "pagination.has_more");
-		cursor = NULL;
-		if (more != NULL && more->type == jbvBool && more->val.boolean)
-			cursor = mx_json_get_path(&page->root, "pagination.cursor");
-	}
+		cursor = s->more_announced
+			? mx_json_get_path(&page->root, "pagination.cursor") : NULL;
 	s->cursor = cursor ? mx_json_string(cursor) : NULL;
 	if (cursor != NULL && cursor->type != jbvNull && s->cursor == NULL)
 		mx_api_report_unexpected(req, "The next cursor is not a string.");
@@ -148,10 +145,12 @@ read_page(MxSearch *s, MxHttpRequest *req)
 		if (!mx_cursor_set_add(s->seen_cursors, s->cursor))
 			mx_api_report_unexpected(req, "The next cursor was already followed in this search.");
 	}
-	total = mx_json_get_path(&page->root, "pagination.total");
-	if (total != NULL && total->type == jbvNumeric)
-		s->total = DatumGetInt64(DirectFunctionCall1(numeric_int8,
-													 NumericGetDatum(total->val.numeric)));
+	/* new cursors with nothing on their pages would page forever */
+	s->empty_pages = s->ndocuments > 0 ? 0 : s->empty_pages + 1;
+	if (s->cursor != NULL && s->empty_pages >= MX_SEARCH_MAX_EMPTY_PAGES)
+		mx_api_report_unexpected(req,
+								 psprintf("%d pages in a row had no results but a next cursor.",
+										  s->empty_pages));
 }
 
 /*
@@ -201,16 +200,16 @@ receive_page(MxSearch *s)
 	MemoryContextSwitchTo(old);
 }
 
-/* A search that stops short of what the API said it found is an error. */
+/*
+ * The last page: one that says more results follow but gives no cursor
+ * to them would end the search short, which is an error.
+ */
 static void
 check_complete(MxSearch *s)
 {
-	if (s->total < 0 || s->returned >= s->total ||
-		(s->max_results >= 0 && s->returned >= s->max_results))
-		return;
-	mx_api_report_unexpected(s->req,
-							 psprintf("The search ended after " INT64_FORMAT " of the " INT64_FORMAT " results the reply announced.",
-									  s->returned, s->total));
+	if (s->more_announced)
+		mx_api_report_unexpected(s->req,
+								 "The reply says more results follow, but has no cursor to them.");
 }
 
 static void

@@ -39,7 +39,8 @@ typedef struct MxSearch
 	int			ndocuments;
 	int			next;
 	char	   *cursor;			/* next page's, or NULL */
-	int64		total;			/* pagination.total, or -1 */
+	bool		more_announced; /* the page says more follow */
+	int			empty_pages;	/* pages in a row without results */
 	MxCursorSet *seen_cursors;
 	uint64		pages;
 } MxSearch;

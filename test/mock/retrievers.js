@@ -31,6 +31,9 @@
  *   ret_clash (name clash_search): its one input is named document_id.
  * Faults: retriever faultpage-<k>-<spec> behaves as ret_big except
  * that page k (1-based) answers with <spec> (the vocabulary of col_faults).
+ * fault-more-no-cursor: the first page of ret_articles with has_more true
+ * and no next_cursor; fault-endless-empty: empty pages, each with a new
+ * cursor, forever.
  */
 'use strict';
 
@@ -80,6 +83,7 @@ module.exports = function retrievers(api) {
 
   function resolve(ctx, seg) {
     if (!ctx.collections.some((c) => c.id === 'col_articles')) throw notFound('retriever', seg);
+    if (seg === 'fault-more-no-cursor' || seg === 'fault-endless-empty') return { r: RETRIEVERS[0], special: seg };
     const m = /^faultpage-(\d+)-(.+)$/.exec(seg);
     if (m) return { r: RETRIEVERS[1], k: +m[1], spec: m[2], seg };
     for (const r of RETRIEVERS) if (r.retriever_id === seg || r.retriever_name === seg) return { r };
@@ -148,6 +152,12 @@ module.exports = function retrievers(api) {
       pos = c.p;
       page = c.n;
     }
+    if (t.special === 'fault-endless-empty') {
+      return send(ctx, 200, stringify({
+        documents: [],
+        pagination: { next_cursor: encodeCursor({ v: 1, k: 'r', p: 0, n: page + 1, h: hash }), has_more: true },
+      }));
+    }
     const res = ranked(ctx, t.r, body.inputs);
     const docs = [];
     for (let i = pos; i < res.n && docs.length < limit; i++) {
@@ -155,10 +165,10 @@ module.exports = function retrievers(api) {
       docs.push(Object.assign({}, res.col.docAt(idx), { score }));
     }
     const end = pos + docs.length;
-    const next = end < res.n ? encodeCursor({ v: 1, k: 'r', p: end, n: page + 1, h: hash }) : null;
+    const next = end < res.n && t.special === undefined ? encodeCursor({ v: 1, k: 'r', p: end, n: page + 1, h: hash }) : null;
     const out = stringify({
       documents: docs,
-      pagination: { next_cursor: next, has_more: next !== null, total: res.n },
+      pagination: { next_cursor: next, has_more: next !== null || t.special !== undefined, total: res.n },
       execution_metadata: { retriever_id: t.r.retriever_id, retriever_persisted: true, page },
     });
     if (t.spec !== undefined && page === t.k)

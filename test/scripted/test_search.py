@@ -296,7 +296,23 @@ class Faults(mx.TestCase):
             mx.query(su, "RESET mixpeek.max_retries")
             mx.query(su, "DROP FOREIGN TABLE IF EXISTS se.fault")
 
-    def test_03_first_page_fails(self):
+    def test_03_timeout_on_a_stalled_page(self):
+        """statement_timeout while page 2 stalls: 57014, and the session goes on"""
+        conn = mx.connect()
+        try:
+            mx.query(conn, "SET mixpeek.namespace = 'default'")
+            mx.query(conn, "SET statement_timeout = '500ms'")
+            err = mx.run_error(conn, "SELECT count(*) FROM mixpeek_search("
+                                     "'faultpage-2-stall-60000', '{\"query\": \"q\"}', 1000)")
+            mx.check(err is not None and err.sqlstate == "57014", "57014", err)
+            mx.query(conn, "RESET statement_timeout")
+            mx.check_eq(mx.query(conn, "SELECT count(*) FROM mixpeek_search("
+                                       "'ret_articles', '{\"query\": \"healthcare\"}')"),
+                        [(2,)], "the next search on the same session")
+        finally:
+            conn.close()
+
+    def test_04_first_page_fails(self):
         """an unknown retriever is 42704; no rows"""
         err = mx.run_error(su, "SELECT * FROM se.default_search s "
                                "JOIN mixpeek_search('nope', '{\"query\": \"q\"}') f ON true "
