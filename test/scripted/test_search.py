@@ -320,6 +320,41 @@ class Faults(mx.TestCase):
         mx.check(err is not None and err.sqlstate == "42704", "42704", err)
 
 
+class Stats(mx.TestCase):
+
+    def test_01_stats_count_the_new_kinds(self):
+        """mixpeek_stats counts execute_retriever (by server) and list_retrievers"""
+        mx.query(su, "SELECT mixpeek_stats_reset()")
+        mx.query(su, "SELECT count(*) FROM mixpeek_search('big_search', '{\"query\": \"q\"}', 600)")
+        mx.query(su, "SELECT count(*) FROM se.default_search WHERE query = 'healthcare'")
+        mx.run_error(su, "SELECT count(*) FROM mixpeek_search('nope', '{\"query\": \"q\"}')")
+        mx.query(su, "DROP SCHEMA IF EXISTS se_stats CASCADE")
+        mx.query(su, "CREATE SCHEMA se_stats")
+        mx.query(su, "IMPORT FOREIGN SCHEMA retrievers LIMIT TO (big_search) "
+                     "FROM SERVER mx_se_default INTO se_stats")
+        mx.query(su, "DROP SCHEMA se_stats CASCADE")
+        mx.check_eq(mx.query(su, "SELECT kind, servername, requests, errors_4xx FROM mixpeek_stats "
+                                 "WHERE datname = current_database() ORDER BY kind, servername"),
+                    [("execute_retriever", "mx_se_default", 1, 0),
+                     ("execute_retriever", None, 3, 1),
+                     ("list_retrievers", "mx_se_default", 1, 0)],
+                    "(kind, server, requests, 4xx)")
+
+
+class Functions(mx.TestCase):
+
+    def test_01_lateral_function(self):
+        """mixpeek_search() per row of a LATERAL join, inputs built from the row"""
+        seq = mx.mock_last_seq()
+        rows = mx.query(su, "SELECT w.label, s.rank, s.document_id FROM se.wanted w, "
+                            "LATERAL mixpeek_search('ret_articles', "
+                            "jsonb_build_object('query', w.q), 1) s ORDER BY 1")
+        mx.check_eq(rows, [("health", 1, "doc_flat_01"), ("slash", 1, "doc/with/slash"),
+                           ("unicode", 1, "ünïcødé-ид")], "rows")
+        mx.check_eq(sorted((s[1]["query"], s[2]) for s in searches(seq)),
+                    [("healthcare", 1), ("slash id", 1), ("unicode", 1)], "requests")
+
+
 class Import(mx.TestCase):
 
     def test_01_notices_and_columns(self):
