@@ -497,6 +497,24 @@ mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull, Oid **types)
 }
 
 /*
+ * What a scan that is to run (not EXPLAIN alone) resolves first: where its
+ * requests go with which key, its converter, its fdw_exprs' states.
+ */
+MxTarget *
+mx_scan_prepare(ForeignScanState *node, MxRelation *rel, MxConverter **conv,
+				List **expr_states)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	MxTarget   *target = mx_fdw_target(rel->serverid,
+									   mx_foreign_scan_user(plan, node->ss.ps.state),
+									   rel->namespace);
+
+	*conv = mx_converter_create(rel);
+	*expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	return target;
+}
+
+/*
  * mixpeekBeginForeignScan
  *		Prepare a scan: read the plan's fdw_private, make the memory
  *		contexts, resolve where requests go and with which key.
@@ -533,11 +551,7 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	s->target = mx_fdw_target(s->rel->serverid,
-							  mx_foreign_scan_user(plan, node->ss.ps.state),
-							  s->rel->namespace);
-	s->conv = mx_converter_create(s->rel);
-	s->expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	s->target = mx_scan_prepare(node, s->rel, &s->conv, &s->expr_states);
 	s->scan_cxt = CurrentMemoryContext;
 	s->request_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw values",
 										   ALLOCSET_DEFAULT_SIZES);

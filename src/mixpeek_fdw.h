@@ -175,6 +175,8 @@ extern char *mx_output_text(Datum value, Oid typid);
 /* fdw.c: the join clauses a parameterized path could use */
 extern int	mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull,
 						   Oid **types);
+extern MxTarget *mx_scan_prepare(ForeignScanState *node, MxRelation *rel,
+								 MxConverter **conv, List **expr_states);
 extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 							 ec_matches_callback_type matches, void *arg);
 

@@ -514,11 +514,7 @@ mx_retriever_begin(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	s->target = mx_fdw_target(s->rel->serverid,
-							  mx_foreign_scan_user(plan, node->ss.ps.state),
-							  s->rel->namespace);
-	s->conv = mx_converter_create(s->rel);
-	s->expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	s->target = mx_scan_prepare(node, s->rel, &s->conv, &s->expr_states);
 	s->scan_cxt = CurrentMemoryContext;
 	s->values_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw inputs",
 										  ALLOCSET_SMALL_SIZES);
