@@ -88,6 +88,8 @@ typedef struct MxRetrieverScan
 	MemoryContext scan_cxt;
 	MemoryContext values_cxt;	/* this search's input values */
 	MemoryContext tuple_cxt;
+	MemoryContext searches_cxt; /* the searches' contexts, older than any
+								 * batch they share */
 	MxHttpStats stats;
 	uint64		pages;
 	bool		started;
@@ -520,6 +522,8 @@ mx_retriever_begin(ForeignScanState *node, int eflags)
 										  ALLOCSET_SMALL_SIZES);
 	s->tuple_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw row",
 										 ALLOCSET_DEFAULT_SIZES);
+	s->searches_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw searches",
+											ALLOCSET_SMALL_SIZES);
 }
 
 /*
@@ -621,9 +625,9 @@ collect_elements(MxRetrieverScan *s)
 }
 
 /*
- * Evaluate the inputs (parameters change between rescans) and set up the
+ * Evaluate the inputs (parameters change between rescans) and count the
  * searches: one, or one per element of the = ANY array, those on a batch
- * they share, made after them.
+ * they share (made after the context of their contexts).
  */
 static void
 start_search(ForeignScanState *node, MxRetrieverScan *s)
@@ -633,7 +637,6 @@ start_search(ForeignScanState *node, MxRetrieverScan *s)
 	ListCell   *lc;
 	int			n = 1;
 	int			i = 0;
-	int			k;
 
 	s->started = true;
 	foreach(lc, s->expr_states)
@@ -655,22 +658,37 @@ start_search(ForeignScanState *node, MxRetrieverScan *s)
 		n = s->nelems;
 	}
 	s->searches = palloc0(sizeof(MxSearch *) * Max(n, 1));
-	for (k = 0; k < n; k++)
-		s->searches[k] = mx_search_begin(s->scan_cxt, s->target,
-										 s->rel->retriever,
-										 inputs_text(s, evaluated_input, &k),
-										 s->limit > 0 ? s->limit : -1,
-										 s->rel->page_size > 0 ? s->rel->page_size
-										 : mx_page_size,
-										 &s->stats);
 	MemoryContextSwitchTo(old);
 	s->nsearches = n;
 	s->cur = s->started_upto = 0;
 	if (n > 1)
 		s->batch = mx_api_batch_in(s->target, mx_max_concurrency, &s->stats,
 								   s->scan_cxt, &s->batch_cxt);
-	for (k = 0; k < n && s->batch; k++)
-		mx_search_share_batch(s->searches[k], s->batch);
+}
+
+/*
+ * Search k, made when it is about to be sent: only the searches in flight
+ * and the current one take memory, however long the = ANY array.
+ */
+static MxSearch *
+search_at(MxRetrieverScan *s, int k)
+{
+	if (s->searches[k] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(s->values_cxt);
+		char	   *inputs = inputs_text(s, evaluated_input, &k);
+
+		MemoryContextSwitchTo(old);
+		s->searches[k] = mx_search_begin(s->searches_cxt, s->target,
+										 s->rel->retriever, inputs,
+										 s->limit > 0 ? s->limit : -1,
+										 s->rel->page_size > 0 ? s->rel->page_size
+										 : mx_page_size,
+										 &s->stats);
+		if (s->batch != NULL)
+			mx_search_share_batch(s->searches[k], s->batch);
+	}
+	return s->searches[k];
 }
 
 /*
@@ -691,11 +709,12 @@ keep_searches_ahead(MxRetrieverScan *s)
 		s->batch = mx_api_batch_in(s->target, mx_max_concurrency, &s->stats,
 								   s->scan_cxt, &s->batch_cxt);
 		for (k = s->cur; k < s->nsearches; k++)
-			mx_search_resend(s->searches[k], s->batch);
+			if (s->searches[k] != NULL)
+				mx_search_resend(s->searches[k], s->batch);
 	}
 	while (s->started_upto < s->nsearches &&
 		   s->started_upto < s->cur + mx_max_concurrency)
-		mx_search_start(s->searches[s->started_upto++]);
+		mx_search_start(search_at(s, s->started_upto++));
 }
 
 /* A value for a column through the column type's input function. */
@@ -773,7 +792,7 @@ mx_retriever_iterate(ForeignScanState *node)
 	while (s->cur < s->nsearches)
 	{
 		keep_searches_ahead(s);
-		if (mx_search_next(s->searches[s->cur], &row))
+		if (mx_search_next(search_at(s, s->cur), &row))
 		{
 			mx_convert_document(s->conv, &row.document, s->attrs_used,
 								slot->tts_values, slot->tts_isnull);

@@ -192,7 +192,18 @@ class Joins(mx.TestCase):
                  "every search was sent before the first one was answered",
                  [r["received_ms"] - first for r in log])
 
-    def test_04_any_under_a_rolled_back_savepoint(self):
+    def test_04_any_long_array(self):
+        """= ANY of 300 distinct values (with repeats and NULLs): 300 searches, rows of each"""
+        values = ["nomatch%03d" % k for k in range(300)] + ["nomatch007", None, "healthcare"]
+        seq = mx.mock_last_seq()
+        rows = mx.query(su, "SELECT query, rank, document_id FROM se.prod_search "
+                            "WHERE query = ANY(%s)", (values,))
+        mx.check_eq(rows, [("healthcare", 1, "doc_flat_01"), ("healthcare", 2, "doc_nested_01")],
+                    "rows, the last search's")
+        sent = [s[1]["query"] for s in searches(seq)]
+        mx.check_eq((len(sent), len(set(sent))), (301, 301), "one request per distinct value")
+
+    def test_05_any_under_a_rolled_back_savepoint(self):
         """a cursor's searches survive a savepoint rolled back after they were sent"""
         conn = mx.connect(autocommit=False)
         try:
