@@ -22,7 +22,9 @@ OBJS = \
 	src/options.o \
 	src/paging.o \
 	src/percent.o \
+	src/retriever.o \
 	src/retry_after.o \
+	src/search.o \
 	src/settings.o \
 	src/stats.o
 EXTENSION = mixpeek

@@ -69,3 +69,14 @@ LANGUAGE C VOLATILE PARALLEL SAFE ROWS 100;
 
 COMMENT ON FUNCTION mixpeek_object_documents(text, text[]) IS
 'every Mixpeek document derived from one bucket object, optionally only in the given collections';
+
+CREATE FUNCTION mixpeek_search(retriever text, inputs jsonb,
+                               max_results int DEFAULT 100,
+                               filters jsonb DEFAULT NULL)
+RETURNS TABLE (rank int, document_id text, score double precision,
+               document jsonb)
+AS 'MODULE_PATHNAME', 'mixpeek_search'
+LANGUAGE C VOLATILE PARALLEL SAFE ROWS 100;
+
+COMMENT ON FUNCTION mixpeek_search(text, jsonb, int, jsonb) IS
+'the results of a Mixpeek retriever, in its order, at most max_results of them';

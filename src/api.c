@@ -19,6 +19,8 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/formatting.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
@@ -54,8 +56,8 @@ mx_api_batch(const MxTarget *target, int concurrency, MxHttpStats *stats)
 }
 
 MxBatch *
-mx_api_batch_in_child(const MxTarget *target, MemoryContext parent,
-					  int concurrency, MxHttpStats *stats, MemoryContext *cxt)
+mx_api_batch_in(const MxTarget *target, int concurrency, MxHttpStats *stats,
+				MemoryContext parent, MemoryContext *cxt)
 {
 	MemoryContext old;
 	MxBatch    *batch;
@@ -65,6 +67,14 @@ mx_api_batch_in_child(const MxTarget *target, MemoryContext parent,
 	batch = mx_api_batch(target, concurrency, stats);
 	MemoryContextSwitchTo(old);
 	return batch;
+}
+
+void
+mx_api_batch_drop(MemoryContext *cxt)
+{
+	if (*cxt != NULL)
+		MemoryContextDelete(*cxt);	/* its callback ends the batch */
+	*cxt = NULL;
 }
 
 char *
@@ -290,6 +300,56 @@ mx_api_list_page(const MxTarget *target, const char *collection, int limit,
 					  list_body_with_limit(json_body, limit),
 					  MX_REQ_LIST_DOCUMENTS);
 	pfree(list);
+	pfree(path);
+	return req;
+}
+
+char *
+mx_api_execute_path(const char *retriever)
+{
+	check_segment("retriever", retriever);
+	return psprintf("/v1/retrievers/%s/execute",
+					mx_api_escape_segment(retriever));
+}
+
+/*
+ * Cursor pagination, never "stream": the reply is then one JSON object.
+ * The body is written here with escape_json, as list bodies are (see
+ * deparse.c): inputs is already JSON text.
+ */
+MxHttpRequest *
+mx_api_execute_retriever(const MxTarget *target, const char *retriever,
+						 const char *inputs, int limit, const char *cursor)
+{
+	char	   *path = mx_api_execute_path(retriever);
+	StringInfoData body;
+	MxHttpRequest *req;
+
+	initStringInfo(&body);
+	appendStringInfo(&body,
+					 "{\"inputs\":%s,\"pagination\":{\"method\":\"cursor\",\"limit\":%d",
+					 inputs, limit);
+	if (cursor != NULL)
+	{
+		appendStringInfoString(&body, ",\"cursor\":");
+		escape_json(&body, cursor);
+	}
+	appendStringInfoString(&body, "}}");
+	req = new_request(target, "POST", path, body.data,
+					  MX_REQ_EXECUTE_RETRIEVER);
+	pfree(path);
+	return req;
+}
+
+/* The reply has no cursor (ListRetrieversResponse): pages go by offset. */
+MxHttpRequest *
+mx_api_list_retrievers(const MxTarget *target, int offset)
+{
+	char	   *path = psprintf("/v1/retrievers/list?limit=%d&offset=%d",
+								MX_IMPORT_PAGE_SIZE, offset);
+	MxHttpRequest *req = new_request(target, "POST", path, pstrdup("{}"),
+									 MX_REQ_LIST_RETRIEVERS);
+
 	pfree(path);
 	return req;
 }

@@ -38,15 +38,16 @@ extern MxBatch *mx_api_batch(const MxTarget *target, int concurrency,
 							 MxHttpStats *stats);
 
 /*
- * The same, in a new child context of parent, returned in *cxt: a caller
- * makes it after the contexts that hold its requests, so that it is
- * deleted before them (children go youngest first), and ends the batch by
- * deleting *cxt.
+ * A batch in a context of its own, a new child of parent, stored in *cxt.
+ * Made after the contexts that hold its requests: when parent goes, its
+ * children go youngest first, so the batch's clean-up (tied to *cxt) still
+ * finds the requests it stops.  mx_api_batch_drop() deletes *cxt (ending
+ * the batch and whatever it still runs) and clears it.
  */
-extern MxBatch *mx_api_batch_in_child(const MxTarget *target,
-									  MemoryContext parent,
-									  int concurrency, MxHttpStats *stats,
-									  MemoryContext *cxt);
+extern MxBatch *mx_api_batch_in(const MxTarget *target, int concurrency,
+								MxHttpStats *stats, MemoryContext parent,
+								MemoryContext *cxt);
+extern void mx_api_batch_drop(MemoryContext *cxt);
 
 /* GET /v1/collections/{collection}/documents/{document_id} */
 extern MxHttpRequest *mx_api_get_document(const MxTarget *target,
@@ -96,6 +97,22 @@ extern MxHttpRequest *mx_api_write(const MxTarget *target, MxRequestKind kind,
 extern const char *mx_api_write_method(MxRequestKind kind);
 extern char *mx_api_write_path(MxRequestKind kind, const char *collection,
 							   const char *document_id);
+
+/*
+ * POST /v1/retrievers/{retriever}/execute with body {"inputs": <inputs>,
+ * "pagination": {"method": "cursor", "limit": N[, "cursor": ...]}};
+ * inputs is the JSON text of an object.
+ */
+extern MxHttpRequest *mx_api_execute_retriever(const MxTarget *target,
+											   const char *retriever,
+											   const char *inputs,
+											   int limit,
+											   const char *cursor);
+extern char *mx_api_execute_path(const char *retriever);
+
+/* POST /v1/retrievers/list?limit=100&offset=N, body {} */
+extern MxHttpRequest *mx_api_list_retrievers(const MxTarget *target,
+											 int offset);
 
 /* POST /v1/collections/list?limit=100[&cursor=...], body {} */
 extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,

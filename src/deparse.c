@@ -938,6 +938,31 @@ json_value_of(MxColumn *col, Datum value, Oid typid)
 }
 
 /*
+ * A retriever input's value: json and jsonb as they are, strings, numbers
+ * and booleans as in list filters, anything else as its text.  Infinite
+ * and NaN numbers, which JSON cannot carry, are an error.
+ */
+char *
+mx_input_json(Datum value, Oid typid)
+{
+	MxColumn	col = {0};
+	char	   *json;
+
+	if (typid == JSONOID || typid == JSONBOID)
+		return mx_output_text(value, typid);
+	col.typid = typid;
+	if (value_kind(typid) == MX_VALUE_NONE)
+		return json_string_of(mx_output_text(value, typid));
+	json = json_value_of(&col, value, typid);
+	if (json == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retriever input \"%s\" cannot be sent as JSON",
+						mx_output_text(value, typid))));
+	return json;
+}
+
+/*
  * A JSON array of the non-null elements.  A NULL element never matches,
  * so leaving it out changes nothing; an element JSON cannot carry makes
  * "in" unsendable (its match would be lost) and is left out of "nin".

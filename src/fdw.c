@@ -166,10 +166,17 @@ static void
 mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 						 Oid foreigntableid)
 {
-	MxPlanInfo *info = palloc0(sizeof(MxPlanInfo));
-	Relation	relation = table_open(foreigntableid, NoLock);
+	MxPlanInfo *info;
+	Relation	relation;
 	Selectivity remote_sel;
 
+	if (mx_is_retriever_table(foreigntableid))
+	{
+		mx_retriever_rel_size(root, baserel, foreigntableid);
+		return;
+	}
+	info = palloc0(sizeof(MxPlanInfo));
+	relation = table_open(foreigntableid, NoLock);
 	info->rel = mx_fdw_relation(foreigntableid, RelationGetDescr(relation));
 	table_close(relation, NoLock);
 	baserel->fdw_private = info;
@@ -264,20 +271,19 @@ id_member_matches(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 }
 
 /*
- * "document_id = outer.x": one GET per outer row in a nested loop.  The
- * clause comes from an equivalence class (inner joins) or from joininfo
- * (outer joins).
+ * The join clauses a parameterized path of baserel could use: those of
+ * equivalence classes whose member of baserel matches (inner joins), and
+ * the movable ones of joininfo (outer joins).
  */
-static void
-add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
-						MxPlanInfo *info)
+List *
+mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+				ec_matches_callback_type matches, void *arg)
 {
 	List	   *clauses;
-	List	   *done = NIL;
 	ListCell   *lc;
 
 	clauses = generate_implied_equalities_for_column(root, baserel,
-													 id_member_matches, info,
+													 matches, arg,
 													 baserel->lateral_referencers);
 	foreach(lc, baserel->joininfo)
 	{
@@ -286,6 +292,21 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		if (join_clause_is_movable_to(ri, baserel))
 			clauses = lappend(clauses, ri);
 	}
+	return clauses;
+}
+
+/*
+ * "document_id = outer.x": one GET per outer row in a nested loop.  The
+ * clause comes from an equivalence class (inner joins) or from joininfo
+ * (outer joins).
+ */
+static void
+add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
+						MxPlanInfo *info)
+{
+	List	   *clauses = mx_join_clauses(root, baserel, id_member_matches, info);
+	List	   *done = NIL;
+	ListCell   *lc;
 
 	foreach(lc, clauses)
 	{
@@ -336,6 +357,11 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	AttrNumber	sort_attnum;
 	bool		sort_desc;
 
+	if (mx_is_retriever_table(foreigntableid))
+	{
+		mx_retriever_paths(root, baserel, foreigntableid);
+		return;
+	}
 	estimate_costs(root, baserel, info, info->fetched, requests_of(info),
 				   baserel->baserestrictinfo, &startup, &total);
 	add_path(baserel, (Path *)
@@ -404,11 +430,15 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	List	   *remote;
 	List	   *local;
 	MxIdLookup	id;
-	Bitmapset  *attrs = bms_copy(info->attrs_used);
+	Bitmapset  *attrs;
 	List	   *fdw_exprs = NIL;
 	MxScanSpec *spec;
 	List	   *checked = scan_clauses;
 
+	if (mx_is_retriever_table(foreigntableid))
+		return mx_retriever_plan(root, baserel, foreigntableid, best_path,
+								 tlist, scan_clauses, outer_plan);
+	attrs = bms_copy(info->attrs_used);
 	/* with a parameterized path, scan_clauses include the join clause */
 	mx_classify_conditions(root, baserel, info->rel, scan_clauses,
 						   &id, &remote, &local);
@@ -444,6 +474,43 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 /* ---------- execution ---------- */
 
 /*
+ * Room for the values of a plan's fdw_exprs, and their types; returns how
+ * many there are.
+ */
+int
+mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull, Oid **types)
+{
+	int			n = list_length(plan->fdw_exprs);
+	ListCell   *lc;
+	int			i = 0;
+
+	*values = palloc0(sizeof(Datum) * Max(n, 1));
+	*isnull = palloc0(sizeof(bool) * Max(n, 1));
+	*types = palloc0(sizeof(Oid) * Max(n, 1));
+	foreach(lc, plan->fdw_exprs)
+		(*types)[i++] = exprType(lfirst(lc));
+	return n;
+}
+
+/*
+ * What a scan that is to run (not EXPLAIN alone) resolves first: where its
+ * requests go with which key, its converter, its fdw_exprs' states.
+ */
+MxTarget *
+mx_scan_prepare(ForeignScanState *node, MxRelation *rel, MxConverter **conv,
+				List **expr_states)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	MxTarget   *target = mx_fdw_target(rel->serverid,
+									   mx_foreign_scan_user(plan, node->ss.ps.state),
+									   rel->namespace);
+
+	*conv = mx_converter_create(rel);
+	*expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	return target;
+}
+
+/*
  * mixpeekBeginForeignScan
  *		Prepare a scan: read the plan's fdw_private, make the memory
  *		contexts, resolve where requests go and with which key.
@@ -457,34 +524,30 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
 	Relation	relation = node->ss.ss_currentRelation;
-	MxScanState *s = palloc0(sizeof(MxScanState));
+	MxScanState *s;
 	List	   *attrs = lsecond(plan->fdw_private);
 	ListCell   *lc;
-	int			i = 0;
 
+	if (mx_is_retriever_plan(plan))
+	{
+		mx_retriever_begin(node, eflags);
+		return;
+	}
+	s = palloc0(sizeof(MxScanState));
 	node->fdw_state = s;
 	s->rel = mx_fdw_relation(RelationGetRelid(relation),
 							 RelationGetDescr(relation));
 	s->spec = mx_spec_from_list(linitial(plan->fdw_private));
 	foreach(lc, attrs)
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
-	s->nexprs = list_length(plan->fdw_exprs);
-	s->values = palloc0(sizeof(Datum) * Max(s->nexprs, 1));
-	s->isnull = palloc0(sizeof(bool) * Max(s->nexprs, 1));
-	s->types = palloc0(sizeof(Oid) * Max(s->nexprs, 1));
-	foreach(lc, plan->fdw_exprs)
-		s->types[i++] = exprType(lfirst(lc));
+	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
 	s->request_limit = s->spec->limit > 0 ? s->spec->limit
 		: page_size_of(s->rel);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-	s->target = mx_fdw_target(s->rel->serverid,
-							  mx_foreign_scan_user(plan, node->ss.ps.state),
-							  s->rel->namespace);
-	s->conv = mx_converter_create(s->rel);
-	s->expr_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
+	s->target = mx_scan_prepare(node, s->rel, &s->conv, &s->expr_states);
 	s->scan_cxt = CurrentMemoryContext;
 	s->request_cxt = AllocSetContextCreate(s->scan_cxt, "mixpeek_fdw values",
 										   ALLOCSET_DEFAULT_SIZES);
@@ -508,9 +571,8 @@ static MxBatch *
 scan_batch(MxScanState *s)
 {
 	if (s->batch == NULL)
-		s->batch = mx_api_batch_in_child(s->target, s->scan_cxt,
-										 mx_max_concurrency, &s->stats,
-										 &s->batch_cxt);
+		s->batch = mx_api_batch_in(s->target, mx_max_concurrency, &s->stats,
+								   s->scan_cxt, &s->batch_cxt);
 	return s->batch;
 }
 
@@ -518,9 +580,7 @@ scan_batch(MxScanState *s)
 static void
 drop_batch(MxScanState *s)
 {
-	if (s->batch_cxt != NULL)
-		MemoryContextDelete(s->batch_cxt);	/* its callback ends the batch */
-	s->batch_cxt = NULL;
+	mx_api_batch_drop(&s->batch_cxt);
 	s->batch = NULL;
 }
 
@@ -815,6 +875,8 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 	JsonbValue *doc;
 	MemoryContext old;
 
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+		return mx_retriever_iterate(node);
 	ExecClearTuple(slot);
 	MemoryContextReset(s->tuple_cxt);
 	if (batch_lost(s))
@@ -857,6 +919,11 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_retriever_rescan(node);
+		return;
+	}
 	/* requests of the previous scan may still be running: drop them */
 	if (s->batch != NULL && (batch_lost(s) || mx_batch_pending(s->batch) > 0))
 		drop_batch(s);
@@ -889,7 +956,9 @@ mixpeekEndForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
-	if (s != NULL)
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+		mx_retriever_end(node);
+	else if (s != NULL)
 	{
 		drop_batch(s);
 		mx_id_fetch_end(s->fetch);
@@ -1057,6 +1126,11 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_retriever_explain(node, es);
+		return;
+	}
 	if (es->verbose)
 	{
 		const char **shown = explain_values(node, s, es);

@@ -224,8 +224,8 @@ static MxBatch *
 fetch_batch(MxIdFetch *f)
 {
 	if (f->batch == NULL)
-		f->batch = mx_api_batch_in_child(f->target, f->cxt, f->concurrency,
-										 f->stats, &f->batch_cxt);
+		f->batch = mx_api_batch_in(f->target, f->concurrency, f->stats,
+								   f->cxt, &f->batch_cxt);
 	return f->batch;
 }
 
@@ -292,8 +292,7 @@ resend_lost(MxIdFetch *f)
 {
 	int			i;
 
-	MemoryContextDelete(f->batch_cxt);
-	f->batch_cxt = NULL;
+	mx_api_batch_drop(&f->batch_cxt);
 	f->batch = NULL;
 	f->in_flight = 0;
 	for (i = 0; i < f->next_chunk; i++)

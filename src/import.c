@@ -24,6 +24,7 @@
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 
 #include "columns.h"
 #include "compat.h"
@@ -554,11 +555,14 @@ create_table_sql(MxImport *imp, const char *table_name,
 
 /* ---------- collections ---------- */
 
+/* what is imported: "collection", or "retriever" (IMPORT ... retrievers) */
+static const char *import_kind = "collection";
+
 static void
 notice_collection(const char *label, const char *why)
 {
 	ereport(NOTICE,
-			(errmsg("skipping collection %s", label),
+			(errmsg("skipping %s %s", import_kind, label),
 			 errdetail_internal("%s", why)));
 }
 
@@ -575,13 +579,13 @@ collection_table(MxImport *imp, const char *id, const char *name,
 
 	if (id == NULL || id[0] == '\0')
 	{
-		notice_collection(label, "It has no collection_id.");
+		notice_collection(label, psprintf("It has no %s_id.", import_kind));
 		return NULL;
 	}
 	if (mx_has_control_chars(id))
 	{
-		notice_collection(label, psprintf("Its collection_id %s contains control characters.",
-										  shown(id)));
+		notice_collection(label, psprintf("Its %s_id %s contains control characters.",
+										  import_kind, shown(id)));
 		return NULL;
 	}
 	table = clip_name(name, NAMEDATALEN - 1);
@@ -595,50 +599,69 @@ collection_table(MxImport *imp, const char *id, const char *name,
 	entry = name_entry(imp->tables, table);
 	if (entry->in_use)
 	{
-		notice_collection(label, psprintf("Another collection is imported as table %s.",
-										  shown(table)));
+		notice_collection(label, psprintf("Another %s is imported as table %s.",
+										  import_kind, shown(table)));
 		return NULL;
 	}
 	entry->in_use = true;
 	if (strcmp(table, name) != 0)
 		ereport(NOTICE,
-				(errmsg("collection %s is imported as table %s",
-						label, shown(table)),
+				(errmsg("%s %s is imported as table %s",
+						import_kind, label, shown(table)),
 				 errdetail("A table name has at most %d bytes.",
 						   NAMEDATALEN - 1)));
 	return table;
 }
 
-static void
-import_collection(MxImport *imp, JsonbValue *item, List *order)
+/*
+ * An item of the list (a collection or a retriever, by import_kind): its
+ * object, with its id, table name and label for messages; NULL when it is
+ * not imported.
+ */
+static JsonbContainer *
+list_item(MxImport *imp, JsonbValue *item, char **id, char **table,
+		  char **label)
 {
-	JsonbContainer *collection = object_of(item);
-	char	   *id;
+	JsonbContainer *object = object_of(item);
 	char	   *name;
-	char	   *label;
-	char	   *table;
-	char	   *sql;
-	MemoryContext old;
 
 	imp->position++;
-	if (collection == NULL)
+	if (object == NULL)
 	{
 		notice_collection(psprintf("%d of the list", imp->position),
 						  "It is not a JSON object.");
-		return;
+		return NULL;
 	}
-	id = mx_json_string(mx_json_get(collection, "collection_id"));
-	name = mx_json_string(mx_json_get(collection, "collection_name"));
+	*id = mx_json_string(mx_json_get(object, psprintf("%s_id", import_kind)));
+	name = mx_json_string(mx_json_get(object, psprintf("%s_name", import_kind)));
 	if (name == NULL || name[0] == '\0')
-		name = id ? id : "";
-	label = name[0] ? shown(name) : psprintf("%d of the list", imp->position);
-	table = collection_table(imp, id, name, label);
-	if (table == NULL)
-		return;
-	sql = create_table_sql(imp, table, id, label, collection, order);
-	old = MemoryContextSwitchTo(imp->cxt);
+		name = *id ? *id : "";
+	*label = name[0] ? shown(name) : psprintf("%d of the list", imp->position);
+	*table = collection_table(imp, *id, name, *label);
+	return *table ? object : NULL;
+}
+
+/* The statements outlive the page they come from. */
+static void
+add_command(MxImport *imp, const char *sql)
+{
+	MemoryContext old = MemoryContextSwitchTo(imp->cxt);
+
 	imp->commands = lappend(imp->commands, pstrdup(sql));
 	MemoryContextSwitchTo(old);
+}
+
+static void
+import_collection(MxImport *imp, JsonbValue *item, List *order)
+{
+	char	   *id;
+	char	   *label;
+	char	   *table;
+	JsonbContainer *collection = list_item(imp, item, &id, &table, &label);
+
+	if (collection != NULL)
+		add_command(imp, create_table_sql(imp, table, id, label, collection,
+										  order));
 }
 
 /* Import the collections of one page; returns its next cursor, or NULL. */
@@ -705,6 +728,161 @@ follow_cursor(MxHttpRequest *req, const char *next, int page,
 }
 
 /*
+ * Start an import; returns the context for one page of the list at a time
+ * (a page's body and its parse go once the page is imported).
+ */
+static MemoryContext
+import_begin(MxImport *imp, ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	imp->stmt = stmt;
+	imp->server = GetForeignServer(serverOid);
+	imp->cxt = CurrentMemoryContext;
+	imp->tables = name_table_create("mixpeek import tables");
+	return AllocSetContextCreate(CurrentMemoryContext, "mixpeek import page",
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* ---------- retrievers ---------- */
+
+/*
+ * A retriever's table: a column per input (input_schema, in key order),
+ * given by "=" in queries; rank and score; then the standard columns of
+ * the result documents.  An input whose name is taken, too long or has
+ * control characters leaves the retriever out: it could not be searched.
+ */
+static char *
+retriever_table_sql(MxImport *imp, const char *table_name, const char *id,
+					const char *label, JsonbContainer *retriever)
+{
+	MxTableDef	def = {0};
+	JsonbContainer *inputs = object_of(mx_json_get(retriever, "input_schema"));
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	const MxStandardColumn *std;
+
+	def.names = name_table_create("mixpeek import columns");
+	name_entry(def.names, "rank")->in_use = true;
+	name_entry(def.names, "score")->in_use = true;
+	for (std = mx_standard_columns; std->name; std++)
+		name_entry(def.names, std->name)->in_use = true;
+	initStringInfo(&def.sql);
+	appendStringInfo(&def.sql, "CREATE FOREIGN TABLE %s (",
+					 quote_identifier(table_name));
+	it = inputs ? JsonbIteratorInit(inputs) : NULL;
+	while (it != NULL && (tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *name;
+		JsonbContainer *field;
+		JsonbValue *required;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = pnstrdup(v.val.string.val, v.val.string.len);
+		tok = JsonbIteratorNext(&it, &v, true);
+		field = object_of(&v);
+		if (strlen(name) == 0 || strlen(name) >= NAMEDATALEN ||
+			mx_has_control_chars(name) || name_entry(def.names, name)->in_use)
+		{
+			notice_collection(label, psprintf("Its input %s cannot be a column of its own.",
+											  shown(name)));
+			return NULL;
+		}
+		name_entry(def.names, name)->in_use = true;
+		required = field ? mx_json_get(field, "required") : NULL;
+		appendStringInfo(&def.sql, "\n  %s %s OPTIONS (input %s%s),",
+						 quote_identifier(name),
+						 column_type(field ? mx_json_string(mx_json_get(field, "type")) : NULL),
+						 quote_literal_cstr(name),
+						 required && required->type == jbvBool && required->val.boolean
+						 ? "" : ", required 'false'");
+	}
+	appendStringInfoString(&def.sql, "\n  rank integer,\n  score double precision");
+	for (std = mx_standard_columns; std->name; std++)
+		appendStringInfo(&def.sql, ",\n  %s %s", std->name, std->sql_type);
+	appendStringInfo(&def.sql, "\n) SERVER %s OPTIONS (retriever %s)",
+					 quote_identifier(imp->server->servername),
+					 quote_literal_cstr(id));
+	return def.sql.data;
+}
+
+static void
+import_retriever(MxImport *imp, JsonbValue *item)
+{
+	char	   *id;
+	char	   *label;
+	char	   *table;
+	JsonbContainer *retriever = list_item(imp, item, &id, &table, &label);
+	char	   *sql;
+
+	if (retriever == NULL)
+		return;
+	sql = retriever_table_sql(imp, table, id, label, retriever);
+	if (sql != NULL)
+		add_command(imp, sql);
+}
+
+/*
+ * IMPORT FOREIGN SCHEMA retrievers: a table per retriever of the list.
+ * Its reply (ListRetrieversResponse) has no cursor but a total: pages go
+ * by offset until the total is reached or a page comes back short.
+ */
+static List *
+import_retrievers(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	MxImport	imp = {0};
+	MxTarget   *target = mx_fdw_target(serverOid, GetUserId(), NULL);
+	MxBatch    *batch = mx_api_batch(target, 1, NULL);
+	MemoryContext page_cxt;
+	int			page;
+	uint64		bytes = 0;
+
+	import_kind = "retriever";
+	page_cxt = import_begin(&imp, stmt, serverOid);
+	for (page = 0; page < MX_IMPORT_MAX_PAGES; page++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(page_cxt);
+		MxHttpRequest *req = mx_api_list_retrievers(target, imp.position);
+		Jsonb	   *reply;
+		JsonbValue *results;
+		JsonbValue *total;
+		int			n;
+		int			i;
+
+		mx_batch_add(batch, req);
+		req = mx_batch_next(batch);
+		check_list_bytes(req, &bytes);
+		reply = mx_api_object_result(req);
+		results = mx_json_get(&reply->root, "results");
+		if (results == NULL || results->type != jbvBinary ||
+			!JsonContainerIsArray(results->val.binary.data))
+			mx_api_report_unexpected(req, "\"results\" is not an array.");
+		n = JsonContainerSize(results->val.binary.data);
+		for (i = 0; i < n; i++)
+			import_retriever(&imp,
+							 getIthJsonbValueFromContainer(results->val.binary.data, i));
+		total = mx_json_get(&reply->root, "total");
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(page_cxt);
+		if (n < MX_IMPORT_PAGE_SIZE ||
+			(total != NULL && total->type == jbvNumeric &&
+			 imp.position >= DatumGetInt64(DirectFunctionCall1(numeric_int8,
+															   NumericGetDatum(total->val.numeric)))))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (page >= MX_IMPORT_MAX_PAGES)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("Mixpeek's retriever list has more than %d pages",
+						MX_IMPORT_MAX_PAGES)));
+	mx_batch_destroy(batch);
+	MemoryContextDelete(page_cxt);
+	import_kind = "collection";
+	return imp.commands;
+}
+
+/*
  * mx_import_foreign_schema
  *		The ImportForeignSchema callback: a CREATE FOREIGN TABLE statement
  *		per collection of the server's namespace.
@@ -717,22 +895,21 @@ List *
 mx_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
 	MxImport	imp = {0};
-	MxTarget   *target = mx_fdw_target(serverOid, GetUserId(), NULL);
-	MxBatch    *batch = mx_api_batch(target, 1, NULL);
-	MxCursorSet *seen = mx_cursor_set_create();
+	MxTarget   *target;
+	MxBatch    *batch;
+	MxCursorSet *seen;
 	MemoryContext page_cxt;
 	char	   *cursor = NULL;
 	int			page = 0;
 	uint64		bytes = 0;
 
-	imp.stmt = stmt;
-	imp.server = GetForeignServer(serverOid);
-	imp.cxt = CurrentMemoryContext;
-	imp.tables = name_table_create("mixpeek import tables");
-	/* a page's body and its parse go once the page is imported */
-	page_cxt = AllocSetContextCreate(CurrentMemoryContext,
-									 "mixpeek import page",
-									 ALLOCSET_DEFAULT_SIZES);
+	import_kind = "collection";
+	if (strcmp(stmt->remote_schema, "retrievers") == 0)
+		return import_retrievers(stmt, serverOid);
+	target = mx_fdw_target(serverOid, GetUserId(), NULL);
+	batch = mx_api_batch(target, 1, NULL);
+	seen = mx_cursor_set_create();
+	page_cxt = import_begin(&imp, stmt, serverOid);
 	for (;;)
 	{
 		MemoryContext old = MemoryContextSwitchTo(page_cxt);

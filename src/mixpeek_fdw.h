@@ -13,7 +13,10 @@
 
 #include "fmgr.h"
 #include "foreign/fdwapi.h"
+#include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
+#include "optimizer/paths.h"
 #include "utils/jsonb.h"
 #include "utils/relcache.h"
 
@@ -49,6 +52,9 @@ typedef struct MxColumn
 	MxLocation	locations[MX_MAX_LOCATIONS];
 	bool		needs_vectors;	/* ask for return_vectors when used */
 	bool		needs_url;		/* ask for return_url when used */
+	char	   *input;			/* retriever tables: the input it gives */
+	bool		input_required; /* ... that a search cannot do without */
+	bool		is_rank;		/* retriever tables: the result's position */
 } MxColumn;
 
 /* A foreign table's columns, by attribute number (index attnum - 1). */
@@ -56,6 +62,7 @@ typedef struct MxRelation
 {
 	Oid			relid;
 	char	   *collection;
+	char	   *retriever;		/* a retriever table's, instead of collection */
 	char	   *namespace;		/* table option, or NULL */
 	int			page_size;		/* table option, or 0 */
 	Oid			serverid;
@@ -173,6 +180,39 @@ extern char *mx_output_text(Datum value, Oid typid);
 /* modify.c: INSERT, UPDATE and DELETE */
 extern void mx_modify_routine(FdwRoutine *routine);
 extern void mx_modify_init(void);
+
+/* fdw.c: the join clauses a parameterized path could use */
+extern int	mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull,
+						   Oid **types);
+extern MxTarget *mx_scan_prepare(ForeignScanState *node, MxRelation *rel,
+								 MxConverter **conv, List **expr_states);
+extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
+							 ec_matches_callback_type matches, void *arg);
+
+/* deparse.c: a retriever input's value as JSON text */
+extern char *mx_input_json(Datum value, Oid typid);
+
+/* retriever.c: foreign tables of retrievers, dispatched to from fdw.c */
+struct ExplainState;
+
+extern bool mx_is_retriever_table(Oid relid);
+extern bool mx_is_retriever_plan(ForeignScan *plan);
+extern void mx_retriever_rel_size(PlannerInfo *root, RelOptInfo *baserel,
+								  Oid foreigntableid);
+extern void mx_retriever_paths(PlannerInfo *root, RelOptInfo *baserel,
+							   Oid foreigntableid);
+extern ForeignScan *mx_retriever_plan(PlannerInfo *root, RelOptInfo *baserel,
+									  Oid foreigntableid,
+									  ForeignPath *best_path, List *tlist,
+									  List *scan_clauses, Plan *outer_plan);
+extern void mx_retriever_begin(ForeignScanState *node, int eflags);
+extern TupleTableSlot *mx_retriever_iterate(ForeignScanState *node);
+extern void mx_retriever_rescan(ForeignScanState *node);
+extern void mx_retriever_end(ForeignScanState *node);
+extern void mx_retriever_explain(ForeignScanState *node,
+								 struct ExplainState *es);
+extern List *mx_import_retrievers(ImportForeignSchemaStmt *stmt,
+								  Oid serverOid);
 
 /* import.c */
 extern List *mx_import_foreign_schema(ImportForeignSchemaStmt *stmt,

@@ -167,6 +167,22 @@
 #define MX_IMPORT_PAGE_SIZE 100
 #define MX_IMPORT_MAX_PAGES 1000
 
+/*
+ * Retriever searches (search.c, retriever.c): the API's largest cursor
+ * page, and the results a retriever foreign table asks for when no LIMIT
+ * says fewer (mixpeek_search() has its own default, max_results 100, in
+ * its SQL signature).
+ */
+#define MX_SEARCH_PAGE_MAX 500
+#define MX_SEARCH_DEFAULT_ROWS 100.0
+
+/*
+ * Pages in a row without results but with a next cursor that a search
+ * follows: a pipeline's filters may empty a page, while a server handing
+ * out new cursors to empty pages must not keep a search paging forever.
+ */
+#define MX_SEARCH_MAX_EMPTY_PAGES 20
+
 /* ---------- mixpeek_stats (stats.c) ---------- */
 
 /*

@@ -37,6 +37,7 @@ static const MxOption valid_options[] = {
 	{"namespace", ForeignServerRelationId},
 	{"api_key", UserMappingRelationId},
 	{"collection", ForeignTableRelationId},
+	{"retriever", ForeignTableRelationId},
 	{"namespace", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
 	{"updatable", ForeignServerRelationId},
@@ -45,6 +46,8 @@ static const MxOption valid_options[] = {
 	{"batch_size", ForeignTableRelationId},
 	{"field", AttributeRelationId},
 	{"vector", AttributeRelationId},
+	{"input", AttributeRelationId},
+	{"required", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 
@@ -228,7 +231,8 @@ check_option_value(DefElem *def)
 		check_field(def);
 	else if (strcmp(def->defname, "batch_size") == 0)
 		check_batch_size(def);
-	else if (strcmp(def->defname, "updatable") == 0)
+	else if (strcmp(def->defname, "updatable") == 0 ||
+			 strcmp(def->defname, "required") == 0)
 		check_boolean(def);
 	else
 	{
@@ -252,6 +256,7 @@ mixpeek_fdw_validator(PG_FUNCTION_ARGS)
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			context = PG_GETARG_OID(1);
 	bool		have_collection = false;
+	bool		have_retriever = false;
 	DefElem    *field = NULL;
 	DefElem    *vector = NULL;
 	ListCell   *lc;
@@ -265,6 +270,8 @@ mixpeek_fdw_validator(PG_FUNCTION_ARGS)
 		check_option_value(def);
 		if (strcmp(def->defname, "collection") == 0)
 			have_collection = true;
+		else if (strcmp(def->defname, "retriever") == 0)
+			have_retriever = true;
 		else if (strcmp(def->defname, "field") == 0)
 			field = def;
 		else if (strcmp(def->defname, "vector") == 0)
@@ -279,7 +286,12 @@ mixpeek_fdw_validator(PG_FUNCTION_ARGS)
 				 errdetail("A column with option \"vector\" reads the embedding of that name."),
 				 errhint("Keep \"vector\" for an embedding, which the scan asks Mixpeek to send, or \"field\" for any other value.")));
 
-	if (context == ForeignTableRelationId && !have_collection)
+	if (have_collection && have_retriever)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("options \"collection\" and \"retriever\" cannot be used together"),
+				 errhint("A foreign table reads either a collection or a retriever's results.")));
+	if (context == ForeignTableRelationId && !have_collection && !have_retriever)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("option \"collection\" is required for a mixpeek_fdw foreign table"),
@@ -415,6 +427,32 @@ set_column_source(MxColumn *col, const char *field, const char *vector)
 }
 
 /*
+ * In a retriever table, a column with an "input" option gives that input
+ * (required unless "required 'false'"), and a column named "rank" without
+ * a "field" option holds the result's position; any other column reads
+ * the result document, as in a collection table ("score" is the field of
+ * that name the API sets on each result).
+ */
+static void
+set_retriever_column(MxColumn *col, List *options)
+{
+	ListCell   *lc;
+
+	col->input = mx_fdw_option(options, "input");
+	col->input_required = (col->input != NULL);
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		if (col->input != NULL && strcmp(def->defname, "required") == 0)
+			col->input_required = defGetBoolean(def);
+	}
+	col->is_rank = (col->input == NULL &&
+					mx_fdw_option(options, "field") == NULL &&
+					strcmp(col->name, "rank") == 0);
+}
+
+/*
  * Everything the planner and executor need to know about a foreign table,
  * read from the catalogs.
  */
@@ -429,6 +467,7 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 	rel->relid = relid;
 	rel->serverid = table->serverid;
 	rel->collection = mx_fdw_option(table->options, "collection");
+	rel->retriever = mx_fdw_option(table->options, "retriever");
 	rel->namespace = mx_fdw_option(table->options, "namespace");
 	page_size = mx_fdw_option(table->options, "page_size");
 	if (page_size != NULL)
@@ -442,7 +481,7 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 							get_rel_name(relid), page_size),
 					 errdetail("%s", page_size_rule)));
 	}
-	if (rel->collection == NULL)
+	if (rel->collection == NULL && rel->retriever == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("foreign table \"%s\" has no \"collection\" option",
@@ -466,6 +505,8 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 		options = GetForeignColumnOptions(relid, att->attnum);
 		set_column_source(col, mx_fdw_option(options, "field"),
 						  mx_fdw_option(options, "vector"));
+		if (rel->retriever != NULL)
+			set_retriever_column(col, options);
 	}
 	return rel;
 }

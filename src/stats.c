@@ -54,7 +54,8 @@ static const char *const kind_names[MX_REQ_NKINDS] = {
 	"get_document", "list_documents", "list_collections",
 	"get_lineage", "object_documents",
 	"create_document", "update_document", "delete_document",
-	"batch_update_documents", "batch_delete_documents", "overflow"
+	"batch_update_documents", "batch_delete_documents", "execute_retriever",
+	"list_retrievers", "overflow"
 };
 
 static MxStatsShared *shared = NULL;

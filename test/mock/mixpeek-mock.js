@@ -163,6 +163,8 @@
  *        collection; no paging (the API defines none); no object -> empty.
  *   Writes (create, PATCH, DELETE, batch update and delete) on writable
  *   scratch-* and writefault-* collections, with their faults: see writes.js.
+ *   POST /v1/retrievers/list, POST /v1/retrievers/{retriever_id}/execute: see
+ *        retrievers.js (retrievers over col_articles and col_big, faults by id).
  *   Other methods on known routes -> 405; unknown /v1 paths -> 404 (resource "route").
  *
  * FAULTS (col_faults exists in every valid namespace and needs no data)
@@ -1767,6 +1769,12 @@ function methodNotAllowed(allow) {
   return apiError(405, 'Method not allowed', { allow }, { Allow: allow });
 }
 
+/* POST /v1/retrievers/list and /v1/retrievers/{id}/execute: see retrievers.js */
+const retrieverRoutes = require('./retrievers')({
+  send, stringify, badRequest, notFound, validation, vErr, isPlainObject, hasOwn, eqVal,
+  parseBodyObject, queryLimit, lastOf, encodeCursor, decodeCursor, queryHash, serveFault,
+});
+
 async function handleApi(ctx) {
   stats.requests++;
   const req = ctx.req;
@@ -1852,6 +1860,10 @@ async function handleApi(ctx) {
       if (method === 'GET') return getDocument(ctx, segs[3], segs[5]);
       throw methodNotAllowed(segs[5] === 'list' ? 'GET, POST' : 'GET');
     }
+  }
+  if (segs.length >= 4 && segs[1] === 'v1' && segs[2] === 'retrievers') {
+    const answer = retrieverRoutes(ctx, segs, method, methodNotAllowed);
+    if (answer !== null) return await answer;
   }
   if (segs.length === 5 && segs[1] === 'v1' && segs[2] === 'objects' && segs[4] === 'documents') {
     if (method === 'GET') return objectDocuments(ctx, segs[3]);
