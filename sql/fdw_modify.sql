@@ -151,5 +151,13 @@ ROLLBACK TO SAVEPOINT s;
 COMMIT;
 SELECT title FROM notes ORDER BY title;
 
-DROP FOREIGN TABLE notes, gone, noid;
+-- a retriever's results are never written, even on an updatable server
+CREATE FOREIGN TABLE searched (query text OPTIONS (input 'query'), title text)
+  SERVER mx_mod OPTIONS (retriever 'article_search', updatable 'true');
+INSERT INTO searched (title) VALUES ('x');
+\echo :LAST_ERROR_SQLSTATE
+UPDATE searched SET title = 'x' WHERE query = 'y';
+\echo :LAST_ERROR_SQLSTATE
+
+DROP FOREIGN TABLE notes, gone, noid, searched;
 DROP SERVER mx_mod;

@@ -221,11 +221,13 @@ id_column(MxRelation *rel)
  * mixpeekIsForeignRelUpdatable
  *		INSERT, UPDATE and DELETE when "updatable" is true, none otherwise;
  *		PostgreSQL then refuses with "foreign table ... does not allow ...".
+ *		A retriever's results are never written, whatever its server says.
  */
 static int
 mixpeekIsForeignRelUpdatable(Relation relation)
 {
-	if (!table_updatable(RelationGetRelid(relation)))
+	if (mx_is_retriever_table(RelationGetRelid(relation)) ||
+		!table_updatable(RelationGetRelid(relation)))
 		return 0;
 	return (1 << CMD_INSERT) | (1 << CMD_UPDATE) | (1 << CMD_DELETE);
 }
@@ -263,10 +265,15 @@ mixpeekAddForeignUpdateTargets(PlannerInfo *root, Index rtindex,
 							   RangeTblEntry *target_rte,
 							   Relation target_relation)
 {
-	MxRelation *rel = mx_fdw_relation(RelationGetRelid(target_relation),
-									  RelationGetDescr(target_relation));
-	MxColumn   *col = id_column(rel);
+	MxRelation *rel;
+	MxColumn   *col;
 
+	/* not written at all: the executor refuses it with PostgreSQL's error */
+	if (mixpeekIsForeignRelUpdatable(target_relation) == 0)
+		return;
+	rel = mx_fdw_relation(RelationGetRelid(target_relation),
+						  RelationGetDescr(target_relation));
+	col = id_column(rel);
 	add_row_identity_var(root,
 						 makeVar(rtindex, col->attnum, col->typid, col->typmod,
 								 col->collid, 0),
