@@ -45,7 +45,7 @@ CONCURRENCY = 4
 NORMAL = ["doc_%05d" % i for i in range(9999)]
 MSG_403 = (r"^Mixpeek returned HTTP 403 \(AuthorizationError: API key is not allowed to "
            r"access this resource\)$")
-CONTEXT_403 = r"(?m)^Mixpeek request POST /v1/collections/col_faults/documents/list\?limit=1000$"
+CONTEXT_403 = r"(?m)^Mixpeek request POST /v1/collections/col_faults/documents/list\?limit=1000&include_total=true$"
 ERROR_FIRST = "bad_first"
 ERROR_LAST = "zz_bad_last"
 BIG_50 = ["doc_%06d" % (i * 997 % 100000) for i in range(50)]

@@ -36,7 +36,7 @@ MECHANISMS = {
     "statement_timeout": ("57014", r"canceling statement due to statement timeout", None),
     "mixpeek.timeout_ms": ("08006", r"^Mixpeek request timed out$",
                            r"(?m)^Mixpeek request (GET /v1/collections/col_faults/documents/\S+|"
-                           r"POST /v1/collections/faultpage-1-stall-\d+/documents/list\?limit=1000)$"),
+                           r"POST /v1/collections/faultpage-1-stall-\d+/documents/list\?limit=1000&include_total=true)$"),
 }
 # mixpeek.timeout_ms limits the whole request, retries included.  A retry that
 # could only start after the deadline is not waited for: the statement fails

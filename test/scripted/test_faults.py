@@ -229,7 +229,7 @@ class Faults(mx.TestCase):
                     if route == "mixpeek_document":
                         paths = "GET " + doc_path(ident, coll)
                     else:
-                        paths = "POST /v1/collections/%s/documents/list?limit=1000" % coll
+                        paths = "POST /v1/collections/%s/documents/list?limit=1000&include_total=true" % coll
                     check_outcome(name, route, err, state, msg_rx, detail_rx, paths)
                     if err is None and state is None:
                         want = [(None,)] if route == "mixpeek_document" else sorted((o,) for o in others)
