@@ -137,7 +137,8 @@ SELECT document_id FROM scan_paged WHERE document_id || '' = 'doc_flat_02' LIMIT
 SELECT count(*) <= 3 AS at_most_three_pages FROM pg_temp.mock_requests();
 
 -- a SCROLL cursor: the planner puts the scan under a Materialize, so
--- fetching backwards asks for no page twice
+-- fetching backwards asks for no page twice (seven pages of three: LIKE
+-- is not sent at the default level)
 SELECT pg_temp.mock_reset() \gset
 BEGIN;
 DECLARE scan_scroll SCROLL CURSOR FOR

@@ -31,6 +31,15 @@
  * column (strings for text, numbers for numeric types, booleans for
  * boolean).
  *
+ * Certainty.  The API does not document its filter rules; the lenient
+ * ones (any operator on any type, is_null true for missing fields) and
+ * strict, Qdrant-like ones (is_null for explicit nulls only, ranges on
+ * numbers and datetimes only, no exact match on floats, sorts on indexed
+ * fields only) differ.  Each condition and sort is classified once, here,
+ * with the least mixpeek.pushdown that sends it (op_level, mx_sort_level):
+ * safe when exact under both rule sets, all when exact under the lenient
+ * ones only.  What the API refuses anyway is retried without (fdw.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -223,35 +232,54 @@ comparison_of(Oid opno, Oid family, MxCondOp *op)
 }
 
 /*
- * Would the API accept exactly (or more than) what PostgreSQL accepts for
- * this comparison on this column under this collation?
+ * The certainty of a comparison on this column under this collation: the
+ * least mixpeek.pushdown that sends it, or -1 when no level may (the API
+ * could drop a row PostgreSQL keeps).  See the README's table:
+ * - safe: what keeps every matching row under the lenient rules and under
+ *   the strict (Qdrant-like) ones: ranges only on numbers, exact matches
+ *   on strings, integers and booleans, never on floats;
+ * - all: what the strict rules refuse (400) or narrow: ranges on strings,
+ *   matches on double precision and numeric values, starts_with.
  */
-static bool
-op_is_exact(MxColumn *col, MxCondOp op, Oid collid)
+static int
+op_level(MxColumn *col, MxCondOp op, Oid collid)
 {
+	bool		range = (op == MX_OP_LT || op == MX_OP_LE ||
+						 op == MX_OP_GT || op == MX_OP_GE);
+
 	switch (value_kind(col->typid))
 	{
 		case MX_VALUE_STRING:
 			if (!OidIsValid(collid))
-				return false;
-			if (op == MX_OP_LT || op == MX_OP_LE || op == MX_OP_GT ||
-				op == MX_OP_GE)
-				return mx_collation_is_c(collid);
-			return get_collation_isdeterministic(collid);
+				return -1;
+			if (range)
+				return mx_collation_is_c(collid) ? MX_PUSHDOWN_ALL : -1;
+			if (!get_collation_isdeterministic(collid))
+				return -1;
+			return op == MX_OP_PREFIX ? MX_PUSHDOWN_ALL : MX_PUSHDOWN_SAFE;
 		case MX_VALUE_INTEGER:
 		case MX_VALUE_NUMBER:
+			if (op == MX_OP_PREFIX)
+				return -1;
 			if (op == MX_OP_NE || op == MX_OP_NIN)
-				return !rounds_remotely(col->typid);
+			{
+				if (rounds_remotely(col->typid))
+					return -1;
+				return col->typid == FLOAT8OID ? MX_PUSHDOWN_ALL : MX_PUSHDOWN_SAFE;
+			}
 			/* equality on a double is an interval: see add_comparison */
-			if (op == MX_OP_IN)
-				return col->typid != FLOAT8OID;
-			return op != MX_OP_PREFIX;
+			if (op == MX_OP_IN && col->typid == FLOAT8OID)
+				return -1;
+			/* a numeric value may be a float, which strict rules refuse */
+			if (op == MX_OP_IN && col->typid == NUMERICOID)
+				return MX_PUSHDOWN_ALL;
+			return MX_PUSHDOWN_SAFE;
 		case MX_VALUE_BOOLEAN:
-			return op == MX_OP_EQ || op == MX_OP_NE;
+			return (op == MX_OP_EQ || op == MX_OP_NE) ? MX_PUSHDOWN_SAFE : -1;
 		case MX_VALUE_NONE:
 			break;
 	}
-	return false;
+	return -1;
 }
 
 /* A comparison that can be sent: the condition and its value. */
@@ -259,7 +287,8 @@ static bool
 accept_comparison(MxColumn *col, MxCondOp op, Oid collid, Node *arg,
 				  MxCond *cond, Expr **value)
 {
-	if (!op_is_exact(col, op, collid))
+	cond->level = op_level(col, op, collid);
+	if (cond->level < 0)
 		return false;
 	cond->attnum = col->attnum;
 	cond->op = op;
@@ -321,7 +350,7 @@ classify_like(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 		!IsA(lsecond(expr->args), Const))
 		return false;
 	pattern = lsecond_node(Const, expr->args);
-	if (pattern->constisnull || !op_is_exact(col, MX_OP_EQ, expr->inputcollid))
+	if (pattern->constisnull || op_level(col, MX_OP_EQ, expr->inputcollid) < 0)
 		return false;
 
 	pat = TextDatumGetCString(pattern->constvalue);
@@ -347,6 +376,7 @@ classify_like(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 			return false;
 		cond->op = MX_OP_PREFIX;
 	}
+	cond->level = op_level(col, cond->op, expr->inputcollid);
 	cond->attnum = col->attnum;
 	*value = (Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 								CStringGetTextDatum(prefix.data), false, false);
@@ -388,6 +418,8 @@ classify_nulltest(MxRelation *rel, Index relid, NullTest *test, MxCond *cond)
 		return false;
 	cond->attnum = col->attnum;
 	cond->op = test->nulltesttype == IS_NULL ? MX_OP_IS_NULL : MX_OP_NOT_NULL;
+	/* strict rules: is_null matches explicit nulls only, not missing fields */
+	cond->level = cond->op == MX_OP_IS_NULL ? MX_PUSHDOWN_ALL : MX_PUSHDOWN_SAFE;
 	return true;
 }
 
@@ -409,6 +441,7 @@ classify_boolean(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
 		return false;
 	cond->attnum = col->attnum;
 	cond->op = MX_OP_EQ;
+	cond->level = MX_PUSHDOWN_SAFE;
 	*value = (Expr *) makeBoolConst(!negated, false);
 	return true;
 }
@@ -426,6 +459,7 @@ classify_bool_expr(MxRelation *rel, Index relid, BoolExpr *expr, List **values)
 
 	cond->op = expr->boolop == OR_EXPR ? MX_OP_OR : MX_OP_AND;
 	cond->expr_index = -1;
+	cond->level = MX_PUSHDOWN_SAFE;
 	foreach(lc, expr->args)
 	{
 		MxCond	   *arg = classify_clause(rel, relid, lfirst(lc), values);
@@ -435,6 +469,7 @@ classify_bool_expr(MxRelation *rel, Index relid, BoolExpr *expr, List **values)
 			*values = list_truncate(*values, nvalues);
 			return NULL;
 		}
+		cond->level = Max(cond->level, arg->level);
 		cond->args = lappend(cond->args, arg);
 	}
 	return cond;
@@ -545,6 +580,7 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		List	   *values = NIL;
 		MxIdLookup	candidate;
+		MxCond	   *cond;
 
 		if (!mx_pushdown || ri->pseudoconstant)
 		{
@@ -557,7 +593,8 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 			*id = candidate;
 			id->clause = ri;
 		}
-		if (classify_clause(rel, baserel->relid, ri->clause, &values) != NULL)
+		cond = classify_clause(rel, baserel->relid, ri->clause, &values);
+		if (cond != NULL && cond->level <= mx_pushdown)
 			*remote = lappend(*remote, ri);
 		else
 			*local = lappend(*local, ri);
@@ -658,7 +695,8 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 
 	if (col == NULL || col->nlocations != 1 || nulls_first != desc)
 		return false;
-	if (opfamily != btree_family(col->typid))
+	if (opfamily != btree_family(col->typid) ||
+		mx_sort_level(rel, col->attnum) > mx_pushdown)
 		return false;
 	switch (col->typid)
 	{
@@ -679,6 +717,16 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 	return true;
 }
 
+/*
+ * The certainty of a sort: strict rules sort only on a field with a payload
+ * index, which the column option "indexed" vouches for.
+ */
+int
+mx_sort_level(MxRelation *rel, AttrNumber attnum)
+{
+	return rel->columns[attnum - 1].indexed ? MX_PUSHDOWN_SAFE : MX_PUSHDOWN_ALL;
+}
+
 /* ---------- the spec in a plan ---------- */
 
 static List *
@@ -689,8 +737,9 @@ cond_to_list(MxCond *cond)
 
 	foreach(lc, cond->args)
 		args = lappend(args, cond_to_list(lfirst(lc)));
-	return list_make4(makeInteger(cond->op), makeInteger(cond->attnum),
-					  makeInteger(cond->expr_index), args);
+	return list_make5(makeInteger(cond->op), makeInteger(cond->attnum),
+					  makeInteger(cond->expr_index), args,
+					  makeInteger(cond->level));
 }
 
 static MxCond *
@@ -704,6 +753,7 @@ cond_from_list(List *item)
 	cond->expr_index = intVal(lthird(item));
 	foreach(lc, (List *) lfourth(item))
 		cond->args = lappend(cond->args, cond_from_list(lfirst(lc)));
+	cond->level = intVal(list_nth(item, 4));
 	return cond;
 }
 
@@ -1002,7 +1052,9 @@ add_test(MxPreparedCond *pc, const char *op, char *value)
  *   strictly between d's neighbours, so "= d" becomes that open interval
  *   and the non-strict bounds reach out to the neighbour;
  * - numeric, bigint: the API may compare as doubles, where values tie
- *   that differ here; strict bounds become non-strict.
+ *   that differ here; strict bounds become non-strict.  Equality on a
+ *   numeric is the closed interval [v, v]: strict rules refuse an exact
+ *   match with a float, never a range on numbers.
  */
 static void
 add_comparison(MxPreparedCond *pc, MxCondOp op, char *value)
@@ -1035,6 +1087,12 @@ add_comparison(MxPreparedCond *pc, MxCondOp op, char *value)
 			default:
 				break;
 		}
+	}
+	else if (typid == NUMERICOID && op == MX_OP_EQ)
+	{
+		add_test(pc, "gte", value);
+		add_test(pc, "lte", value);
+		return;
 	}
 	else if (rounds_remotely(typid))
 	{

@@ -46,6 +46,7 @@ typedef struct MxColumn
 	MxLocation	locations[MX_MAX_LOCATIONS];
 	bool		needs_vectors;	/* ask for return_vectors when used */
 	bool		needs_url;		/* ask for return_url when used */
+	bool		indexed;		/* column option: the API can sort on it */
 } MxColumn;
 
 /* A foreign table's columns, by attribute number (index attnum - 1). */
@@ -114,6 +115,7 @@ typedef struct MxCond
 	AttrNumber	attnum;
 	MxCondOp	op;
 	int			expr_index;		/* into fdw_exprs, -1 for none */
+	int			level;			/* MxPushdown: the least that sends it */
 	List	   *args;			/* MxCond * of an AND/OR */
 } MxCond;
 
@@ -153,6 +155,7 @@ extern MxScanSpec *mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel,
 extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
 							 Oid opfamily, Oid collation, bool nulls_first,
 							 bool desc, AttrNumber *attnum);
+extern int	mx_sort_level(MxRelation *rel, AttrNumber attnum);
 extern List *mx_spec_to_list(MxScanSpec *spec);
 extern MxScanSpec *mx_spec_from_list(List *list);
 extern char *mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values,

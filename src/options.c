@@ -40,6 +40,7 @@ static const MxOption valid_options[] = {
 	{"namespace", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
 	{"field", AttributeRelationId},
+	{"indexed", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 
@@ -186,6 +187,13 @@ check_option_value(DefElem *def)
 		check_page_size(def);
 	else if (strcmp(def->defname, "field") == 0)
 		check_field(def);
+	else if (strcmp(def->defname, "indexed") == 0)
+	{
+		bool		indexed;
+
+		if (!parse_bool(defGetString(def), &indexed))
+			invalid_value(def, "The option \"indexed\" is a boolean: true or false.");
+	}
 	else
 	{
 		check_plain_string(def);
@@ -327,6 +335,24 @@ set_column_source(MxColumn *col, const char *field)
  * Everything the planner and executor need to know about a foreign table,
  * read from the catalogs.
  */
+/* The column option "indexed": the API can sort on the field. */
+static bool
+column_indexed(Oid relid, AttrNumber attnum)
+{
+	ListCell   *lc;
+
+	foreach(lc, GetForeignColumnOptions(relid, attnum))
+	{
+		DefElem    *def = lfirst_node(DefElem, lc);
+
+		bool		indexed;
+
+		if (strcmp(def->defname, "indexed") == 0)
+			return parse_bool(defGetString(def), &indexed) && indexed;
+	}
+	return false;
+}
+
 MxRelation *
 mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 {
@@ -374,6 +400,7 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 		set_column_source(col,
 						  mx_fdw_option(GetForeignColumnOptions(relid, att->attnum),
 										"field"));
+		col->indexed = column_indexed(relid, att->attnum);
 	}
 	return rel;
 }
