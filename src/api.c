@@ -22,6 +22,7 @@
 #include "utils/jsonb.h"
 
 #include "api.h"
+#include "control.h"
 #include "json.h"
 #include "mixpeek_limits.h"
 #include "percent.h"
@@ -271,66 +272,60 @@ typedef struct MxErrorInfo
 	char	   *message;
 	char	   *resource;		/* error.details.resource, if any */
 	bool		has_document_id;	/* error.details.document_id is set */
+	char	   *field;			/* error.details.field, if any */
+	char	   *operator;		/* error.details.operator, if any */
+	char	   *details;		/* the details' lines, for errdetail */
 } MxErrorInfo;
 
-/* FastAPI's 422: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]} */
-static void
-read_fastapi_detail(JsonbValue *detail, MxErrorInfo *info)
+static char *
+pstrdup_or_null(const char *s)
 {
-	JsonbContainer *first;
-	JsonbValue *v;
-
-	if (detail->type == jbvString)
-	{
-		info->is_envelope = true;
-		info->message = mx_json_string(detail);
-		return;
-	}
-	if (detail->type != jbvBinary || !JsonContainerIsArray(detail->val.binary.data) ||
-		JsonContainerSize(detail->val.binary.data) == 0)
-		return;
-	v = getIthJsonbValueFromContainer(detail->val.binary.data, 0);
-	if (v == NULL || v->type != jbvBinary)
-		return;
-	first = v->val.binary.data;
-	info->is_envelope = true;
-	info->type = mx_json_string(mx_json_get(first, "type"));
-	info->message = mx_json_string(mx_json_get(first, "msg"));
-	v = mx_json_get(first, "loc");
-	if (v != NULL && v->type == jbvBinary && info->message != NULL)
-		info->message = psprintf("%s (at %s)", info->message,
-								 JsonbToCString(NULL, v->val.binary.data, -1));
+	return s ? pstrdup(s) : NULL;
 }
 
+/* The details' lines as one paragraph, or NULL when there are none. */
+static char *
+details_text(MxControlError *err)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (err->ndetails == 0)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "Mixpeek's details:");
+	for (i = 0; i < err->ndetails; i++)
+		appendStringInfo(&buf, "%s %s", i > 0 ? ";" : "", err->details[i]);
+	if (err->more_details > 0)
+		appendStringInfo(&buf, "; and %d more", err->more_details);
+	appendStringInfoChar(&buf, '.');
+	return buf.data;
+}
+
+/*
+ * The error body as control.c reads it (jansson, malloc), copied into the
+ * current memory context.  The malloc'd copy is freed before anything
+ * here can raise an error... except palloc itself, whose failure leaks it.
+ */
 static MxErrorInfo
 read_error_body(MxHttpRequest *req)
 {
 	MxErrorInfo info = {0};
-	char	   *why;
-	Jsonb	   *jb;
-	JsonbValue *v;
+	MxControlError err;
 
-	jb = mx_json_parse(req->response.data, req->response.len, &why);
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return info;
-	v = mx_json_get(&jb->root, "error");
-	if (v != NULL && v->type == jbvBinary)
+	if (mx_control_read_error(req->response.data, req->response.len, &err))
 	{
-		JsonbValue *id;
-
 		info.is_envelope = true;
-		info.is_mixpeek = true;
-		info.type = mx_json_string(mx_json_get(v->val.binary.data, "type"));
-		info.message = mx_json_string(mx_json_get(v->val.binary.data, "message"));
-		info.resource = mx_json_string(mx_json_get_path(v->val.binary.data,
-														"details.resource"));
-		id = mx_json_get_path(v->val.binary.data, "details.document_id");
-		info.has_document_id = (id != NULL && id->type != jbvNull);
-		return info;
+		info.is_mixpeek = err.is_mixpeek;
+		info.type = pstrdup_or_null(err.type);
+		info.message = pstrdup_or_null(err.message);
+		info.resource = pstrdup_or_null(err.resource);
+		info.has_document_id = err.has_document_id;
+		info.field = pstrdup_or_null(err.field);
+		info.operator = pstrdup_or_null(err.operator);
+		info.details = details_text(&err);
 	}
-	v = mx_json_get(&jb->root, "detail");
-	if (v != NULL)
-		read_fastapi_detail(v, &info);
+	mx_control_error_free(&err);
 	return info;
 }
 
@@ -551,9 +546,16 @@ report_http_status(MxHttpRequest *req, MxErrorInfo *reply)
 			detail = append_sentence(detail, reply_hidden);
 	}
 	else if (info.is_envelope)
+	{
 		what = psprintf(" (%s: %s)",
 						info.type ? info.type : "unknown error type",
 						info.message ? info.message : "no message");
+		/* what the API found wrong with the request */
+		if (info.details != NULL && (req->status == 400 || req->status == 422))
+			detail = append_sentence(detail,
+									 printable_prefix(info.details,
+													  strlen(info.details)));
+	}
 	else if (req->response.len > 0)
 		detail = append_sentence(detail,
 								 psprintf("The response is not a Mixpeek error: \"%s\".",

@@ -207,10 +207,33 @@ def json_or_none(b):
         return None
 
 
+def _int64(text):
+    if not -2 ** 63 <= int(text) < 2 ** 63:
+        raise Bad("integer jansson cannot hold")
+    return int(text)
+
+
+def _finite(text):
+    if float(text) in (float("inf"), float("-inf")):
+        raise Bad("real jansson cannot hold")
+    return text
+
+
+def jansson_reads(b):
+    """control.c reads error bodies with jansson, which refuses integers
+    outside 64 bits and reals beyond a double's range (jsonb takes both)."""
+    try:
+        json.loads(b.decode("utf-8"), parse_int=_int64, parse_float=_finite,
+                   parse_constant=_no_const)
+    except (ValueError, Bad, RecursionError):
+        return False
+    return True
+
+
 def read_error_body(b):
     """api.c's read_error_body: (is_envelope, type, message, resource)."""
     v = json_or_none(b)
-    if not isinstance(v, dict):
+    if not isinstance(v, dict) or not jansson_reads(b):
         return False, None, None, None
     s = lambda x: x if isinstance(x, str) else None
     if "error" in v and isinstance(v["error"], (dict, list)):
@@ -258,7 +281,7 @@ def expect_document(status, b):
 
 def missing_document(b):
     """api.c's is_missing_document: Mixpeek's NotFoundError about a document."""
-    v = json_or_none(b)
+    v = json_or_none(b) if jansson_reads(b) else None
     e = v.get("error") if isinstance(v, dict) else None
     if not isinstance(e, dict) or not isinstance(e.get("type"), str) or \
             e["type"].encode().lower() != b"notfounderror":

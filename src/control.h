@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * control.h
+ *		Reading the API's control replies (error envelopes) with jansson,
+ *		in plain C.
+ *
+ * No PostgreSQL here, so that test/fuzz/ can exercise it on its own;
+ * api.c copies what it needs into palloc'd memory and frees the rest at
+ * once.  Documents and list pages are not read here: they go through
+ * PostgreSQL's jsonb, which keeps every digit of a number.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIXPEEK_CONTROL_H
+#define MIXPEEK_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mixpeek_limits.h"
+
+/*
+ * An error body: Mixpeek's {"success": false, "status": N, "error":
+ * {"type", "message", "details"}} or FastAPI's {"detail": [...]} or
+ * {"detail": "..."}.  Every string is malloc'd (NULL when absent), valid
+ * UTF-8 without control characters, and bounded.
+ */
+typedef struct MxControlError
+{
+	bool		is_envelope;	/* one of the two shapes */
+	bool		is_mixpeek;		/* Mixpeek's own {"error": {...}} */
+	bool		has_document_id;	/* error.details.document_id is set */
+	char	   *type;
+	char	   *message;
+	char	   *resource;		/* error.details.resource */
+	char	   *field;			/* error.details.field: the part rejected */
+	char	   *operator;		/* error.details.operator */
+
+	/*
+	 * The details, one "location: message" line each: FastAPI's detail[]
+	 * entries, error.details.validation_errors[], or error.details' other
+	 * members.  more_details counts those left out.
+	 */
+	int			ndetails;
+	int			more_details;
+	char	   *details[MX_ERROR_DETAILS_MAX];
+} MxControlError;
+
+/*
+ * Read an error body of len bytes (not NUL-terminated).  Fills *err (all
+ * zero for a body that is neither shape) and returns err->is_envelope.
+ * Release with mx_control_error_free() whatever it returned.
+ */
+extern bool mx_control_read_error(const char *body, size_t len,
+								  MxControlError *err);
+extern void mx_control_error_free(MxControlError *err);
+
+#endif							/* MIXPEEK_CONTROL_H */
