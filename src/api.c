@@ -704,3 +704,30 @@ mx_api_error_resource(MxHttpRequest *req)
 		return NULL;
 	return info.resource;
 }
+
+MxRejection *
+mx_api_rejection(MxHttpRequest *req)
+{
+	MxRejection *rej;
+	MxErrorInfo info;
+
+	if (req->outcome != MX_HTTP_DONE ||
+		(req->status != 400 && req->status != 422))
+		return NULL;
+	rej = palloc0(sizeof(MxRejection));
+	rej->status = req->status;
+	if (!reply_may_be_shown(req))
+		return rej;
+	info = read_error_body(req);
+	if (!info.is_envelope)
+		return rej;
+	rej->field = info.field;
+	rej->operator = info.operator;
+	rej->text = mx_http_redact(req,
+							   printable_prefix(psprintf("Mixpeek's message: \"%s\".%s%s",
+														 info.message ? info.message : "",
+														 info.details ? " " : "",
+														 info.details ? info.details : ""),
+												MX_SNIPPET_WINDOW));
+	return rej;
+}

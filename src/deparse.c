@@ -847,6 +847,172 @@ static const char *const operator_names[] = {
 	[MX_OP_PREFIX] = "starts_with"
 };
 
+/* ---------- doing without what the API refused ---------- */
+
+/* Could a condition with this operator be sent as the API's operator name? */
+static bool
+op_sends(MxCondOp op, const char *name)
+{
+	switch (op)
+	{
+		case MX_OP_EQ:
+			/* strings may go as "in", numbers as an interval */
+			return strcmp(name, "eq") == 0 || strcmp(name, "in") == 0 ||
+				strcmp(name, "gt") == 0 || strcmp(name, "lt") == 0 ||
+				strcmp(name, "gte") == 0 || strcmp(name, "lte") == 0;
+		case MX_OP_LT:
+		case MX_OP_LE:
+			return strcmp(name, "lt") == 0 || strcmp(name, "lte") == 0;
+		case MX_OP_GT:
+		case MX_OP_GE:
+			return strcmp(name, "gt") == 0 || strcmp(name, "gte") == 0;
+		default:
+			return strcmp(name, operator_names[op]) == 0;
+	}
+}
+
+/*
+ * Does text mention word as a whole: not inside a longer name made of
+ * letters, digits, '_' and '.'?
+ */
+static bool
+mentions_word(const char *text, const char *word)
+{
+	size_t		len = strlen(word);
+	const char *p;
+
+	for (p = strstr(text, word); p != NULL; p = strstr(p + 1, word))
+	{
+		bool		before = (p > text && (isalnum((unsigned char) p[-1]) ||
+										   p[-1] == '_' || p[-1] == '.'));
+		bool		after = (isalnum((unsigned char) p[len]) ||
+							 p[len] == '_' || p[len] == '.');
+
+		if (!before && !after)
+			return true;
+	}
+	return false;
+}
+
+/* Does the rejection name this field (and the operator, when it gives one)? */
+static bool
+names_field(const MxRejection *rej, const char *field, MxCondOp op)
+{
+	if (rej->field != NULL)
+		return strcmp(rej->field, field) == 0 &&
+			(rej->operator == NULL || (op != MX_OP_AND && op_sends(op, rej->operator)));
+	return rej->text != NULL && mentions_word(rej->text, field);
+}
+
+/* Does the rejection name a comparison of this condition? */
+static bool
+names_condition(MxRelation *rel, MxCond *cond, const MxRejection *rej)
+{
+	ListCell   *lc;
+	MxColumn   *col;
+	int			i;
+
+	if (cond->op == MX_OP_AND || cond->op == MX_OP_OR)
+	{
+		foreach(lc, cond->args)
+		{
+			if (names_condition(rel, lfirst(lc), rej))
+				return true;
+		}
+		return false;
+	}
+	col = &rel->columns[cond->attnum - 1];
+	for (i = 0; i < col->nlocations; i++)
+	{
+		if (names_field(rej, col->locations[i].dotted, cond->op))
+			return true;
+	}
+	return false;
+}
+
+/* "column" operator, for each comparison of a condition */
+static void
+describe_condition(StringInfo buf, MxRelation *rel, MxCond *cond)
+{
+	ListCell   *lc;
+
+	if (cond->op == MX_OP_AND || cond->op == MX_OP_OR)
+	{
+		foreach(lc, cond->args)
+			describe_condition(buf, rel, lfirst(lc));
+		return;
+	}
+	appendStringInfo(buf, "%s\"%s\" %s", buf->len > 0 ? ", " : "",
+					 rel->columns[cond->attnum - 1].name,
+					 operator_names[cond->op]);
+}
+
+/*
+ * The scan without the parts a refusal names: the conditions with a
+ * comparison on the field it names (an AND of the scan's conditions loses
+ * members, which only widens what is asked for), or the sort.  A refusal
+ * that names none of them costs every condition above safe and the sort.
+ * Returns NULL when nothing would be left out; else the new spec, and in
+ * *dropped what it leaves out, for a message.  Without the sort, the scan
+ * sorts its rows itself (fdw.c); without a condition, it asks for whole
+ * pages, as the limit would no longer hold.
+ */
+MxScanSpec *
+mx_spec_without(MxRelation *rel, MxScanSpec *spec, const MxRejection *rej,
+				char **dropped)
+{
+	MxScanSpec *out = palloc(sizeof(MxScanSpec));
+	StringInfoData what;
+	List	   *named = NIL;
+	bool		sort_named = false;
+	ListCell   *lc;
+
+	*out = *spec;
+	out->conds = NIL;
+	foreach(lc, spec->conds)
+	{
+		if (names_condition(rel, lfirst(lc), rej))
+			named = lappend(named, lfirst(lc));
+	}
+	if (spec->sort_attnum > 0)
+		sort_named = names_field(rej, rel->columns[spec->sort_attnum - 1].locations[0].dotted,
+								 MX_OP_AND) ||
+			(named == NIL && rej->text != NULL && mentions_word(rej->text, "sort"));
+	if (named == NIL && !sort_named)
+	{
+		foreach(lc, spec->conds)
+		{
+			if (((MxCond *) lfirst(lc))->level > MX_PUSHDOWN_SAFE)
+				named = lappend(named, lfirst(lc));
+		}
+		sort_named = (spec->sort_attnum > 0);
+	}
+	if (named == NIL && !sort_named)
+		return NULL;
+
+	initStringInfo(&what);
+	foreach(lc, spec->conds)
+	{
+		if (list_member_ptr(named, lfirst(lc)))
+			describe_condition(&what, rel, lfirst(lc));
+		else
+			out->conds = lappend(out->conds, lfirst(lc));
+	}
+	if (named != NIL)
+		out->limit = 0;
+	if (sort_named)
+	{
+		appendStringInfo(&what, "%sthe sort on \"%s\"", what.len > 0 ? ", " : "",
+						 rel->columns[spec->sort_attnum - 1].name);
+		out->sort_attnum = 0;
+		out->limit = 0;
+	}
+	*dropped = what.data;
+	return out;
+}
+
+/* ---------- writing bodies ---------- */
+
 static char *
 json_string_of(const char *text)
 {
