@@ -277,10 +277,20 @@ typedef struct MxErrorInfo
 	char	   *details;		/* the details' lines, for errdetail */
 } MxErrorInfo;
 
+static char *printable_prefix(const char *s, int max);
+
+/*
+ * A string of the reply (UTF-8) for a message: as it is in a UTF-8
+ * database, else its ASCII with "?" for every other byte.
+ */
 static char *
-pstrdup_or_null(const char *s)
+server_string(const char *utf8)
 {
-	return s ? pstrdup(s) : NULL;
+	if (utf8 == NULL)
+		return NULL;
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return pstrdup(utf8);
+	return printable_prefix(utf8, strlen(utf8));
 }
 
 /* The details' lines as one paragraph, or NULL when there are none. */
@@ -317,12 +327,12 @@ read_error_body(MxHttpRequest *req)
 	{
 		info.is_envelope = true;
 		info.is_mixpeek = err.is_mixpeek;
-		info.type = pstrdup_or_null(err.type);
-		info.message = pstrdup_or_null(err.message);
-		info.resource = pstrdup_or_null(err.resource);
+		info.type = server_string(err.type);
+		info.message = server_string(err.message);
+		info.resource = server_string(err.resource);
 		info.has_document_id = err.has_document_id;
-		info.field = pstrdup_or_null(err.field);
-		info.operator = pstrdup_or_null(err.operator);
+		info.field = server_string(err.field);
+		info.operator = server_string(err.operator);
 		info.details = details_text(&err);
 	}
 	mx_control_error_free(&err);

@@ -4,10 +4,11 @@
  *		Reading the API's error envelopes with jansson (see control.h).
  *
  * Plain C and malloc: a failed allocation leaves a field NULL rather than
- * raising anything, and nothing here may longjmp.  Strings keep at most a
- * bounded number of bytes, cut at a character boundary, with control
- * characters shown as spaces, so that the caller can put them in a message
- * as they are (after masking the key).
+ * raising anything, and nothing here may longjmp.  The error's type and
+ * message are kept as the API wrote them; the other strings (the details)
+ * keep at most a bounded number of bytes, cut at a character boundary,
+ * with control characters shown as spaces, so that the caller can put them
+ * in a message as they are (after masking the key).
  *
  *-------------------------------------------------------------------------
  */
@@ -18,9 +19,6 @@
 
 #include "control.h"
 #include "json_depth.h"
-
-/* Bytes kept of an error's type and message. */
-#define MX_ERROR_MESSAGE_BYTES 1000
 
 /* Length of s cut to at most max bytes, not inside a UTF-8 sequence. */
 static size_t
@@ -54,6 +52,16 @@ bounded_copy(const char *s, size_t len, size_t max)
 	return out;
 }
 
+/*
+ * A string as it is, else NULL: the error's type and message, shown as
+ * the API wrote them (jansson refuses \u0000, so the copy is whole).
+ */
+static char *
+exact_string(json_t *v)
+{
+	return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+}
+
 /* A string member as a bounded copy, else NULL. */
 static char *
 string_of(json_t *v, size_t max)
@@ -84,29 +92,33 @@ text_of(json_t *v, size_t max)
 static char *
 location_of(json_t *loc, size_t max)
 {
-	char		buf[MX_ERROR_DETAIL_BYTES + 1];
+	char	   *joined;
+	char	   *out;
 	size_t		used = 0;
 	size_t		i;
 	json_t	   *part;
 
 	if (!json_is_array(loc))
 		return text_of(loc, max);
-	buf[0] = '\0';
+	/* each part is at most max bytes, plus its dot */
+	joined = malloc(json_array_size(loc) * (max + 1) + 1);
+	if (joined == NULL)
+		return NULL;
+	joined[0] = '\0';
 	json_array_foreach(loc, i, part)
 	{
 		char	   *text = text_of(part, max);
-		int			n;
 
 		if (text == NULL)
 			continue;
-		n = snprintf(buf + used, sizeof(buf) - used, "%s%s",
-					 used > 0 ? "." : "", text);
+		used += sprintf(joined + used, "%s%s", used > 0 ? "." : "", text);
 		free(text);
-		if (n < 0 || (size_t) n >= sizeof(buf) - used)
+		if (used > max)
 			break;
-		used += n;
 	}
-	return bounded_copy(buf, strlen(buf), max);
+	out = bounded_copy(joined, used, max);
+	free(joined);
+	return out;
 }
 
 /* Keep one details line, "location: message", or count it as left out. */
@@ -218,8 +230,7 @@ static char *
 first_message(json_t *first)
 {
 	json_t	   *loc = json_object_get(first, "loc");
-	char	   *msg = string_of(json_object_get(first, "msg"),
-								MX_ERROR_MESSAGE_BYTES);
+	char	   *msg = exact_string(json_object_get(first, "msg"));
 	char	   *where;
 	char	   *out;
 	size_t		size;
@@ -237,9 +248,7 @@ first_message(json_t *first)
 	if (out == NULL)
 		return msg;
 	free(msg);
-	msg = bounded_copy(out, strlen(out), MX_ERROR_MESSAGE_BYTES);
-	free(out);
-	return msg;
+	return out;
 }
 
 /* FastAPI: {"detail": "text"} or {"detail": [validation errors]} */
@@ -251,17 +260,18 @@ read_fastapi(MxControlError *err, json_t *detail)
 	if (json_is_string(detail))
 	{
 		err->is_envelope = true;
-		err->message = string_of(detail, MX_ERROR_MESSAGE_BYTES);
+		err->message = exact_string(detail);
 		return;
 	}
 	if (!json_is_array(detail) || json_array_size(detail) == 0)
 		return;
 	first = json_array_get(detail, 0);
-	if (!json_is_object(first))
+	if (!json_is_object(first) && !json_is_array(first))
 		return;
 	err->is_envelope = true;
-	err->type = string_of(json_object_get(first, "type"),
-						  MX_ERROR_MESSAGE_BYTES);
+	if (!json_is_object(first))
+		return;
+	err->type = exact_string(json_object_get(first, "type"));
 	err->message = first_message(first);
 	add_validation_errors(err, detail);
 }
@@ -282,14 +292,12 @@ mx_control_read_error(const char *body, size_t len, MxControlError *err)
 	if (root == NULL)
 		return false;
 	error = json_object_get(root, "error");
-	if (json_is_object(error))
+	if (json_is_object(error) || json_is_array(error))
 	{
 		err->is_envelope = true;
 		err->is_mixpeek = true;
-		err->type = string_of(json_object_get(error, "type"),
-							  MX_ERROR_MESSAGE_BYTES);
-		err->message = string_of(json_object_get(error, "message"),
-								 MX_ERROR_MESSAGE_BYTES);
+		err->type = exact_string(json_object_get(error, "type"));
+		err->message = exact_string(json_object_get(error, "message"));
 		read_details(err, json_object_get(error, "details"));
 	}
 	else if (json_is_object(root) && json_object_get(root, "detail") != NULL)

@@ -22,8 +22,9 @@
 /*
  * An error body: Mixpeek's {"success": false, "status": N, "error":
  * {"type", "message", "details"}} or FastAPI's {"detail": [...]} or
- * {"detail": "..."}.  Every string is malloc'd (NULL when absent), valid
- * UTF-8 without control characters, and bounded.
+ * {"detail": "..."}.  Every string is malloc'd (NULL when absent) and
+ * valid UTF-8; type and message are the API's own, the other strings
+ * bounded and without control characters.
  */
 typedef struct MxControlError
 {
