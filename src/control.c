@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * control.c
- *		Reading the API's error envelopes with jansson (see control.h).
+ *		Reading the API's error envelopes and the fields of collection
+ *		lists with jansson (see control.h).
  *
  * Plain C and malloc: a failed allocation leaves a field NULL rather than
  * raising anything, and nothing here may longjmp.  The error's type and
@@ -13,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,4 +321,89 @@ mx_control_error_free(MxControlError *err)
 	for (i = 0; i < err->ndetails; i++)
 		free(err->details[i]);
 	memset(err, 0, sizeof(*err));
+}
+
+/* One collection's field names, in the body's order; false when out of memory. */
+static bool
+read_schema(json_t *collection, int *nfields, char ***fields)
+{
+	json_t	   *properties = json_object_get(json_object_get(collection,
+															 "output_schema"),
+											 "properties");
+	const char *key;
+	json_t	   *value;
+	int			n = 0;
+
+	*nfields = 0;
+	*fields = NULL;
+	if (!json_is_object(properties) || json_object_size(properties) == 0)
+		return true;
+	*fields = calloc(json_object_size(properties), sizeof(char *));
+	if (*fields == NULL)
+		return false;
+	json_object_foreach(properties, key, value)
+	{
+		(*fields)[n] = strdup(key);
+		if ((*fields)[n] == NULL)
+			break;
+		n++;
+	}
+	*nfields = n;
+	return n == (int) json_object_size(properties);
+}
+
+bool
+mx_control_read_schemas(const char *body, size_t len, MxControlSchemas *out)
+{
+	json_t	   *root;
+	json_t	   *results;
+	json_error_t jerr;
+	size_t		i;
+	bool		ok = true;
+
+	memset(out, 0, sizeof(*out));
+	if (body == NULL ||
+		mx_json_nesting_depth(body, len, MX_JSON_MAX_DEPTH) > MX_JSON_MAX_DEPTH)
+		return false;
+	root = json_loadb(body, len, 0, &jerr);
+	if (root == NULL)
+		return false;
+	results = json_object_get(root, "results");
+	if (!json_is_array(results) || json_array_size(results) > (size_t) INT_MAX)
+	{
+		json_decref(root);
+		return false;
+	}
+	out->nfields = calloc(json_array_size(results) + 1, sizeof(int));
+	out->fields = calloc(json_array_size(results) + 1, sizeof(char **));
+	if (out->nfields == NULL || out->fields == NULL)
+		ok = false;
+	for (i = 0; ok && i < json_array_size(results); i++)
+	{
+		out->nresults++;
+		ok = read_schema(json_array_get(results, i), &out->nfields[i],
+						 &out->fields[i]);
+	}
+	json_decref(root);
+	if (!ok)
+		mx_control_schemas_free(out);
+	return ok;
+}
+
+void
+mx_control_schemas_free(MxControlSchemas *out)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < out->nresults; i++)
+	{
+		for (j = 0; out->fields[i] != NULL && j < out->nfields[i]; j++)
+			free(out->fields[i][j]);
+		if (out->fields[i] != NULL)
+			free(out->fields[i]);
+	}
+	free(out->nfields);
+	free(out->fields);
+	memset(out, 0, sizeof(*out));
 }

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * control.h
- *		Reading the API's control replies (error envelopes) with jansson,
- *		in plain C.
+ *		Reading the API's control replies (error envelopes, the fields of
+ *		collection lists) with jansson, in plain C.
  *
  * No PostgreSQL here, so that test/fuzz/ can exercise it on its own;
  * api.c copies what it needs into palloc'd memory and frees the rest at
- * once.  Documents and list pages are not read here: they go through
- * PostgreSQL's jsonb, which keeps every digit of a number.
+ * once.  Documents and list pages (their results and cursors) are not read
+ * here: they go through PostgreSQL's jsonb, which keeps every digit of a
+ * number.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,5 +56,27 @@ typedef struct MxControlError
 extern bool mx_control_read_error(const char *body, size_t len,
 								  MxControlError *err);
 extern void mx_control_error_free(MxControlError *err);
+
+/*
+ * The field names of each collection of a collection list page, in the
+ * order the body gives them (jsonb sorts an object's keys, jansson keeps
+ * them): the keys of results[i].output_schema.properties.  A key the body
+ * repeats is there once, where it first appears.  Everything malloc'd.
+ */
+typedef struct MxControlSchemas
+{
+	int			nresults;		/* elements of "results" */
+	int		   *nfields;		/* per element: its fields (0: none) */
+	char	 ***fields;			/* per element: their names */
+} MxControlSchemas;
+
+/*
+ * Read a collection list body of len bytes.  False (and *out empty) when
+ * jansson cannot read it, it has no "results" array, or memory runs out.
+ * Release with mx_control_schemas_free() whatever it returned.
+ */
+extern bool mx_control_read_schemas(const char *body, size_t len,
+									MxControlSchemas *out);
+extern void mx_control_schemas_free(MxControlSchemas *out);
 
 #endif							/* MIXPEEK_CONTROL_H */

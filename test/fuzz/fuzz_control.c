@@ -1,5 +1,6 @@
 /*
- * libFuzzer harness for src/control.c: error replies read with jansson.
+ * libFuzzer harness for src/control.c: error replies and the fields of
+ * collection lists, read with jansson.
  *
  * Checked for every input:
  *  - mx_control_read_error() returns is_envelope and leaves everything
@@ -9,7 +10,10 @@
  *    (MX_ERROR_DETAIL_BYTES), and at most MX_ERROR_DETAILS_MAX lines are
  *    kept, the rest counted;
  *  - reading the same body twice gives the same result (no state kept);
- *  - mx_control_error_free() releases everything (LeakSanitizer).
+ *  - mx_control_error_free() releases everything (LeakSanitizer);
+ *  - mx_control_read_schemas(): when it reads the body, every field name
+ *    is there, valid UTF-8, and none comes twice in one collection; when
+ *    it does not, nothing is left; mx_control_schemas_free() releases all.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -78,6 +82,36 @@ same_string(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
 }
 
+static void
+check_schemas(const uint8_t *data, size_t size)
+{
+	MxControlSchemas s;
+	int			i;
+	int			j;
+	int			k;
+
+	if (!mx_control_read_schemas((const char *) data, size, &s))
+	{
+		CHECK(s.nresults == 0 && s.nfields == NULL && s.fields == NULL);
+		return;
+	}
+	CHECK(s.nresults >= 0);
+	for (i = 0; i < s.nresults; i++)
+	{
+		CHECK(s.nfields[i] >= 0);
+		CHECK(s.nfields[i] == 0 || s.fields[i] != NULL);
+		for (j = 0; j < s.nfields[i]; j++)
+		{
+			CHECK(s.fields[i][j] != NULL && valid_utf8(s.fields[i][j], 1));
+			/* quadratic, but the input is at most a few kB */
+			for (k = 0; k < j; k++)
+				CHECK(strcmp(s.fields[i][j], s.fields[i][k]) != 0);
+		}
+	}
+	mx_control_schemas_free(&s);
+	CHECK(s.nresults == 0 && s.fields == NULL);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -118,5 +152,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mx_control_error_free(&a);
 	mx_control_error_free(&b);
 	CHECK(a.type == NULL && a.ndetails == 0);
+	check_schemas(data, size);
 	return 0;
 }
