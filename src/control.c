@@ -278,19 +278,29 @@ read_fastapi(MxControlError *err, json_t *detail)
 	add_validation_errors(err, detail);
 }
 
+/*
+ * The body as jansson reads it, or NULL.  Nesting deeper than jsonb takes
+ * (json.c) is refused here too, so that both readers see the same bodies.
+ */
+static json_t *
+load_body(const char *body, size_t len)
+{
+	json_error_t jerr;
+
+	if (body == NULL ||
+		mx_json_nesting_depth(body, len, MX_JSON_MAX_DEPTH) > MX_JSON_MAX_DEPTH)
+		return NULL;
+	return json_loadb(body, len, 0, &jerr);
+}
+
 bool
 mx_control_read_error(const char *body, size_t len, MxControlError *err)
 {
 	json_t	   *root;
 	json_t	   *error;
-	json_error_t jerr;
 
 	memset(err, 0, sizeof(*err));
-	/* what jsonb would refuse is no envelope either (json.c) */
-	if (body == NULL ||
-		mx_json_nesting_depth(body, len, MX_JSON_MAX_DEPTH) > MX_JSON_MAX_DEPTH)
-		return false;
-	root = json_loadb(body, len, 0, &jerr);
+	root = load_body(body, len);
 	if (root == NULL)
 		return false;
 	error = json_object_get(root, "error");
@@ -357,15 +367,11 @@ mx_control_read_schemas(const char *body, size_t len, MxControlSchemas *out)
 {
 	json_t	   *root;
 	json_t	   *results;
-	json_error_t jerr;
 	size_t		i;
 	bool		ok = true;
 
 	memset(out, 0, sizeof(*out));
-	if (body == NULL ||
-		mx_json_nesting_depth(body, len, MX_JSON_MAX_DEPTH) > MX_JSON_MAX_DEPTH)
-		return false;
-	root = json_loadb(body, len, 0, &jerr);
+	root = load_body(body, len);
 	if (root == NULL)
 		return false;
 	results = json_object_get(root, "results");

@@ -119,6 +119,14 @@ class Pushdown(mx.TestCase):
     def lists(self, cap):
         return [r["json"] or {} for r in cap.requests() if r["path"].endswith("/documents/list")]
 
+    def refused(self, c, cap, level, sql, regex, nrequests, what):
+        """sql at level ends in the API's 22023 after nrequests list requests."""
+        mx.query(c, "SET mixpeek.pushdown = %s", (level,))
+        cap.clear()
+        err = mx.expect_error(c, sql, None, "22023", regex)
+        mx.check_eq(len(self.lists(cap)), nrequests, what)
+        return err
+
     def test_01_levels_on_the_wire(self):
         """safe sends only what strict rules keep exact; all sends more"""
         cap, c = self.listener(StrictApi())
@@ -246,30 +254,23 @@ class Pushdown(mx.TestCase):
                                                                      "msg": "not allowed"}]})
             return None
         cap, c = self.listener(StrictApi(rule))
-        mx.query(c, "SET mixpeek.pushdown = 'all'")
-        cap.clear()
-        err = mx.expect_error(c, "SELECT count(*) FROM mx_pd_t WHERE category = 'news' AND category > 'a'",
-                              None, "22023", r"^Mixpeek returned HTTP 400 \(BadRequestError: Filters are disabled\)$")
+        err = self.refused(c, cap, "all", "SELECT count(*) FROM mx_pd_t WHERE category = 'news' AND category > 'a'",
+                           r"^Mixpeek returned HTTP 400 \(BadRequestError: Filters are disabled\)$",
+                           2, "two requests: the first and one retry")
         if err is not None:
             mx.check_eq(err.detail, "Mixpeek's details: body.filters: not allowed.", "DETAIL: the details")
-        mx.check_eq(len(self.lists(cap)), 2, "two requests: the first and one retry")
         # at safe, nothing above safe to leave out: the ERROR at once
-        mx.query(c, "SET mixpeek.pushdown = safe")
-        cap.clear()
-        mx.expect_error(c, "SELECT count(*) FROM mx_pd_t WHERE category = 'news'", None, "22023",
-                        r"^Mixpeek returned HTTP 400")
-        mx.check_eq(len(self.lists(cap)), 1, "no retry without anything to leave out")
+        self.refused(c, cap, "safe", "SELECT count(*) FROM mx_pd_t WHERE category = 'news'",
+                     r"^Mixpeek returned HTTP 400", 1, "no retry without anything to leave out")
 
     def test_06_no_retry_after_rows(self):
         """a refusal of a later page is the ERROR: rows were returned"""
         api = StrictApi(later_page=(400, None, capture.envelope(400, "Invalid filter", "BadRequestError",
                                                                 {"field": "category", "operator": "gt"})))
         cap, c = self.listener(api)
-        mx.query(c, "SET mixpeek.pushdown = 'all'")
-        cap.clear()
-        mx.expect_error(c, "SELECT count(*) FROM mx_pd_t WHERE category > 'a'", None, "22023",
-                        r"^Mixpeek returned HTTP 400 \(BadRequestError: Invalid filter\)$")
-        mx.check_eq(len(self.lists(cap)), 2, "the first page and the refused second: no retry")
+        self.refused(c, cap, "all", "SELECT count(*) FROM mx_pd_t WHERE category > 'a'",
+                     r"^Mixpeek returned HTTP 400 \(BadRequestError: Invalid filter\)$",
+                     2, "the first page and the refused second: no retry")
 
     def test_07_key_echoed_in_refusal(self):
         """the key echoed in a refusal is masked in the NOTICE"""
