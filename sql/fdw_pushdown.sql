@@ -171,7 +171,10 @@ INSERT INTO clauses (clause) VALUES
   -- ids given as names (text compares with name), as from the catalogs
   ($$document_id = 'doc_flat_01'::name$$),
   ($$document_id = ANY (ARRAY['doc_flat_01', '..', NULL]::name[])$$),
-  ($$document_id IN (SELECT 'a b'::name)$$);
+  ($$document_id IN (SELECT 'a b'::name)$$),
+  -- a text column's match with a float's text is not sent (strict rules)
+  ($$words_text = '12.5'$$),
+  ($$words_text IN ('800', '1e3')$$);
 
 SELECT n, clause, d.nrows, d.same, d.sent, d.same_all, d.sent_all
 FROM clauses, pg_temp.differential(clause) d

@@ -1063,13 +1063,16 @@ is_json_number(const char *s)
  * and the API never finds such a value equal to a string.  So equality
  * with "12" or "true" also asks for the number or boolean (the API's
  * decimal equality is at least as wide as equal text), and equality with
- * what could be an object's or array's text cannot be sent.  Appends the
- * JSON candidates for a string; false when it cannot be sent.
+ * what could be an object's or array's text, or a float's, cannot be sent.
+ * Appends the JSON candidates for a string; false when it cannot be sent.
  */
 static bool
 append_string_candidates(StringInfo buf, const char *text)
 {
 	if (text[0] == '{' || text[0] == '[')
+		return false;
+	/* a match with a float: strict rules refuse it (op_level) */
+	if (is_json_number(text) && strpbrk(text, ".eE") != NULL)
 		return false;
 	if (buf->len > 1)
 		appendStringInfoChar(buf, ',');
