@@ -686,6 +686,10 @@ read_page(MxScanState *s, MxHttpRequest *req)
 		mx_api_report_unexpected(req, "The next cursor was already followed in this scan.");
 }
 
+static TupleTableSlot *next_row(ForeignScanState *node);
+static TupleTableSlot *next_sorted_row(ForeignScanState *node,
+									   MxScanState *s);
+
 /*
  * A first page refused as invalid (400, 422) is asked for once more
  * without the filter or sort the API names, or, when it names none,
@@ -694,10 +698,6 @@ read_page(MxScanState *s, MxHttpRequest *req)
  * checked locally, so the rows stay the same.  Returns true when the new
  * first page is on its way.
  */
-static TupleTableSlot *next_row(ForeignScanState *node);
-static TupleTableSlot *next_sorted_row(ForeignScanState *node,
-									   MxScanState *s);
-
 static bool
 retry_without_rejected(MxScanState *s, MxHttpRequest *req)
 {
