@@ -30,6 +30,19 @@ CREATE FOREIGN TABLE push_articles (
   metadata_text text OPTIONS (field 'metadata')
 ) SERVER mx_push OPTIONS (collection 'col_articles');
 
+-- The rules the mock applies to filters: strict for safe (which must send
+-- nothing a strict API refuses or narrows), lenient for all (what all adds
+-- is exact only there).  A mock without the setting answers 400: ignored.
+CREATE FUNCTION pg_temp.mock_semantics(rules text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE mock_raw;
+  EXECUTE format('COPY mock_raw FROM PROGRAM %L (FORMAT csv, QUOTE %L, DELIMITER %L)',
+                 format('curl -sS -X POST -d ''{"semantics": "%s"}'' %s/config',
+                        rules, current_setting('fdw_test.mock_control')),
+                 E'\x01', E'\x02');
+END $$;
+
 -- Each clause: rows at a pushdown level and the filters the mock received
 -- (or the GETs).
 CREATE FUNCTION pg_temp.rows_at(level text, clause text,
@@ -37,6 +50,7 @@ CREATE FUNCTION pg_temp.rows_at(level text, clause text,
 LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_temp.mock_reset();
+  PERFORM pg_temp.mock_semantics(CASE WHEN level = 'all' THEN 'lenient' ELSE 'strict' END);
   PERFORM set_config('mixpeek.pushdown', level, true);
   EXECUTE format('SELECT array_agg(t::text ORDER BY t::text) FROM push_articles t WHERE %s',
                  clause) INTO got;
