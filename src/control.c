@@ -102,8 +102,8 @@ location_of(json_t *loc, size_t max)
 
 	if (!json_is_array(loc))
 		return text_of(loc, max);
-	/* each part is at most max bytes, plus its dot */
-	joined = malloc(json_array_size(loc) * (max + 1) + 1);
+	/* parts of at most max bytes each are joined until max is passed */
+	joined = malloc(2 * (max + 1));
 	if (joined == NULL)
 		return NULL;
 	joined[0] = '\0';
@@ -151,6 +151,11 @@ add_validation_error(MxControlError *err, json_t *entry)
 	char	   *location;
 	char	   *message;
 
+	if (err->ndetails >= MX_ERROR_DETAILS_MAX)
+	{
+		err->more_details++;	/* not shown: not read */
+		return;
+	}
 	if (loc == NULL)
 		loc = json_object_get(entry, "field");
 	if (msg == NULL)
@@ -219,6 +224,11 @@ read_details(MxControlError *err, json_t *details)
 		if (strcmp(key, "validation_errors") == 0 && json_is_array(value))
 		{
 			add_validation_errors(err, value);
+			continue;
+		}
+		if (err->ndetails >= MX_ERROR_DETAILS_MAX)
+		{
+			err->more_details++;
 			continue;
 		}
 		text = text_of(value, MX_ERROR_DETAIL_BYTES);

@@ -871,9 +871,15 @@ op_sends(MxCondOp op, const char *name)
 	}
 }
 
+static bool
+is_name_char(char c)
+{
+	return isalnum((unsigned char) c) || c == '_';
+}
+
 /*
- * Does text mention word as a whole: not inside a longer name made of
- * letters, digits, '_' and '.'?
+ * Does text mention word as a whole: not inside a longer dotted name made
+ * of letters, digits and '_' (a '.' that ends a sentence ends the name)?
  */
 static bool
 mentions_word(const char *text, const char *word)
@@ -883,10 +889,9 @@ mentions_word(const char *text, const char *word)
 
 	for (p = strstr(text, word); p != NULL; p = strstr(p + 1, word))
 	{
-		bool		before = (p > text && (isalnum((unsigned char) p[-1]) ||
-										   p[-1] == '_' || p[-1] == '.'));
-		bool		after = (isalnum((unsigned char) p[len]) ||
-							 p[len] == '_' || p[len] == '.');
+		bool		before = (p > text && (is_name_char(p[-1]) || p[-1] == '.'));
+		bool		after = (is_name_char(p[len]) ||
+							 (p[len] == '.' && is_name_char(p[len + 1])));
 
 		if (!before && !after)
 			return true;

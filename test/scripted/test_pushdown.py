@@ -197,14 +197,14 @@ class Pushdown(mx.TestCase):
         def rule(b, headers):
             if ("category", "gt") in set(leaves(b.get("filters"))):
                 return 422, {"detail": [{"type": "value_error", "loc": ["body", "filters", "AND", 0],
-                                         "msg": "range on keyword field category", "input": None}]}
+                                         "msg": "range on keyword field category.", "input": None}]}
             return None
         cap, c = self.listener(StrictApi(rule))
         notices = self.differential(c, "SELECT document_id FROM mx_pd_t WHERE category > 'p' "
                                        "AND word_count < 150 ORDER BY 1", "all")
         text = "".join(notices)
         mx.check('retrying without "category" gt' in text, "NOTICE names the condition", notices)
-        mx.check("body.filters.AND.0: range on keyword field category" in text,
+        mx.check("body.filters.AND.0: range on keyword field category." in text,
                  "NOTICE's detail: the 422 entry's location and message", notices)
         mx.check_eq([sorted(leaves(b.get("filters"))) for b in self.lists(cap)[1:2]],
                     [[("word_count", "lt")]], "the retry keeps the other condition")
