@@ -238,7 +238,7 @@ SET mixpeek.pushdown = on;
 SHOW mixpeek.pushdown;
 SET mixpeek.pushdown = false;
 SHOW mixpeek.pushdown;
-SET mixpeek.pushdown = some;
+SET mixpeek.pushdown = 'sometimes';
 RESET mixpeek.pushdown;
 SHOW mixpeek.pushdown;
 ALTER FOREIGN TABLE push_articles ALTER COLUMN title OPTIONS (ADD indexed 'maybe');
