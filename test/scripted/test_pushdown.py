@@ -287,6 +287,25 @@ class Pushdown(mx.TestCase):
         mx.check_no_keys("".join(notices), "NOTICE", [KEY])
         mx.check("[redacted]" in "".join(notices), "the key shows as [redacted]", notices)
 
+    def test_08_retry_in_joins(self):
+        """a refused scan inside joins and a rescanned nested loop: one retry, exact rows"""
+        cap, c = self.listener(StrictApi(rejecting("metadata.title", "starts_with")))
+        mx.query(c, "CREATE TEMP TABLE pd_local (k int)")
+        mx.query(c, "INSERT INTO pd_local VALUES (10), (100), (150), (190)")
+        for plan in ("", "SET enable_hashjoin = off; SET enable_mergejoin = off; "
+                         "SET enable_material = off; "):
+            mx.query(c, "RESET ALL; SET statement_timeout = '30s'; " + plan)
+            sql = ("SELECT l.k, t.document_id FROM pd_local l JOIN mx_pd_t t ON t.word_count >= l.k "
+                   "WHERE t.title LIKE 'Document 1%' ORDER BY 1, 2")
+            cap.clear()
+            notices = self.differential(c, sql, "all")
+            retries = [n for n in notices if "retrying without" in n]
+            mx.check_eq(len(retries), 1, "%s: one retry for the scan, however often rescanned"
+                        % (plan or "default plan"))
+            lateral = ("SELECT l.k, x.n FROM pd_local l, LATERAL (SELECT count(*) AS n FROM mx_pd_t t "
+                       "WHERE t.title LIKE 'Document 1%' AND t.word_count >= l.k) x ORDER BY 1")
+            self.differential(c, lateral, "all")
+
 
 if __name__ == "__main__":
     mx.main('test_pushdown')
