@@ -16,7 +16,11 @@ to the filters or sorts a rule names, and otherwise sends every document
 - a sort left out is done locally: the rows keep the ORDER BY;
 - never a second retry, never a retry once a page was returned: the
   refusal is then the ERROR (22023), with the API's details in DETAIL;
-- a key echoed by the API in a refusal is masked in the NOTICE.
+- a key echoed by the API in a refusal is masked in the NOTICE; the
+  refusal of a host outside the allow-list is not quoted at all (and so
+  names nothing);
+- inside a hash join, a rescanned nested loop and LATERAL: one retry per
+  scan, exact rows.
 """
 import json
 import os
@@ -78,6 +82,21 @@ def rejecting(field, operator, status=400):
     return rule
 
 
+class OnHost(capture.CaptureServer):
+    """A capture listener on a given loopback address."""
+
+    def __init__(self, host, **kw):
+        super().__init__(**kw)
+        self.host = host
+
+    def start(self):
+        self._srv = capture._Server((self.host, 0), capture._Handler)
+        self._srv.capture = self
+        self.url = "http://%s:%d" % (self.host, self._srv.server_address[1])
+        capture.threading.Thread(target=self._srv.serve_forever, daemon=True).start()
+        return self
+
+
 def setUpModule():
     global su
     su = mx.fdw_superuser()
@@ -85,8 +104,8 @@ def setUpModule():
 
 class Pushdown(mx.TestCase):
 
-    def listener(self, api, indexed_title=False):
-        cap = capture.CaptureServer(documents=DOCS, handler=api, page_size=4).start()
+    def listener(self, api, indexed_title=False, host="127.0.0.1"):
+        cap = OnHost(host, documents=DOCS, handler=api, page_size=4).start()
         api.cap = cap
         self.addCleanup(cap.stop)
         mx.query(su, "DROP SERVER IF EXISTS mx_pd CASCADE")
@@ -305,6 +324,27 @@ class Pushdown(mx.TestCase):
             lateral = ("SELECT l.k, x.n FROM pd_local l, LATERAL (SELECT count(*) AS n FROM mx_pd_t t "
                        "WHERE t.title LIKE 'Document 1%' AND t.word_count >= l.k) x ORDER BY 1")
             self.differential(c, lateral, "all")
+
+    def test_09_refusal_from_another_host(self):
+        """a host outside the allow-list: its refusal is not quoted, and names nothing"""
+        def rule(b, headers):
+            if any(op == "gt" for _, op in leaves(b.get("filters"))):
+                return 400, capture.envelope(400, "internal secret s3cr3t-token", "BadRequestError",
+                                             {"field": "category", "operator": "gt", "hint": "s3cr3t-token"})
+            return None
+        cap, c = self.listener(StrictApi(rule), host="127.0.0.2")
+        sql = ("SELECT document_id FROM mx_pd_t WHERE category > 'p' AND word_count >= 20 "
+               "AND title LIKE 'Document%' ORDER BY 1")
+        cap.clear()
+        notices = self.differential(c, sql, "all")
+        text = "".join(notices)
+        mx.check("retrying without" in text and "DETAIL" not in text and "s3cr3t" not in text,
+                 "the NOTICE quotes nothing of the reply", notices)
+        sent = self.lists(cap)[:2]
+        mx.check_eq([sorted(leaves(b.get("filters"))) for b in sent],
+                    [[("category", "gt"), ("metadata.title", "starts_with"), ("word_count", "gte")],
+                     [("word_count", "gte")]],
+                    "a reply that may not be read names nothing: every condition above safe left out")
 
 
 if __name__ == "__main__":
