@@ -82,21 +82,6 @@ def rejecting(field, operator, status=400):
     return rule
 
 
-class OnHost(capture.CaptureServer):
-    """A capture listener on a given loopback address."""
-
-    def __init__(self, host, **kw):
-        super().__init__(**kw)
-        self.host = host
-
-    def start(self):
-        self._srv = capture._Server((self.host, 0), capture._Handler)
-        self._srv.capture = self
-        self.url = "http://%s:%d" % (self.host, self._srv.server_address[1])
-        capture.threading.Thread(target=self._srv.serve_forever, daemon=True).start()
-        return self
-
-
 def setUpModule():
     global su
     su = mx.fdw_superuser()
@@ -105,7 +90,7 @@ def setUpModule():
 class Pushdown(mx.TestCase):
 
     def listener(self, api, indexed_title=False, host="127.0.0.1"):
-        cap = OnHost(host, documents=DOCS, handler=api, page_size=4).start()
+        cap = capture.CaptureServer(documents=DOCS, handler=api, page_size=4, host=host).start()
         api.cap = cap
         self.addCleanup(cap.stop)
         mx.query(su, "DROP SERVER IF EXISTS mx_pd CASCADE")
