@@ -188,7 +188,10 @@ INSERT INTO clauses (clause) VALUES
   ($$document_id IN (SELECT 'a b'::name)$$),
   -- a text column's match with a float's text is not sent (strict rules)
   ($$words_text = '12.5'$$),
-  ($$words_text IN ('800', '1e3')$$);
+  ($$words_text IN ('800', '1e3')$$),
+  -- an AND inside an OR sends the members it can (a wider filter)
+  ($$(category = 'news' AND lower(title) = 'x') OR word_count > 2000$$),
+  ($$(category = 'news' AND title > 'B') OR (rating > 9 AND author IS NULL)$$);
 
 SELECT n, clause, d.nrows, d.same, d.sent, d.same_all, d.sent_all
 FROM clauses, pg_temp.differential(clause) d

@@ -449,21 +449,33 @@ classify_boolean(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
 static MxCond *classify_clause(MxRelation *rel, Index relid, Expr *clause,
 								List **values);
 
-/* An OR (or an AND inside one) whose every argument can be sent. */
+/*
+ * An OR whose every argument can be sent, or an AND (inside an OR) with
+ * the arguments that can be sent at this mixpeek.pushdown: leaving out a
+ * member of an AND only widens what it asks for, leaving out one of an OR
+ * would narrow it.
+ */
 static MxCond *
 classify_bool_expr(MxRelation *rel, Index relid, BoolExpr *expr, List **values)
 {
 	MxCond	   *cond = palloc0(sizeof(MxCond));
 	int			nvalues = list_length(*values);
+	bool		is_and = (expr->boolop == AND_EXPR);
 	ListCell   *lc;
 
-	cond->op = expr->boolop == OR_EXPR ? MX_OP_OR : MX_OP_AND;
+	cond->op = is_and ? MX_OP_AND : MX_OP_OR;
 	cond->expr_index = -1;
 	cond->level = MX_PUSHDOWN_SAFE;
 	foreach(lc, expr->args)
 	{
+		int			before = list_length(*values);
 		MxCond	   *arg = classify_clause(rel, relid, lfirst(lc), values);
 
+		if (is_and && (arg == NULL || arg->level > mx_pushdown))
+		{
+			*values = list_truncate(*values, before);
+			continue;
+		}
 		if (arg == NULL)
 		{
 			*values = list_truncate(*values, nvalues);
@@ -472,6 +484,8 @@ classify_bool_expr(MxRelation *rel, Index relid, BoolExpr *expr, List **values)
 		cond->level = Max(cond->level, arg->level);
 		cond->args = lappend(cond->args, arg);
 	}
+	if (cond->args == NIL)
+		return NULL;			/* an AND with nothing to send */
 	return cond;
 }
 
