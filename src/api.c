@@ -733,11 +733,11 @@ mx_api_rejection(MxHttpRequest *req)
 		return rej;
 	rej->field = info.field;
 	rej->operator = info.operator;
-	rej->text = mx_http_redact(req,
-							   printable_prefix(psprintf("Mixpeek's message: \"%s\".%s%s",
-														 info.message ? info.message : "",
-														 info.details ? " " : "",
-														 info.details ? info.details : ""),
-												MX_SNIPPET_WINDOW));
+	rej->words = mx_http_redact(req,
+								printable_prefix(psprintf("Mixpeek's message: \"%s\".%s%s",
+														  info.message ? info.message : "",
+														  info.details ? " " : "",
+														  info.details ? info.details : ""),
+												 MX_SNIPPET_WINDOW));
 	return rej;
 }

@@ -95,7 +95,7 @@ typedef struct MxRejection
 	long		status;
 	char	   *field;			/* error.details.field */
 	char	   *operator;		/* error.details.operator */
-	char	   *text;			/* message and details, one line */
+	char	   *words;			/* message and details, one line */
 } MxRejection;
 
 /* The rejection of a finished request, or NULL if it was not one. */

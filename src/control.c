@@ -109,12 +109,12 @@ location_of(json_t *loc, size_t max)
 	joined[0] = '\0';
 	json_array_foreach(loc, i, part)
 	{
-		char	   *text = text_of(part, max);
+		char	   *part_text = text_of(part, max);
 
-		if (text == NULL)
+		if (part_text == NULL)
 			continue;
-		used += sprintf(joined + used, "%s%s", used > 0 ? "." : "", text);
-		free(text);
+		used += sprintf(joined + used, "%s%s", used > 0 ? "." : "", part_text);
+		free(part_text);
 		if (used > max)
 			break;
 	}
@@ -217,7 +217,7 @@ read_details(MxControlError *err, json_t *details)
 	err->has_document_id = (id != NULL && !json_is_null(id));
 	json_object_foreach(details, key, value)
 	{
-		char	   *text;
+		char	   *value_text;
 
 		if (is_resource_member(key))
 			continue;
@@ -231,9 +231,9 @@ read_details(MxControlError *err, json_t *details)
 			err->more_details++;
 			continue;
 		}
-		text = text_of(value, MX_ERROR_DETAIL_BYTES);
-		add_detail(err, key, text);
-		free(text);
+		value_text = text_of(value, MX_ERROR_DETAIL_BYTES);
+		add_detail(err, key, value_text);
+		free(value_text);
 	}
 }
 

@@ -892,18 +892,18 @@ is_name_char(char c)
 }
 
 /*
- * Does text mention word as a whole: not inside a longer dotted name made
+ * Do words mention word as a whole: not inside a longer dotted name made
  * of letters, digits and '_' (a '.' that ends a sentence ends the name)?
  */
 static bool
-mentions_word(const char *text, const char *word)
+mentions_word(const char *words, const char *word)
 {
 	size_t		len = strlen(word);
 	const char *p;
 
-	for (p = strstr(text, word); p != NULL; p = strstr(p + 1, word))
+	for (p = strstr(words, word); p != NULL; p = strstr(p + 1, word))
 	{
-		bool		before = (p > text && (is_name_char(p[-1]) || p[-1] == '.'));
+		bool		before = (p > words && (is_name_char(p[-1]) || p[-1] == '.'));
 		bool		after = (is_name_char(p[len]) ||
 							 (p[len] == '.' && is_name_char(p[len + 1])));
 
@@ -920,7 +920,7 @@ names_field(const MxRejection *rej, const char *field, MxCondOp op)
 	if (rej->field != NULL)
 		return strcmp(rej->field, field) == 0 &&
 			(rej->operator == NULL || (op != MX_OP_AND && op_sends(op, rej->operator)));
-	return rej->text != NULL && mentions_word(rej->text, field);
+	return rej->words != NULL && mentions_word(rej->words, field);
 }
 
 /* Does the rejection name a comparison of this condition? */
@@ -996,7 +996,7 @@ mx_spec_without(MxRelation *rel, MxScanSpec *spec, const MxRejection *rej,
 	if (spec->sort_attnum > 0)
 		sort_named = names_field(rej, rel->columns[spec->sort_attnum - 1].locations[0].dotted,
 								 MX_OP_AND) ||
-			(named == NIL && rej->text != NULL && mentions_word(rej->text, "sort"));
+			(named == NIL && rej->words != NULL && mentions_word(rej->words, "sort"));
 	if (named == NIL && !sort_named)
 	{
 		foreach(lc, spec->conds)

@@ -726,7 +726,7 @@ retry_without_rejected(MxScanState *s, MxHttpRequest *req)
 	ereport(NOTICE,
 			(errmsg("Mixpeek refused the request with HTTP %ld, retrying without %s",
 					rej->status, dropped),
-			 rej->text ? errdetail_internal("%s", rej->text) : 0,
+			 rej->words ? errdetail_internal("%s", rej->words) : 0,
 			 mx_pushdown == MX_PUSHDOWN_ALL ?
 			 errhint("Set mixpeek.pushdown to \"safe\" to send only what strict filter rules accept.") : 0));
 

@@ -157,7 +157,7 @@ extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
 							 bool desc, AttrNumber *attnum);
 extern int	mx_sort_level(MxRelation *rel, AttrNumber attnum);
 extern MxScanSpec *mx_spec_without(MxRelation *rel, MxScanSpec *spec,
-									const MxRejection *rej, char **dropped);
+								   const MxRejection *rej, char **dropped);
 extern List *mx_spec_to_list(MxScanSpec *spec);
 extern MxScanSpec *mx_spec_from_list(List *list);
 extern char *mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values,
