@@ -314,8 +314,8 @@ details_text(MxControlError *err)
 
 /*
  * The error body as control.c reads it (jansson, malloc), copied into the
- * current memory context.  The malloc'd copy is freed before anything
- * here can raise an error... except palloc itself, whose failure leaks it.
+ * current memory context and freed at once.  Only an out-of-memory ERROR
+ * of palloc in between could leak the malloc'd copy.
  */
 static MxErrorInfo
 read_error_body(MxHttpRequest *req)
