@@ -6,6 +6,7 @@ OBJS = \
 	src/check.o \
 	src/columns.o \
 	src/connection.o \
+	src/control.o \
 	src/convert.o \
 	src/cursor_set.o \
 	src/deparse.o \
@@ -43,8 +44,8 @@ REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=mixpeek
 MIXPEEK_TEST_KEY ?= sk_test_alpha
 
-PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl)
-SHLIB_LINK = $(shell pkg-config --libs libcurl)
+PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags libcurl jansson)
+SHLIB_LINK = $(shell pkg-config --libs libcurl jansson)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 PG_CONFIG ?= pg_config

@@ -128,7 +128,8 @@ FROM join_reading_list r ORDER BY 1;
 
 -- two list scans with pages in flight at once (a merge join on the API's
 -- sort), and a function's GETs between a scan's pages
-CREATE FOREIGN TABLE join_paged (document_id text COLLATE "C", word_count int)
+CREATE FOREIGN TABLE join_paged (document_id text OPTIONS (indexed 'true') COLLATE "C",
+                         word_count int)
   SERVER mx_join OPTIONS (collection 'col_articles', page_size '3');
 SET enable_hashjoin = off;
 SET enable_nestloop = off;

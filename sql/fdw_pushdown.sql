@@ -1,11 +1,11 @@
 -- mixpeek_fdw: what is sent to the API (filters, sort, limit, select), and
--- that results never depend on it (mixpeek.pushdown on = off)
+-- that results never depend on it (mixpeek.pushdown safe = all = off)
 \i sql/include/fdw_setup.psql
 
 CREATE SERVER mx_push FOREIGN DATA WRAPPER mixpeek_fdw;
 -- text columns in the C collation so that ranges and sorts can be sent
 CREATE FOREIGN TABLE push_articles (
-  document_id text COLLATE "C",
+  document_id text OPTIONS (indexed 'true') COLLATE "C",
   collection_id text,
   root_object_id text,
   source_type text,
@@ -15,7 +15,7 @@ CREATE FOREIGN TABLE push_articles (
   taxonomy_topics_label text,
   title text OPTIONS (field 'metadata.title') COLLATE "C",
   author text OPTIONS (field 'metadata.author'),
-  word_count integer,
+  word_count integer OPTIONS (indexed 'true'),
   big_count bigint OPTIONS (field 'word_count'),
   rating numeric,
   rating_f double precision OPTIONS (field 'rating'),
@@ -30,28 +30,56 @@ CREATE FOREIGN TABLE push_articles (
   metadata_text text OPTIONS (field 'metadata')
 ) SERVER mx_push OPTIONS (collection 'col_articles');
 
--- Each clause: rows with pushdown on, whether they equal the rows with
--- pushdown off, and the filters the mock received (or the GETs).
-CREATE FUNCTION pg_temp.differential(clause text,
-                                     OUT nrows int, OUT same boolean, OUT sent text)
+-- The rules the mock applies to filters: strict for safe (which must send
+-- nothing a strict API refuses or narrows), lenient for all (what all adds
+-- is exact only there).  A mock without the setting answers 400: ignored.
+CREATE FUNCTION pg_temp.mock_semantics(rules text) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-  on_rows text[];
-  off_rows text[];
+BEGIN
+  TRUNCATE mock_raw;
+  EXECUTE format('COPY mock_raw FROM PROGRAM %L (FORMAT csv, QUOTE %L, DELIMITER %L)',
+                 format('curl -sS -X POST -d ''{"semantics": "%s"}'' %s/config',
+                        rules, current_setting('fdw_test.mock_control')),
+                 E'\x01', E'\x02');
+END $$;
+
+-- Each clause: rows at a pushdown level and the filters the mock received
+-- (or the GETs).
+CREATE FUNCTION pg_temp.rows_at(level text, clause text,
+                                OUT got text[], OUT sent text)
+LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pg_temp.mock_reset();
-  PERFORM set_config('mixpeek.pushdown', 'on', true);
+  PERFORM pg_temp.mock_semantics(CASE WHEN level = 'all' THEN 'lenient' ELSE 'strict' END);
+  PERFORM set_config('mixpeek.pushdown', level, true);
   EXECUTE format('SELECT array_agg(t::text ORDER BY t::text) FROM push_articles t WHERE %s',
-                 clause) INTO on_rows;
+                 clause) INTO got;
   SELECT string_agg(CASE WHEN r.method = 'GET' THEN 'GET ' || r.path
                          ELSE coalesce((r.body->'filters')::text, 'no filters') END,
                     ' + ')
     INTO sent FROM pg_temp.mock_requests() r;
-  PERFORM set_config('mixpeek.pushdown', 'off', true);
-  EXECUTE format('SELECT array_agg(t::text ORDER BY t::text) FROM push_articles t WHERE %s',
-                 clause) INTO off_rows;
-  nrows := coalesce(cardinality(on_rows), 0);
-  same := on_rows IS NOT DISTINCT FROM off_rows;
+END $$;
+
+-- Rows at safe and all, whether they equal the rows with pushdown off, what
+-- safe sent, and what all sent when it differs ("=" when the same).
+CREATE FUNCTION pg_temp.differential(clause text,
+                                     OUT nrows int, OUT same boolean, OUT sent text,
+                                     OUT same_all boolean, OUT sent_all text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  at_safe record;
+  at_all record;
+  at_off record;
+BEGIN
+  SELECT * INTO at_safe FROM pg_temp.rows_at('safe', clause);
+  SELECT * INTO at_all FROM pg_temp.rows_at('all', clause);
+  SELECT * INTO at_off FROM pg_temp.rows_at('off', clause);
+  nrows := coalesce(cardinality(at_safe.got), 0);
+  same := at_safe.got IS NOT DISTINCT FROM at_off.got;
+  same_all := at_all.got IS NOT DISTINCT FROM at_off.got;
+  sent := at_safe.sent;
+  sent_all := CASE WHEN at_all.sent IS NOT DISTINCT FROM at_safe.sent THEN '='
+                   ELSE at_all.sent END;
 END $$;
 
 CREATE TEMP TABLE clauses (n serial, clause text);
@@ -157,15 +185,21 @@ INSERT INTO clauses (clause) VALUES
   -- ids given as names (text compares with name), as from the catalogs
   ($$document_id = 'doc_flat_01'::name$$),
   ($$document_id = ANY (ARRAY['doc_flat_01', '..', NULL]::name[])$$),
-  ($$document_id IN (SELECT 'a b'::name)$$);
+  ($$document_id IN (SELECT 'a b'::name)$$),
+  -- a text column's match with a float's text is not sent (strict rules)
+  ($$words_text = '12.5'$$),
+  ($$words_text IN ('800', '1e3')$$),
+  -- an AND inside an OR sends the members it can (a wider filter)
+  ($$(category = 'news' AND lower(title) = 'x') OR word_count > 2000$$),
+  ($$(category = 'news' AND title > 'B') OR (rating > 9 AND author IS NULL)$$);
 
-SELECT n, clause, d.nrows, d.same, d.sent
+SELECT n, clause, d.nrows, d.same, d.sent, d.same_all, d.sent_all
 FROM clauses, pg_temp.differential(clause) d
 ORDER BY n;
 
 -- doubles are sent with every digit, whatever extra_float_digits says
 SET extra_float_digits = 0;
-SELECT clause, d.nrows, d.same
+SELECT clause, d.nrows, d.same, d.same_all
 FROM (VALUES ($$rating_f = 4.123456789012345678$$),
              ($$cluster_distance <= 0.3333333333333333$$)) c (clause),
      pg_temp.differential(clause) d;
@@ -190,11 +224,27 @@ SELECT document_id FROM push_articles
 WHERE published ORDER BY document_id DESC LIMIT 4;
 RESET mixpeek.pushdown;
 
--- ascending: nulls last, like PostgreSQL
+-- ascending: nulls last, like PostgreSQL; title has no "indexed" option,
+-- so only "all" sends its sort
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT document_id, title FROM push_articles ORDER BY title LIMIT 4;
+-- "all" is a keyword in SET: quote it
+SET mixpeek.pushdown = 'all';
 SELECT pg_temp.mock_reset() \gset
 SELECT document_id, title FROM push_articles ORDER BY title LIMIT 4;
 SELECT method, query->>'limit' AS limit, body FROM pg_temp.mock_requests();
 SELECT document_id, title FROM push_articles ORDER BY title DESC LIMIT 3;
+RESET mixpeek.pushdown;
+SELECT document_id, title FROM push_articles ORDER BY title DESC LIMIT 3;
+-- the setting's values; "on" is "safe"
+SET mixpeek.pushdown = on;
+SHOW mixpeek.pushdown;
+SET mixpeek.pushdown = false;
+SHOW mixpeek.pushdown;
+SET mixpeek.pushdown = 'sometimes';
+RESET mixpeek.pushdown;
+SHOW mixpeek.pushdown;
+ALTER FOREIGN TABLE push_articles ALTER COLUMN title OPTIONS (ADD indexed 'maybe');
 
 -- LIMIT alone; OFFSET counts
 SELECT pg_temp.mock_reset() \gset

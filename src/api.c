@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 
 #include "api.h"
+#include "control.h"
 #include "json.h"
 #include "mixpeek_limits.h"
 #include "percent.h"
@@ -444,66 +445,70 @@ typedef struct MxErrorInfo
 	char	   *message;
 	char	   *resource;		/* error.details.resource, if any */
 	bool		has_document_id;	/* error.details.document_id is set */
+	char	   *field;			/* error.details.field, if any */
+	char	   *operator;		/* error.details.operator, if any */
+	char	   *details;		/* the details' lines, for errdetail */
 } MxErrorInfo;
 
-/* FastAPI's 422: {"detail": [{"loc": [...], "msg": "...", "type": "..."}]} */
-static void
-read_fastapi_detail(JsonbValue *detail, MxErrorInfo *info)
-{
-	JsonbContainer *first;
-	JsonbValue *v;
+static char *printable_prefix(const char *s, int max);
 
-	if (detail->type == jbvString)
-	{
-		info->is_envelope = true;
-		info->message = mx_json_string(detail);
-		return;
-	}
-	if (detail->type != jbvBinary || !JsonContainerIsArray(detail->val.binary.data) ||
-		JsonContainerSize(detail->val.binary.data) == 0)
-		return;
-	v = getIthJsonbValueFromContainer(detail->val.binary.data, 0);
-	if (v == NULL || v->type != jbvBinary)
-		return;
-	first = v->val.binary.data;
-	info->is_envelope = true;
-	info->type = mx_json_string(mx_json_get(first, "type"));
-	info->message = mx_json_string(mx_json_get(first, "msg"));
-	v = mx_json_get(first, "loc");
-	if (v != NULL && v->type == jbvBinary && info->message != NULL)
-		info->message = psprintf("%s (at %s)", info->message,
-								 JsonbToCString(NULL, v->val.binary.data, -1));
+/*
+ * A string of the reply (UTF-8) for a message: as it is in a UTF-8
+ * database, else its ASCII with "?" for every other byte.
+ */
+static char *
+server_string(const char *utf8)
+{
+	if (utf8 == NULL)
+		return NULL;
+	if (GetDatabaseEncoding() == PG_UTF8)
+		return pstrdup(utf8);
+	return printable_prefix(utf8, strlen(utf8));
 }
 
+/* The details' lines as one paragraph, or NULL when there are none. */
+static char *
+details_text(MxControlError *err)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (err->ndetails == 0)
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "Mixpeek's details:");
+	for (i = 0; i < err->ndetails; i++)
+		appendStringInfo(&buf, "%s %s", i > 0 ? ";" : "", err->details[i]);
+	if (err->more_details > 0)
+		appendStringInfo(&buf, "; and %d more", err->more_details);
+	appendStringInfoChar(&buf, '.');
+	return buf.data;
+}
+
+/*
+ * The error body as control.c reads it (jansson, malloc), copied into the
+ * current memory context and freed at once.  Only an out-of-memory ERROR
+ * of palloc in between could leak the malloc'd copy.
+ */
 static MxErrorInfo
 read_error_body(MxHttpRequest *req)
 {
 	MxErrorInfo info = {0};
-	char	   *why;
-	Jsonb	   *jb;
-	JsonbValue *v;
+	MxControlError err;
 
-	jb = mx_json_parse(req->response.data, req->response.len, &why);
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return info;
-	v = mx_json_get(&jb->root, "error");
-	if (v != NULL && v->type == jbvBinary)
+	if (mx_control_read_error(req->response.data, req->response.len, &err))
 	{
-		JsonbValue *id;
-
 		info.is_envelope = true;
-		info.is_mixpeek = true;
-		info.type = mx_json_string(mx_json_get(v->val.binary.data, "type"));
-		info.message = mx_json_string(mx_json_get(v->val.binary.data, "message"));
-		info.resource = mx_json_string(mx_json_get_path(v->val.binary.data,
-														"details.resource"));
-		id = mx_json_get_path(v->val.binary.data, "details.document_id");
-		info.has_document_id = (id != NULL && id->type != jbvNull);
-		return info;
+		info.is_mixpeek = err.is_mixpeek;
+		info.type = server_string(err.type);
+		info.message = server_string(err.message);
+		info.resource = server_string(err.resource);
+		info.has_document_id = err.has_document_id;
+		info.field = server_string(err.field);
+		info.operator = server_string(err.operator);
+		info.details = details_text(&err);
 	}
-	v = mx_json_get(&jb->root, "detail");
-	if (v != NULL)
-		read_fastapi_detail(v, &info);
+	mx_control_error_free(&err);
 	return info;
 }
 
@@ -724,9 +729,16 @@ report_http_status(MxHttpRequest *req, MxErrorInfo *reply)
 			detail = append_sentence(detail, reply_hidden);
 	}
 	else if (info.is_envelope)
+	{
 		what = psprintf(" (%s: %s)",
 						info.type ? info.type : "unknown error type",
 						info.message ? info.message : "no message");
+		/* what the API found wrong with the request */
+		if (info.details != NULL && (req->status == 400 || req->status == 422))
+			detail = append_sentence(detail,
+									 printable_prefix(info.details,
+													  strlen(info.details)));
+	}
 	else if (req->response.len > 0)
 		detail = append_sentence(detail,
 								 psprintf("The response is not a Mixpeek error: \"%s\".",
@@ -886,4 +898,31 @@ mx_api_error_resource(MxHttpRequest *req)
 		pg_strcasecmp(info.type, "NotFoundError") != 0)
 		return NULL;
 	return info.resource;
+}
+
+MxRejection *
+mx_api_rejection(MxHttpRequest *req)
+{
+	MxRejection *rej;
+	MxErrorInfo info;
+
+	if (req->outcome != MX_HTTP_DONE ||
+		(req->status != 400 && req->status != 422))
+		return NULL;
+	rej = palloc0(sizeof(MxRejection));
+	rej->status = req->status;
+	if (!reply_may_be_shown(req))
+		return rej;
+	info = read_error_body(req);
+	if (!info.is_envelope)
+		return rej;
+	rej->field = info.field;
+	rej->operator = info.operator;
+	rej->words = mx_http_redact(req,
+								printable_prefix(psprintf("Mixpeek's message: \"%s\".%s%s",
+														  info.message ? info.message : "",
+														  info.details ? " " : "",
+														  info.details ? info.details : ""),
+												 MX_SNIPPET_WINDOW));
+	return rej;
 }

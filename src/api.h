@@ -139,6 +139,23 @@ extern char *mx_api_error_resource(MxHttpRequest *req);
 extern char *mx_api_shown_text(MxHttpRequest *req, const char *text);
 
 /*
+ * What the API says about a request it refused as invalid (HTTP 400 or
+ * 422): the part it names, when it does, and its words (masked), for a
+ * caller that can do without that part (fdw.c).  Members are NULL when the
+ * reply does not say, or may not be shown (another host's).
+ */
+typedef struct MxRejection
+{
+	long		status;
+	char	   *field;			/* error.details.field */
+	char	   *operator;		/* error.details.operator */
+	char	   *words;			/* message and details, one line */
+} MxRejection;
+
+/* The rejection of a finished request, or NULL if it was not one. */
+extern MxRejection *mx_api_rejection(MxHttpRequest *req);
+
+/*
  * Read a finished GET document request: the document, or NULL when the
  * document does not exist (404 for the document itself).  Any other
  * failure raises its ERROR (README, "Errors").

@@ -31,6 +31,15 @@
  * column (strings for text, numbers for numeric types, booleans for
  * boolean).
  *
+ * Certainty.  The API does not document its filter rules; the lenient
+ * ones (any operator on any type, is_null true for missing fields) and
+ * strict, Qdrant-like ones (is_null for explicit nulls only, ranges on
+ * numbers and datetimes only, no exact match on floats, sorts on indexed
+ * fields only) differ.  Each condition and sort is classified once, here,
+ * with the least mixpeek.pushdown that sends it (op_level, mx_sort_level):
+ * safe when exact under both rule sets, all when exact under the lenient
+ * ones only.  What the API refuses anyway is retried without (fdw.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -225,35 +234,54 @@ comparison_of(Oid opno, Oid family, MxCondOp *op)
 }
 
 /*
- * Would the API accept exactly (or more than) what PostgreSQL accepts for
- * this comparison on this column under this collation?
+ * The certainty of a comparison on this column under this collation: the
+ * least mixpeek.pushdown that sends it, or -1 when no level may (the API
+ * could drop a row PostgreSQL keeps).  See the README's table:
+ * - safe: what keeps every matching row under the lenient rules and under
+ *   the strict (Qdrant-like) ones: ranges only on numbers, exact matches
+ *   on strings, integers and booleans, never on floats;
+ * - all: what the strict rules refuse (400) or narrow: ranges on strings,
+ *   matches on double precision and numeric values, starts_with.
  */
-static bool
-op_is_exact(MxColumn *col, MxCondOp op, Oid collid)
+static int
+op_level(MxColumn *col, MxCondOp op, Oid collid)
 {
+	bool		range = (op == MX_OP_LT || op == MX_OP_LE ||
+						 op == MX_OP_GT || op == MX_OP_GE);
+
 	switch (value_kind(col->typid))
 	{
 		case MX_VALUE_STRING:
 			if (!OidIsValid(collid))
-				return false;
-			if (op == MX_OP_LT || op == MX_OP_LE || op == MX_OP_GT ||
-				op == MX_OP_GE)
-				return mx_collation_is_c(collid);
-			return get_collation_isdeterministic(collid);
+				return -1;
+			if (range)
+				return mx_collation_is_c(collid) ? MX_PUSHDOWN_ALL : -1;
+			if (!get_collation_isdeterministic(collid))
+				return -1;
+			return op == MX_OP_PREFIX ? MX_PUSHDOWN_ALL : MX_PUSHDOWN_SAFE;
 		case MX_VALUE_INTEGER:
 		case MX_VALUE_NUMBER:
+			if (op == MX_OP_PREFIX)
+				return -1;
 			if (op == MX_OP_NE || op == MX_OP_NIN)
-				return !rounds_remotely(col->typid);
+			{
+				if (rounds_remotely(col->typid))
+					return -1;
+				return col->typid == FLOAT8OID ? MX_PUSHDOWN_ALL : MX_PUSHDOWN_SAFE;
+			}
 			/* equality on a double is an interval: see add_comparison */
-			if (op == MX_OP_IN)
-				return col->typid != FLOAT8OID;
-			return op != MX_OP_PREFIX;
+			if (op == MX_OP_IN && col->typid == FLOAT8OID)
+				return -1;
+			/* a numeric value may be a float, which strict rules refuse */
+			if (op == MX_OP_IN && col->typid == NUMERICOID)
+				return MX_PUSHDOWN_ALL;
+			return MX_PUSHDOWN_SAFE;
 		case MX_VALUE_BOOLEAN:
-			return op == MX_OP_EQ || op == MX_OP_NE;
+			return (op == MX_OP_EQ || op == MX_OP_NE) ? MX_PUSHDOWN_SAFE : -1;
 		case MX_VALUE_NONE:
 			break;
 	}
-	return false;
+	return -1;
 }
 
 /* A comparison that can be sent: the condition and its value. */
@@ -261,7 +289,8 @@ static bool
 accept_comparison(MxColumn *col, MxCondOp op, Oid collid, Node *arg,
 				  MxCond *cond, Expr **value)
 {
-	if (!op_is_exact(col, op, collid))
+	cond->level = op_level(col, op, collid);
+	if (cond->level < 0)
 		return false;
 	cond->attnum = col->attnum;
 	cond->op = op;
@@ -323,7 +352,7 @@ classify_like(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 		!IsA(lsecond(expr->args), Const))
 		return false;
 	pattern = lsecond_node(Const, expr->args);
-	if (pattern->constisnull || !op_is_exact(col, MX_OP_EQ, expr->inputcollid))
+	if (pattern->constisnull || op_level(col, MX_OP_EQ, expr->inputcollid) < 0)
 		return false;
 
 	pat = TextDatumGetCString(pattern->constvalue);
@@ -349,6 +378,7 @@ classify_like(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 			return false;
 		cond->op = MX_OP_PREFIX;
 	}
+	cond->level = op_level(col, cond->op, expr->inputcollid);
 	cond->attnum = col->attnum;
 	*value = (Expr *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 								CStringGetTextDatum(prefix.data), false, false);
@@ -390,6 +420,8 @@ classify_nulltest(MxRelation *rel, Index relid, NullTest *test, MxCond *cond)
 		return false;
 	cond->attnum = col->attnum;
 	cond->op = test->nulltesttype == IS_NULL ? MX_OP_IS_NULL : MX_OP_NOT_NULL;
+	/* strict rules: is_null matches explicit nulls only, not missing fields */
+	cond->level = cond->op == MX_OP_IS_NULL ? MX_PUSHDOWN_ALL : MX_PUSHDOWN_SAFE;
 	return true;
 }
 
@@ -411,6 +443,7 @@ classify_boolean(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
 		return false;
 	cond->attnum = col->attnum;
 	cond->op = MX_OP_EQ;
+	cond->level = MX_PUSHDOWN_SAFE;
 	*value = (Expr *) makeBoolConst(!negated, false);
 	return true;
 }
@@ -418,27 +451,43 @@ classify_boolean(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
 static MxCond *classify_clause(MxRelation *rel, Index relid, Expr *clause,
 								List **values);
 
-/* An OR (or an AND inside one) whose every argument can be sent. */
+/*
+ * An OR whose every argument can be sent, or an AND (inside an OR) with
+ * the arguments that can be sent at this mixpeek.pushdown: leaving out a
+ * member of an AND only widens what it asks for, leaving out one of an OR
+ * would narrow it.
+ */
 static MxCond *
 classify_bool_expr(MxRelation *rel, Index relid, BoolExpr *expr, List **values)
 {
 	MxCond	   *cond = palloc0(sizeof(MxCond));
 	int			nvalues = list_length(*values);
+	bool		is_and = (expr->boolop == AND_EXPR);
 	ListCell   *lc;
 
-	cond->op = expr->boolop == OR_EXPR ? MX_OP_OR : MX_OP_AND;
+	cond->op = is_and ? MX_OP_AND : MX_OP_OR;
 	cond->expr_index = -1;
+	cond->level = MX_PUSHDOWN_SAFE;
 	foreach(lc, expr->args)
 	{
+		int			before = list_length(*values);
 		MxCond	   *arg = classify_clause(rel, relid, lfirst(lc), values);
 
+		if (is_and && (arg == NULL || arg->level > mx_pushdown))
+		{
+			*values = list_truncate(*values, before);
+			continue;
+		}
 		if (arg == NULL)
 		{
 			*values = list_truncate(*values, nvalues);
 			return NULL;
 		}
+		cond->level = Max(cond->level, arg->level);
 		cond->args = lappend(cond->args, arg);
 	}
+	if (cond->args == NIL)
+		return NULL;			/* an AND with nothing to send */
 	return cond;
 }
 
@@ -547,6 +596,7 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
 		List	   *values = NIL;
 		MxIdLookup	candidate;
+		MxCond	   *cond;
 
 		if (!mx_pushdown || ri->pseudoconstant)
 		{
@@ -559,7 +609,8 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 			*id = candidate;
 			id->clause = ri;
 		}
-		if (classify_clause(rel, baserel->relid, ri->clause, &values) != NULL)
+		cond = classify_clause(rel, baserel->relid, ri->clause, &values);
+		if (cond != NULL && cond->level <= mx_pushdown)
 			*remote = lappend(*remote, ri);
 		else
 			*local = lappend(*local, ri);
@@ -660,7 +711,8 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 
 	if (col == NULL || col->nlocations != 1 || nulls_first != desc)
 		return false;
-	if (opfamily != btree_family(col->typid))
+	if (opfamily != btree_family(col->typid) ||
+		mx_sort_level(rel, col->attnum) > mx_pushdown)
 		return false;
 	switch (col->typid)
 	{
@@ -681,6 +733,16 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 	return true;
 }
 
+/*
+ * The certainty of a sort: strict rules sort only on a field with a payload
+ * index, which the column option "indexed" vouches for.
+ */
+int
+mx_sort_level(MxRelation *rel, AttrNumber attnum)
+{
+	return rel->columns[attnum - 1].indexed ? MX_PUSHDOWN_SAFE : MX_PUSHDOWN_ALL;
+}
+
 /* ---------- the spec in a plan ---------- */
 
 static List *
@@ -691,8 +753,9 @@ cond_to_list(MxCond *cond)
 
 	foreach(lc, cond->args)
 		args = lappend(args, cond_to_list(lfirst(lc)));
-	return list_make4(makeInteger(cond->op), makeInteger(cond->attnum),
-					  makeInteger(cond->expr_index), args);
+	return list_make5(makeInteger(cond->op), makeInteger(cond->attnum),
+					  makeInteger(cond->expr_index), args,
+					  makeInteger(cond->level));
 }
 
 static MxCond *
@@ -706,6 +769,7 @@ cond_from_list(List *item)
 	cond->expr_index = intVal(lthird(item));
 	foreach(lc, (List *) lfourth(item))
 		cond->args = lappend(cond->args, cond_from_list(lfirst(lc)));
+	cond->level = intVal(list_nth(item, 4));
 	return cond;
 }
 
@@ -799,6 +863,177 @@ static const char *const operator_names[] = {
 	[MX_OP_PREFIX] = "starts_with"
 };
 
+/* ---------- doing without what the API refused ---------- */
+
+/* Could a condition with this operator be sent as the API's operator name? */
+static bool
+op_sends(MxCondOp op, const char *name)
+{
+	switch (op)
+	{
+		case MX_OP_EQ:
+			/* strings may go as "in", numbers as an interval */
+			return strcmp(name, "eq") == 0 || strcmp(name, "in") == 0 ||
+				strcmp(name, "gt") == 0 || strcmp(name, "lt") == 0 ||
+				strcmp(name, "gte") == 0 || strcmp(name, "lte") == 0;
+		case MX_OP_LT:
+		case MX_OP_LE:
+			return strcmp(name, "lt") == 0 || strcmp(name, "lte") == 0;
+		case MX_OP_GT:
+		case MX_OP_GE:
+			return strcmp(name, "gt") == 0 || strcmp(name, "gte") == 0;
+		default:
+			return strcmp(name, operator_names[op]) == 0;
+	}
+}
+
+static bool
+is_name_char(char c)
+{
+	return isalnum((unsigned char) c) || c == '_';
+}
+
+/*
+ * Do words mention word as a whole: not inside a longer dotted name made
+ * of letters, digits and '_' (a '.' that ends a sentence ends the name)?
+ */
+static bool
+mentions_word(const char *words, const char *word)
+{
+	size_t		len = strlen(word);
+	const char *p;
+
+	for (p = strstr(words, word); p != NULL; p = strstr(p + 1, word))
+	{
+		bool		before = (p > words && (is_name_char(p[-1]) || p[-1] == '.'));
+		bool		after = (is_name_char(p[len]) ||
+							 (p[len] == '.' && is_name_char(p[len + 1])));
+
+		if (!before && !after)
+			return true;
+	}
+	return false;
+}
+
+/* Does the rejection name this field (and the operator, when it gives one)? */
+static bool
+names_field(const MxRejection *rej, const char *field, MxCondOp op)
+{
+	if (rej->field != NULL)
+		return strcmp(rej->field, field) == 0 &&
+			(rej->operator == NULL || (op != MX_OP_AND && op_sends(op, rej->operator)));
+	return rej->words != NULL && mentions_word(rej->words, field);
+}
+
+/* Does the rejection name a comparison of this condition? */
+static bool
+names_condition(MxRelation *rel, MxCond *cond, const MxRejection *rej)
+{
+	ListCell   *lc;
+	MxColumn   *col;
+	int			i;
+
+	if (cond->op == MX_OP_AND || cond->op == MX_OP_OR)
+	{
+		foreach(lc, cond->args)
+		{
+			if (names_condition(rel, lfirst(lc), rej))
+				return true;
+		}
+		return false;
+	}
+	col = &rel->columns[cond->attnum - 1];
+	for (i = 0; i < col->nlocations; i++)
+	{
+		if (names_field(rej, col->locations[i].dotted, cond->op))
+			return true;
+	}
+	return false;
+}
+
+/* "column" operator, for each comparison of a condition */
+static void
+describe_condition(StringInfo buf, MxRelation *rel, MxCond *cond)
+{
+	ListCell   *lc;
+
+	if (cond->op == MX_OP_AND || cond->op == MX_OP_OR)
+	{
+		foreach(lc, cond->args)
+			describe_condition(buf, rel, lfirst(lc));
+		return;
+	}
+	appendStringInfo(buf, "%s\"%s\" %s", buf->len > 0 ? ", " : "",
+					 rel->columns[cond->attnum - 1].name,
+					 operator_names[cond->op]);
+}
+
+/*
+ * The scan without the parts a refusal names: the conditions with a
+ * comparison on the field it names (an AND of the scan's conditions loses
+ * members, which only widens what is asked for), or the sort.  A refusal
+ * that names none of them costs every condition above safe and the sort.
+ * Returns NULL when nothing would be left out; else the new spec, and in
+ * *dropped what it leaves out, for a message.  Without the sort, the scan
+ * sorts its rows itself (fdw.c); without a condition, it asks for whole
+ * pages, as the limit would no longer hold.
+ */
+MxScanSpec *
+mx_spec_without(MxRelation *rel, MxScanSpec *spec, const MxRejection *rej,
+				char **dropped)
+{
+	MxScanSpec *out = palloc(sizeof(MxScanSpec));
+	StringInfoData what;
+	List	   *named = NIL;
+	bool		sort_named = false;
+	ListCell   *lc;
+
+	*out = *spec;
+	out->conds = NIL;
+	foreach(lc, spec->conds)
+	{
+		if (names_condition(rel, lfirst(lc), rej))
+			named = lappend(named, lfirst(lc));
+	}
+	if (spec->sort_attnum > 0)
+		sort_named = names_field(rej, rel->columns[spec->sort_attnum - 1].locations[0].dotted,
+								 MX_OP_AND) ||
+			(named == NIL && rej->words != NULL && mentions_word(rej->words, "sort"));
+	if (named == NIL && !sort_named)
+	{
+		foreach(lc, spec->conds)
+		{
+			if (((MxCond *) lfirst(lc))->level > MX_PUSHDOWN_SAFE)
+				named = lappend(named, lfirst(lc));
+		}
+		sort_named = (spec->sort_attnum > 0);
+	}
+	if (named == NIL && !sort_named)
+		return NULL;
+
+	initStringInfo(&what);
+	foreach(lc, spec->conds)
+	{
+		if (list_member_ptr(named, lfirst(lc)))
+			describe_condition(&what, rel, lfirst(lc));
+		else
+			out->conds = lappend(out->conds, lfirst(lc));
+	}
+	if (named != NIL)
+		out->limit = 0;
+	if (sort_named)
+	{
+		appendStringInfo(&what, "%sthe sort on \"%s\"", what.len > 0 ? ", " : "",
+						 rel->columns[spec->sort_attnum - 1].name);
+		out->sort_attnum = 0;
+		out->limit = 0;
+	}
+	*dropped = what.data;
+	return out;
+}
+
+/* ---------- writing bodies ---------- */
+
 static char *
 json_string_of(const char *text)
 {
@@ -849,13 +1084,16 @@ is_json_number(const char *s)
  * and the API never finds such a value equal to a string.  So equality
  * with "12" or "true" also asks for the number or boolean (the API's
  * decimal equality is at least as wide as equal text), and equality with
- * what could be an object's or array's text cannot be sent.  Appends the
- * JSON candidates for a string; false when it cannot be sent.
+ * what could be an object's or array's text, or a float's, cannot be sent.
+ * Appends the JSON candidates for a string; false when it cannot be sent.
  */
 static bool
 append_string_candidates(StringInfo buf, const char *text)
 {
 	if (text[0] == '{' || text[0] == '[')
+		return false;
+	/* a match with a float: strict rules refuse it (op_level) */
+	if (is_json_number(text) && strpbrk(text, ".eE") != NULL)
 		return false;
 	if (buf->len > 1)
 		appendStringInfoChar(buf, ',');
@@ -1029,7 +1267,9 @@ add_test(MxPreparedCond *pc, const char *op, char *value)
  *   strictly between d's neighbours, so "= d" becomes that open interval
  *   and the non-strict bounds reach out to the neighbour;
  * - numeric, bigint: the API may compare as doubles, where values tie
- *   that differ here; strict bounds become non-strict.
+ *   that differ here; strict bounds become non-strict.  Equality on a
+ *   numeric is the closed interval [v, v]: strict rules refuse an exact
+ *   match with a float, never a range on numbers.
  */
 static void
 add_comparison(MxPreparedCond *pc, MxCondOp op, char *value)
@@ -1062,6 +1302,12 @@ add_comparison(MxPreparedCond *pc, MxCondOp op, char *value)
 			default:
 				break;
 		}
+	}
+	else if (typid == NUMERICOID && op == MX_OP_EQ)
+	{
+		add_test(pc, "gte", value);
+		add_test(pc, "lte", value);
+		return;
 	}
 	else if (rounds_remotely(typid))
 	{

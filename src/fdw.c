@@ -20,6 +20,7 @@
 #include <math.h>
 
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
 /* PostgreSQL 18 split these out of commands/explain.h */
@@ -43,6 +44,8 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/tuplesort.h"
+#include "utils/typcache.h"
 
 #include "compat.h"
 #include "id_fetch.h"
@@ -110,6 +113,14 @@ typedef struct MxScanState
 	MxPaging	paging;			/* what follows the current page */
 	char	   *sent_cursor;	/* cursor of the request in flight */
 	int64		sent_offset;	/* its offset, when it pages by offset */
+
+	/* a list request refused (400, 422): retried once without the part */
+	MxScanSpec *planned;		/* the spec before, for EXPLAIN */
+	char	   *retried_without;	/* what was left out, for EXPLAIN */
+	bool		sort_locally;	/* the sort was left out: sort here */
+	Tuplesortstate *sorter;		/* this scan's rows, when sorted here */
+	TupleTableSlot *sorted_slot;	/* a row out of the sorter */
+	bool		sorted;			/* sorter holds every row, sorted */
 
 	/* id scans */
 	char	  **ids;
@@ -731,6 +742,60 @@ read_page(MxScanState *s, MxHttpRequest *req)
 	mx_paging_read(&s->paging, req, pagination, s->nresults);
 }
 
+static TupleTableSlot *next_row(ForeignScanState *node);
+static TupleTableSlot *next_sorted_row(ForeignScanState *node,
+									   MxScanState *s);
+
+/*
+ * A first page refused as invalid (400, 422) is asked for once more
+ * without the filter or sort the API names, or, when it names none,
+ * without every condition above safe and the sort.  Only the first page:
+ * no row of the scan has been returned yet, and every condition is
+ * checked locally, so the rows stay the same.  Returns true when the new
+ * first page is on its way.
+ */
+static bool
+retry_without_rejected(MxScanState *s, MxHttpRequest *req)
+{
+	MxRejection *rej;
+	MxScanSpec *spec;
+	char	   *dropped;
+	MemoryContext old;
+
+	if (s->retried_without != NULL || s->paging.pages > 0 ||
+		(rej = mx_api_rejection(req)) == NULL)
+		return false;
+	old = MemoryContextSwitchTo(s->scan_cxt);
+	spec = mx_spec_without(s->rel, s->spec, rej, &dropped);
+	if (spec == NULL)
+	{
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+	s->planned = s->spec;
+	s->spec = spec;
+	s->retried_without = dropped;
+	s->sort_locally = (s->planned->sort_attnum > 0 && spec->sort_attnum == 0);
+	s->request_limit = spec->limit > 0 ? spec->limit : page_size_of(s->rel);
+	MemoryContextSwitchTo(old);
+
+	ereport(NOTICE,
+			(errmsg("Mixpeek refused the request with HTTP %ld, retrying without %s",
+					rej->status, dropped),
+			 rej->words ? errdetail_internal("%s", rej->words) : 0,
+			 mx_pushdown == MX_PUSHDOWN_ALL ?
+			 errhint("Set mixpeek.pushdown to \"safe\" to send only what strict filter rules accept.") : 0));
+
+	/* fewer conditions cannot make the filters never true */
+	old = MemoryContextSwitchTo(s->request_cxt);
+	s->body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
+						   s->types, NULL);
+	MemoryContextSwitchTo(old);
+	Assert(s->body != NULL);
+	queue_page(s, NULL, 0);
+	return true;
+}
+
 /*
  * Make the next page current.  The pending request lives in the other
  * page context; the current page's context is emptied first.
@@ -758,6 +823,8 @@ next_page(MxScanState *s)
 	if (req == NULL)
 		elog(ERROR, "mixpeek_fdw: list request vanished from its batch");
 	s->page_pending = false;
+	if (retry_without_rejected(s, req))
+		return next_page(s);
 	s->page_req = req;
 	old = MemoryContextSwitchTo(s->page_cxt[s->cur]);
 	read_page(s, req);
@@ -859,6 +926,56 @@ is_requested_document(MxScanState *s, TupleTableSlot *slot)
 }
 
 /*
+ * A scan whose sort the API refused sorts its rows itself, as the plan
+ * relies on their order: every row goes into a tuplesort (spilling to disk
+ * past work_mem) before the first is returned.  The order is the one the
+ * API was asked for, which is PostgreSQL's (mx_sort_pushable).
+ */
+static TupleTableSlot *
+sort_rows(ForeignScanState *node, MxScanState *s, TupleTableSlot *slot)
+{
+	MxColumn   *col = &s->rel->columns[s->planned->sort_attnum - 1];
+	bool		desc = s->planned->sort_desc;
+	TypeCacheEntry *tc = lookup_type_cache(col->typid,
+										   TYPECACHE_LT_OPR | TYPECACHE_GT_OPR);
+	Oid			sortop = desc ? tc->gt_opr : tc->lt_opr;
+	Oid			collation = OidIsValid(col->collid) ? C_COLLATION_OID : InvalidOid;
+	AttrNumber	attnum = col->attnum;
+	MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
+
+	s->sorter = tuplesort_begin_heap(RelationGetDescr(node->ss.ss_currentRelation),
+									 1, &attnum, &sortop, &collation, &desc,
+									 work_mem, NULL, TUPLESORT_NONE);
+	MemoryContextSwitchTo(old);
+	if (s->sorted_slot == NULL)
+	{
+		old = MemoryContextSwitchTo(s->scan_cxt);
+		s->sorted_slot = MakeSingleTupleTableSlot(slot->tts_tupleDescriptor,
+												  &TTSOpsMinimalTuple);
+		MemoryContextSwitchTo(old);
+	}
+	while (!TupIsNull(slot))
+	{
+		tuplesort_puttupleslot(s->sorter, slot);
+		slot = next_row(node);
+	}
+	tuplesort_performsort(s->sorter);
+	s->sorted = true;
+	return next_sorted_row(node, s);
+}
+
+static TupleTableSlot *
+next_sorted_row(ForeignScanState *node, MxScanState *s)
+{
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	/* the sorter hands out minimal tuples; the scan's slot is virtual */
+	if (tuplesort_gettupleslot(s->sorter, true, false, s->sorted_slot, NULL))
+		return ExecCopySlot(slot, s->sorted_slot);
+	return ExecClearTuple(slot);
+}
+
+/*
  * mixpeekIterateForeignScan
  *		Return the next row, or an empty slot at the end.
  *
@@ -869,6 +986,21 @@ is_requested_document(MxScanState *s, TupleTableSlot *slot)
  */
 static TupleTableSlot *
 mixpeekIterateForeignScan(ForeignScanState *node)
+{
+	MxScanState *s = node->fdw_state;
+	TupleTableSlot *slot;
+
+	if (s->sorted)
+		return next_sorted_row(node, s);
+	slot = next_row(node);
+	if (s->sort_locally)
+		return sort_rows(node, s, slot);
+	return slot;
+}
+
+/* The next row as the API sends it (see mixpeekIterateForeignScan). */
+static TupleTableSlot *
+next_row(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
@@ -927,6 +1059,10 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	/* requests of the previous scan may still be running: drop them */
 	if (s->batch != NULL && (batch_lost(s) || mx_batch_pending(s->batch) > 0))
 		drop_batch(s);
+	if (s->sorter != NULL)
+		tuplesort_end(s->sorter);
+	s->sorter = NULL;
+	s->sorted = false;
 	MemoryContextReset(s->request_cxt);	/* ends the id lookup, if any */
 	MemoryContextReset(s->page_cxt[0]);
 	MemoryContextReset(s->page_cxt[1]);
@@ -957,13 +1093,21 @@ mixpeekEndForeignScan(ForeignScanState *node)
 	MxScanState *s = node->fdw_state;
 
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
-		mx_retriever_end(node);
-	else if (s != NULL)
 	{
-		drop_batch(s);
-		mx_id_fetch_end(s->fetch);
-		s->fetch = NULL;
+		mx_retriever_end(node);
+		return;
 	}
+	if (s == NULL)
+		return;
+	drop_batch(s);
+	mx_id_fetch_end(s->fetch);
+	s->fetch = NULL;
+	if (s->sorter != NULL)
+		tuplesort_end(s->sorter);	/* and its temporary files */
+	s->sorter = NULL;
+	if (s->sorted_slot != NULL)
+		ExecDropSingleTupleTableSlot(s->sorted_slot);
+	s->sorted_slot = NULL;
 }
 
 /* ---------- EXPLAIN ---------- */
@@ -1091,23 +1235,25 @@ explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 static void
 explain_list(MxScanState *s, const char **shown, ExplainState *es)
 {
+	MxScanSpec *spec = s->planned ? s->planned : s->spec;
 	char	   *filters,
 			   *sort,
 			   *select;
 
-	mx_explain_parts(s->rel, s->spec, s->values, s->isnull, s->types, shown,
+	mx_explain_parts(s->rel, spec, s->values, s->isnull, s->types, shown,
 					 &filters, &sort, &select);
 	ExplainPropertyText("Remote Request",
 						psprintf("POST %s",
 								 mx_api_list_path(s->rel->collection,
-												  s->request_limit)),
+												  spec->limit > 0 ? spec->limit
+												  : page_size_of(s->rel))),
 						es);
 	if (filters)
 		ExplainPropertyText("Remote Filters", filters, es);
 	if (sort)
 		ExplainPropertyText("Remote Sort", sort, es);
-	if (s->spec->limit > 0)
-		ExplainPropertyInteger("Remote Limit", NULL, s->spec->limit, es);
+	if (spec->limit > 0)
+		ExplainPropertyInteger("Remote Limit", NULL, spec->limit, es);
 	if (select)
 		ExplainPropertyText("Remote Select", select, es);
 	explain_returns(s, es);
@@ -1146,6 +1292,8 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyUInteger("Remote Retries", NULL, s->stats.retries, es);
 		ExplainPropertyUInteger("Remote Pages", NULL, s->pages, es);
 		ExplainPropertyUInteger("Remote Bytes", NULL, s->stats.bytes, es);
+		if (s->retried_without != NULL)
+			ExplainPropertyText("Remote Retried Without", s->retried_without, es);
 	}
 }
 

@@ -15,7 +15,6 @@
 
 #include "access/htup_details.h"
 #include "catalog/heap.h"
-#include "common/jsonapi.h"
 #include "foreign/foreign.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -28,6 +27,7 @@
 
 #include "columns.h"
 #include "compat.h"
+#include "control.h"
 #include "cursor_set.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
@@ -199,134 +199,49 @@ object_of(JsonbValue *v)
 /* ---------- the fields in the API's order ---------- */
 
 /*
- * jsonb sorts an object's keys, so the order the API lists the fields in
- * is read from the raw body with the JSON parser.  The names sit at
- * {"results": [{"output_schema": {"properties": {name: ...}}}]}; every
- * container on the way is tracked, arrays as well as objects, so that
- * arrays nested anywhere cannot be mistaken for elements of "results".
+ * jsonb sorts an object's keys, so the order the API lists the fields in is
+ * read from the raw body with jansson (control.c), which keeps it.  One
+ * List of names per element of "results"; NIL if jansson cannot read the
+ * body (add_field_columns then takes jsonb's order).
  */
-typedef struct MxPathStep
-{
-	bool		array;			/* the container is an array */
-	const char *key;			/* an object's key to follow; NULL: any */
-} MxPathStep;
-
-static const MxPathStep schema_path[] = {
-	{false, "results"},
-	{true, NULL},
-	{false, "output_schema"},
-	{false, "properties"},
-	{false, NULL},
-};
-
-#define SCHEMA_PATH_LEN lengthof(schema_path)
-
-typedef struct MxSchemaOrder
-{
-	int			depth;			/* containers open */
-	bool		array[SCHEMA_PATH_LEN]; /* per open container: an array? */
-	char	   *key[SCHEMA_PATH_LEN];	/* an object's current key */
-	List	   *names;			/* per element of "results": List of names */
-} MxSchemaOrder;
-
-/* Are exactly depth containers open, each the one schema_path expects? */
-static bool
-on_schema_path(MxSchemaOrder *st, int depth)
-{
-	int			i;
-
-	if (st->depth != depth)
-		return false;
-	for (i = 0; i < depth; i++)
-	{
-		const MxPathStep *step = &schema_path[i];
-
-		if (st->array[i] != step->array)
-			return false;
-		if (step->key != NULL &&
-			(st->key[i] == NULL || strcmp(st->key[i], step->key) != 0))
-			return false;
-	}
-	return true;
-}
-
-static void
-order_open(MxSchemaOrder *st, bool array)
-{
-	if (st->depth < SCHEMA_PATH_LEN)
-	{
-		st->array[st->depth] = array;
-		st->key[st->depth] = NULL;
-	}
-	st->depth++;
-}
-
-static MX_JSON_ACTION
-order_object_start(void *state)
-{
-	order_open(state, false);
-	MX_JSON_ACTION_DONE;
-}
-
-static MX_JSON_ACTION
-order_array_start(void *state)
-{
-	order_open(state, true);
-	MX_JSON_ACTION_DONE;
-}
-
-static MX_JSON_ACTION
-order_close(void *state)
-{
-	((MxSchemaOrder *) state)->depth--;
-	MX_JSON_ACTION_DONE;
-}
-
-static MX_JSON_ACTION
-order_field_start(void *state, char *fname, bool isnull)
-{
-	MxSchemaOrder *st = state;
-
-	if (st->depth <= SCHEMA_PATH_LEN)
-		st->key[st->depth - 1] = fname;
-	if (on_schema_path(st, SCHEMA_PATH_LEN))
-		llast(st->names) = lappend(llast(st->names), fname);
-	MX_JSON_ACTION_DONE;
-}
-
-static MX_JSON_ACTION
-order_element_start(void *state, bool isnull)
-{
-	MxSchemaOrder *st = state;
-
-	/* an element of "results", whatever it holds */
-	if (on_schema_path(st, 2))
-		st->names = lappend(st->names, NIL);
-	MX_JSON_ACTION_DONE;
-}
-
-/* One List of names per element of "results"; NIL if the body is odd. */
 static List *
 schema_field_order(MxHttpRequest *req)
 {
-	MxSchemaOrder st = {0};
-	JsonSemAction sem = {0};
-	JsonLexContext *lex;
-	char	   *text;
+	MxControlSchemas schemas;
+	List	   *volatile names = NIL;
+	int			i;
+	int			j;
 
-	/* the same text, in the same encoding, as the jsonb was made from */
-	text = pg_any_to_server(req->response.data, req->response.len, PG_UTF8);
-	sem.semstate = &st;
-	sem.object_start = order_object_start;
-	sem.object_end = order_close;
-	sem.array_start = order_array_start;
-	sem.array_end = order_close;
-	sem.object_field_start = order_field_start;
-	sem.array_element_start = order_element_start;
-	lex = mx_json_lexer(text, strlen(text), GetDatabaseEncoding(), true);
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
+	if (!mx_control_read_schemas(req->response.data, req->response.len,
+								 &schemas))
+	{
+		mx_control_schemas_free(&schemas);
 		return NIL;
-	return st.names;
+	}
+	PG_TRY();
+	{
+		for (i = 0; i < schemas.nresults; i++)
+		{
+			List	   *fields = NIL;
+
+			/*
+			 * The body was read into jsonb, so its text converts; the result
+			 * may be the malloc'd name itself, freed below.
+			 */
+			for (j = 0; j < schemas.nfields[i]; j++)
+				fields = lappend(fields,
+								 pstrdup(pg_any_to_server(schemas.fields[i][j],
+														  strlen(schemas.fields[i][j]),
+														  PG_UTF8)));
+			names = lappend(names, fields);
+		}
+	}
+	PG_FINALLY();
+	{
+		mx_control_schemas_free(&schemas);
+	}
+	PG_END_TRY();
+	return names;
 }
 
 /* ---------- columns ---------- */

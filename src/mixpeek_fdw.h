@@ -55,6 +55,7 @@ typedef struct MxColumn
 	char	   *input;			/* retriever tables: the input it gives */
 	bool		input_required; /* ... that a search cannot do without */
 	bool		is_rank;		/* retriever tables: the result's position */
+	bool		indexed;		/* column option: the API can sort on it */
 } MxColumn;
 
 /* A foreign table's columns, by attribute number (index attnum - 1). */
@@ -126,6 +127,7 @@ typedef struct MxCond
 	AttrNumber	attnum;
 	MxCondOp	op;
 	int			expr_index;		/* into fdw_exprs, -1 for none */
+	int			level;			/* MxPushdown: the least that sends it */
 	List	   *args;			/* MxCond * of an AND/OR */
 } MxCond;
 
@@ -165,6 +167,9 @@ extern MxScanSpec *mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel,
 extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
 							 Oid opfamily, Oid collation, bool nulls_first,
 							 bool desc, AttrNumber *attnum);
+extern int	mx_sort_level(MxRelation *rel, AttrNumber attnum);
+extern MxScanSpec *mx_spec_without(MxRelation *rel, MxScanSpec *spec,
+								   const MxRejection *rej, char **dropped);
 extern List *mx_spec_to_list(MxScanSpec *spec);
 extern MxScanSpec *mx_spec_from_list(List *list);
 extern char *mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values,

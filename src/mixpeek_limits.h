@@ -124,6 +124,15 @@
 #define MX_SNIPPET_WINDOW (64 * 1024)
 
 /*
+ * Entries of an error reply's details (FastAPI's detail[], Mixpeek's
+ * error.details) shown in an ERROR's DETAIL, and bytes of each: enough to
+ * say what was wrong, while a reply listing every element of a long IN
+ * list cannot flood the log.
+ */
+#define MX_ERROR_DETAILS_MAX 5
+#define MX_ERROR_DETAIL_BYTES 160
+
+/*
  * Deepest nesting of arrays and objects accepted in a body.  jsonb_in
  * recurses once per level; far below the stack depth limit, far above any
  * real document.

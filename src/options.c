@@ -48,6 +48,7 @@ static const MxOption valid_options[] = {
 	{"vector", AttributeRelationId},
 	{"input", AttributeRelationId},
 	{"required", AttributeRelationId},
+	{"indexed", AttributeRelationId},
 	{NULL, InvalidOid}
 };
 
@@ -232,7 +233,8 @@ check_option_value(DefElem *def)
 	else if (strcmp(def->defname, "batch_size") == 0)
 		check_batch_size(def);
 	else if (strcmp(def->defname, "updatable") == 0 ||
-			 strcmp(def->defname, "required") == 0)
+			 strcmp(def->defname, "required") == 0 ||
+			 strcmp(def->defname, "indexed") == 0)
 		check_boolean(def);
 	else
 	{
@@ -456,6 +458,16 @@ set_retriever_column(MxColumn *col, List *options)
  * Everything the planner and executor need to know about a foreign table,
  * read from the catalogs.
  */
+/* The column option "indexed": the API can sort on the field. */
+static bool
+column_indexed(List *options)
+{
+	char	   *value = mx_fdw_option(options, "indexed");
+	bool		indexed;
+
+	return value != NULL && parse_bool(value, &indexed) && indexed;
+}
+
 MxRelation *
 mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 {
@@ -505,6 +517,7 @@ mx_fdw_relation(Oid relid, TupleDesc tupdesc)
 		options = GetForeignColumnOptions(relid, att->attnum);
 		set_column_source(col, mx_fdw_option(options, "field"),
 						  mx_fdw_option(options, "vector"));
+		col->indexed = column_indexed(options);
 		if (rel->retriever != NULL)
 			set_retriever_column(col, options);
 	}

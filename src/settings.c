@@ -43,7 +43,7 @@ int			mx_max_retries = MX_DEFAULT_MAX_RETRIES;
 int			mx_max_concurrency = MX_DEFAULT_CONCURRENCY;
 int			mx_page_size = MX_DEFAULT_PAGE_SIZE;
 int			mx_max_response_kb = MX_DEFAULT_MAX_RESPONSE_KB;
-bool		mx_pushdown = true;
+int			mx_pushdown = MX_PUSHDOWN_SAFE;
 char	   *mx_allowed_hosts = NULL;
 
 /*
@@ -58,6 +58,21 @@ static const char *preload_hint =
 "or use a user mapping of a mixpeek_fdw server.";
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* "on" and the other boolean spellings of 0.1 stay valid, hidden */
+static const struct config_enum_entry pushdown_options[] = {
+	{"off", MX_PUSHDOWN_OFF, false},
+	{"safe", MX_PUSHDOWN_SAFE, false},
+	{"all", MX_PUSHDOWN_ALL, false},
+	{"on", MX_PUSHDOWN_SAFE, true},
+	{"true", MX_PUSHDOWN_SAFE, true},
+	{"false", MX_PUSHDOWN_OFF, true},
+	{"yes", MX_PUSHDOWN_SAFE, true},
+	{"no", MX_PUSHDOWN_OFF, true},
+	{"1", MX_PUSHDOWN_SAFE, true},
+	{"0", MX_PUSHDOWN_OFF, true},
+	{NULL, 0, false}
+};
 
 /*
  * text with every occurrence of key replaced by "[redacted]", palloc'd; text
@@ -504,9 +519,11 @@ mx_settings_init(void)
 							NULL, &mx_max_response_kb,
 							MX_DEFAULT_MAX_RESPONSE_KB, 1, MX_MAX_RESPONSE_KB_MAX,
 							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
-	DefineCustomBoolVariable("mixpeek.pushdown",
-							 "Send filters, sort and limit of foreign scans to Mixpeek.",
-							 NULL, &mx_pushdown, true,
+	DefineCustomEnumVariable("mixpeek.pushdown",
+							 "What foreign scans send to Mixpeek: filters, sort and limit.",
+							 "off sends none; safe what is exact whatever the API's filter rules; "
+							 "all also what is exact only under lenient rules.",
+							 &mx_pushdown, MX_PUSHDOWN_SAFE, pushdown_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mixpeek");

@@ -22,7 +22,19 @@ extern int	mx_max_retries;
 extern int	mx_max_concurrency;
 extern int	mx_page_size;
 extern int	mx_max_response_kb;
-extern bool mx_pushdown;
+
+/*
+ * mixpeek.pushdown: what a foreign scan may send.  Ordered, so that a part
+ * of certainty c is sent when c <= mx_pushdown (deparse.c classifies).
+ */
+typedef enum MxPushdown
+{
+	MX_PUSHDOWN_OFF,
+	MX_PUSHDOWN_SAFE,			/* exact under strict and lenient rules */
+	MX_PUSHDOWN_ALL				/* also what only lenient rules keep exact */
+} MxPushdown;
+
+extern int	mx_pushdown;
 extern char *mx_allowed_hosts;
 
 extern void mx_settings_init(void);

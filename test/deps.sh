@@ -4,7 +4,7 @@
 # Safe to run again; does nothing when all are present.
 set -euo pipefail
 pkgs=(build-essential pkg-config postgresql-15 postgresql-server-dev-15
-      postgresql-common libcurl4-openssl-dev nodejs curl
+      postgresql-common libcurl4-openssl-dev libjansson-dev nodejs curl
       python3-psycopg2 wrk clang libclang-rt-14-dev valgrind)
 missing=()
 for p in "${pkgs[@]}"; do

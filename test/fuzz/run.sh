@@ -11,7 +11,8 @@
 #                                        comparison (deparse.c)
 #   fuzz_json         src/json_depth.c   nesting-depth pre-check, and the
 #                                        UTF-8/NUL check json.c relies on
-# The parts that need the backend (error envelopes, JSON-to-column
+#   fuzz_control      src/control.c      error envelopes read with jansson
+# The parts that need the backend (error messages, JSON-to-column
 # conversion, the rest of filter building) are fuzzed through SQL instead:
 # test/scripted/test_fuzz_sql.py.
 #
@@ -44,10 +45,11 @@ build fuzz_percent "$top/src/percent.c" "$here/fuzz_percent.c" -lcurl
 build fuzz_retry_after "$top/src/retry_after.c" "$here/fuzz_retry_after.c" -lcurl
 build fuzz_float_bounds "$top/src/float_bounds.c" "$here/fuzz_float_bounds.c" -lm
 build fuzz_json "${pginc[@]}" "$top/src/json_depth.c" "$here/fuzz_json.c" "${pglibs[@]}"
+build fuzz_control "$top/src/control.c" "$top/src/json_depth.c" "$here/fuzz_control.c" -ljansson
 
 # name, max input length, dictionary
 targets=("percent 1024 -" "retry_after 256 retry_after.dict" "float_bounds 64 -"
-         "json 8192 json.dict")
+         "json 8192 json.dict" "control 4096 control.dict")
 status=0
 total=0
 summary=()

@@ -47,6 +47,8 @@ request: path is the raw path (no query), query a dict of the last value of
 each parameter, headers lower-cased, body the request text.  It returns
 None to let the default answer, or (status, headers, body) with body bytes,
 str, or any other value (sent as JSON).  `delay_ms` delays every answer.
+`host` is the loopback address listened on (default 127.0.0.1; 127.0.0.2
+is another host, outside the allow-list).
 
 Each record (a dict) has: seq, method, path (raw), raw_query, query,
 headers (lower-cased names), body (text), json (the parsed body or None),
@@ -172,7 +174,9 @@ class _Server(http.server.ThreadingHTTPServer):
 class CaptureServer:
     """See the module's docstring.  Start with `with` (or start()/stop())."""
 
-    def __init__(self, pages=25, page_size=4, documents=None, handler=None, delay_ms=0):
+    def __init__(self, pages=25, page_size=4, documents=None, handler=None, delay_ms=0,
+                 host="127.0.0.1"):
+        self.host = host                    # another loopback address: another host
         self.page_size = page_size
         self.documents = list(documents) if documents is not None else None
         self._generated = pages * page_size
@@ -187,9 +191,9 @@ class CaptureServer:
     # ---- life cycle
 
     def start(self):
-        self._srv = _Server(("127.0.0.1", 0), _Handler)
+        self._srv = _Server((self.host, 0), _Handler)
         self._srv.capture = self
-        self.url = "http://127.0.0.1:%d" % self._srv.server_address[1]
+        self.url = "http://%s:%d" % (self.host, self._srv.server_address[1])
         threading.Thread(target=self._srv.serve_forever, daemon=True).start()
         return self
 
