@@ -990,6 +990,9 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 	MxScanState *s = node->fdw_state;
 	TupleTableSlot *slot;
 
+	/* a retriever scan's state is its own (retriever.c) */
+	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
+		return mx_retriever_iterate(node);
 	if (s->sorted)
 		return next_sorted_row(node, s);
 	slot = next_row(node);
@@ -1007,8 +1010,6 @@ next_row(ForeignScanState *node)
 	JsonbValue *doc;
 	MemoryContext old;
 
-	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
-		return mx_retriever_iterate(node);
 	ExecClearTuple(slot);
 	MemoryContextReset(s->tuple_cxt);
 	if (batch_lost(s))

@@ -1632,7 +1632,7 @@ async function listDocuments(ctx, seg) {
   let total;
   if (pred === TRUE) total = N;
   else {
-    const ck = col.id + '\n' + hash;
+    const ck = col.id + '\n' + config.semantics + '\n' + hash;	/* the rules decide what matches */
     total = countCache.get(ck);
     if (total === undefined) {
       total = 0;
