@@ -182,7 +182,8 @@
  *   POST /_mock/reset   clears the log, flaky counters and stats; config back to
  *                       the command-line values
  *   POST /_mock/config  {"latency_ms":N,"gzip":b,"record":b} (any subset) -> config.
- *                       latency_ms delays every /v1 response; gzip compresses
+ *                       latency_ms delays every /v1 response (and
+ *                       latency_per_doc_us each list page, per document); gzip compresses
  *                       whole-body responses (documents, pages, error envelopes,
  *                       not streamed or raw faults) for clients that accept gzip
  *                       (Accept-Encoding gzip, x-gzip or *, q>0); record
@@ -910,7 +911,7 @@ const ARTICLES = DATA.byId.get('col_articles');
 const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
-const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro' });
+const initialConfig = () => ({ latency_ms: opts.latencyMs, latency_per_doc_us: 0, gzip: opts.gzip, record: true, rate_limit_headers: 'pro' });
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
 let rateWindows = new Map();	/* identity -> {start (ms), count} */
@@ -1378,7 +1379,15 @@ async function listDocuments(ctx, seg) {
   const out = Buffer.concat(parts);
   if (target.kind === 'faultpage' && page === target.k)
     return serveFault(ctx, target.spec, 'list', out, 'list:' + target.seg, target.seg);
+  await serverCost(ctx, results.length);
   return send(ctx, 200, out);
+}
+
+/* The real service's time grows with the documents it serves: the
+ * latency_per_doc_us setting adds that much per document of a reply. */
+async function serverCost(ctx, docs) {
+  if (config.latency_per_doc_us > 0 && docs > 0)
+    await sleep(ctx, config.latency_per_doc_us * docs / 1000);
 }
 
 function collectionObject(col) {
@@ -1598,13 +1607,16 @@ function handleControl(ctx) {
       if (k === 'latency_ms') {
         if (!Number.isInteger(val) || val < 0 || val > 3600000) return controlJSON(ctx, 400, { error: 'latency_ms: integer 0..3600000' });
         next.latency_ms = val;
+      } else if (k === 'latency_per_doc_us') {
+        if (!Number.isInteger(val) || val < 0 || val > 1000000) return controlJSON(ctx, 400, { error: 'latency_per_doc_us: integer 0..1000000' });
+        next.latency_per_doc_us = val;
       } else if (k === 'gzip' || k === 'record') {
         if (typeof val !== 'boolean') return controlJSON(ctx, 400, { error: `${k}: boolean` });
         next[k] = val;
       } else if (k === 'rate_limit_headers') {
         if (!validRateLimit(val)) return controlJSON(ctx, 400, { error: 'rate_limit_headers: "free", "pro", null or {"limit","window"[,"remaining","reset"]}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers` });
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, latency_per_doc_us, gzip, record, rate_limit_headers` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
