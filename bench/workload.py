@@ -59,9 +59,10 @@ TARGET_TIME = 1.3
 
 
 def ids_sql(n):
-    """n document ids of col_big spread over the whole collection."""
+    """n document ids of col_big spread over the whole collection, every
+    category among them (the category is the index modulo 4)."""
     step = N_DOCS // n
-    return ("SELECT 'doc_' || lpad((i * %d)::text, 6, '0') AS id "
+    return ("SELECT 'doc_' || lpad((i * %d + i %% 4)::text, 6, '0') AS id "
             "FROM generate_series(0, %d) i" % (step, n - 1))
 
 
