@@ -6,6 +6,8 @@
 #
 #   bench/run.sh            all benchmarks, 5 runs each (median reported)
 #   bench/run.sh --quick    1 run each, smaller sizes: checks that it works
+#   bench/run.sh --workload the analyst workload (bench/workload.py): requests
+#                           and time per query at a real-world latency
 #
 # Sizes and run counts can be changed through the environment, e.g.
 #   BENCH_RUNS=7 BENCH_ONLY=lookups,percall bench/run.sh
@@ -24,4 +26,8 @@ mx_build
 mx_start_mock
 echo "mock Mixpeek API at $MIXPEEK_MOCK_URL"
 mkdir -p "$MX_TOP/bench/results"
-mx_in_cluster /usr/bin/python3 "$MX_TOP/bench/bench.py"
+if [ "${1:-}" = "--workload" ]; then
+  mx_in_cluster /usr/bin/python3 "$MX_TOP/bench/workload.py"
+else
+  mx_in_cluster /usr/bin/python3 "$MX_TOP/bench/bench.py"
+fi

@@ -229,7 +229,8 @@
  *   POST /_mock/reset   clears the log, flaky counters and stats; config back to
  *                       the command-line values
  *   POST /_mock/config  {"latency_ms":N,"gzip":b,"record":b} (any subset) -> config.
- *                       latency_ms delays every /v1 response; gzip compresses
+ *                       latency_ms delays every /v1 response (and
+ *                       latency_per_doc_us each list page, per document); gzip compresses
  *                       whole-body responses (documents, pages, error envelopes,
  *                       not streamed or raw faults) for clients that accept gzip
  *                       (Accept-Encoding gzip, x-gzip or *, q>0); record
@@ -1090,7 +1091,7 @@ const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
 const initialConfig = () => ({
-  latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', pagination: {},
+  latency_ms: opts.latencyMs, latency_per_doc_us: 0, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', pagination: {},
   semantics: opts.semantics,
   result_cap: opts.resultCap !== undefined ? opts.resultCap : defaultResultCap(opts.semantics),
   validate: opts.validate, corrupt_responses: false, indexed_fields: null,
@@ -1655,7 +1656,15 @@ async function listDocuments(ctx, seg) {
   const out = Buffer.concat(parts);
   if (target.kind === 'faultpage' && page === target.k)
     return serveFault(ctx, target.spec, 'list', out, 'list:' + target.seg, target.seg);
+  await serverCost(ctx, results.length);
   return send(ctx, 200, out);
+}
+
+/* The real service's time grows with the documents it serves: the
+ * latency_per_doc_us setting adds that much per document of a reply. */
+async function serverCost(ctx, docs) {
+  if (config.latency_per_doc_us > 0 && docs > 0)
+    await sleep(ctx, config.latency_per_doc_us * docs / 1000);
 }
 
 /* What the API's payload index type is for an output_schema type. */
@@ -1918,6 +1927,9 @@ function handleControl(ctx) {
       if (k === 'latency_ms') {
         if (!Number.isInteger(val) || val < 0 || val > 3600000) return controlJSON(ctx, 400, { error: 'latency_ms: integer 0..3600000' });
         next.latency_ms = val;
+      } else if (k === 'latency_per_doc_us') {
+        if (!Number.isInteger(val) || val < 0 || val > 1000000) return controlJSON(ctx, 400, { error: 'latency_per_doc_us: integer 0..1000000' });
+        next.latency_per_doc_us = val;
       } else if (k === 'semantics') {
         if (!SEMANTICS.includes(val)) return controlJSON(ctx, 400, { error: 'semantics: "strict" or "lenient"' });
         next.semantics = val;
@@ -1939,7 +1951,7 @@ function handleControl(ctx) {
       } else if (k === 'pagination') {
         if (!paging.validPagination(val)) return controlJSON(ctx, 400, { error: 'pagination: {"<collection id or name>": "cursor" | "offset", ...}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, pagination, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, latency_per_doc_us, gzip, record, rate_limit_headers, pagination, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
