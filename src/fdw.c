@@ -1143,14 +1143,20 @@ top_n_key(MxScanState *s, TupleTableSlot *slot, double *key)
 {
 	MxColumn   *col = &s->rel->columns[s->spec->sort_attnum - 1];
 	Datum		value = slot->tts_values[col->attnum - 1];
+	MemoryContext old;
 
 	if (slot->tts_isnull[col->attnum - 1])
 		return false;
 	if (col->typid == INT8OID)
+	{
 		*key = (double) DatumGetInt64(value);
-	else
-		*key = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
-												  value));
+		return true;
+	}
+	/* the conversion's text goes with the row */
+	old = MemoryContextSwitchTo(s->tuple_cxt);
+	*key = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+											  value));
+	MemoryContextSwitchTo(old);
 	return true;
 }
 

@@ -93,6 +93,19 @@ class DoubleSortingApi:
                                  "stats": {"total_documents": len(docs)}})
 
 
+def server_and_table(test, conn, server, url, table_sql):
+    """A server at url, the key's user mapping and table_sql (%s: the
+    server), all dropped when the test ends."""
+    for sql, args in (
+            ("DROP SERVER IF EXISTS %s CASCADE" % server, None),
+            ("CREATE SERVER %s FOREIGN DATA WRAPPER mixpeek_fdw "
+             "OPTIONS (base_url %%s, namespace 'default')" % server, (url,)),
+            ("CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key %%s)" % server, (KEY,)),
+            (table_sql % server, None)):
+        mx.query(conn, sql, args)
+    test.addCleanup(mx.query, conn, "DROP SERVER IF EXISTS %s CASCADE" % server)
+
+
 def setUpModule():
     global su
     su = mx.fdw_superuser()
@@ -106,15 +119,11 @@ class TopN(mx.TestCase):
         self.cap = capture.CaptureServer(handler=api).start()
         api.cap = self.cap
         self.addCleanup(self.cap.stop)
-        mx.query(su, "DROP SERVER IF EXISTS mx_topn CASCADE")
-        mx.query(su, "CREATE SERVER mx_topn FOREIGN DATA WRAPPER mixpeek_fdw "
-                     "OPTIONS (base_url %s, namespace 'default')", (self.cap.url,))
-        mx.query(su, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_topn OPTIONS (api_key %s)", (KEY,))
-        mx.query(su, "CREATE FOREIGN TABLE mx_topn_t (document_id text, "
-                     "v bigint OPTIONS (indexed 'true'), x numeric OPTIONS (indexed 'true'), "
-                     "vu bigint OPTIONS (field 'v'), x2 numeric(20,19) OPTIONS (field 'x', indexed 'true')) "
-                     "SERVER mx_topn OPTIONS (collection 'col_topn', page_size '100')")
-        self.addCleanup(lambda: mx.query(su, "DROP SERVER IF EXISTS mx_topn CASCADE"))
+        server_and_table(self, su, "mx_topn", self.cap.url,
+                         "CREATE FOREIGN TABLE mx_topn_t (document_id text, "
+                         "v bigint OPTIONS (indexed 'true'), x numeric OPTIONS (indexed 'true'), "
+                         "vu bigint OPTIONS (field 'v'), x2 numeric(20,19) OPTIONS (field 'x', indexed 'true')) "
+                         "SERVER %s OPTIONS (collection 'col_topn', page_size '100')")
         self.c = mx.connect()
         self.addCleanup(self.c.close)
         mx.query(self.c, "SET statement_timeout = '30s'")
@@ -230,14 +239,11 @@ class PlanOnce(mx.TestCase):
         """a cached generic plan and a re-planned one send the same request"""
         c = mx.fdw_superuser()
         self.addCleanup(c.close)
-        mx.query(c, "DROP SERVER IF EXISTS mx_once CASCADE")
-        mx.query(c, "CREATE SERVER mx_once FOREIGN DATA WRAPPER mixpeek_fdw "
-                    "OPTIONS (base_url %s)", (mx.MOCK_URL,))
-        mx.query(c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_once OPTIONS (api_key %s)", (KEY,))
-        mx.query(c, "CREATE FOREIGN TABLE mx_once_t (document_id text, category text, "
-                    "word_count int OPTIONS (indexed 'true'), big bigint OPTIONS (field 'word_count', indexed 'true')) "
-                    "SERVER mx_once OPTIONS (collection 'col_articles')")
-        self.addCleanup(lambda: mx.query(c, "DROP SERVER IF EXISTS mx_once CASCADE"))
+        server_and_table(self, c, "mx_once", mx.MOCK_URL,
+                         "CREATE FOREIGN TABLE mx_once_t (document_id text, category text, "
+                         "word_count int OPTIONS (indexed 'true'), "
+                         "big bigint OPTIONS (field 'word_count', indexed 'true')) "
+                         "SERVER %s OPTIONS (collection 'col_articles')")
         mx.query(c, "SET mixpeek.pushdown = safe")
         for sql, args in (
                 ("SELECT document_id, word_count FROM mx_once_t WHERE word_count >= $1 AND category = $2 "
