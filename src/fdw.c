@@ -552,6 +552,26 @@ remote_clause_of(MxPlanInfo *info, RestrictInfo *ri)
 }
 
 /*
+ * scan_clauses without the lookup's clause.  A parameterized path's join
+ * clause is the one of its ParamPathInfo, which the equivalence class
+ * normally hands out again; should it be a copy, it is found by its clause.
+ */
+static List *
+clauses_without(List *scan_clauses, RestrictInfo *lookup)
+{
+	ListCell   *lc;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+
+		if (ri == lookup || equal(ri->clause, lookup->clause))
+			return list_delete_ptr(list_copy(scan_clauses), ri);
+	}
+	return scan_clauses;
+}
+
+/*
  * mixpeekGetForeignPlan
  *		Create a ForeignScan plan node for the chosen path.
  *
@@ -605,7 +625,7 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (id.value != NULL)
 	{
 		/* the scan checks the lookup itself: see is_requested_document */
-		checked = list_delete_ptr(list_copy(scan_clauses), id.clause);
+		checked = clauses_without(scan_clauses, id.clause);
 		attrs = bms_add_member(attrs,
 							   id.attnum - FirstLowInvalidHeapAttributeNumber);
 	}
