@@ -8,7 +8,8 @@ exact one (the worst a search engine may do):
   differ tie as doubles across the n-th row (9007199254740993 and
   9007199254740992, 0.1000000000000000001 and 0.1), ascending and
   descending (nulls first), with OFFSET, from a cursor, a prepared
-  statement and a LATERAL subquery;
+  statement, a LATERAL subquery and a correlated one (rescanned with a
+  parameter in its filter);
 - one list request when the row after the n-th does not tie, two when the
   tie group goes on past the first page;
 - EXPLAIN VERBOSE: a Sort above the scan, the remote sort, limit and ties;
@@ -138,7 +139,8 @@ class TopN(mx.TestCase):
 
     def check_query(self, sql, want, sort, limit, nrequests, level="safe"):
         """sql returns want at level, sending sort (or none) with ?limit=
-        limit in nrequests list requests; the same rows at off."""
+        limit in nrequests list requests; the same rows at off.  Leaves the
+        session at level."""
         got = self.run_at(sql, level)
         mx.check_eq(got, want, "%s at %s: rows" % (sql, level))
         sent = self.lists()
@@ -147,6 +149,7 @@ class TopN(mx.TestCase):
             mx.check_eq(sent[0]["json"].get("sort"), sort, "%s at %s: sort sent" % (sql, level))
             mx.check_eq(sent[0]["query"].get("limit"), limit, "%s at %s: ?limit" % (sql, level))
         mx.check_eq(self.run_at(sql, "off"), want, "%s at off: rows" % sql)
+        mx.query(self.c, "SET mixpeek.pushdown = %s", (level,))
 
     def test_01_bigint_ties(self):
         """bigint: the n-th row's tie group as doubles is read to its end"""
@@ -214,6 +217,7 @@ class TopN(mx.TestCase):
         # a condition not sent: the scan returns everything, the Sort decides
         self.check_query("SELECT document_id FROM mx_topn_t WHERE v + 0 > 1 ORDER BY v LIMIT 1",
                          [("c",)], None, "100", 1)
+        self.cap.clear()
         cur = self.c.cursor()
         cur.execute("BEGIN")
         cur.execute("DECLARE k SCROLL CURSOR FOR SELECT document_id FROM mx_topn_t ORDER BY v LIMIT 2")
@@ -223,14 +227,25 @@ class TopN(mx.TestCase):
         back = cur.fetchall()
         cur.execute("COMMIT")
         mx.check_eq((first, back), ([("a",), ("c",)], [("c",), ("a",)]), "a scroll cursor")
+        mx.check_eq([r["query"].get("limit") for r in self.lists()], ["3", "3"], "a scroll cursor: top-N")
         mx.query(self.c, "PREPARE p AS SELECT document_id FROM mx_topn_t ORDER BY x LIMIT 2")
         mx.query(self.c, "SET plan_cache_mode = force_generic_plan")
         for i in range(3):
+            self.cap.clear()
             mx.check_eq(mx.query(self.c, "EXECUTE p"), [("c",), ("b",)], "prepared, run %d" % (i + 1))
+            mx.check_eq([(r["query"].get("limit"), r["json"].get("sort")) for r in self.lists()],
+                        [("3", {"field": "x", "direction": "asc"})], "prepared, run %d: one page" % (i + 1))
         mx.query(self.c, "RESET plan_cache_mode")
         got = mx.query(self.c, "SELECT k, t.document_id FROM generate_series(1, 2) k, LATERAL "
                                "(SELECT document_id FROM mx_topn_t ORDER BY v LIMIT k) t ORDER BY 1, 2")
         mx.check_eq(got, [(1, "a"), (2, "a"), (2, "c")], "LATERAL: a limit per outer row")
+        # a top-N scan rescanned per outer row, its filter a parameter
+        self.cap.clear()
+        got = mx.query(self.c, "SELECT k, (SELECT document_id FROM mx_topn_t WHERE v >= k ORDER BY v LIMIT 1) "
+                               "FROM (VALUES (1::bigint), (2), (%s), (%s)) o(k) ORDER BY 1" % (BIG, BIG + 4))
+        mx.check_eq(got, [(1, "a"), (2, "c"), (BIG, "c"), (BIG + 4, "e")], "a correlated subquery")
+        mx.check_eq([r["query"].get("limit") for r in self.lists()], ["2", "2", "2", "2", "2", "2", "2", "2"],
+                    "a correlated subquery: 1, 2, 2 and 3 pages of two rows")
 
 
 class PlanOnce(mx.TestCase):
