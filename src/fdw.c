@@ -1216,7 +1216,11 @@ next_top_n_row(ForeignScanState *node, MxScanState *s)
 		econtext->ecxt_scantuple = slot;
 		ResetExprContext(econtext);
 		if (!ExecQual(node->ss.ps.qual, econtext))
+		{
+			/* as ExecScan would have: EXPLAIN ANALYZE counts it */
+			InstrCountFiltered1(node, 1);
 			continue;
+		}
 		if (++s->kept == s->spec->limit)
 		{
 			s->bound_null = null;

@@ -7,7 +7,7 @@ exact one (the worst a search engine may do):
   n + 1 rows; the exact first n rows come back even when values that
   differ tie as doubles across the n-th row (9007199254740993 and
   9007199254740992, 0.1000000000000000001 and 0.1), ascending and
-  descending (nulls first), with OFFSET, from a cursor, a prepared
+  descending (nulls first), with OFFSET and WITH TIES, from a cursor, a prepared
   statement, a LATERAL subquery and a correlated one (rescanned with a
   parameter in its filter);
 - one list request when the row after the n-th does not tie, two when the
@@ -162,6 +162,8 @@ class TopN(mx.TestCase):
                          [("a", 1)], asc, "2", 1)
         self.check_query("SELECT document_id FROM mx_topn_t ORDER BY v LIMIT 2 OFFSET 1",
                          [("c",), ("b",)], asc, "4", 1)
+        self.check_query("SELECT document_id FROM mx_topn_t ORDER BY v FETCH FIRST 2 ROWS WITH TIES",
+                         [("a",), ("c",)], asc, "3", 2)
         desc = {"field": "v", "direction": "desc"}
         # missing and null first; the API sends n, m, e, d, c, b, a
         self.check_query("SELECT v FROM mx_topn_t ORDER BY v DESC LIMIT 4",
@@ -211,6 +213,11 @@ class TopN(mx.TestCase):
         # once they pass the local check; the API sends a, b, c, d...
         self.check_query("SELECT document_id FROM mx_topn_t WHERE v >= 9007199254740992 "
                          "ORDER BY v LIMIT 1", [("c",)], {"field": "v", "direction": "asc"}, "2", 2)
+        plan = "\n".join(r[0] for r in mx.query(
+            self.c, "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT document_id "
+                    "FROM mx_topn_t WHERE v >= 9007199254740992 ORDER BY v LIMIT 1"))
+        for line in ("Rows Removed by Filter: 1", "Remote Pages: 2"):
+            mx.check(line in plan, "EXPLAIN ANALYZE shows %s" % line, plan)
         self.run_at("SELECT document_id FROM mx_topn_t WHERE v >= 9007199254740992 "
                     "ORDER BY v LIMIT 1", "safe")
         mx.check("filters" in self.lists()[0]["json"], "the filter is sent")
