@@ -161,7 +161,7 @@ typedef struct MxScanSpec
 typedef struct MxRemoteClause
 {
 	RestrictInfo *ri;
-	MxCond	   *cond;			/* its expr_index are into values */
+	MxCond	   *cond;			/* expr_index counts within values */
 	List	   *values;			/* the expressions of its values */
 } MxRemoteClause;
 
