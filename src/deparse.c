@@ -578,19 +578,22 @@ mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
 
 /*
  * Sort clauses into those sent as filters (remote) and the others
- * (local); both are RestrictInfo lists.  A document_id lookup, if any, is
- * returned in *id (a single-id lookup preferred over an array).
+ * (local); both are RestrictInfo lists.  Each remote clause's condition is
+ * kept in *classified (MxRemoteClause, in the order of *remote), so that
+ * the plan is built from this one classification.  A document_id lookup,
+ * if any, is returned in *id (a single-id lookup preferred over an array).
  */
 void
 mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 					   MxRelation *rel, List *clauses, MxIdLookup *id,
-					   List **remote, List **local)
+					   List **remote, List **local, List **classified)
 {
 	ListCell   *lc;
 
 	memset(id, 0, sizeof(MxIdLookup));
 	*remote = NIL;
 	*local = NIL;
+	*classified = NIL;
 	foreach(lc, clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
@@ -611,10 +614,37 @@ mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 		}
 		cond = classify_clause(rel, baserel->relid, ri->clause, &values);
 		if (cond != NULL && cond->level <= mx_pushdown)
+		{
+			MxRemoteClause *rc = palloc(sizeof(MxRemoteClause));
+
+			rc->ri = ri;
+			rc->cond = cond;
+			rc->values = values;
 			*remote = lappend(*remote, ri);
+			*classified = lappend(*classified, rc);
+		}
 		else
 			*local = lappend(*local, ri);
 	}
+}
+
+/*
+ * A copy of cond whose values are found offset positions further on: a
+ * clause's values come after those of the clauses before it in fdw_exprs.
+ */
+static MxCond *
+cond_shifted(MxCond *cond, int offset)
+{
+	MxCond	   *copy = palloc(sizeof(MxCond));
+	ListCell   *lc;
+
+	*copy = *cond;
+	if (cond->expr_index >= 0)
+		copy->expr_index += offset;
+	copy->args = NIL;
+	foreach(lc, cond->args)
+		copy->args = lappend(copy->args, cond_shifted(lfirst(lc), offset));
+	return copy;
 }
 
 /*
@@ -664,11 +694,13 @@ select_list(MxRelation *rel, Bitmapset *attrs_used, bool *vectors, bool *urls)
 
 /*
  * The scan the planner chose, with its values' expressions appended to
- * *fdw_exprs.  remote_conds are RestrictInfos that classify as filters.
+ * *fdw_exprs.  remote_clauses are the MxRemoteClauses that
+ * mx_classify_conditions() made of the clauses sent, in the order to send
+ * them.
  */
 MxScanSpec *
 mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
-				   List *remote_conds, MxIdLookup *id,
+				   List *remote_clauses, MxIdLookup *id,
 				   Bitmapset *attrs_used, List **fdw_exprs)
 {
 	MxScanSpec *spec = palloc0(sizeof(MxScanSpec));
@@ -684,15 +716,13 @@ mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
 		return spec;
 	}
 	spec->kind = MX_SCAN_LIST;
-	foreach(lc, remote_conds)
+	foreach(lc, remote_clauses)
 	{
-		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
-		MxCond	   *cond = classify_clause(rel, baserel->relid, ri->clause,
-										   fdw_exprs);
+		MxRemoteClause *rc = lfirst(lc);
 
-		if (cond == NULL)
-			elog(ERROR, "mixpeek_fdw: clause no longer classifies as remote");
-		spec->conds = lappend(spec->conds, cond);
+		spec->conds = lappend(spec->conds,
+							  cond_shifted(rc->cond, list_length(*fdw_exprs)));
+		*fdw_exprs = list_concat(*fdw_exprs, rc->values);
 	}
 	return spec;
 }
@@ -701,11 +731,15 @@ mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
  * Can ORDER BY this expression (pathkey opfamily, direction, nulls) be
  * left to the API?  It sorts one field, strings by bytes, numbers as
  * doubles, nulls and missing fields last ascending and first descending.
+ * *coarse is set when the API's order is only a coarsening of
+ * PostgreSQL's: bigint and numeric values that differ may tie as doubles,
+ * so the rows come in PostgreSQL's order only up to such ties (fdw.c
+ * sorts them again, see its top-N path).
  */
 bool
 mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 				 Oid collation, bool nulls_first, bool desc,
-				 AttrNumber *attnum)
+				 AttrNumber *attnum, bool *coarse)
 {
 	MxColumn   *col = column_of(rel, relid, (Node *) expr);
 
@@ -714,6 +748,7 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 	if (opfamily != btree_family(col->typid) ||
 		mx_sort_level(rel, col->attnum) > mx_pushdown)
 		return false;
+	*coarse = false;
 	switch (col->typid)
 	{
 		case TEXTOID:
@@ -725,8 +760,20 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 		case INT4OID:
 		case FLOAT8OID:
 			break;
+		case INT8OID:
+			*coarse = true;
+			break;
+		case NUMERICOID:
+
+			/*
+			 * A typmod rounds the document's value: two values that tie as
+			 * doubles could round apart, out of the API's order.
+			 */
+			if (col->typmod >= 0)
+				return false;
+			*coarse = true;
+			break;
 		default:
-			/* bigint and numeric may tie as doubles where they differ */
 			return false;
 	}
 	*attnum = col->attnum;
@@ -783,9 +830,12 @@ mx_spec_to_list(MxScanSpec *spec)
 		conds = lappend(conds, cond_to_list(lfirst(lc)));
 	return list_make5(makeInteger(spec->kind),
 					  conds,
-					  list_make5_int(spec->sort_attnum, spec->sort_desc,
-									 spec->return_vectors, spec->return_url,
-									 spec->id_attnum),
+					  lappend_int(list_make5_int(spec->sort_attnum,
+												 spec->sort_desc,
+												 spec->return_vectors,
+												 spec->return_url,
+												 spec->id_attnum),
+								  spec->limit_ties),
 					  makeInteger(spec->limit),
 					  spec->select);
 }
@@ -805,6 +855,7 @@ mx_spec_from_list(List *list)
 	spec->return_vectors = lthird_int(flags);
 	spec->return_url = lfourth_int(flags);
 	spec->id_attnum = list_nth_int(flags, 4);
+	spec->limit_ties = list_nth_int(flags, 5);
 	spec->limit = intVal(lfourth(list));
 	spec->select = (List *) list_nth(list, 4);
 	return spec;

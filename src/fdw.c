@@ -48,6 +48,7 @@
 #include "utils/typcache.h"
 
 #include "compat.h"
+#include "fdw_private.h"
 #include "id_fetch.h"
 #include "json.h"
 #include "mixpeek_fdw.h"
@@ -60,17 +61,11 @@ typedef struct MxPlanInfo
 	MxRelation *rel;
 	List	   *remote_conds;	/* RestrictInfos sent as filters */
 	List	   *local_conds;	/* RestrictInfos that cannot be */
+	List	   *remote_clauses; /* MxRemoteClause of each remote_conds */
 	MxIdLookup	id;				/* document_id lookup, if any */
 	Bitmapset  *attrs_used;
 	double		fetched;		/* documents the API sends back */
 } MxPlanInfo;
-
-/* fdw_private of a ForeignScan plan */
-enum MxPrivateIndex
-{
-	MX_PRIVATE_SPEC,
-	MX_PRIVATE_ATTRS
-};
 
 typedef struct MxScanState
 {
@@ -122,6 +117,12 @@ typedef struct MxScanState
 	TupleTableSlot *sorted_slot;	/* a row out of the sorter */
 	bool		sorted;			/* sorter holds every row, sorted */
 
+	/* a top-N scan (MxScanSpec.limit_ties) */
+	int64		kept;			/* rows returned that pass the quals */
+	bool		bound_null;		/* the limit-th row's sort value is null */
+	double		bound;			/* else that value as a double */
+	bool		top_n_done;		/* a row past the tie group came */
+
 	/* id scans */
 	char	  **ids;
 	int			nids;
@@ -135,6 +136,21 @@ static int
 page_size_of(MxRelation *rel)
 {
 	return rel->page_size > 0 ? rel->page_size : mx_page_size;
+}
+
+/*
+ * The limit of a scan's list requests: a pushed LIMIT, one more row for a
+ * top-N scan (to see whether the tie group goes on without asking for
+ * another page), else the page size.
+ */
+static int
+request_limit_of(MxScanSpec *spec, MxRelation *rel)
+{
+	if (spec->limit <= 0)
+		return page_size_of(rel);
+	if (spec->limit_ties)
+		return Min(spec->limit + 1, MX_PAGE_SIZE_MAX);
+	return spec->limit;
 }
 
 static double
@@ -193,7 +209,8 @@ mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	baserel->fdw_private = info;
 
 	mx_classify_conditions(root, baserel, info->rel, baserel->baserestrictinfo,
-						   &info->id, &info->remote_conds, &info->local_conds);
+						   &info->id, &info->remote_conds, &info->local_conds,
+						   &info->remote_clauses);
 	collect_attrs(baserel->relid, baserel->reltarget->exprs, &info->attrs_used);
 	collect_attrs(baserel->relid, baserel->baserestrictinfo, &info->attrs_used);
 
@@ -246,7 +263,8 @@ requests_of(MxPlanInfo *info)
 /* Does some pathkey-sorted list path make sense, and on which column? */
 static bool
 sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
-					   MxPlanInfo *info, AttrNumber *attnum, bool *desc)
+					   MxPlanInfo *info, AttrNumber *attnum, bool *desc,
+					   bool *coarse)
 {
 	PathKey    *pk;
 	ListCell   *lc;
@@ -266,10 +284,43 @@ sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
 			mx_sort_pushable(info->rel, baserel->relid, em->em_expr,
 							 pk->pk_opfamily, pk->pk_eclass->ec_collation,
 							 pk->pk_nulls_first, *desc,
-							 attnum))
+							 attnum, coarse))
 			return true;
 	}
 	return false;
+}
+
+/*
+ * A path's fdw_private (see fdw_private.h): the API's sort, if any, and
+ * the document id lookup of a parameterized path, if any.
+ */
+static List *
+path_private(AttrNumber sort_attnum, bool sort_desc, bool ties,
+			 MxIdLookup *id)
+{
+	List	   *private = NIL;
+
+	private = lappend(private, makeInteger(sort_attnum));
+	private = lappend(private, makeBoolean(sort_desc));
+	private = lappend(private, makeBoolean(ties));
+	private = lappend(private, id ? id->clause : NULL);
+	private = lappend(private, id ? id->value : NULL);
+	private = lappend(private, makeInteger(id ? id->attnum : 0));
+	Assert(list_length(private) == MxPathPrivateCount);
+	return private;
+}
+
+/* The id lookup a path's fdw_private holds; false when none. */
+static bool
+path_id_lookup(List *private, MxIdLookup *id)
+{
+	if (private == NIL || list_nth(private, MxPathPrivateIdClause) == NULL)
+		return false;
+	memset(id, 0, sizeof(MxIdLookup));
+	id->clause = list_nth_node(RestrictInfo, private, MxPathPrivateIdClause);
+	id->value = list_nth(private, MxPathPrivateIdValue);
+	id->attnum = intVal(list_nth(private, MxPathPrivateIdAttnum));
+	return true;
 }
 
 static bool
@@ -331,6 +382,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		if (!mx_is_id_condition(info->rel, baserel->relid, ri->clause, &id) ||
 			id.many)
 			continue;
+		id.clause = ri;
 		required_outer = bms_union(ri->clause_relids, baserel->lateral_relids);
 		required_outer = bms_del_member(required_outer, baserel->relid);
 		if (bms_is_empty(required_outer) || list_member(done, required_outer))
@@ -345,8 +397,56 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		add_path(baserel, (Path *)
 				 mx_create_foreignscan_path(root, baserel, NULL, 1,
 											startup, total, NIL,
-											required_outer, NULL, NIL));
+											required_outer, NULL,
+											path_private(0, false, false,
+														 &id)));
 	}
+}
+
+/*
+ * The rows a query reads for "ORDER BY x LIMIT n" when nothing else stands
+ * between this scan and the LIMIT: no other relation, no condition left
+ * to check locally, no parameter; 0 when that is not the case.
+ */
+static int
+query_limit(PlannerInfo *root, RelOptInfo *baserel, List *local_conds,
+			ParamPathInfo *param_info)
+{
+	if (!mx_pushdown || root->limit_tuples <= 0 || local_conds != NIL ||
+		param_info != NULL ||
+		bms_membership(root->all_baserels) != BMS_SINGLETON)
+		return 0;
+	return (int) Min(ceil(root->limit_tuples), (double) INT_MAX);
+}
+
+/*
+ * Top-N through a sort the API does more coarsely than PostgreSQL (bigint
+ * and numeric compared as doubles): the scan asks for the API's order and
+ * the first n rows, and reads on until the n-th row's tie group is
+ * complete (MxScanSpec.limit_ties); a Sort above puts them in the exact
+ * order.  The path claims no order, so that Sort is planned.  Only when
+ * the rows to read stay within what one list query may return.
+ */
+static void
+add_top_n_path(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
+			   AttrNumber sort_attnum, bool sort_desc)
+{
+	int			n = query_limit(root, baserel, info->local_conds, NULL);
+	double		fetched;
+	Cost		startup,
+				total;
+
+	if (n <= 0 || n >= MX_LIST_MAX_RESULTS)
+		return;
+	fetched = Min(info->fetched, n + 1);
+	estimate_costs(root, baserel, info, fetched,
+				   ceil(fetched / Min(n + 1, MX_PAGE_SIZE_MAX)),
+				   baserel->baserestrictinfo, &startup, &total);
+	add_path(baserel, (Path *)
+			 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
+										startup, total, NIL, NULL, NULL,
+										path_private(sort_attnum, sort_desc,
+													 true, NULL)));
 }
 
 /*
@@ -354,9 +454,10 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
  *		Create the possible scan paths for the foreign table.
  *
  * The plain path; a path sorted by the API when the query's ORDER BY is
- * one column it can sort on (so the sort costs nothing locally); and, with
- * pushdown on, a parameterized path per join clause on the document id, for
- * a nested loop that GETs one document per outer row.
+ * one column it can sort on (so the sort costs nothing locally), or, when
+ * the API sorts that column more coarsely, a top-N path for ORDER BY ...
+ * LIMIT; and, with pushdown on, a parameterized path per join clause on
+ * the document id, for a nested loop that GETs one document per outer row.
  */
 static void
 mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
@@ -367,6 +468,7 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 				total;
 	AttrNumber	sort_attnum;
 	bool		sort_desc;
+	bool		coarse;
 
 	if (mx_is_retriever_table(foreigntableid))
 	{
@@ -379,12 +481,22 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 			 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
 										startup, total, NIL, NULL, NULL, NIL));
 
-	if (sortable_query_pathkey(root, baserel, info, &sort_attnum, &sort_desc))
-		add_path(baserel, (Path *)
-				 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
-											startup, total + 1.0,
-											root->query_pathkeys, NULL, NULL,
-											list_make2_int(sort_attnum, sort_desc)));
+	if (sortable_query_pathkey(root, baserel, info, &sort_attnum, &sort_desc,
+							   &coarse))
+	{
+		if (coarse)
+			add_top_n_path(root, baserel, info, sort_attnum, sort_desc);
+		else
+			add_path(baserel, (Path *)
+					 mx_create_foreignscan_path(root, baserel, NULL,
+												baserel->rows,
+												startup, total + 1.0,
+												root->query_pathkeys,
+												NULL, NULL,
+												path_private(sort_attnum,
+															 sort_desc,
+															 false, NULL)));
+	}
 
 	if (mx_pushdown)
 		add_parameterized_paths(root, baserel, info);
@@ -392,22 +504,24 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 /*
  * Ask the API for no more than LIMIT rows per page when nothing else
- * stands between this scan and the query's LIMIT: no other relation, no
- * condition left to check locally, and either no ORDER BY or the API's
- * sort.  Later pages are only requested if rows are still wanted.
+ * stands between this scan and the query's LIMIT (query_limit), and either
+ * no ORDER BY or the API's sort.  Later pages are only requested if rows
+ * are still wanted.  A top-N scan keeps the whole LIMIT: it decides itself
+ * where to stop.
  */
 static int
 pushed_limit(PlannerInfo *root, RelOptInfo *baserel, ForeignPath *path,
-			 List *local_conds)
+			 List *local_conds, bool ties)
 {
-	if (!mx_pushdown || root->limit_tuples <= 0 || local_conds != NIL ||
-		path->path.param_info != NULL ||
-		bms_membership(root->all_baserels) != BMS_SINGLETON)
-		return 0;
+	int			n = query_limit(root, baserel, local_conds,
+								path->path.param_info);
+
+	if (n <= 0 || ties)
+		return n;
 	if (root->query_pathkeys != NIL &&
 		!pathkeys_contained_in(root->query_pathkeys, path->path.pathkeys))
 		return 0;
-	return (int) Min(ceil(root->limit_tuples), (double) MX_PAGE_SIZE_MAX);
+	return Min(n, MX_PAGE_SIZE_MAX);
 }
 
 static List *
@@ -421,16 +535,53 @@ attrs_to_list(Bitmapset *attrs)
 	return list;
 }
 
+/* The classification of a clause sent as a filter, or NULL */
+static MxRemoteClause *
+remote_clause_of(MxPlanInfo *info, RestrictInfo *ri)
+{
+	ListCell   *lc;
+
+	foreach(lc, info->remote_clauses)
+	{
+		MxRemoteClause *rc = lfirst(lc);
+
+		if (rc->ri == ri)
+			return rc;
+	}
+	return NULL;
+}
+
+/*
+ * scan_clauses without the lookup's clause.  A parameterized path's join
+ * clause is the one of its ParamPathInfo, which the equivalence class
+ * normally hands out again; should it be a copy, it is found by its clause.
+ */
+static List *
+clauses_without(List *scan_clauses, RestrictInfo *lookup)
+{
+	ListCell   *lc;
+
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+
+		if (ri == lookup || equal(ri->clause, lookup->clause))
+			return list_delete_ptr(list_copy(scan_clauses), ri);
+	}
+	return scan_clauses;
+}
+
 /*
  * mixpeekGetForeignPlan
  *		Create a ForeignScan plan node for the chosen path.
  *
- * The conditions are classified again, since scan_clauses of a
- * parameterized path include the join clause.  What the scan sends travels
- * in fdw_private as a List (copyObject must work on plans); the values it
- * depends on are fdw_exprs, evaluated at execution.  Every list filter is
- * also checked locally, so the scan's result never depends on how Mixpeek
- * compares.
+ * Nothing is classified again: scan_clauses are sorted by whether
+ * GetForeignRelSize found them remote, and a parameterized path's join
+ * clause (the only thing scan_clauses add) is the lookup the path was made
+ * for.  What the scan sends travels in fdw_private as a List (copyObject
+ * must work on plans); the values it depends on are fdw_exprs, evaluated
+ * at execution.  Every list filter is also checked locally, so the scan's
+ * result never depends on how Mixpeek compares.
  */
 static ForeignScan *
 mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
@@ -438,39 +589,61 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 					  List *tlist, List *scan_clauses, Plan *outer_plan)
 {
 	MxPlanInfo *info = baserel->fdw_private;
-	List	   *remote;
-	List	   *local;
-	MxIdLookup	id;
+	List	   *private = best_path->fdw_private;
+	List	   *remote = NIL;
+	List	   *local = NIL;
+	MxIdLookup	id = info->id;
+	MxIdLookup	path_id;
 	Bitmapset  *attrs;
 	List	   *fdw_exprs = NIL;
 	MxScanSpec *spec;
 	List	   *checked = scan_clauses;
+	bool		ties = false;
+	ListCell   *lc;
 
 	if (mx_is_retriever_table(foreigntableid))
 		return mx_retriever_plan(root, baserel, foreigntableid, best_path,
 								 tlist, scan_clauses, outer_plan);
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MxRemoteClause *rc = remote_clause_of(info, ri);
+
+		if (rc != NULL)
+			remote = lappend(remote, rc);
+		else
+			local = lappend(local, ri);
+	}
 	attrs = bms_copy(info->attrs_used);
-	/* with a parameterized path, scan_clauses include the join clause */
-	mx_classify_conditions(root, baserel, info->rel, scan_clauses,
-						   &id, &remote, &local);
 	collect_attrs(baserel->relid, scan_clauses, &attrs);
+	/* a single-id lookup of the relation's own is preferred to the path's */
+	if (path_id_lookup(private, &path_id) && (id.value == NULL || id.many))
+		id = path_id;
 
 	spec = mx_build_scan_spec(root, baserel, info->rel, remote,
 							  &id, attrs, &fdw_exprs);
 	if (id.value != NULL)
 	{
 		/* the scan checks the lookup itself: see is_requested_document */
-		checked = list_delete_ptr(list_copy(scan_clauses), id.clause);
+		checked = clauses_without(scan_clauses, id.clause);
 		attrs = bms_add_member(attrs,
 							   id.attnum - FirstLowInvalidHeapAttributeNumber);
 	}
-	if (best_path->fdw_private != NIL)
+	if (private != NIL)
 	{
-		spec->sort_attnum = linitial_int(best_path->fdw_private);
-		spec->sort_desc = lsecond_int(best_path->fdw_private);
+		spec->sort_attnum = intVal(list_nth(private, MxPathPrivateSortAttnum));
+		spec->sort_desc = boolVal(list_nth(private, MxPathPrivateSortDesc));
+		ties = boolVal(list_nth(private, MxPathPrivateSortTies));
 	}
 	if (spec->kind == MX_SCAN_LIST)
-		spec->limit = pushed_limit(root, baserel, best_path, local);
+	{
+		spec->limit = pushed_limit(root, baserel, best_path, local, ties);
+		spec->limit_ties = ties && spec->limit > 0;
+		/* a top-N scan reads the column it sorts on: see top_n_key */
+		if (spec->limit_ties)
+			attrs = bms_add_member(attrs, spec->sort_attnum -
+								   FirstLowInvalidHeapAttributeNumber);
+	}
 
 	/* every list filter is checked again locally: see deparse.c */
 	return make_foreignscan(tlist,
@@ -536,7 +709,7 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
 	Relation	relation = node->ss.ss_currentRelation;
 	MxScanState *s;
-	List	   *attrs = lsecond(plan->fdw_private);
+	List	   *attrs;
 	ListCell   *lc;
 
 	if (mx_is_retriever_plan(plan))
@@ -548,12 +721,13 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	node->fdw_state = s;
 	s->rel = mx_fdw_relation(RelationGetRelid(relation),
 							 RelationGetDescr(relation));
-	s->spec = mx_spec_from_list(linitial(plan->fdw_private));
+	s->spec = mx_spec_from_list(list_nth(plan->fdw_private,
+										 MxScanPrivateSpec));
+	attrs = list_nth(plan->fdw_private, MxScanPrivateAttrs);
 	foreach(lc, attrs)
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
-	s->request_limit = s->spec->limit > 0 ? s->spec->limit
-		: page_size_of(s->rel);
+	s->request_limit = request_limit_of(s->spec, s->rel);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -743,6 +917,8 @@ read_page(MxScanState *s, MxHttpRequest *req)
 }
 
 static TupleTableSlot *next_row(ForeignScanState *node);
+static TupleTableSlot *next_top_n_row(ForeignScanState *node,
+									  MxScanState *s);
 static TupleTableSlot *next_sorted_row(ForeignScanState *node,
 									   MxScanState *s);
 
@@ -775,8 +951,10 @@ retry_without_rejected(MxScanState *s, MxHttpRequest *req)
 	s->planned = s->spec;
 	s->spec = spec;
 	s->retried_without = dropped;
-	s->sort_locally = (s->planned->sort_attnum > 0 && spec->sort_attnum == 0);
-	s->request_limit = spec->limit > 0 ? spec->limit : page_size_of(s->rel);
+	/* a top-N scan is sorted above it: see next_top_n_row */
+	s->sort_locally = (s->planned->sort_attnum > 0 && spec->sort_attnum == 0 &&
+					   !s->planned->limit_ties);
+	s->request_limit = request_limit_of(spec, s->rel);
 	MemoryContextSwitchTo(old);
 
 	ereport(NOTICE,
@@ -976,6 +1154,83 @@ next_sorted_row(ForeignScanState *node, MxScanState *s)
 }
 
 /*
+ * The value a top-N scan sorts on, as the API compares it: as a double
+ * (bigint or unconstrained numeric, see mx_sort_pushable).  A numeric too
+ * large for a double is infinite, as it is to a reader of JSON numbers.
+ */
+static bool
+top_n_key(MxScanState *s, TupleTableSlot *slot, double *key)
+{
+	MxColumn   *col = &s->rel->columns[s->spec->sort_attnum - 1];
+	Datum		value = slot->tts_values[col->attnum - 1];
+	MemoryContext old;
+
+	if (slot->tts_isnull[col->attnum - 1])
+		return false;
+	if (col->typid == INT8OID)
+	{
+		*key = (double) DatumGetInt64(value);
+		return true;
+	}
+	/* the conversion's text goes with the row */
+	old = MemoryContextSwitchTo(s->tuple_cxt);
+	*key = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+											  value));
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/*
+ * The next row of a top-N scan.  The API sorts as doubles, more coarsely
+ * than PostgreSQL: the query's first n rows are among the API's first n
+ * and those that tie with the n-th as doubles, which the Sort above puts
+ * in order.  Rows are counted once they pass the quals (the filters sent
+ * may let more through); the first row after the n-th that does not tie
+ * ends the scan, and no later page is asked for.  When the first page was
+ * retried without the sort or a filter, every row is returned.
+ */
+static TupleTableSlot *
+next_top_n_row(ForeignScanState *node, MxScanState *s)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	TupleTableSlot *slot;
+	double		key = 0;
+	bool		null;
+
+	if (s->top_n_done)
+		return ExecClearTuple(node->ss.ss_ScanTupleSlot);
+	for (;;)
+	{
+		slot = next_row(node);
+		if (TupIsNull(slot) || !s->spec->limit_ties || s->spec->limit == 0 ||
+			s->spec->sort_attnum == 0)
+			return slot;
+		null = !top_n_key(s, slot, &key);
+		if (s->kept >= s->spec->limit &&
+			(null != s->bound_null ||
+			 (!null && key != s->bound && !(isnan(key) && isnan(s->bound)))))
+		{
+			s->top_n_done = true;
+			return ExecClearTuple(slot);
+		}
+		econtext->ecxt_scantuple = slot;
+		ResetExprContext(econtext);
+		if (!ExecQual(node->ss.ps.qual, econtext))
+		{
+			/* as ExecScan would have: EXPLAIN ANALYZE counts it */
+			InstrCountFiltered1(node, 1);
+			continue;
+		}
+		if (++s->kept == s->spec->limit)
+		{
+			s->bound_null = null;
+			s->bound = key;
+		}
+		return slot;
+	}
+}
+
+/*
  * mixpeekIterateForeignScan
  *		Return the next row, or an empty slot at the end.
  *
@@ -995,7 +1250,7 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 		return mx_retriever_iterate(node);
 	if (s->sorted)
 		return next_sorted_row(node, s);
-	slot = next_row(node);
+	slot = s->spec->limit_ties ? next_top_n_row(node, s) : next_row(node);
 	if (s->sort_locally)
 		return sort_rows(node, s, slot);
 	return slot;
@@ -1064,6 +1319,8 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 		tuplesort_end(s->sorter);
 	s->sorter = NULL;
 	s->sorted = false;
+	s->kept = 0;
+	s->top_n_done = false;
 	MemoryContextReset(s->request_cxt);	/* ends the id lookup, if any */
 	MemoryContextReset(s->page_cxt[0]);
 	MemoryContextReset(s->page_cxt[1]);
@@ -1246,8 +1503,7 @@ explain_list(MxScanState *s, const char **shown, ExplainState *es)
 	ExplainPropertyText("Remote Request",
 						psprintf("POST %s",
 								 mx_api_list_path(s->rel->collection,
-												  spec->limit > 0 ? spec->limit
-												  : page_size_of(s->rel))),
+												  request_limit_of(spec, s->rel))),
 						es);
 	if (filters)
 		ExplainPropertyText("Remote Filters", filters, es);
@@ -1255,6 +1511,10 @@ explain_list(MxScanState *s, const char **shown, ExplainState *es)
 		ExplainPropertyText("Remote Sort", sort, es);
 	if (spec->limit > 0)
 		ExplainPropertyInteger("Remote Limit", NULL, spec->limit, es);
+	if (spec->limit_ties)
+		ExplainPropertyText("Remote Limit Ties",
+							"read on while equal as doubles, sorted locally",
+							es);
 	if (select)
 		ExplainPropertyText("Remote Select", select, es);
 	explain_returns(s, es);

@@ -148,25 +148,38 @@ typedef struct MxScanSpec
 	AttrNumber	sort_attnum;	/* 0: no sort */
 	bool		sort_desc;
 	int			limit;			/* 0: none */
+	bool		limit_ties;		/* the API's sort is coarser than the
+								 * query's: limit is a lower bound, read on
+								 * while rows tie with the limit-th as
+								 * doubles (fdw.c) */
 	List	   *select;			/* String paths; NIL: whole documents */
 	bool		return_vectors;
 	bool		return_url;
 } MxScanSpec;
 
+/* A clause sent as a list filter, classified once at planning */
+typedef struct MxRemoteClause
+{
+	RestrictInfo *ri;
+	MxCond	   *cond;			/* expr_index counts within values */
+	List	   *values;			/* the expressions of its values */
+} MxRemoteClause;
+
 extern void mx_classify_conditions(PlannerInfo *root, RelOptInfo *baserel,
 								   MxRelation *rel, List *clauses,
 								   MxIdLookup *id,
-								   List **remote, List **local);
+								   List **remote, List **local,
+								   List **classified);
 extern bool mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
 							   MxIdLookup *id);
 extern MxScanSpec *mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel,
-									  MxRelation *rel, List *remote_conds,
+									  MxRelation *rel, List *remote_clauses,
 									  MxIdLookup *id,
 									  Bitmapset *attrs_used,
 									  List **fdw_exprs);
 extern bool mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr,
 							 Oid opfamily, Oid collation, bool nulls_first,
-							 bool desc, AttrNumber *attnum);
+							 bool desc, AttrNumber *attnum, bool *coarse);
 extern int	mx_sort_level(MxRelation *rel, AttrNumber attnum);
 extern MxScanSpec *mx_spec_without(MxRelation *rel, MxScanSpec *spec,
 								   const MxRejection *rej, char **dropped);

@@ -47,22 +47,13 @@
 #include "utils/ruleutils.h"
 
 #include "compat.h"
+#include "fdw_private.h"
 #include "mixpeek_fdw.h"
 #include "search.h"
 #include "settings.h"
 
 /* Marks the fdw_private of a retriever scan's plan (fdw.c dispatches on it). */
 #define RETRIEVER_PLAN_TAG "mixpeek retriever"
-
-/* fdw_private of a retriever scan's plan */
-enum MxRetrieverPrivate
-{
-	RP_TAG,						/* String RETRIEVER_PLAN_TAG */
-	RP_INPUTS,					/* attnums of the inputs, as fdw_exprs */
-	RP_LIMIT,					/* Integer: max results, 0 for all */
-	RP_ATTRS,					/* attrs_used, offset attnums */
-	RP_MANY						/* Integer: the input given by = ANY, or -1 */
-};
 
 /* What the planner keeps in baserel->fdw_private. */
 typedef struct MxRetrieverInfo

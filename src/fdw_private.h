@@ -1,0 +1,48 @@
+/*-------------------------------------------------------------------------
+ *
+ * fdw_private.h
+ *		The layout of the fdw_private lists of mixpeek_fdw's paths and
+ *		plans.  Plans must survive copyObject, so they carry Lists of
+ *		nodes; each element is read by its name here, never by position.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MIXPEEK_FDW_PRIVATE_H
+#define MIXPEEK_FDW_PRIVATE_H
+
+/* fdw_private of a ForeignScan plan of a collection table */
+enum MxFdwScanPrivateIndex
+{
+	MxScanPrivateSpec,			/* the MxScanSpec, from mx_spec_to_list() */
+	MxScanPrivateAttrs			/* attrs_used, as offset attnums */
+};
+
+/*
+ * fdw_private of a ForeignPath of a collection table; NIL for the plain
+ * scan.  What the path was made for, so that the plan is not worked out
+ * again.
+ */
+enum MxFdwPathPrivateIndex
+{
+	MxPathPrivateSortAttnum,	/* Integer: the column the API sorts on, or 0 */
+	MxPathPrivateSortDesc,		/* Boolean: descending */
+	MxPathPrivateSortTies,		/* Boolean: the API's order is coarser than
+								 * the query's (MxScanSpec.limit_ties) */
+	MxPathPrivateIdClause,		/* RestrictInfo: document_id = an outer
+								 * value, of a parameterized path, or NULL */
+	MxPathPrivateIdValue,		/* Expr: that outer value */
+	MxPathPrivateIdAttnum,		/* Integer: the document_id column */
+	MxPathPrivateCount
+};
+
+/* fdw_private of a retriever scan's plan (retriever.c) */
+enum MxRetrieverPrivate
+{
+	RP_TAG,						/* String RETRIEVER_PLAN_TAG */
+	RP_INPUTS,					/* attnums of the inputs, as fdw_exprs */
+	RP_LIMIT,					/* Integer: max results, 0 for all */
+	RP_ATTRS,					/* attrs_used, offset attnums */
+	RP_MANY						/* Integer: the input given by = ANY, or -1 */
+};
+
+#endif							/* MIXPEEK_FDW_PRIVATE_H */
