@@ -554,18 +554,24 @@ remote_clause_of(MxPlanInfo *info, RestrictInfo *ri)
 /*
  * scan_clauses without the lookup's clause.  A parameterized path's join
  * clause is the one of its ParamPathInfo, which the equivalence class
- * normally hands out again; should it be a copy, it is found by its clause.
+ * normally hands out again; should it be a copy, perhaps with its sides
+ * swapped (PostgreSQL 15 builds it anew from the class), it is the clause
+ * that looks up the same value.
  */
 static List *
-clauses_without(List *scan_clauses, RestrictInfo *lookup)
+clauses_without(List *scan_clauses, MxRelation *rel, Index relid,
+				MxIdLookup *lookup)
 {
 	ListCell   *lc;
 
 	foreach(lc, scan_clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);
+		MxIdLookup	other;
 
-		if (ri == lookup || equal(ri->clause, lookup->clause))
+		if (ri == lookup->clause || equal(ri->clause, lookup->clause->clause) ||
+			(mx_is_id_condition(rel, relid, ri->clause, &other) &&
+			 other.many == lookup->many && equal(other.value, lookup->value)))
 			return list_delete_ptr(list_copy(scan_clauses), ri);
 	}
 	return scan_clauses;
@@ -625,7 +631,7 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (id.value != NULL)
 	{
 		/* the scan checks the lookup itself: see is_requested_document */
-		checked = clauses_without(scan_clauses, id.clause);
+		checked = clauses_without(scan_clauses, info->rel, baserel->relid, &id);
 		attrs = bms_add_member(attrs,
 							   id.attnum - FirstLowInvalidHeapAttributeNumber);
 	}
