@@ -3,6 +3,7 @@
 MODULE_big = mixpeek
 OBJS = \
 	src/api.o \
+	src/budget.o \
 	src/check.o \
 	src/columns.o \
 	src/connection.o \

@@ -1093,6 +1093,10 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyUInteger("Remote Retries", NULL, s->stats.retries, es);
 		ExplainPropertyUInteger("Remote Pages", NULL, s->pages, es);
 		ExplainPropertyUInteger("Remote Bytes", NULL, s->stats.bytes, es);
+		/* only when it happened: timings would make plans differ run to run */
+		if (s->stats.budget_wait_ms > 0)
+			ExplainPropertyFloat("Remote Budget Wait", "ms",
+								 s->stats.budget_wait_ms, 3, es);
 	}
 }
 

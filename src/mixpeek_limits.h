@@ -40,12 +40,13 @@
 #define MX_MAX_RETRIES_MAX 100
 
 /*
- * mixpeek.max_concurrency: requests of one session in flight at once.
- * Eight keep a batch of GETs quick without looking like a flood to the
- * API's rate limit.  The bound is the number of transfers one backend
- * runs at once (MX_MAX_HANDLES).
+ * mixpeek.max_concurrency: requests in flight at once for one key, across
+ * every session that uses it when the library is preloaded (budget.c).
+ * Five is what Mixpeek's Free tier allows; Pro accounts may raise it.  The
+ * bound is the number of transfers one backend runs at once
+ * (MX_MAX_HANDLES).
  */
-#define MX_DEFAULT_CONCURRENCY 8
+#define MX_DEFAULT_CONCURRENCY 5
 #define MX_CONCURRENCY_MAX 64
 
 /*
@@ -101,6 +102,36 @@
  * connections) kept for reuse: one per request a batch may run at once.
  */
 #define MX_MAX_HANDLES MX_CONCURRENCY_MAX
+
+/* ---------- the budget of a key (budget.c) ---------- */
+
+/*
+ * Keys whose budget is tracked at once (in shared memory when preloaded):
+ * far more than one cluster's servers and user mappings use at a time.
+ * The least recently used idle key gives way to a new one.
+ */
+#define MX_BUDGET_KEYS 64
+
+/*
+ * Smallest gap between two starts after a 429 whose headers do not say
+ * which limit it hit: a start at most every 10ms, then doubling.
+ */
+#define MX_BUDGET_MIN_GAP_MS 10
+
+/*
+ * Each accepted request narrows the gap between starts by 1/32 of itself:
+ * the rate comes back within a few dozen requests of a 429, not at once.
+ */
+#define MX_BUDGET_RELAX 32
+
+/*
+ * How long the gap a 429's headers named (Window / Limit) holds without
+ * another 429: a minute, the longest window Mixpeek has.
+ */
+#define MX_BUDGET_FORGET_MS 60000
+
+/* An X-RateLimit-Reset above this is a Unix time, not seconds to wait. */
+#define MX_BUDGET_RESET_EPOCH 1000000000.0
 
 /* ---------- the API's replies (api.c, json.c) ---------- */
 

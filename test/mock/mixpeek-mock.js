@@ -194,11 +194,15 @@
  *                       minus the key's requests in the current fixed window,
  *                       unless given), -Reset (seconds to the window's end,
  *                       unless given) and -Window.  Nothing is ever refused.
+ *                       "rate_limit": "free" | "pro" | {...} | null (default)
+ *                       enforces tier limits per key (test/mock/ratelimit.js
+ *                       says how); its headers then replace these.
  *   GET  /_mock/stats   {"requests": /v1 requests, "connections": distinct TCP
  *                       connections that carried /v1 requests (a kept-alive one
  *                       counts again once after a reset), "accepted": every TCP
  *                       connection accepted (control ones too), "open_connections":
- *                       open now} since start/reset
+ *                       open now, "rate_limit": {"refused": 429s by limit,
+ *                       "inflight": per key}} since start/reset
  *   GET  /_mock/health  {"ok":true}
  *   POST /_mock/canned  {"name":s,"status":N,"body_base64":s[,"content_type":s]}
  *                       stores a response, served byte for byte (any bytes,
@@ -214,6 +218,7 @@ const zlib = require('zlib');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
+const ratelimit = require('./ratelimit');
 
 const DATA_DIR = path.join(__dirname, 'data');
 const MAX_BODY = 16 * 1024 * 1024;
@@ -910,7 +915,8 @@ const ARTICLES = DATA.byId.get('col_articles');
 const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
-const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro' });
+const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', rate_limit: null });
+const limiter = ratelimit.create();
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
 let rateWindows = new Map();	/* identity -> {start (ms), count} */
@@ -1489,7 +1495,8 @@ async function handleApi(ctx) {
   const m = typeof auth === 'string' ? /^\s*Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   const key = m ? m[1] : null;
   const identity = key === FORBIDDEN_KEY ? 'forbidden' : (key && KEYS.get(key)) || null;
-  setRateLimitHeaders(ctx, identity);
+  const refusal = limiter.admit(ctx, identity, config.rate_limit);
+  if (config.rate_limit === null) setRateLimitHeaders(ctx, identity);
 
   if (config.record) {
     const headers = {};
@@ -1506,6 +1513,7 @@ async function handleApi(ctx) {
     if (requestLog.length > LOG_MAX + 1000) requestLog = requestLog.slice(-LOG_MAX);
   }
 
+  if (refusal) throw apiError(429, 'Rate limit exceeded, please retry later', { limit: refusal.limit }, refusal.headers);
   if (config.latency_ms > 0) await sleep(ctx, config.latency_ms);
   if (ctx.closed) return;
 
@@ -1585,6 +1593,7 @@ function handleControl(ctx) {
     stats = { requests: 0, connections: 0, accepted: 0 };
     epoch++;
     rateWindows = new Map();
+    limiter.reset();
     config = initialConfig();
     return controlJSON(ctx, 200, { ok: true, config });
   }
@@ -1604,13 +1613,16 @@ function handleControl(ctx) {
       } else if (k === 'rate_limit_headers') {
         if (!validRateLimit(val)) return controlJSON(ctx, 400, { error: 'rate_limit_headers: "free", "pro", null or {"limit","window"[,"remaining","reset"]}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers` });
+      } else if (k === 'rate_limit') {
+        if (!ratelimit.valid(val)) return controlJSON(ctx, 400, { error: 'rate_limit: "free", "pro", null or {"per_second","per_minute","concurrent","time_scale"}' });
+        next[k] = val;
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, gzip, record, rate_limit_headers, rate_limit` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
   }
   if (p === '/_mock/stats' && method === 'GET')
-    return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections });
+    return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections, rate_limit: limiter.snapshot() });
   if (p === '/_mock/health' && method === 'GET') return controlJSON(ctx, 200, { ok: true });
   if (p === '/_mock/canned' && method === 'POST') {
     let v;
