@@ -13,12 +13,15 @@
  * - Concurrency, AIMD as TCP does: a 429 halves the requests allowed in
  *   flight (once per burst: only a request started after the last cut cuts
  *   again), each other answer adds 1/window back, up to
- *   mixpeek.max_concurrency.
- * - Pacing: a 429 pauses the whole key for its Retry-After, and sets a
- *   gap between starts: the Window / Limit of the limit that refused us
- *   (a per-second limit the other headers do not show), else twice the
- *   last gap.  Each other answer narrows the gap a little, never below
- *   what a 429's headers said.
+ *   mixpeek.max_concurrency.  Near the number in flight when the last 429
+ *   came, it grows MX_BUDGET_PROBE times slower: a hard limit on requests
+ *   in flight is probed now and then, not hit every few requests.
+ * - Pauses and pacing: a 429 pauses the whole key for its Retry-After.
+ *   When its headers name the limit that refused us (Remaining 0, with
+ *   Limit and Window: a per-second limit the other answers do not show),
+ *   starts are spaced Window / Limit apart until a minute passes without
+ *   another 429.  A 429 that names no spent limit (Remaining above 0, or
+ *   no headers) says nothing about a rate, and sets no gap.
  *
  * Keys live in a small table: in shared memory under one LWLock when the
  * library is preloaded, else in backend memory.  A slot is known by a
@@ -57,11 +60,11 @@ typedef struct MxBudgetSlot
 	double		cwnd;			/* requests allowed in flight */
 	int64		seq;			/* requests started */
 	int64		cut_seq;		/* seq at the last halving of cwnd */
+	int			failed_at;		/* in flight when the last 429 came */
 	TimestampTz cut_at;			/* ... and when it was */
 	TimestampTz pause_until;	/* Retry-After, or the window's end */
 	TimestampTz next_start;		/* pacing: not before */
 	double		gap_ms;			/* pacing: between two starts */
-	double		floor_ms;		/* the gap a 429's headers asked for */
 	bool		window_known;
 	int64		remaining;		/* requests left in the window */
 	TimestampTz window_end;
@@ -303,11 +306,12 @@ header_number(const char *v)
 	return d;
 }
 
-/* A 429: halve the window once per burst, pause the key, widen the gap. */
+/* A 429: pause the key, halve the window once per burst, pace when told how. */
 static void
 observe_429(MxBudgetSlot *s, int64 seq, const MxBudgetAnswer *a, TimestampTz now)
 {
 	double		limit = header_number(a->rate_limit[0]);
+	double		remaining = header_number(a->rate_limit[1]);
 	double		window = header_number(a->rate_limit[3]);
 	long		pause = a->retry_after_ms >= 0 ? a->retry_after_ms : MX_BACKOFF_BASE_MS;
 
@@ -319,11 +323,11 @@ observe_429(MxBudgetSlot *s, int64 seq, const MxBudgetAnswer *a, TimestampTz now
 	s->cut_seq = s->seq;
 	s->cut_at = now;
 	s->cuts++;
+	s->failed_at = s->inflight;
 	s->cwnd = Max(1.0, Min(s->cwnd, (double) a->concurrency) / 2);
-	if (limit > 0 && window > 0)
-		s->floor_ms = Min(window * 1000.0 / limit, (double) MX_RETRY_AFTER_CAP_MS);
-	s->gap_ms = Max(s->floor_ms, Min(Max(s->gap_ms * 2, MX_BUDGET_MIN_GAP_MS),
-									 (double) MX_RETRY_AFTER_CAP_MS));
+	if (remaining == 0 && limit > 0 && window > 0)
+		s->gap_ms = Min(window * 1000.0 * MX_BUDGET_GAP_MARGIN / limit,
+						(double) MX_BUDGET_MAX_GAP_MS);
 }
 
 /*
@@ -367,11 +371,16 @@ mx_budget_observe(uint64 key, int64 seq, const MxBudgetAnswer *a)
 		observe_429(s, seq, a, now);
 	else if (s != NULL && a->status != 0)
 	{
-		s->cwnd = Min(s->cwnd + 1.0 / s->cwnd, (double) Max(a->concurrency, 1));
-		/* a limit the headers named is trusted for a while, then tried again */
+		bool		near = s->cwnd + 1 >= s->failed_at;
+
+		s->cwnd = Min(s->cwnd + 1.0 / (s->cwnd * (near ? MX_BUDGET_PROBE : 1)),
+					  (double) Max(a->concurrency, 1));
+		/* what a 429 taught is trusted for a while, then tried again */
 		if (now - s->cut_at > MX_BUDGET_FORGET_MS * INT64CONST(1000))
-			s->floor_ms = 0;
-		s->gap_ms = Max(s->floor_ms, s->gap_ms - s->gap_ms / MX_BUDGET_RELAX);
+		{
+			s->gap_ms = 0;
+			s->failed_at = 0;
+		}
 		observe_window(s, a, now);
 	}
 	unlock(t);

@@ -113,22 +113,29 @@
 #define MX_BUDGET_KEYS 64
 
 /*
- * Smallest gap between two starts after a 429 whose headers do not say
- * which limit it hit: a start at most every 10ms, then doubling.
- */
-#define MX_BUDGET_MIN_GAP_MS 10
-
-/*
- * Each accepted request narrows the gap between starts by 1/32 of itself:
- * the rate comes back within a few dozen requests of a 429, not at once.
- */
-#define MX_BUDGET_RELAX 32
-
-/*
  * How long the gap a 429's headers named (Window / Limit) holds without
  * another 429: a minute, the longest window Mixpeek has.
  */
 #define MX_BUDGET_FORGET_MS 60000
+
+/*
+ * Pacing after a 429 that named its limit stays a quarter below it: starts
+ * spaced exactly Window / Limit apart still reach the server unevenly.
+ */
+#define MX_BUDGET_GAP_MARGIN 1.25
+
+/*
+ * Near the concurrency at which the last 429 came, the AIMD window grows
+ * this many times slower.
+ */
+#define MX_BUDGET_PROBE 16
+
+/*
+ * Longest gap between two starts a 429's headers may ask for: one request
+ * a second is slower than any tier allows, and a hostile Window / Limit
+ * must not park every session of a key.
+ */
+#define MX_BUDGET_MAX_GAP_MS 1000
 
 /* An X-RateLimit-Reset above this is a Unix time, not seconds to wait. */
 #define MX_BUDGET_RESET_EPOCH 1000000000.0
