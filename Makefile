@@ -2,6 +2,7 @@
 
 MODULE_big = mixpeek
 OBJS = \
+	src/analyze.o \
 	src/api.o \
 	src/budget.o \
 	src/check.o \

@@ -199,7 +199,7 @@ mx_budget_key(const char *api_key, const char *url)
 
 /* The slot of key (lock held); NULL when absent and add is false or no slot is free. */
 static MxBudgetSlot *
-find_slot(MxBudgetShared *t, uint64 key, bool add, int concurrency)
+find_slot(MxBudgetShared *t, uint64 key, bool add)
 {
 	MxBudgetSlot *victim = NULL;
 	int			i;
@@ -218,7 +218,8 @@ find_slot(MxBudgetShared *t, uint64 key, bool add, int concurrency)
 		return NULL;
 	memset(victim, 0, sizeof(MxBudgetSlot));
 	victim->key = key;
-	victim->cwnd = concurrency;
+	/* no limit learned yet: each session's max_concurrency rules */
+	victim->cwnd = MX_CONCURRENCY_MAX;
 	return victim;
 }
 
@@ -251,7 +252,7 @@ mx_budget_acquire(uint64 key, int concurrency, int64 *seq, TimestampTz *retry_at
 	*retry_at = 0;
 	*seq = 0;
 	lock(t);
-	s = find_slot(t, key, true, concurrency);
+	s = find_slot(t, key, true);
 	if (s != NULL)
 	{
 		s->last_used = now;
@@ -279,7 +280,7 @@ mx_budget_release(uint64 key)
 	MxBudgetSlot *s;
 
 	lock(t);
-	s = find_slot(t, key, false, 0);
+	s = find_slot(t, key, false);
 	if (s != NULL && held[s - t->slots] > 0 && s->inflight > 0)
 	{
 		held[s - t->slots]--;
@@ -366,20 +367,22 @@ mx_budget_observe(uint64 key, int64 seq, const MxBudgetAnswer *a)
 	MxBudgetSlot *s;
 
 	lock(t);
-	s = find_slot(t, key, false, 0);
+	s = find_slot(t, key, false);
 	if (s != NULL && a->status == 429)
 		observe_429(s, seq, a, now);
 	else if (s != NULL && a->status != 0)
 	{
-		bool		near = s->cwnd + 1 >= s->failed_at;
+		bool		near = s->failed_at > 0 && s->cwnd + 1 >= s->failed_at;
 
-		s->cwnd = Min(s->cwnd + 1.0 / (s->cwnd * (near ? MX_BUDGET_PROBE : 1)),
-					  (double) Max(a->concurrency, 1));
+		if (s->cwnd < a->concurrency)
+			s->cwnd = Min(s->cwnd + 1.0 / (s->cwnd * (near ? MX_BUDGET_PROBE : 1)),
+						  (double) a->concurrency);
 		/* what a 429 taught is trusted for a while, then tried again */
 		if (now - s->cut_at > MX_BUDGET_FORGET_MS * INT64CONST(1000))
 		{
 			s->gap_ms = 0;
 			s->failed_at = 0;
+			s->cwnd = MX_CONCURRENCY_MAX;
 		}
 		observe_window(s, a, now);
 	}
@@ -393,7 +396,7 @@ mx_budget_waited(uint64 key, double ms)
 	MxBudgetSlot *s;
 
 	lock(t);
-	s = find_slot(t, key, false, 0);
+	s = find_slot(t, key, false);
 	if (s != NULL)
 	{
 		s->waits++;
@@ -410,7 +413,9 @@ slot_values(MxBudgetSlot *s, TimestampTz now, Datum *values, bool *nulls)
 	memset(nulls, 0, sizeof(bool) * MX_BUDGET_COLUMNS);
 	values[i++] = CStringGetTextDatum(psprintf("%016llx", (unsigned long long) s->key));
 	values[i++] = Int32GetDatum(s->inflight);
-	values[i++] = Float8GetDatum(s->cwnd);
+	/* the bound: no 429 has set a window yet */
+	values[i] = Float8GetDatum(s->cwnd);
+	nulls[i++] = s->cwnd >= MX_CONCURRENCY_MAX;
 	values[i++] = Float8GetDatum(s->gap_ms);
 	values[i] = Int64GetDatum(s->remaining);
 	nulls[i++] = !s->window_known || now >= s->window_end;

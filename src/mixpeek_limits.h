@@ -177,6 +177,28 @@
 #define MX_DEFAULT_ROWS 1000.0
 
 /*
+ * mixpeek.count_cache_ms: a collection's document_count is reused for a
+ * minute, so planning a query costs at most one request a minute per
+ * collection and role, while the count follows a growing collection.
+ */
+#define MX_DEFAULT_COUNT_CACHE_MS 60000
+
+/* Collections whose count one backend remembers; the oldest gives way. */
+#define MX_COUNT_CACHE_ENTRIES 256
+
+/*
+ * The "rows" option: a count, in decimal digits, up to 10^15 (more
+ * documents than any collection holds, and exact in a double).
+ */
+#define MX_ROWS_OPTION_MAX 1000000000000000.0
+
+/*
+ * ANALYZE reads at most this many documents, in pages of
+ * MX_PAGE_SIZE_MAX: the API lists at most 10,000 results per query.
+ */
+#define MX_ANALYZE_MAX_DOCS 10000
+
+/*
  * Characters of a value shown in a conversion error: enough to recognize
  * it, while a whole document in a message would drown the rest.
  */

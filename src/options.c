@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "analyze.h"
 #include "columns.h"
 #include "compat.h"
 #include "mixpeek_fdw.h"
@@ -39,6 +40,9 @@ static const MxOption valid_options[] = {
 	{"collection", ForeignTableRelationId},
 	{"namespace", ForeignTableRelationId},
 	{"page_size", ForeignTableRelationId},
+	{"rows", ForeignTableRelationId},
+	{"use_remote_estimate", ForeignServerRelationId},
+	{"use_remote_estimate", ForeignTableRelationId},
 	{"field", AttributeRelationId},
 	{NULL, InvalidOid}
 };
@@ -186,6 +190,10 @@ check_option_value(DefElem *def)
 		check_page_size(def);
 	else if (strcmp(def->defname, "field") == 0)
 		check_field(def);
+	else if (strcmp(def->defname, "rows") == 0)
+		check_value(def, mx_rows_problem(defGetString(def)));
+	else if (strcmp(def->defname, "use_remote_estimate") == 0)
+		(void) defGetBoolean(def);
 	else
 	{
 		check_plain_string(def);

@@ -52,7 +52,7 @@ typedef struct MxStatsShared
 
 static const char *const kind_names[MX_REQ_NKINDS] = {
 	"get_document", "list_documents", "list_collections",
-	"get_lineage", "object_documents", "overflow"
+	"get_lineage", "object_documents", "get_collection", "overflow"
 };
 
 static MxStatsShared *shared = NULL;

@@ -22,6 +22,7 @@ typedef enum MxRequestKind
 	MX_REQ_LIST_COLLECTIONS,
 	MX_REQ_GET_LINEAGE,
 	MX_REQ_OBJECT_DOCUMENTS,
+	MX_REQ_GET_COLLECTION,
 	MX_REQ_OVERFLOW,			/* any request once the table is full */
 	MX_REQ_NKINDS
 } MxRequestKind;
