@@ -158,7 +158,14 @@ class Analyze(mx.TestCase):
                  re.search(r"Remote Document Id: l\.id", few),
                  "ten ids: a parameterized GET per id", few)
         many = plan_text(su, "SELECT b.* FROM mx_an_many l JOIN mx_an_big b ON b.document_id = l.id")
-        mx.log("  10,000 ids:\n" + many)
+        # 10,000 GETs cost more than 1,000 pages of the whole collection
+        mx.check("Hash Cond: (b.document_id = l.id)" in many and
+                 "Remote Request: POST /v1/collections/col_big/documents/list?limit=100" in many,
+                 "10,000 ids against 100,000 documents: one paged scan, hashed", many)
+        mx.query(su, "ALTER FOREIGN TABLE mx_an_fixed OPTIONS (SET rows '100000000')")
+        huge = plan_text(su, "SELECT b.* FROM mx_an_many l JOIN mx_an_fixed b ON b.document_id = l.id")
+        mx.check("Remote Document Id: l.id" in huge,
+                 "10,000 ids against 100,000,000 documents: a GET per id", huge)
         report = plan_text(su, "SELECT category, count(*) FROM mx_an_big GROUP BY 1")
         mx.check("Remote Request: POST /v1/collections/col_big/documents/list" in report,
                  "a whole report: paged list requests", report)
