@@ -56,6 +56,7 @@ typedef struct MxBudgetSlot
 {
 	uint64		key;			/* 0: free */
 	TimestampTz last_used;
+	TimestampTz last_change;	/* of inflight */
 	int			inflight;
 	double		cwnd;			/* requests allowed in flight */
 	int64		seq;			/* requests started */
@@ -236,6 +237,18 @@ not_before(MxBudgetSlot *s, TimestampTz now)
 	return until > now ? until : 0;
 }
 
+/*
+ * Whether the key has all the requests in flight it may.  Another
+ * session's may sit unread in an idle cursor; when none has started or
+ * ended for MX_BUDGET_STALL_MS, the caller starts anyway (a 429 then cuts
+ * the window) rather than wait for a session that may never come back.
+ */
+static bool
+full(MxBudgetSlot *s, int concurrency)
+{
+	return s->inflight >= Min((int) s->cwnd, concurrency);
+}
+
 bool
 mx_budget_acquire(uint64 key, int concurrency, int64 *seq, TimestampTz *retry_at)
 {
@@ -257,10 +270,12 @@ mx_budget_acquire(uint64 key, int concurrency, int64 *seq, TimestampTz *retry_at
 	{
 		s->last_used = now;
 		*retry_at = not_before(s, now);
-		if (*retry_at != 0 || s->inflight >= Min((int) s->cwnd, concurrency))
+		if (*retry_at != 0 || (full(s, concurrency) &&
+							   now - s->last_change < MX_BUDGET_STALL_MS * INT64CONST(1000)))
 			ok = false;
 		else
 		{
+			s->last_change = now;
 			s->inflight++;
 			held[s - t->slots]++;
 			*seq = ++s->seq;
@@ -285,6 +300,7 @@ mx_budget_release(uint64 key)
 	{
 		held[s - t->slots]--;
 		s->inflight--;
+		s->last_change = GetCurrentTimestamp();
 	}
 	unlock(t);
 }

@@ -558,7 +558,8 @@ budget_allows(MxBatch *batch, MxHttpRequest *req, TimestampTz now,
 	MxHttpPrivate *priv = req->priv;
 	double		waited;
 
-	if (!mx_budget_acquire(priv->budget_key, batch->concurrency,
+	/* the key's cap is the setting; the batch's own is checked by the caller */
+	if (!mx_budget_acquire(priv->budget_key, mx_max_concurrency,
 						   &priv->budget_seq, retry_at))
 	{
 		if (batch->budget_blocked == 0)
@@ -759,7 +760,7 @@ observe_budget(MxBatch *batch, MxHttpRequest *req)
 	answer.rate_limit = (const char (*)[32]) req->rate_limit;
 	answer.retry_after_ms = mx_retry_after_ms(req->priv->retry_after, time(NULL),
 											  MX_RETRY_AFTER_CAP_MS);
-	answer.concurrency = batch->concurrency;
+	answer.concurrency = mx_max_concurrency;
 	mx_budget_observe(req->priv->budget_key, req->priv->budget_seq, &answer);
 }
 
@@ -843,6 +844,22 @@ wait_event(void)
 #endif
 }
 
+/*
+ * Transfers running in the backend, of every batch.  A batch that waits
+ * for the key's budget must move the others along: the budget they hold
+ * comes back only when their transfers end.
+ */
+static int
+running_anywhere(void)
+{
+	dlist_iter	iter;
+	int			n = 0;
+
+	dlist_foreach(iter, &live_batches)
+		n += dlist_container(MxBatch, node, iter.cur)->nrunning;
+	return n;
+}
+
 MxHttpRequest *
 mx_batch_next(MxBatch *batch)
 {
@@ -866,7 +883,7 @@ mx_batch_next(MxBatch *batch)
 			return NULL;
 
 		next_start = start_ready(batch);
-		if (batch->nrunning > 0)
+		if (running_anywhere() > 0)
 		{
 			curl_multi_perform(multi, &still);
 			drain();
@@ -879,7 +896,7 @@ mx_batch_next(MxBatch *batch)
 
 			wait_ms = Max(0, Min(wait_ms, until));
 		}
-		if (batch->nrunning > 0)
+		if (running_anywhere() > 0)
 		{
 			pgstat_report_wait_start(wait_event());
 			curl_multi_poll(multi, NULL, 0, (int) wait_ms, NULL);

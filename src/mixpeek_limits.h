@@ -137,6 +137,14 @@
  */
 #define MX_BUDGET_MAX_GAP_MS 1000
 
+/*
+ * A key whose requests in flight neither started nor ended for this long
+ * is taken not to be busy but held by idle sessions (an open cursor's next
+ * page stays "in flight" until it fetches again): a new request then
+ * starts beyond the cap rather than wait for them.
+ */
+#define MX_BUDGET_STALL_MS 2000
+
 /* An X-RateLimit-Reset above this is a Unix time, not seconds to wait. */
 #define MX_BUDGET_RESET_EPOCH 1000000000.0
 
