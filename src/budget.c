@@ -340,7 +340,8 @@ observe_429(MxBudgetSlot *s, int64 seq, const MxBudgetAnswer *a, TimestampTz now
 	s->cut_seq = s->seq;
 	s->cut_at = now;
 	s->cuts++;
-	s->failed_at = s->inflight;
+	/* alone in flight, it was not the concurrency that was refused */
+	s->failed_at = s->inflight > 1 ? s->inflight : 0;
 	s->cwnd = Max(1.0, Min(s->cwnd, (double) a->concurrency) / 2);
 	if (remaining == 0 && limit > 0 && window > 0)
 		s->gap_ms = Min(window * 1000.0 * MX_BUDGET_GAP_MARGIN / limit,

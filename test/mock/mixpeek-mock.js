@@ -187,8 +187,9 @@
  *                       not streamed or raw faults) for clients that accept gzip
  *                       (Accept-Encoding gzip, x-gzip or *, q>0); record
  *                       turns the request log on/off.  GET /_mock/config reads it.
- *                       Also "rate_limit_headers": "pro" (default: limit 600,
- *                       window 60), "free" (60, 60), null (none sent), or
+ *                       Also "rate_limit_headers": "pro" (limit 600, window
+ *                       60), "free" (60, 60), null (the default: none sent,
+ *                       as a client paces itself by them), or
  *                       {"limit":N,"window":S[,"remaining":N,"reset":S]}: every
  *                       /v1 answer carries X-RateLimit-Limit, -Remaining (limit
  *                       minus the key's requests in the current fixed window,
@@ -915,7 +916,7 @@ const ARTICLES = DATA.byId.get('col_articles');
 const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk_test_gamma', 'gamma']]);
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
-const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', rate_limit: null });
+const initialConfig = () => ({ latency_ms: opts.latencyMs, gzip: opts.gzip, record: true, rate_limit_headers: null, rate_limit: null });
 const limiter = ratelimit.create();
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
