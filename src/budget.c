@@ -24,7 +24,8 @@
  *   no headers) says nothing about a rate, and sets no gap.
  *
  * Keys live in a small table: in shared memory under one LWLock when the
- * library is preloaded, else in backend memory.  A slot is known by a
+ * library is preloaded (reserved by stats.c's hooks), else in backend
+ * memory.  A slot is known by a
  * salted 64-bit hash of the key and the API's origin, never by the key
  * itself; a full table leaves further keys unbudgeted rather than failing.
  * Each backend counts the requests it holds, and gives them back when it
@@ -87,29 +88,26 @@ static MxBudgetShared *local = NULL;
 static int	held[MX_BUDGET_KEYS];	/* requests this backend holds */
 static bool exit_registered = false;
 
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 PG_FUNCTION_INFO_V1(mixpeek_budget);
 PG_FUNCTION_INFO_V1(mixpeek_budget_reset);
 
-static void
-budget_shmem_request(void)
+Size
+mx_budget_shmem_size(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(MxBudgetShared)));
+	return MAXALIGN(sizeof(MxBudgetShared));
+}
+
+void
+mx_budget_shmem_request(void)
+{
 	RequestNamedLWLockTranche("mixpeek_budget", 1);
 }
 
-static void
-budget_shmem_startup(void)
+void
+mx_budget_shmem_init(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = ShmemInitStruct("mixpeek_budget", sizeof(MxBudgetShared), &found);
 	if (!found)
 	{
@@ -118,18 +116,6 @@ budget_shmem_startup(void)
 		if (!pg_strong_random(&shared->salt, sizeof(shared->salt)))
 			shared->salt = (uint64) GetCurrentTimestamp();
 	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-mx_budget_init(void)
-{
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = budget_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = budget_shmem_startup;
 }
 
 /* The shared table when preloaded, else this backend's own. */

@@ -31,8 +31,14 @@ typedef struct MxBudgetAnswer
 	int			concurrency;	/* the caller's mixpeek.max_concurrency */
 } MxBudgetAnswer;
 
-/* Called from _PG_init: reserves shared memory when preloaded. */
-extern void mx_budget_init(void);
+/*
+ * Shared memory, reserved and set up by stats.c's hooks when the library
+ * is preloaded: the size, the lock to request, and the set-up (called
+ * with AddinShmemInitLock held).
+ */
+extern Size mx_budget_shmem_size(void);
+extern void mx_budget_shmem_request(void);
+extern void mx_budget_shmem_init(void);
 
 /* The budget a request to url with api_key draws on. */
 extern uint64 mx_budget_key(const char *api_key, const char *url);

@@ -9,7 +9,6 @@
 
 #include "fmgr.h"
 
-#include "budget.h"
 #include "http.h"
 #include "settings.h"
 #include "stats.h"
@@ -24,5 +23,4 @@ _PG_init(void)
 	mx_settings_init();
 	mx_http_init();
 	mx_stats_init();
-	mx_budget_init();
 }

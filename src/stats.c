@@ -25,6 +25,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "budget.h"
 #include "mixpeek_limits.h"
 #include "stats.h"
 
@@ -77,8 +78,9 @@ stats_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(stats_size());
+	RequestAddinShmemSpace(add_size(stats_size(), mx_budget_shmem_size()));
 	RequestNamedLWLockTranche("mixpeek_stats", 1);
+	mx_budget_shmem_request();
 }
 
 static void
@@ -100,6 +102,7 @@ stats_shmem_startup(void)
 	entries = ShmemInitHash("mixpeek_stats hash",
 							MX_STATS_MAX_ENTRIES + 1, MX_STATS_MAX_ENTRIES + 1,
 							&ctl, HASH_ELEM | HASH_BLOBS);
+	mx_budget_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -41,7 +41,10 @@ typedef struct MxStatsCounters
 	double		wait_ms;		/* back-off before retries */
 } MxStatsCounters;
 
-/* Called from _PG_init: reserves shared memory when preloaded. */
+/*
+ * Called from _PG_init: reserves shared memory when preloaded, its own
+ * and budget.c's.
+ */
 extern void mx_stats_init(void);
 
 /* Add to the entry of (this database, userid, serverid, kind). */
