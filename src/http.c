@@ -752,7 +752,7 @@ finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
 
 /* Tell the key's budget what the answer said (before detach gives it back). */
 static void
-observe_budget(MxBatch *batch, MxHttpRequest *req)
+observe_budget(MxHttpRequest *req)
 {
 	MxBudgetAnswer answer;
 
@@ -782,7 +782,7 @@ dispatch(CURL *easy, CURLcode code)
 			if (owner->running[i].easy != easy)
 				continue;
 			classify(req, easy, code);
-			observe_budget(owner, req);
+			observe_budget(req);
 			detach(owner, i);
 			count_attempt(owner, req);
 			finish(owner, req, code);
