@@ -2,7 +2,9 @@
 
 MODULE_big = mixpeek
 OBJS = \
+	src/analyze.o \
 	src/api.o \
+	src/budget.o \
 	src/check.o \
 	src/columns.o \
 	src/connection.o \

@@ -80,3 +80,30 @@ LANGUAGE C VOLATILE PARALLEL SAFE ROWS 100;
 
 COMMENT ON FUNCTION mixpeek_search(text, jsonb, int, jsonb) IS
 'the results of a Mixpeek retriever, in its order, at most max_results of them';
+
+-- The request budget of each API key (rate-limit pacing and AIMD concurrency)
+CREATE FUNCTION mixpeek_budget(
+    OUT key_id text, OUT in_flight int, OUT concurrency float8,
+    OUT gap_ms float8, OUT remaining bigint, OUT paused_ms float8,
+    OUT requests bigint, OUT rate_limited bigint, OUT cuts bigint,
+    OUT waits bigint, OUT wait_ms float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'mixpeek_budget'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW mixpeek_budget AS SELECT * FROM mixpeek_budget();
+
+COMMENT ON VIEW mixpeek_budget IS
+'the request budget of each Mixpeek API key in use (a salted hash, never the key): concurrency, pacing, 429s, time waited';
+
+REVOKE ALL ON FUNCTION mixpeek_budget() FROM PUBLIC;
+REVOKE ALL ON mixpeek_budget FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION mixpeek_budget() TO pg_read_all_stats;
+GRANT SELECT ON mixpeek_budget TO pg_read_all_stats;
+
+CREATE FUNCTION mixpeek_budget_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'mixpeek_budget_reset'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+REVOKE ALL ON FUNCTION mixpeek_budget_reset() FROM PUBLIC;

@@ -201,6 +201,44 @@ mx_api_object_documents(const MxTarget *target, const char *object_id,
 }
 
 /*
+ * GET /v1/collections/{collection}: the collection, with its
+ * document_count.
+ */
+MxHttpRequest *
+mx_api_get_collection(const MxTarget *target, const char *collection)
+{
+	char	   *coll;
+	char	   *path;
+	MxHttpRequest *req;
+
+	check_segment("collection", collection);
+	coll = mx_api_escape_segment(collection);
+	path = psprintf("/v1/collections/%s", coll);
+	req = new_request(target, "GET", path, NULL, MX_REQ_GET_COLLECTION);
+	pfree(coll);
+	pfree(path);
+	return req;
+}
+
+/*
+ * Send one request on a batch of its own, wait for it, and read its reply
+ * with read (mx_api_document_result or mx_api_object_result) while the
+ * batch still holds the key that masks what the reply may echo.
+ */
+Jsonb *
+mx_api_request_alone(const MxTarget *target, MxHttpRequest *req,
+					 Jsonb *(*read) (MxHttpRequest *req))
+{
+	MxBatch    *batch = mx_api_batch(target, 1, NULL);
+	Jsonb	   *reply;
+
+	mx_batch_add(batch, req);
+	reply = read(mx_batch_next(batch));
+	mx_batch_destroy(batch);
+	return reply;
+}
+
+/*
  * A list body with the page size as its first member: the API reads the
  * limit from the query, some deployments from the body, so it goes in both.
  * json_body is the compact text of a JSON object (mx_list_body's), or NULL.

@@ -114,6 +114,17 @@ extern char *mx_api_execute_path(const char *retriever);
 extern MxHttpRequest *mx_api_list_retrievers(const MxTarget *target,
 											 int offset);
 
+/* GET /v1/collections/{collection}: its document_count sizes scans */
+extern MxHttpRequest *mx_api_get_collection(const MxTarget *target,
+											const char *collection);
+
+/*
+ * Send one request on a batch of its own, wait for it, and read its reply
+ * with read (mx_api_document_result or mx_api_object_result).
+ */
+extern Jsonb *mx_api_request_alone(const MxTarget *target, MxHttpRequest *req,
+								   Jsonb *(*read) (MxHttpRequest *req));
+
 /* POST /v1/collections/list?limit=100[&cursor=...], body {} */
 extern MxHttpRequest *mx_api_list_collections(const MxTarget *target,
 											  const char *cursor);

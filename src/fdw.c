@@ -47,6 +47,7 @@
 #include "utils/tuplesort.h"
 #include "utils/typcache.h"
 
+#include "analyze.h"
 #include "compat.h"
 #include "fdw_private.h"
 #include "id_fetch.h"
@@ -185,9 +186,9 @@ collect_attrs(Index relid, List *exprs, Bitmapset **attrs)
  *
  * Reads the table's options once for the whole planning (kept in
  * fdw_private) and sorts the conditions into those sent to Mixpeek and
- * those checked locally.  The API cannot tell a collection's size cheaply,
- * so a collection is assumed to hold MX_DEFAULT_ROWS documents, narrowed by
- * the conditions' selectivity; an id lookup returns one row per id.
+ * those checked locally.  A collection holds mx_estimate_tuples()
+ * documents (analyze.c), narrowed by the conditions' selectivity; an id
+ * lookup returns one row per id.
  */
 static void
 mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
@@ -214,7 +215,7 @@ mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	collect_attrs(baserel->relid, baserel->reltarget->exprs, &info->attrs_used);
 	collect_attrs(baserel->relid, baserel->baserestrictinfo, &info->attrs_used);
 
-	baserel->tuples = MX_DEFAULT_ROWS;
+	baserel->tuples = mx_estimate_tuples(root, baserel, info->rel);
 	if (info->id.value != NULL)
 	{
 		/* document ids are unique */
@@ -225,8 +226,8 @@ mixpeekGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
 	}
 	remote_sel = clauselist_selectivity(root, info->remote_conds,
 										baserel->relid, JOIN_INNER, NULL);
-	info->fetched = clamp_row_est(MX_DEFAULT_ROWS * remote_sel);
-	baserel->rows = clamp_row_est(MX_DEFAULT_ROWS *
+	info->fetched = clamp_row_est(baserel->tuples * remote_sel);
+	baserel->rows = clamp_row_est(baserel->tuples *
 								  clauselist_selectivity(root,
 														 baserel->baserestrictinfo,
 														 baserel->relid,
@@ -1561,6 +1562,10 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyUInteger("Remote Bytes", NULL, s->stats.bytes, es);
 		if (s->retried_without != NULL)
 			ExplainPropertyText("Remote Retried Without", s->retried_without, es);
+		/* only when it happened: timings would make plans differ run to run */
+		if (s->stats.budget_wait_ms > 0)
+			ExplainPropertyFloat("Remote Budget Wait", "ms",
+								 s->stats.budget_wait_ms, 3, es);
 	}
 }
 
@@ -1578,6 +1583,7 @@ mixpeek_fdw_handler(PG_FUNCTION_ARGS)
 	FdwRoutine *routine = makeNode(FdwRoutine);
 
 	routine->GetForeignRelSize = mixpeekGetForeignRelSize;
+	routine->AnalyzeForeignTable = mx_analyze_foreign_table;
 	routine->GetForeignPaths = mixpeekGetForeignPaths;
 	routine->GetForeignPlan = mixpeekGetForeignPlan;
 	routine->BeginForeignScan = mixpeekBeginForeignScan;

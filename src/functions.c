@@ -26,24 +26,6 @@ PG_FUNCTION_INFO_V1(mixpeek_documents);
 PG_FUNCTION_INFO_V1(mixpeek_lineage);
 PG_FUNCTION_INFO_V1(mixpeek_object_documents);
 
-/*
- * Send one request on a batch of its own, wait for it, and read its reply
- * with read (mx_api_document_result or mx_api_object_result) while the
- * batch still holds the key that masks what the reply may echo.
- */
-static Jsonb *
-request_alone(const MxTarget *target, MxHttpRequest *req,
-			  Jsonb *(*read) (MxHttpRequest *req))
-{
-	MxBatch    *batch = mx_api_batch(target, 1, NULL);
-	Jsonb	   *reply;
-
-	mx_batch_add(batch, req);
-	reply = read(mx_batch_next(batch));
-	mx_batch_destroy(batch);
-	return reply;
-}
-
 Datum
 mixpeek_document(PG_FUNCTION_ARGS)
 {
@@ -54,7 +36,7 @@ mixpeek_document(PG_FUNCTION_ARGS)
 	MxTarget   *target = mx_settings_target();
 	Jsonb	   *doc;
 
-	doc = request_alone(target,
+	doc = mx_api_request_alone(target,
 						mx_api_get_document(target, collection, document_id,
 											return_url, return_vectors),
 						mx_api_document_result);
@@ -298,7 +280,7 @@ mixpeek_lineage(PG_FUNCTION_ARGS)
 								 text_to_cstring(PG_GETARG_TEXT_PP(1)));
 		/* one reply holds every step: read it whole, then hand out rows */
 		funcctx->user_fctx =
-			read_lineage(req, request_alone(target, req, mx_api_document_result));
+			read_lineage(req, mx_api_request_alone(target, req, mx_api_document_result));
 		MemoryContextSwitchTo(old);
 	}
 	funcctx = SRF_PERCALL_SETUP();
@@ -403,7 +385,7 @@ mixpeek_object_documents(PG_FUNCTION_ARGS)
 										  collections, ncollections);
 			funcctx->user_fctx =
 				read_object_documents(req,
-									  request_alone(target, req,
+									  mx_api_request_alone(target, req,
 													mx_api_object_result));
 		}
 		MemoryContextSwitchTo(old);

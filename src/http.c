@@ -33,6 +33,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "budget.h"
 #include "compat.h"
 #include "http.h"
 #include "mixpeek_limits.h"
@@ -52,6 +53,8 @@ typedef struct MxHttpPrivate
 	TimestampTz deadline;		/* mixpeek.timeout_ms from the first attempt */
 	TimestampTz started;		/* this attempt's start */
 	char		retry_after[64];
+	uint64		budget_key;		/* whose budget it draws on */
+	int64		budget_seq;		/* this attempt, for the budget */
 } MxHttpPrivate;
 
 /*
@@ -79,6 +82,7 @@ typedef struct MxSlot
 {
 	CURL	   *easy;
 	MxHttpRequest *req;
+	uint64		budget_key;		/* given back when the transfer ends */
 } MxSlot;
 
 struct MxBatch
@@ -99,6 +103,7 @@ struct MxBatch
 	List	   *finished;		/* done, not yet handed back */
 	MxSlot		running[MX_MAX_HANDLES];
 	int			nrunning;
+	TimestampTz budget_blocked;	/* since when the budget holds a start back */
 };
 
 static CURLM *multi = NULL;
@@ -419,6 +424,7 @@ mx_batch_add(MxBatch *batch, MxHttpRequest *req)
 
 	Assert(!batch->destroyed);
 	req->priv->batch = batch;
+	req->priv->budget_key = mx_budget_key(batch->api_key, req->url);
 	req->outcome = MX_HTTP_PENDING;
 	batch->waiting = lappend(batch->waiting, req);
 	MemoryContextSwitchTo(old);
@@ -438,6 +444,7 @@ detach(MxBatch *batch, int i)
 
 	curl_multi_remove_handle(multi, easy);
 	return_handle(easy);
+	mx_budget_release(batch->running[i].budget_key);
 	batch->running[i] = batch->running[--batch->nrunning];
 }
 
@@ -535,6 +542,7 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	if (rc != CURLM_OK)
 	{
 		return_handle(easy);
+		mx_budget_release(priv->budget_key);
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("could not start a Mixpeek request: %s",
@@ -542,13 +550,47 @@ start_request(MxBatch *batch, MxHttpRequest *req)
 	}
 	batch->running[batch->nrunning].easy = easy;
 	batch->running[batch->nrunning].req = req;
+	batch->running[batch->nrunning].budget_key = priv->budget_key;
 	batch->nrunning++;
 	req->attempts++;
 	if (batch->stats)
 		batch->stats->requests++;
 }
 
-/* Start what the concurrency limit and back-off allow; return the soonest back-off end. */
+/*
+ * Whether the key's budget lets req start now (see budget.c).  The time a
+ * batch is held back counts from the first refusal to the next start, in
+ * EXPLAIN ANALYZE and mixpeek_budget.
+ */
+static bool
+budget_allows(MxBatch *batch, MxHttpRequest *req, TimestampTz now,
+			  TimestampTz *retry_at)
+{
+	MxHttpPrivate *priv = req->priv;
+	double		waited;
+
+	/* the key's cap is the setting; the batch's own is checked by the caller */
+	if (!mx_budget_acquire(priv->budget_key, mx_max_concurrency,
+						   &priv->budget_seq, retry_at))
+	{
+		if (batch->budget_blocked == 0)
+			batch->budget_blocked = now;
+		return false;
+	}
+	if (batch->budget_blocked == 0)
+		return true;
+	waited = (double) (now - batch->budget_blocked) / 1000.0;
+	batch->budget_blocked = 0;
+	mx_budget_waited(priv->budget_key, waited);
+	if (batch->stats)
+		batch->stats->budget_wait_ms += waited;
+	return true;
+}
+
+/*
+ * Start what the concurrency limit, back-off and the key's budget allow;
+ * return the soonest time one of them lets a request start (0: none known).
+ */
 static TimestampTz
 start_ready(MxBatch *batch)
 {
@@ -559,6 +601,7 @@ start_ready(MxBatch *batch)
 	foreach(lc, batch->waiting)
 	{
 		MxHttpRequest *req = lfirst(lc);
+		TimestampTz budget_at;
 
 		if (batch->nrunning >= batch->concurrency)
 			break;
@@ -567,6 +610,13 @@ start_ready(MxBatch *batch)
 			if (next == 0 || req->priv->not_before < next)
 				next = req->priv->not_before;
 			continue;
+		}
+		/* first come, first served: no later request overtakes this one */
+		if (!budget_allows(batch, req, now, &budget_at))
+		{
+			if (budget_at != 0 && (next == 0 || budget_at < next))
+				next = budget_at;
+			break;
 		}
 		start_request(batch, req);
 		batch->waiting = foreach_delete_current(batch->waiting, lc);
@@ -733,6 +783,20 @@ finish(MxBatch *batch, MxHttpRequest *req, CURLcode code)
 	MemoryContextSwitchTo(old);
 }
 
+/* Tell the key's budget what the answer said (before detach gives it back). */
+static void
+observe_budget(MxHttpRequest *req)
+{
+	MxBudgetAnswer answer;
+
+	answer.status = req->outcome == MX_HTTP_DONE ? req->status : 0;
+	answer.rate_limit = (const char (*)[32]) req->rate_limit;
+	answer.retry_after_ms = mx_retry_after_ms(req->priv->retry_after, time(NULL),
+											  MX_RETRY_AFTER_CAP_MS);
+	answer.concurrency = mx_max_concurrency;
+	mx_budget_observe(req->priv->budget_key, req->priv->budget_seq, &answer);
+}
+
 /* Hand a finished transfer to the batch running it. */
 static void
 dispatch(CURL *easy, CURLcode code)
@@ -751,6 +815,7 @@ dispatch(CURL *easy, CURLcode code)
 			if (owner->running[i].easy != easy)
 				continue;
 			classify(req, easy, code);
+			observe_budget(req);
 			detach(owner, i);
 			count_attempt(owner, req);
 			finish(owner, req, code);
@@ -812,6 +877,22 @@ wait_event(void)
 #endif
 }
 
+/*
+ * Transfers running in the backend, of every batch.  A batch that waits
+ * for the key's budget must move the others along: the budget they hold
+ * comes back only when their transfers end.
+ */
+static int
+running_anywhere(void)
+{
+	dlist_iter	iter;
+	int			n = 0;
+
+	dlist_foreach(iter, &live_batches)
+		n += dlist_container(MxBatch, node, iter.cur)->nrunning;
+	return n;
+}
+
 MxHttpRequest *
 mx_batch_next(MxBatch *batch)
 {
@@ -835,7 +916,7 @@ mx_batch_next(MxBatch *batch)
 			return NULL;
 
 		next_start = start_ready(batch);
-		if (batch->nrunning > 0)
+		if (running_anywhere() > 0)
 		{
 			curl_multi_perform(multi, &still);
 			drain();
@@ -848,7 +929,7 @@ mx_batch_next(MxBatch *batch)
 
 			wait_ms = Max(0, Min(wait_ms, until));
 		}
-		if (batch->nrunning > 0)
+		if (running_anywhere() > 0)
 		{
 			pgstat_report_wait_start(wait_event());
 			curl_multi_poll(multi, NULL, 0, (int) wait_ms, NULL);

@@ -68,6 +68,7 @@ typedef struct MxHttpStats
 	uint64		requests;		/* attempts sent */
 	uint64		retries;
 	uint64		bytes;
+	double		budget_wait_ms; /* held back by the key's budget */
 } MxHttpStats;
 
 typedef struct MxBatch MxBatch;

@@ -40,12 +40,13 @@
 #define MX_MAX_RETRIES_MAX 100
 
 /*
- * mixpeek.max_concurrency: requests of one session in flight at once.
- * Eight keep a batch of GETs quick without looking like a flood to the
- * API's rate limit.  The bound is the number of transfers one backend
- * runs at once (MX_MAX_HANDLES).
+ * mixpeek.max_concurrency: requests in flight at once for one key, across
+ * every session that uses it when the library is preloaded (budget.c).
+ * Five is what Mixpeek's Free tier allows; Pro accounts may raise it.  The
+ * bound is the number of transfers one backend runs at once
+ * (MX_MAX_HANDLES).
  */
-#define MX_DEFAULT_CONCURRENCY 8
+#define MX_DEFAULT_CONCURRENCY 5
 #define MX_CONCURRENCY_MAX 64
 
 /*
@@ -110,6 +111,51 @@
  */
 #define MX_MAX_HANDLES MX_CONCURRENCY_MAX
 
+/* ---------- the budget of a key (budget.c) ---------- */
+
+/*
+ * Keys whose budget is tracked at once (in shared memory when preloaded):
+ * far more than one cluster's servers and user mappings use at a time.
+ * The least recently used idle key gives way to a new one.
+ */
+#define MX_BUDGET_KEYS 64
+
+/*
+ * How long the gap a 429's headers named (Window / Limit) holds without
+ * another 429: a minute, the longest window Mixpeek has.
+ */
+#define MX_BUDGET_FORGET_MS 60000
+
+/*
+ * Pacing after a 429 that named its limit stays a quarter below it: starts
+ * spaced exactly Window / Limit apart still reach the server unevenly.
+ */
+#define MX_BUDGET_GAP_MARGIN 1.25
+
+/*
+ * Near the concurrency at which the last 429 came, the AIMD window grows
+ * this many times slower.
+ */
+#define MX_BUDGET_PROBE 16
+
+/*
+ * Longest gap between two starts a 429's headers may ask for: one request
+ * a second is slower than any tier allows, and a hostile Window / Limit
+ * must not park every session of a key.
+ */
+#define MX_BUDGET_MAX_GAP_MS 1000
+
+/*
+ * A key whose requests in flight neither started nor ended for this long
+ * is taken not to be busy but held by idle sessions (an open cursor's next
+ * page stays "in flight" until it fetches again): a new request then
+ * starts beyond the cap rather than wait for them.
+ */
+#define MX_BUDGET_STALL_MS 2000
+
+/* An X-RateLimit-Reset above this is a Unix time, not seconds to wait. */
+#define MX_BUDGET_RESET_EPOCH 1000000000.0
+
 /* ---------- the API's replies (api.c, json.c) ---------- */
 
 /* Bytes of a reply that is not a Mixpeek error shown in a message. */
@@ -160,6 +206,28 @@
  * and there is no table option for it.
  */
 #define MX_DEFAULT_ROWS 1000.0
+
+/*
+ * mixpeek.count_cache_ms: a collection's document_count is reused for a
+ * minute, so planning a query costs at most one request a minute per
+ * collection and role, while the count follows a growing collection.
+ */
+#define MX_DEFAULT_COUNT_CACHE_MS 60000
+
+/* Collections whose count one backend remembers; the oldest gives way. */
+#define MX_COUNT_CACHE_ENTRIES 256
+
+/*
+ * The "rows" option: a count, in decimal digits, up to 10^15 (more
+ * documents than any collection holds, and exact in a double).
+ */
+#define MX_ROWS_OPTION_MAX 1000000000000000.0
+
+/*
+ * ANALYZE reads at most this many documents, in pages of
+ * MX_PAGE_SIZE_MAX: the API lists at most 10,000 results per query.
+ */
+#define MX_ANALYZE_MAX_DOCS 10000
 
 /*
  * Characters of a value shown in a conversion error: enough to recognize

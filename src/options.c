@@ -21,6 +21,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "analyze.h"
 #include "columns.h"
 #include "compat.h"
 #include "mixpeek_fdw.h"
@@ -44,6 +45,9 @@ static const MxOption valid_options[] = {
 	{"updatable", ForeignTableRelationId},
 	{"batch_size", ForeignServerRelationId},
 	{"batch_size", ForeignTableRelationId},
+	{"rows", ForeignTableRelationId},
+	{"use_remote_estimate", ForeignServerRelationId},
+	{"use_remote_estimate", ForeignTableRelationId},
 	{"field", AttributeRelationId},
 	{"vector", AttributeRelationId},
 	{"input", AttributeRelationId},
@@ -232,9 +236,12 @@ check_option_value(DefElem *def)
 		check_field(def);
 	else if (strcmp(def->defname, "batch_size") == 0)
 		check_batch_size(def);
+	else if (strcmp(def->defname, "rows") == 0)
+		check_value(def, mx_rows_problem(defGetString(def)));
 	else if (strcmp(def->defname, "updatable") == 0 ||
 			 strcmp(def->defname, "required") == 0 ||
-			 strcmp(def->defname, "indexed") == 0)
+			 strcmp(def->defname, "indexed") == 0 ||
+			 strcmp(def->defname, "use_remote_estimate") == 0)
 		check_boolean(def);
 	else
 	{

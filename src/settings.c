@@ -43,6 +43,7 @@ int			mx_max_retries = MX_DEFAULT_MAX_RETRIES;
 int			mx_max_concurrency = MX_DEFAULT_CONCURRENCY;
 int			mx_page_size = MX_DEFAULT_PAGE_SIZE;
 int			mx_max_response_kb = MX_DEFAULT_MAX_RESPONSE_KB;
+int			mx_count_cache_ms = MX_DEFAULT_COUNT_CACHE_MS;
 int			mx_pushdown = MX_PUSHDOWN_SAFE;
 char	   *mx_allowed_hosts = NULL;
 
@@ -514,6 +515,12 @@ mx_settings_init(void)
 							NULL, &mx_page_size, MX_DEFAULT_PAGE_SIZE,
 							1, MX_PAGE_SIZE_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("mixpeek.count_cache_ms",
+							"How long a collection's document_count is reused for planning.",
+							"0 asks at every planning of a foreign table with use_remote_estimate.",
+							&mx_count_cache_ms, MX_DEFAULT_COUNT_CACHE_MS,
+							0, INT_MAX, PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("mixpeek.max_response_bytes",
 							"Largest response body accepted, after decompression.",
 							NULL, &mx_max_response_kb,

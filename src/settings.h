@@ -22,6 +22,7 @@ extern int	mx_max_retries;
 extern int	mx_max_concurrency;
 extern int	mx_page_size;
 extern int	mx_max_response_kb;
+extern int	mx_count_cache_ms;
 
 /*
  * mixpeek.pushdown: what a foreign scan may send.  Ordered, so that a part

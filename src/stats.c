@@ -25,6 +25,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "budget.h"
 #include "mixpeek_limits.h"
 #include "stats.h"
 
@@ -55,7 +56,7 @@ static const char *const kind_names[MX_REQ_NKINDS] = {
 	"get_lineage", "object_documents",
 	"create_document", "update_document", "delete_document",
 	"batch_update_documents", "batch_delete_documents", "execute_retriever",
-	"list_retrievers", "overflow"
+	"list_retrievers", "get_collection", "overflow"
 };
 
 static MxStatsShared *shared = NULL;
@@ -80,8 +81,9 @@ stats_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(stats_size());
+	RequestAddinShmemSpace(add_size(stats_size(), mx_budget_shmem_size()));
 	RequestNamedLWLockTranche("mixpeek_stats", 1);
+	mx_budget_shmem_request();
 }
 
 static void
@@ -103,6 +105,7 @@ stats_shmem_startup(void)
 	entries = ShmemInitHash("mixpeek_stats hash",
 							MX_STATS_MAX_ENTRIES + 1, MX_STATS_MAX_ENTRIES + 1,
 							&ctl, HASH_ELEM | HASH_BLOBS);
+	mx_budget_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -29,6 +29,7 @@ typedef enum MxRequestKind
 	MX_REQ_BATCH_DELETE,
 	MX_REQ_EXECUTE_RETRIEVER,
 	MX_REQ_LIST_RETRIEVERS,
+	MX_REQ_GET_COLLECTION,
 	MX_REQ_OVERFLOW,			/* any request once the table is full */
 	MX_REQ_NKINDS
 } MxRequestKind;
@@ -47,7 +48,10 @@ typedef struct MxStatsCounters
 	double		wait_ms;		/* back-off before retries */
 } MxStatsCounters;
 
-/* Called from _PG_init: reserves shared memory when preloaded. */
+/*
+ * Called from _PG_init: reserves shared memory when preloaded, its own
+ * and budget.c's.
+ */
 extern void mx_stats_init(void);
 
 /* Add to the entry of (this database, userid, serverid, kind). */

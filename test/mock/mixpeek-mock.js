@@ -235,8 +235,9 @@
  *                       not streamed or raw faults) for clients that accept gzip
  *                       (Accept-Encoding gzip, x-gzip or *, q>0); record
  *                       turns the request log on/off.  GET /_mock/config reads it.
- *                       Also "rate_limit_headers": "pro" (default: limit 600,
- *                       window 60), "free" (60, 60), null (none sent), or
+ *                       Also "rate_limit_headers": "pro" (limit 600, window
+ *                       60), "free" (60, 60), null (the default: none sent,
+ *                       as a client paces itself by them), or
  *                       {"limit":N,"window":S[,"remaining":N,"reset":S]}: every
  *                       /v1 answer carries X-RateLimit-Limit, -Remaining (limit
  *                       minus the key's requests in the current fixed window,
@@ -245,11 +246,15 @@
  *                       Also "pagination": {"<collection id or name>":
  *                       "cursor" | "offset"}: that collection's paging style
  *                       in every namespace (paging.js); reset empties it.
+ *                       "rate_limit": "free" | "pro" | {...} | null (default)
+ *                       enforces tier limits per key (test/mock/ratelimit.js
+ *                       says how); its headers then replace these.
  *   GET  /_mock/stats   {"requests": /v1 requests, "connections": distinct TCP
  *                       connections that carried /v1 requests (a kept-alive one
  *                       counts again once after a reset), "accepted": every TCP
  *                       connection accepted (control ones too), "open_connections":
- *                       open now} since start/reset
+ *                       open now, "rate_limit": {"refused": 429s by limit,
+ *                       "inflight": per key}} since start/reset
  *   GET  /_mock/health  {"ok":true}
  *   GET  /_mock/violations  {"count":n,"violations":[{"n","direction":"request"|
  *                       "response","operation","method","path","raw_query","seq",
@@ -288,6 +293,7 @@ try {
 }
 
 const paging = require('./paging');
+const ratelimit = require('./ratelimit');
 
 const DATA_DIR = path.join(__dirname, 'data');
 const SEMANTICS = ['strict', 'lenient'];
@@ -1091,11 +1097,12 @@ const KEYS = new Map([['sk_test_alpha', 'alpha'], ['sk_test_beta', 'beta'], ['sk
 const FORBIDDEN_KEY = 'sk_test_forbidden';
 
 const initialConfig = () => ({
-  latency_ms: opts.latencyMs, latency_per_doc_us: 0, gzip: opts.gzip, record: true, rate_limit_headers: 'pro', pagination: {},
+  latency_ms: opts.latencyMs, latency_per_doc_us: 0, gzip: opts.gzip, record: true, rate_limit_headers: null, rate_limit: null, pagination: {},
   semantics: opts.semantics,
   result_cap: opts.resultCap !== undefined ? opts.resultCap : defaultResultCap(opts.semantics),
   validate: opts.validate, corrupt_responses: false, indexed_fields: null,
 });
+const limiter = ratelimit.create();
 let config = initialConfig();
 const RATE_TIERS = { free: { limit: 60, window: 60 }, pro: { limit: 600, window: 60 } };
 let rateWindows = new Map();	/* identity -> {start (ms), count} */
@@ -1803,7 +1810,8 @@ async function handleApi(ctx) {
   const m = typeof auth === 'string' ? /^\s*Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   const key = m ? m[1] : null;
   const identity = key === FORBIDDEN_KEY ? 'forbidden' : (key && KEYS.get(key)) || null;
-  setRateLimitHeaders(ctx, identity);
+  const refusal = limiter.admit(ctx, identity, config.rate_limit);
+  if (config.rate_limit === null) setRateLimitHeaders(ctx, identity);
 
   if (config.record) {
     const headers = {};
@@ -1821,6 +1829,7 @@ async function handleApi(ctx) {
   }
   checkRequestContract(ctx);
 
+  if (refusal) throw apiError(429, 'Rate limit exceeded, please retry later', { limit: refusal.limit }, refusal.headers);
   if (config.latency_ms > 0) await sleep(ctx, config.latency_ms);
   if (ctx.closed) return;
 
@@ -1909,6 +1918,7 @@ function handleControl(ctx) {
     epoch++;
     rateWindows = new Map();
     writes.reset();
+    limiter.reset();
     config = initialConfig();
     return controlJSON(ctx, 200, { ok: true, config });
   }
@@ -1948,16 +1958,19 @@ function handleControl(ctx) {
       } else if (k === 'rate_limit_headers') {
         if (!validRateLimit(val)) return controlJSON(ctx, 400, { error: 'rate_limit_headers: "free", "pro", null or {"limit","window"[,"remaining","reset"]}' });
         next[k] = val;
+      } else if (k === 'rate_limit') {
+        if (!ratelimit.valid(val)) return controlJSON(ctx, 400, { error: 'rate_limit: "free", "pro", null or {"per_second","per_minute","concurrent","time_scale"}' });
+        next[k] = val;
       } else if (k === 'pagination') {
         if (!paging.validPagination(val)) return controlJSON(ctx, 400, { error: 'pagination: {"<collection id or name>": "cursor" | "offset", ...}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, latency_per_doc_us, gzip, record, rate_limit_headers, pagination, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, latency_per_doc_us, gzip, record, rate_limit_headers, rate_limit, pagination, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
   }
   if (p === '/_mock/stats' && method === 'GET')
-    return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections });
+    return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections, rate_limit: limiter.snapshot() });
   if (p === '/_mock/health' && method === 'GET') return controlJSON(ctx, 200, { ok: true });
   if (p === '/_mock/canned' && method === 'POST') {
     let v;

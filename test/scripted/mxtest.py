@@ -202,6 +202,8 @@ def setup_extension():
     conn = connect()
     with conn.cursor() as cur:
         cur.execute("CREATE EXTENSION IF NOT EXISTS mixpeek")
+        # a 429 paces every later request of its key: start each module afresh
+        cur.execute("SELECT mixpeek_budget_reset() FROM pg_proc WHERE proname = 'mixpeek_budget_reset'")
     return conn
 
 
