@@ -446,6 +446,8 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	MxScanSpec *spec;
 	List	   *checked = scan_clauses;
 
+	if (IS_UPPER_REL(baserel))
+		return mx_upper_plan(root, baserel, best_path, tlist, outer_plan);
 	if (mx_is_retriever_table(foreigntableid))
 		return mx_retriever_plan(root, baserel, foreigntableid, best_path,
 								 tlist, scan_clauses, outer_plan);
@@ -539,6 +541,11 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	List	   *attrs = lsecond(plan->fdw_private);
 	ListCell   *lc;
 
+	if (mx_is_upper_plan(plan))
+	{
+		mx_upper_begin(node, eflags);
+		return;
+	}
 	if (mx_is_retriever_plan(plan))
 	{
 		mx_retriever_begin(node, eflags);
@@ -991,6 +998,8 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 	TupleTableSlot *slot;
 
 	/* a retriever scan's state is its own (retriever.c) */
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+		return mx_upper_iterate(node);
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 		return mx_retriever_iterate(node);
 	if (s->sorted)
@@ -1052,6 +1061,11 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_upper_rescan(node);
+		return;
+	}
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 	{
 		mx_retriever_rescan(node);
@@ -1093,6 +1107,11 @@ mixpeekEndForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_upper_end(node);
+		return;
+	}
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 	{
 		mx_retriever_end(node);
@@ -1273,6 +1292,11 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_upper_explain(node, es);
+		return;
+	}
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 	{
 		mx_retriever_explain(node, es);
@@ -1320,6 +1344,7 @@ mixpeek_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = mixpeekEndForeignScan;
 	routine->ExplainForeignScan = mixpeekExplainForeignScan;
 	routine->ImportForeignSchema = mx_import_foreign_schema;
+	routine->GetForeignUpperPaths = mx_upper_paths;
 	mx_modify_routine(routine);
 
 	/*

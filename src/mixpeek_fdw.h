@@ -219,6 +219,21 @@ extern void mx_retriever_explain(ForeignScanState *node,
 extern List *mx_import_retrievers(ImportForeignSchemaStmt *stmt,
 								  Oid serverOid);
 
+/* upper.c: aggregates sent to the API, dispatched to from fdw.c */
+extern void mx_upper_paths(PlannerInfo *root, UpperRelationKind stage,
+						   RelOptInfo *input_rel, RelOptInfo *output_rel,
+						   void *extra);
+extern ForeignScan *mx_upper_plan(PlannerInfo *root, RelOptInfo *rel,
+								  ForeignPath *best_path, List *tlist,
+								  Plan *outer_plan);
+extern bool mx_is_upper_plan(ForeignScan *plan);
+extern void mx_upper_begin(ForeignScanState *node, int eflags);
+extern TupleTableSlot *mx_upper_iterate(ForeignScanState *node);
+extern void mx_upper_rescan(ForeignScanState *node);
+extern void mx_upper_end(ForeignScanState *node);
+extern void mx_upper_explain(ForeignScanState *node,
+							 struct ExplainState *es);
+
 /* import.c */
 extern List *mx_import_foreign_schema(ImportForeignSchemaStmt *stmt,
 									  Oid serverOid);
