@@ -457,7 +457,7 @@ mx_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 	memset(&b, 0, sizeof(b));
 	relid = planner_rt_fetch(input_rel->relid, root)->relid;
 	relation = table_open(relid, NoLock);
-	b.desc = CreateTupleDescCopy(RelationGetDescr(relation));
+	b.desc = CreateTupleDescCopyConstr(RelationGetDescr(relation));
 	b.rel = mx_fdw_relation(relid, RelationGetDescr(relation));
 	table_close(relation, NoLock);
 	b.relid = input_rel->relid;
