@@ -486,9 +486,9 @@ mx_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 		estimate_num_groups(root, group_exprs, input_rel->rows, NULL, NULL);
 	path = mx_create_foreign_upper_path(root, output_rel,
 										output_rel->reltarget, rows,
-										MX_COST_REQUEST,
-										MX_COST_REQUEST +
-										rows * (cpu_tuple_cost + MX_COST_ROW),
+										MX_COST_AGGREGATE_REQUEST,
+										MX_COST_AGGREGATE_REQUEST +
+										rows * cpu_tuple_cost,
 										NIL, NULL,
 										lappend(upper_private(&b, relid, nogroup),
 												fdw_exprs));

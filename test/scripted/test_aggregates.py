@@ -1,0 +1,149 @@
+"""Aggregates sent to POST .../documents/aggregate.
+
+- differential: random GROUP BY queries (count(*), count(col),
+  count(DISTINCT col), min/max of integers and C-collated text; group keys;
+  exact WHERE clauses; HAVING on counts; ORDER BY/LIMIT done locally) over
+  col_big equal the same queries on a local copy, and each pushed one made
+  exactly one aggregate request and no list request;
+- what is not exact is not pushed (nullable group key, a standard column
+  with two locations, sum/avg, a local condition) and still gives the rows;
+- without GROUP BY and no matching document: one row, count 0, min null;
+- faults: a 500 and a 429 are retried; a 400 is an ERROR naming the
+  request; mixpeek_stats counts aggregate_documents.
+"""
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mxtest as mx  # noqa: E402
+
+TABLE = """CREATE FOREIGN TABLE {name} (document_id text, collection_id text,
+  category text NOT NULL, word_count int NOT NULL, published boolean NOT NULL,
+  cluster_id text NOT NULL,
+  label text OPTIONS (field 'taxonomy_topics_label') COLLATE "C" NOT NULL,
+  author text OPTIONS (field 'metadata.author'), rating float8,
+  created_at timestamptz)
+  SERVER mx_agg OPTIONS (collection '{collection}', page_size '1000')"""
+
+
+def aggregate_requests(since):
+    reqs = mx.mock_requests(since=since)
+    agg = [r for r in reqs if r["path"].endswith("/documents/aggregate")]
+    lists = [r for r in reqs if r["path"].endswith("/documents/list")]
+    return agg, lists
+
+
+class Aggregates(mx.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = mx.fdw_superuser()
+        mx.query(cls.c, "DROP SERVER IF EXISTS mx_agg CASCADE")
+        mx.query(cls.c, "CREATE SERVER mx_agg FOREIGN DATA WRAPPER mixpeek_fdw")
+        mx.query(cls.c, TABLE.format(name="agg_big", collection="col_big"))
+        mx.query(cls.c, TABLE.format(name="agg_fault", collection="faultpage-1-flaky-500-1-agg"))
+        mx.query(cls.c, TABLE.format(name="agg_429", collection="faultpage-1-flaky-429-1-agg"))
+        mx.query(cls.c, TABLE.format(name="agg_400", collection="faultpage-1-status-400"))
+        mx.mock_config(result_cap=None)
+        mx.query(cls.c, "SET mixpeek.pushdown = off")
+        mx.query(cls.c, "DROP TABLE IF EXISTS agg_local")
+        mx.query(cls.c, "CREATE TABLE agg_local AS SELECT * FROM agg_big")
+        mx.query(cls.c, "RESET mixpeek.pushdown")
+
+    @classmethod
+    def tearDownClass(cls):
+        mx.query(cls.c, "DROP SERVER IF EXISTS mx_agg CASCADE")
+        mx.query(cls.c, "DROP TABLE IF EXISTS agg_local")
+        mx.mock_reset()
+
+    def run_pair(self, sql):
+        since = mx.mock_last_seq()
+        got = mx.query(self.c, sql.format(t="agg_big"))
+        agg, lists = aggregate_requests(since)
+        want = mx.query(self.c, sql.format(t="agg_local"))
+        return got, want, len(agg), len(lists)
+
+    def test_01_differential(self):
+        """random groupings equal local aggregation, one request each"""
+        rnd = random.Random(int(os.environ.get("MX_SEED", "20261130")))
+        keys = ["category", "word_count", "published", "cluster_id", "label"]
+        aggs = ["count(*)", "count(word_count)", "count(DISTINCT category)",
+                "count(DISTINCT word_count)", "min(word_count)", "max(word_count)",
+                "min(label)", "max(label)", "count(DISTINCT label)"]
+        wheres = ["", "category = 'tech'", "published", "word_count < 250",
+                  "word_count >= 900 AND category IN ('news', 'science')",
+                  "cluster_id = 'cl_3'", "NOT published"]
+        for _ in range(40 if not mx.LONG else 200):
+            k = rnd.sample(keys, rnd.randint(0, 2))
+            a = rnd.sample(aggs, rnd.randint(1, 3))
+            w = rnd.choice(wheres)
+            having = rnd.choice(["", " HAVING count(*) > 100", " HAVING count(*) <> 2000"])
+            sql = "SELECT %s FROM {t}%s%s%s ORDER BY %s" % (
+                ", ".join(k + a), " WHERE " + w if w else "",
+                " GROUP BY " + ", ".join(k) if k else "", having,
+                ", ".join(str(i + 1) for i in range(len(k) + len(a))))
+            if k and rnd.random() < 0.3:
+                sql += " LIMIT 3"
+            got, want, nagg, nlist = self.run_pair(sql)
+            mx.check_eq(got, want, sql)
+            mx.check_eq((nagg, nlist), (1, 0), "requests of " + sql)
+
+    def test_02_not_pushed(self):
+        """what is not exact falls back to a scan, with the same rows"""
+        for sql in ["SELECT author, count(*) FROM {t} WHERE word_count = 5 GROUP BY author ORDER BY 1",
+                    "SELECT created_at::date, count(*) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    "SELECT category, sum(word_count) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    "SELECT category, min(category) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    "SELECT count(*) FROM {t} WHERE word_count = 5 AND rating > 1",
+                    "SELECT count(*) FROM {t} WHERE category <> 'tech' AND word_count = 5"]:
+            got, want, nagg, nlist = self.run_pair(sql)
+            mx.check_eq(got, want, sql)
+            mx.check_eq(nagg, 0, "no aggregate request for " + sql)
+            mx.check(nlist > 0, "a list scan for " + sql, nlist)
+
+    def test_03_empty(self):
+        """no matching document: one row without GROUP BY, none with it"""
+        got, want, nagg, _ = self.run_pair(
+            "SELECT count(*), min(word_count), count(DISTINCT label) FROM {t} WHERE category = 'none'")
+        mx.check_eq(got, [(0, None, 0)], "empty aggregate")
+        mx.check_eq(got, want, "empty aggregate equals local")
+        got, want, nagg, _ = self.run_pair(
+            "SELECT category, count(*) FROM {t} WHERE category = 'none' GROUP BY category")
+        mx.check_eq(got, [], "empty grouping")
+
+    def test_04_explain_and_prepared(self):
+        """EXPLAIN VERBOSE shows the request and body; parameters are sent"""
+        rows = mx.query(self.c, "EXPLAIN (VERBOSE, COSTS OFF) SELECT category, count(*) FROM agg_big "
+                        "WHERE word_count = 7 GROUP BY category")
+        text = "\n".join(r[0] for r in rows)
+        mx.check("Remote Request: POST /v1/collections/col_big/documents/aggregate" in text, "request", text)
+        mx.check('"group_by":[{"field":"category","alias":"g1"}]' in text, "body", text)
+        mx.query(self.c, "PREPARE agg_p(int) AS SELECT category, count(*) FROM agg_big "
+                 "WHERE word_count = $1 GROUP BY category ORDER BY 1")
+        for v in (7, 8, 7, 9, 10, 11, 12):
+            mx.check_eq(mx.query(self.c, "EXECUTE agg_p(%s)", (v,)),
+                        mx.query(self.c, "SELECT category, count(*) FROM agg_local "
+                                 "WHERE word_count = %s GROUP BY category ORDER BY 1", (v,)),
+                        "prepared with %d" % v)
+        mx.query(self.c, "DEALLOCATE agg_p")
+
+    def test_05_faults(self):
+        """500 and 429 retried; 400 an ERROR naming the request"""
+        want = mx.query(self.c, "SELECT count(*) FROM agg_local")  # unused shape check
+        for t in ("agg_fault", "agg_429"):
+            got = mx.query(self.c, "SELECT category, count(*) FROM %s GROUP BY 1 ORDER BY 1" % t)
+            mx.check(len(got) > 0 and want is not None, "%s answered after a retry" % t, got)
+        err = mx.run_error(self.c, "SELECT category, count(*) FROM agg_400 GROUP BY 1")
+        mx.check(err is not None and "documents/aggregate" in err.all_text(), "400 names the request", err)
+        mx.check_no_keys(err.all_text() if err else "", "400 error")
+
+    def test_06_stats(self):
+        """mixpeek_stats counts aggregate_documents"""
+        mx.query(self.c, "SELECT mixpeek_stats_reset()")
+        mx.query(self.c, "SELECT count(*) FROM agg_big")
+        n = mx.scalar(self.c, "SELECT sum(requests) FROM mixpeek_stats WHERE kind = 'aggregate_documents'")
+        mx.check_eq(n, 1, "aggregate_documents requests")
+
+
+if __name__ == "__main__":
+    mx.main('test_aggregates')
