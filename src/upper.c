@@ -640,6 +640,28 @@ member_of(MxUpperScan *s, JsonbContainer *object, const char *key,
 	return v;
 }
 
+/*
+ * A refused aggregate (400, 422) is an ERROR rather than a scan retried
+ * without it: the rows of a scan would need the aggregation the plan has
+ * left out.
+ */
+static void
+check_refusal(MxHttpRequest *req)
+{
+	MxRejection *rej = mx_api_rejection(req);
+	ErrorContextCallback errcb;
+
+	if (rej == NULL)
+		return;
+	mx_api_enter_request(&errcb, req);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("Mixpeek refused the aggregate request with HTTP %ld",
+					rej->status),
+			 rej->words ? errdetail_internal("%s", rej->words) : 0,
+			 errhint("Set mixpeek.pushdown to \"off\" to aggregate the documents locally.")));
+}
+
 /* Send the aggregate request and keep its results. */
 static void
 fetch_groups(ForeignScanState *node, MxUpperScan *s)
@@ -670,7 +692,9 @@ fetch_groups(ForeignScanState *node, MxUpperScan *s)
 								&s->batch_cxt);
 		s->req = mx_api_aggregate(s->target, s->rel->collection, body);
 		mx_batch_add(batch, s->req);
-		answer = mx_api_object_result(mx_batch_next(batch));
+		s->req = mx_batch_next(batch);
+		check_refusal(s->req);
+		answer = mx_api_object_result(s->req);
 		v = member_of(s, &answer->root, "results", jbvBinary);
 		if (!JsonContainerIsArray(v->val.binary.data))
 			mx_api_report_unexpected(s->req, "The aggregate answer's \"results\" is not an array.");

@@ -135,6 +135,13 @@ class Aggregates(mx.TestCase):
             mx.check(len(got) > 0 and want is not None, "%s answered after a retry" % t, got)
         err = mx.run_error(self.c, "SELECT category, count(*) FROM agg_400 GROUP BY 1")
         mx.check(err is not None and "documents/aggregate" in err.all_text(), "400 names the request", err)
+        mx.check_eq((err.sqlstate, err.message) if err else None,
+                    ("22023", "Mixpeek refused the aggregate request with HTTP 400"), "400 error")
+        mx.check(err is not None and "mixpeek.pushdown" in err.hint, "400 hint", err)
+        mx.query(self.c, "SET mixpeek.pushdown = off")
+        mx.check(mx.run_error(self.c, "SELECT category, count(*) FROM agg_fault GROUP BY 1") is None,
+                 "with pushdown off the same query scans")
+        mx.query(self.c, "RESET mixpeek.pushdown")
         mx.check_no_keys(err.all_text() if err else "", "400 error")
 
     def test_06_stats(self):
