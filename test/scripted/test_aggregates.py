@@ -151,6 +151,42 @@ class Aggregates(mx.TestCase):
         n = mx.scalar(self.c, "SELECT sum(requests) FROM mixpeek_stats WHERE kind = 'aggregate_documents'")
         mx.check_eq(n, 1, "aggregate_documents requests")
 
+    def test_07_correlated(self):
+        """a correlated subquery and LATERAL: one aggregate request per outer row"""
+        for sql in ["SELECT t.c, (SELECT count(*) FROM {t} b WHERE b.category = t.c) "
+                    "FROM (VALUES ('tech'), ('news'), ('none')) t(c) ORDER BY 1",
+                    "SELECT t.c, l.* FROM (VALUES ('tech'), ('news'), ('none')) t(c), LATERAL "
+                    "(SELECT cluster_id, count(*), max(word_count) FROM {t} b WHERE b.category = t.c "
+                    "GROUP BY cluster_id ORDER BY 2 DESC, 1 LIMIT 2) l ORDER BY 1, 2"]:
+            got, want, nagg, nlist = self.run_pair(sql)
+            mx.check_eq(got, want, sql)
+            mx.check_eq((nagg, nlist), (3, 0), "requests of " + sql)
+
+    def test_08_keys(self):
+        """the request carries the key of the role the scan runs as (a view's owner)"""
+        roles = ["mx_agg_owner", "mx_agg_reader"]
+        mx.create_roles(self.c, roles)
+        mx.query(self.c, """
+            CREATE USER MAPPING FOR mx_agg_owner SERVER mx_agg OPTIONS (api_key 'sk_test_beta');
+            CREATE USER MAPPING FOR mx_agg_reader SERVER mx_agg OPTIONS (api_key 'sk_test_gamma');
+            GRANT SELECT ON agg_big TO mx_agg_owner, mx_agg_reader;
+            CREATE VIEW agg_view AS SELECT category, count(*) AS n FROM agg_big GROUP BY category;
+            ALTER VIEW agg_view OWNER TO mx_agg_owner;
+            GRANT SELECT ON agg_view TO mx_agg_reader""")
+        try:
+            reader = mx.connect(user="mx_agg_reader", password="pw")
+            for sql, who in [("SELECT * FROM agg_view ORDER BY 1", "beta"),
+                             ("SELECT count(*) FROM agg_big", "gamma")]:
+                since = mx.mock_last_seq()
+                rows = mx.query(reader, sql)
+                agg, _ = aggregate_requests(since)
+                mx.check(len(rows) > 0, "rows of " + sql, rows)
+                mx.check_eq([r["identity"] for r in agg], [who], "key of " + sql)
+            reader.close()
+        finally:
+            mx.query(self.c, "DROP VIEW IF EXISTS agg_view")
+            mx.drop_roles(self.c, roles)
+
 
 if __name__ == "__main__":
     mx.main('test_aggregates')
