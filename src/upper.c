@@ -377,10 +377,12 @@ exact_filters(PlannerInfo *root, RelOptInfo *input_rel, MxUpperBuild *b,
 
 	mx_classify_conditions(root, input_rel, b->rel,
 						   input_rel->baserestrictinfo, &id, &remote, &local);
-	if (local != NIL)
+	/*
+	 * An id lookup is left to the scan, which batches the ids (an array of
+	 * them may be longer than one request should carry).
+	 */
+	if (local != NIL || id.value != NULL)
 		return NULL;
-	/* the conditions alone, as a list scan would send them */
-	id.value = NULL;
 	spec = mx_build_scan_spec(root, input_rel, b->rel, remote, &id, NULL,
 							  fdw_exprs);
 	foreach(lc, spec->conds)
@@ -397,7 +399,7 @@ groupable(PlannerInfo *root, RelOptInfo *input_rel, GroupPathExtraData *extra)
 {
 	RangeTblEntry *rte;
 
-	if (mx_pushdown == MX_PUSHDOWN_OFF ||
+	if (mx_pushdown == MX_PUSHDOWN_OFF || !mx_aggregate_pushdown ||
 		input_rel->reloptkind != RELOPT_BASEREL ||
 		input_rel->rtekind != RTE_RELATION)
 		return false;
@@ -659,7 +661,7 @@ check_refusal(MxHttpRequest *req)
 			 errmsg("Mixpeek refused the aggregate request with HTTP %ld",
 					rej->status),
 			 rej->words ? errdetail_internal("%s", rej->words) : 0,
-			 errhint("Set mixpeek.pushdown to \"off\" to aggregate the documents locally.")));
+			 errhint("Set mixpeek.aggregate_pushdown to \"off\" to aggregate the documents locally.")));
 }
 
 /* Send the aggregate request and keep its results. */

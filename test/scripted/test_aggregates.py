@@ -9,7 +9,12 @@
   with two locations, sum/avg, a local condition) and still gives the rows;
 - without GROUP BY and no matching document: one row, count 0, min null;
 - faults: a 500 and a 429 are retried; a 400 is an ERROR naming the
-  request; mixpeek_stats counts aggregate_documents.
+  request; mixpeek_stats counts aggregate_documents;
+- a correlated subquery and LATERAL send one request per outer row; the
+  request carries the key of the role the scan runs as (a view's owner).
+
+The test clusters run with mixpeek.aggregate_pushdown off (test/lib.sh);
+these sessions turn it on.
 """
 import os
 import random
@@ -38,6 +43,7 @@ class Aggregates(mx.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.c = mx.fdw_superuser()
+        mx.query(cls.c, "SET mixpeek.aggregate_pushdown = on")
         mx.query(cls.c, "DROP SERVER IF EXISTS mx_agg CASCADE")
         mx.query(cls.c, "CREATE SERVER mx_agg FOREIGN DATA WRAPPER mixpeek_fdw")
         mx.query(cls.c, TABLE.format(name="agg_big", collection="col_big"))
@@ -137,11 +143,11 @@ class Aggregates(mx.TestCase):
         mx.check(err is not None and "documents/aggregate" in err.all_text(), "400 names the request", err)
         mx.check_eq((err.sqlstate, err.message) if err else None,
                     ("22023", "Mixpeek refused the aggregate request with HTTP 400"), "400 error")
-        mx.check(err is not None and "mixpeek.pushdown" in err.hint, "400 hint", err)
-        mx.query(self.c, "SET mixpeek.pushdown = off")
+        mx.check(err is not None and "mixpeek.aggregate_pushdown" in err.hint, "400 hint", err)
+        mx.query(self.c, "SET mixpeek.aggregate_pushdown = off")
         mx.check(mx.run_error(self.c, "SELECT category, count(*) FROM agg_fault GROUP BY 1") is None,
-                 "with pushdown off the same query scans")
-        mx.query(self.c, "RESET mixpeek.pushdown")
+                 "with aggregate_pushdown off the same query scans")
+        mx.query(self.c, "SET mixpeek.aggregate_pushdown = on")
         mx.check_no_keys(err.all_text() if err else "", "400 error")
 
     def test_06_stats(self):
@@ -174,7 +180,8 @@ class Aggregates(mx.TestCase):
             ALTER VIEW agg_view OWNER TO mx_agg_owner;
             GRANT SELECT ON agg_view TO mx_agg_reader""")
         try:
-            reader = mx.connect(user="mx_agg_reader", password="pw")
+            reader = mx.connect(user="mx_agg_reader", password="pw",
+                                options="-c mixpeek.aggregate_pushdown=on")
             for sql, who in [("SELECT * FROM agg_view ORDER BY 1", "beta"),
                              ("SELECT count(*) FROM agg_big", "gamma")]:
                 since = mx.mock_last_seq()
