@@ -1132,12 +1132,16 @@ mixpeekEndForeignScan(ForeignScanState *node)
 
 /* ---------- EXPLAIN ---------- */
 
-/* The plan's values: constants as they are, others as SQL text. */
-static const char **
-explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
+/*
+ * The plan's values for EXPLAIN: constants into values/isnull as they are,
+ * the others as SQL text in the array returned.
+ */
+const char **
+mx_explain_values(ForeignScanState *node, Datum *values, bool *isnull,
+				  int nexprs, ExplainState *es)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-	const char **shown = palloc0(sizeof(char *) * Max(s->nexprs, 1));
+	const char **shown = palloc0(sizeof(char *) * Max(nexprs, 1));
 	ListCell   *lc;
 	int			i = 0;
 
@@ -1147,8 +1151,8 @@ explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
 
 		if (IsA(expr, Const))
 		{
-			s->values[i] = ((Const *) expr)->constvalue;
-			s->isnull[i] = ((Const *) expr)->constisnull;
+			values[i] = ((Const *) expr)->constvalue;
+			isnull[i] = ((Const *) expr)->constisnull;
 		}
 		else
 			shown[i] = deparse_expression(expr, es->deparse_cxt,
@@ -1156,6 +1160,12 @@ explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
 		i++;
 	}
 	return shown;
+}
+
+static const char **
+explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
+{
+	return mx_explain_values(node, s->values, s->isnull, s->nexprs, es);
 }
 
 /* id NULL: a placeholder, shown as such rather than percent-encoded */

@@ -193,6 +193,9 @@ extern MxTarget *mx_scan_prepare(ForeignScanState *node, MxRelation *rel,
 								 MxConverter **conv, List **expr_states);
 extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 							 ec_matches_callback_type matches, void *arg);
+extern const char **mx_explain_values(ForeignScanState *node, Datum *values,
+									 bool *isnull, int nexprs,
+									 struct ExplainState *es);
 
 /* deparse.c: a retriever input's value as JSON text */
 extern char *mx_input_json(Datum value, Oid typid);

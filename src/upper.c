@@ -75,15 +75,18 @@ enum MxUpperPrivate
 	UP_BODY,					/* group_by, aggregations, having */
 	UP_ALIASES,					/* per output column: its alias */
 	UP_GROUPED,					/* per output column: 1 for a group key */
-	UP_NOGROUP					/* no GROUP BY: one row even for none */
+	UP_NOGROUP,					/* no GROUP BY: one row even for none */
+	UP_EXPRS					/* the path's only: the filters' values,
+								 * the plan's fdw_exprs */
 };
 
 /* What a grouping sends, while it is being looked at. */
 typedef struct MxUpperBuild
 {
+	Oid			table;			/* the foreign table */
 	MxRelation *rel;
-	TupleDesc	desc;
-	Index		relid;
+	TupleDesc	desc;			/* with its NOT NULL constraints */
+	Index		relid;			/* its range table index */
 	MxScanSpec *spec;
 	StringInfoData group_by;
 	StringInfoData aggs;
@@ -410,11 +413,12 @@ groupable(PlannerInfo *root, RelOptInfo *input_rel, GroupPathExtraData *extra)
 	return !mx_is_retriever_table(rte->relid);
 }
 
-/* The fdw_private of a path that sends the grouping. */
+/* The fdw_private of a path that sends the grouping (enum MxUpperPrivate). */
 static List *
-upper_private(MxUpperBuild *b, Oid relid, bool nogroup)
+upper_private(MxUpperBuild *b, bool nogroup, List *fdw_exprs)
 {
 	StringInfoData body;
+	List	   *priv;
 
 	initStringInfo(&body);
 	appendStringInfo(&body, "\"group_by\":[%s],\"aggregations\":[%s]",
@@ -422,12 +426,50 @@ upper_private(MxUpperBuild *b, Oid relid, bool nogroup)
 					 : b->group_by.data, b->aggs.data);
 	if (b->having.len > 0)
 		appendStringInfo(&body, ",\"having\":[%s]", b->having.data);
-	return lappend(lappend(list_make5(makeInteger((int) relid),
-									  makeInteger((int) b->relid),
-									  mx_spec_to_list(b->spec),
-									  makeString(body.data), b->aliases),
-						   b->grouped),
-				   makeInteger(nogroup));
+	priv = list_make5(makeInteger((int) b->table), makeInteger((int) b->relid),
+					  mx_spec_to_list(b->spec), makeString(body.data),
+					  b->aliases);
+	priv = lappend(priv, b->grouped);
+	priv = lappend(priv, makeInteger(nogroup));
+	return lappend(priv, fdw_exprs);
+}
+
+/*
+ * Whether everything the grouping computes can be sent, filling b and the
+ * filters' values.
+ */
+static bool
+build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
+			   RelOptInfo *output_rel, GroupPathExtraData *extra,
+			   MxUpperBuild *b, List **fdw_exprs)
+{
+	Oid			relid = planner_rt_fetch(input_rel->relid, root)->relid;
+	Relation	relation = table_open(relid, NoLock);
+	List	   *having = (List *) extra->havingQual;
+	ListCell   *lc;
+
+	memset(b, 0, sizeof(MxUpperBuild));
+	b->table = relid;
+	b->desc = CreateTupleDescCopyConstr(RelationGetDescr(relation));
+	b->rel = mx_fdw_relation(relid, RelationGetDescr(relation));
+	table_close(relation, NoLock);
+	b->relid = input_rel->relid;
+	initStringInfo(&b->group_by);
+	initStringInfo(&b->aggs);
+	initStringInfo(&b->having);
+
+	b->spec = exact_filters(root, input_rel, b, fdw_exprs);
+	if (b->spec == NULL || b->rel->collection == NULL ||
+		!add_outputs(root, b, output_rel->reltarget))
+		return false;
+	if (having != NIL && !IsA(having, List))
+		having = list_make1(having);
+	foreach(lc, having)
+	{
+		if (!add_having(b, lfirst(lc)))
+			return false;
+	}
+	return b->aggrefs != NIL;	/* the API needs at least one aggregation */
 }
 
 /*
@@ -441,59 +483,31 @@ mx_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 {
 	GroupPathExtraData *gextra = extra;
 	MxUpperBuild b;
-	Relation	relation;
-	Oid			relid;
 	List	   *fdw_exprs = NIL;
-	List	   *having;
-	ListCell   *lc;
 	double		rows;
-	List	   *group_exprs;
 	ForeignPath *path;
 	bool		nogroup = root->parse->groupClause == NIL;
 
+	/* as postgres_fdw, mark the grouping as looked at, whatever comes */
 	if (stage != UPPERREL_GROUP_AGG || output_rel->fdw_private != NULL ||
 		!groupable(root, input_rel, gextra))
 		return;
-	output_rel->fdw_private = input_rel;	/* considered once */
-
-	memset(&b, 0, sizeof(b));
-	relid = planner_rt_fetch(input_rel->relid, root)->relid;
-	relation = table_open(relid, NoLock);
-	b.desc = CreateTupleDescCopyConstr(RelationGetDescr(relation));
-	b.rel = mx_fdw_relation(relid, RelationGetDescr(relation));
-	table_close(relation, NoLock);
-	b.relid = input_rel->relid;
-	initStringInfo(&b.group_by);
-	initStringInfo(&b.aggs);
-	initStringInfo(&b.having);
-
-	b.spec = exact_filters(root, input_rel, &b, &fdw_exprs);
-	if (b.spec == NULL || b.rel->collection == NULL ||
-		!add_outputs(root, &b, output_rel->reltarget))
+	output_rel->fdw_private = input_rel;
+	if (!build_grouping(root, input_rel, output_rel, gextra, &b, &fdw_exprs))
 		return;
-	having = (List *) gextra->havingQual;
-	if (having != NIL && !IsA(having, List))
-		having = list_make1(having);
-	foreach(lc, having)
-	{
-		if (!add_having(&b, lfirst(lc)))
-			return;
-	}
-	if (b.aggrefs == NIL)
-		return;					/* the API needs at least one aggregation */
 
-	group_exprs = get_sortgrouplist_exprs(root->parse->groupClause,
-										  gextra->targetList);
 	rows = nogroup ? 1 :
-		estimate_num_groups(root, group_exprs, input_rel->rows, NULL, NULL);
+		estimate_num_groups(root,
+							get_sortgrouplist_exprs(root->parse->groupClause,
+													gextra->targetList),
+							input_rel->rows, NULL, NULL);
 	path = mx_create_foreign_upper_path(root, output_rel,
 										output_rel->reltarget, rows,
 										MX_COST_AGGREGATE_REQUEST,
 										MX_COST_AGGREGATE_REQUEST +
 										rows * cpu_tuple_cost,
 										NIL, NULL,
-										lappend(upper_private(&b, relid, nogroup),
-												fdw_exprs));
+										upper_private(&b, nogroup, fdw_exprs));
 	add_path(output_rel, (Path *) path);
 }
 
@@ -516,8 +530,8 @@ mx_upper_plan(PlannerInfo *root, RelOptInfo *rel, ForeignPath *best_path,
 							 makeTargetEntry(copyObject(lfirst(lc)),
 											 list_length(scan_tlist) + 1,
 											 NULL, false));
-	return make_foreignscan(tlist, NIL, 0, llast(priv),
-							list_truncate(list_copy(priv), UP_NOGROUP + 1),
+	return make_foreignscan(tlist, NIL, 0, list_nth(priv, UP_EXPRS),
+							list_truncate(list_copy(priv), UP_EXPRS),
 							scan_tlist, NIL, outer_plan);
 }
 
@@ -849,29 +863,14 @@ mx_upper_end(ForeignScanState *node)
 void
 mx_upper_explain(ForeignScanState *node, ExplainState *es)
 {
-	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
 	MxUpperScan *s = node->fdw_state;
-	const char **shown = palloc0(sizeof(char *) * Max(s->nexprs, 1));
-	ListCell   *lc;
-	int			i = 0;
 	bool		none;
 
 	if (es->verbose)
 	{
-		foreach(lc, plan->fdw_exprs)
-		{
-			Node	   *expr = lfirst(lc);
+		const char **shown = mx_explain_values(node, s->values, s->isnull,
+											   s->nexprs, es);
 
-			if (IsA(expr, Const))
-			{
-				s->values[i] = ((Const *) expr)->constvalue;
-				s->isnull[i] = ((Const *) expr)->constisnull;
-			}
-			else
-				shown[i] = deparse_expression(expr, es->deparse_cxt,
-											  es->verbose, false);
-			i++;
-		}
 		ExplainPropertyText("Remote Request",
 							psprintf("POST %s",
 									 mx_api_aggregate_path(s->rel->collection)),
