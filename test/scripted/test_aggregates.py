@@ -22,6 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
+import capture  # noqa: E402
 
 TABLE = """CREATE FOREIGN TABLE {name} (document_id text, collection_id text,
   category text NOT NULL, word_count int NOT NULL, published boolean NOT NULL,
@@ -193,6 +194,82 @@ class Aggregates(mx.TestCase):
         finally:
             mx.query(self.c, "DROP VIEW IF EXISTS agg_view")
             mx.drop_roles(self.c, roles)
+
+    def test_09_bad_answers(self):
+        """an answer missing groups or metrics is an ERROR, never fewer rows"""
+        state = {"answer": None}
+
+        def handler(method, path, query, headers, body):
+            if not path.endswith("/documents/aggregate"):
+                return None
+            return 200, {}, state["answer"]
+
+        ok = [{"group": {"g1": "news"}, "metrics": {"a1": 2}},
+              {"group": {"g1": "tech"}, "metrics": {"a1": 3}}]
+        cases = [
+            ("total_groups over the results", {"results": ok, "total_groups": 3},
+             "HV00A", "The aggregate answer does not hold every group it counts."),
+            ("a metric missing", {"results": [{"group": {"g1": "news"}, "metrics": {}}], "total_groups": 1},
+             "HV00A", 'The aggregate answer has no valid "a1".'),
+            ("a group missing", {"results": [{"metrics": {"a1": 1}}], "total_groups": 1},
+             "HV00A", 'The aggregate answer has no valid "group".'),
+            ("results not an array", {"results": {"a": 1}, "total_groups": 1},
+             "HV00A", 'The aggregate answer\'s "results" is not an array.'),
+            ("no total_groups", {"results": ok},
+             "HV00A", 'The aggregate answer has no valid "total_groups".'),
+            ("a count that is not a number", {"results": [{"group": {"g1": "x"}, "metrics": {"a1": "many"}}],
+                                             "total_groups": 1}, "22P02", None),
+        ]
+        with capture.CaptureServer(handler=handler) as cap:
+            mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_cap CASCADE")
+            mx.query(self.c, "CREATE SERVER mx_agg_cap FOREIGN DATA WRAPPER mixpeek_fdw "
+                             "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
+            mx.query(self.c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_agg_cap "
+                             "OPTIONS (api_key 'sk_test_alpha')")
+            mx.query(self.c, "CREATE FOREIGN TABLE agg_cap (category text NOT NULL) SERVER mx_agg_cap "
+                             "OPTIONS (collection 'c')")
+            try:
+                state["answer"] = {"results": ok, "total_groups": 2}
+                mx.check_eq(mx.query(self.c, "SELECT category, count(*) FROM agg_cap GROUP BY 1 ORDER BY 1"),
+                            [("news", 2), ("tech", 3)], "a good answer")
+                mx.check_eq([(r["method"], r["path"], r["json"]) for r in cap.requests()],
+                            [("POST", "/v1/collections/c/documents/aggregate",
+                              {"group_by": [{"field": "category", "alias": "g1"}],
+                               "aggregations": [{"function": "count", "alias": "a1"}]})],
+                            "the request")
+                for what, answer, sqlstate, detail in cases:
+                    state["answer"] = answer
+                    err = mx.run_error(self.c, "SELECT category, count(*) FROM agg_cap GROUP BY 1")
+                    mx.check_eq(err.sqlstate if err else None, sqlstate, what)
+                    if detail is not None and err is not None:
+                        mx.check_eq(err.detail, detail, what + ": detail")
+                    mx.check(err is not None and "documents/aggregate" in err.context,
+                             what + ": the request in the context", err)
+                state["answer"] = {"results": ok, "total_groups": 2}
+                err = mx.run_error(self.c, "SELECT count(*) FROM agg_cap")
+                mx.check_eq((err.sqlstate, err.detail) if err else None,
+                            ("HV00A", "The aggregate answer does not hold every group it counts."),
+                            "two groups where one was asked for")
+            finally:
+                mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_cap CASCADE")
+
+    def test_10_cursor_and_timeout(self):
+        """through a cursor; statement_timeout while the answer stalls"""
+        c = mx.connect(autocommit=False, options="-c mixpeek.aggregate_pushdown=on")
+        mx.query(c, "DECLARE agg_cur CURSOR FOR SELECT category, count(*) FROM agg_big "
+                    "GROUP BY category ORDER BY 1")
+        got = mx.query(c, "FETCH 2 FROM agg_cur") + mx.query(c, "FETCH ALL FROM agg_cur")
+        c.commit()
+        mx.check_eq(got, mx.query(self.c, "SELECT category, count(*) FROM agg_local GROUP BY 1 ORDER BY 1"),
+                    "rows through a cursor")
+        mx.query(self.c, TABLE.format(name="agg_stall", collection="faultpage-1-stall-3000"))
+        mx.query(self.c, "SET statement_timeout = '300ms'")
+        err = mx.run_error(self.c, "SELECT category, count(*) FROM agg_stall GROUP BY 1")
+        mx.query(self.c, "RESET statement_timeout")
+        mx.check_eq(err.sqlstate if err else None, "57014", "statement_timeout during the request")
+        mx.check_eq(mx.scalar(self.c, "SELECT count(*) FROM agg_big WHERE category = 'tech'"), 25000,
+                    "the session goes on")
+        c.close()
 
 
 if __name__ == "__main__":
