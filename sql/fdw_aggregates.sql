@@ -34,6 +34,11 @@ GROUP BY category ORDER BY category;
 SELECT category, count(*), min(word_count), max(word_count) FROM agg_big
 GROUP BY category ORDER BY category;
 
+-- GROUP BY alone (the request asks for a count, which is not shown)
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT category FROM agg_big GROUP BY category ORDER BY category;
+SELECT category FROM agg_big GROUP BY category ORDER BY category;
+
 -- columns with exact conditions: count(DISTINCT), min/max, HAVING
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT category, count(*), count(DISTINCT word_count), min(word_count), max(word_count)

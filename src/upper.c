@@ -469,7 +469,10 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 		if (!add_having(b, lfirst(lc)))
 			return false;
 	}
-	return b->aggrefs != NIL;	/* the API needs at least one aggregation */
+	/* the API needs an aggregation: a GROUP BY alone asks for a count */
+	if (b->aggrefs == NIL)
+		appendStringInfoString(&b->aggs, "{\"function\":\"count\",\"alias\":\"a0\"}");
+	return true;
 }
 
 /*

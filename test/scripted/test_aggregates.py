@@ -82,7 +82,7 @@ class Aggregates(mx.TestCase):
                   "cluster_id = 'cl_3'", "NOT published"]
         for _ in range(40 if not mx.LONG else 200):
             k = rnd.sample(keys, rnd.randint(0, 2))
-            a = rnd.sample(aggs, rnd.randint(1, 3))
+            a = rnd.sample(aggs, rnd.randint(0 if k else 1, 3))
             w = rnd.choice(wheres)
             having = rnd.choice(["", " HAVING count(*) > 100", " HAVING count(*) <> 2000"])
             sql = "SELECT %s FROM {t}%s%s%s ORDER BY %s" % (
