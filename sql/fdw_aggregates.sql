@@ -18,7 +18,8 @@ CREATE FOREIGN TABLE agg_articles (
 CREATE FOREIGN TABLE agg_big (
   category text NOT NULL,
   word_count integer NOT NULL,
-  cluster_id text
+  cluster_id text,
+  cluster text OPTIONS (field 'cluster_id') COLLATE "C" NOT NULL
 ) SERVER mx_agg OPTIONS (collection 'col_big');
 
 -- without GROUP BY: grouped by collection_id, which every document has
@@ -38,6 +39,27 @@ GROUP BY category ORDER BY category;
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT category FROM agg_big GROUP BY category ORDER BY category;
 SELECT category FROM agg_big GROUP BY category ORDER BY category;
+
+-- ORDER BY one key (integers, booleans, text in the C collation) or one
+-- aggregate, and LIMIT without OFFSET, go with the grouping
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT cluster, count(*) FROM agg_big WHERE word_count < 300
+GROUP BY cluster ORDER BY cluster DESC LIMIT 3;
+SELECT cluster, count(*) FROM agg_big WHERE word_count < 300
+GROUP BY cluster ORDER BY cluster DESC LIMIT 3;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT word_count, count(*) FROM agg_big WHERE category = 'tech'
+GROUP BY word_count ORDER BY count(*) DESC, word_count LIMIT 3;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM (SELECT category FROM agg_big GROUP BY category LIMIT 2) s;
+-- HAVING without GROUP BY: one group even for no document, so not sent
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM agg_big WHERE cluster = 'cl_3' HAVING count(*) <> 2000;
+SELECT count(*) FROM agg_big WHERE cluster = 'cl_3' HAVING count(*) <> 2000;
+-- an OFFSET stays local, above the sorted groups
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT word_count FROM agg_big GROUP BY word_count ORDER BY word_count LIMIT 2 OFFSET 1;
+SELECT word_count FROM agg_big GROUP BY word_count ORDER BY word_count LIMIT 2 OFFSET 1;
 
 -- columns with exact conditions: count(DISTINCT), min/max, HAVING
 EXPLAIN (VERBOSE, COSTS OFF)

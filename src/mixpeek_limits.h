@@ -157,6 +157,9 @@
  */
 #define MX_COST_AGGREGATE_REQUEST 90.0
 
+/* The largest LIMIT on groups sent as an aggregate request's "limit". */
+#define MX_AGGREGATE_LIMIT_MAX PG_INT32_MAX
+
 /*
  * Document ids per list request of an id lookup ("document_id in [...]"):
  * the API's largest page, so that each request's matches fit in one page.

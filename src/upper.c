@@ -76,9 +76,25 @@ enum MxUpperPrivate
 	UP_ALIASES,					/* per output column: its alias */
 	UP_GROUPED,					/* per output column: 1 for a group key */
 	UP_NOGROUP,					/* no GROUP BY: one row even for none */
-	UP_EXPRS					/* the path's only: the filters' values,
+	UP_EXPRS,					/* the path's only: the filters' values,
 								 * the plan's fdw_exprs */
+	UP_TLIST					/* the path's only: the grouping's output
+								 * columns, the plan's fdw_scan_tlist */
 };
+
+/*
+ * What the planner learnt of a grouping, an ordering or a final LIMIT of
+ * it (the fdw_private of the upper relation): an ORDER BY and a LIMIT are
+ * sent only on top of a grouping that is sent.
+ */
+typedef struct MxUpperState
+{
+	bool		sent;			/* a path that sends it was added */
+	UpperRelationKind stage;
+	List	   *priv;			/* that path's fdw_private */
+	double		rows;
+	bool		sorted;			/* an ORDER BY is sent */
+} MxUpperState;
 
 /* What a grouping sends, while it is being looked at. */
 typedef struct MxUpperBuild
@@ -94,6 +110,7 @@ typedef struct MxUpperBuild
 	List	   *aggrefs;		/* Aggref * sent, alias "a<n>" by position */
 	List	   *aliases;
 	List	   *grouped;
+	List	   *exprs;			/* the output columns */
 	int			ngroups;
 } MxUpperBuild;
 
@@ -431,7 +448,8 @@ upper_private(MxUpperBuild *b, bool nogroup, List *fdw_exprs)
 					  b->aliases);
 	priv = lappend(priv, b->grouped);
 	priv = lappend(priv, makeInteger(nogroup));
-	return lappend(priv, fdw_exprs);
+	priv = lappend(priv, fdw_exprs);
+	return lappend(priv, b->exprs);
 }
 
 /*
@@ -458,6 +476,7 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 	initStringInfo(&b->aggs);
 	initStringInfo(&b->having);
 
+	b->exprs = output_rel->reltarget->exprs;
 	b->spec = exact_filters(root, input_rel, b, fdw_exprs);
 	if (b->spec == NULL || b->rel->collection == NULL ||
 		!add_outputs(root, b, output_rel->reltarget))
@@ -469,56 +488,212 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 		if (!add_having(b, lfirst(lc)))
 			return false;
 	}
+	/*
+	 * Without GROUP BY there is one group even for no document, which a
+	 * HAVING may remove: the API's answer of no group could mean either.
+	 */
+	if (having != NIL && root->parse->groupClause == NIL)
+		return false;
 	/* the API needs an aggregation: a GROUP BY alone asks for a count */
 	if (b->aggrefs == NIL)
 		appendStringInfoString(&b->aggs, "{\"function\":\"count\",\"alias\":\"a0\"}");
 	return true;
 }
 
+/* A path of an upper relation: all its rows arrive in one answer. */
+static void
+add_upper_path(PlannerInfo *root, RelOptInfo *rel, PathTarget *target,
+			   double rows, List *pathkeys, MxUpperState *state)
+{
+	Cost		cost = MX_COST_AGGREGATE_REQUEST + rows * cpu_tuple_cost;
+
+	state->sent = true;
+	state->rows = rows;
+	add_path(rel, (Path *) mx_create_foreign_upper_path(root, rel, target,
+														rows, cost, cost,
+														pathkeys, NULL,
+														state->priv));
+}
+
+/* The grouping, with a body that asks for more (sort, limit). */
+static List *
+private_asking(List *priv, const char *more)
+{
+	priv = list_copy(priv);
+	list_nth_cell(priv, UP_BODY)->ptr_value =
+		makeString(psprintf("%s%s", strVal(list_nth(priv, UP_BODY)), more));
+	return priv;
+}
+
+static void
+grouping_paths(PlannerInfo *root, RelOptInfo *input_rel,
+			   RelOptInfo *grouped_rel, GroupPathExtraData *extra,
+			   MxUpperState *state)
+{
+	MxUpperBuild b;
+	List	   *fdw_exprs = NIL;
+	bool		nogroup = root->parse->groupClause == NIL;
+	double		rows;
+
+	if (!groupable(root, input_rel, extra) ||
+		!build_grouping(root, input_rel, grouped_rel, extra, &b, &fdw_exprs))
+		return;
+	rows = nogroup ? 1 :
+		estimate_num_groups(root,
+							get_sortgrouplist_exprs(root->parse->groupClause,
+													extra->targetList),
+							input_rel->rows, NULL, NULL);
+	state->priv = upper_private(&b, nogroup, fdw_exprs);
+	add_upper_path(root, grouped_rel, grouped_rel->reltarget, rows, NIL,
+				   state);
+}
+
+/* The position of an equal node in a list, or -1. */
+static int
+list_index_of(List *list, void *node)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		if (equal(lfirst(lc), node))
+			return foreach_current_index(lc);
+	}
+	return -1;
+}
+
+/*
+ * The alias an ORDER BY of the groups sorts on, when Mixpeek sorts as
+ * PostgreSQL does: one key, an output column never null (group keys and
+ * sent aggregates are), integers, booleans, or text in the C collation.
+ */
+static char *
+sort_alias(PlannerInfo *root, MxUpperState *grouping, bool *desc)
+{
+	PathKey    *pk;
+	List	   *exprs = list_nth(grouping->priv, UP_TLIST);
+	ListCell   *lm;
+
+	if (list_length(root->sort_pathkeys) != 1 ||
+		intVal(list_nth(grouping->priv, UP_NOGROUP)))
+		return NULL;
+	pk = linitial_node(PathKey, root->sort_pathkeys);
+	if (pk->pk_eclass->ec_has_volatile ||
+		(!mx_pathkey_is_asc(pk) && !mx_pathkey_is_desc(pk)))
+		return NULL;
+	*desc = mx_pathkey_is_desc(pk);
+	foreach(lm, pk->pk_eclass->ec_members)
+	{
+		Expr	   *em = ((EquivalenceMember *) lfirst(lm))->em_expr;
+		Oid			type = exprType((Node *) em);
+		int			i;
+
+		if (type != INT2OID && type != INT4OID && type != INT8OID &&
+			type != BOOLOID &&
+			!((type == TEXTOID || type == VARCHAROID) &&
+			  mx_collation_is_c(pk->pk_eclass->ec_collation)))
+			continue;
+		i = list_index_of(exprs, em);
+		if (i >= 0)
+			return strVal(list_nth(list_nth(grouping->priv, UP_ALIASES), i));
+	}
+	return NULL;
+}
+
+/*
+ * The state of an upper relation below whose path sends it, else NULL (a
+ * base relation's fdw_private is the scan's own).
+ */
+static MxUpperState *
+sent_below(RelOptInfo *rel)
+{
+	MxUpperState *state = rel->fdw_private;
+
+	if (rel->reloptkind != RELOPT_UPPER_REL || state == NULL || !state->sent)
+		return NULL;
+	return state;
+}
+
+/* ORDER BY on the groups of a grouping that is sent. */
+static void
+ordered_paths(PlannerInfo *root, RelOptInfo *grouped_rel,
+			  RelOptInfo *ordered_rel, MxUpperState *state)
+{
+	MxUpperState *grouping = sent_below(grouped_rel);
+	char	   *alias;
+	bool		desc;
+
+	if (grouping == NULL || grouping->stage != UPPERREL_GROUP_AGG ||
+		root->parse->hasTargetSRFs ||
+		(alias = sort_alias(root, grouping, &desc)) == NULL)
+		return;
+	state->priv = private_asking(grouping->priv,
+								 psprintf(",\"sort_by\":\"%s\",\"sort_direction\":\"%s\"",
+										  alias, desc ? "desc" : "asc"));
+	state->sorted = true;
+	add_upper_path(root, ordered_rel, root->upper_targets[UPPERREL_ORDERED],
+				   grouping->rows, root->sort_pathkeys, state);
+}
+
+/* A LIMIT (without OFFSET) on the groups, sorted by the API or not. */
+static void
+final_paths(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *final_rel,
+			FinalPathExtraData *extra, MxUpperState *state)
+{
+	Query	   *parse = root->parse;
+	MxUpperState *below = sent_below(input_rel);
+	Const	   *count = (Const *) parse->limitCount;
+	int64		limit;
+
+	if (below == NULL || !extra->limit_needed ||
+		parse->commandType != CMD_SELECT || parse->rowMarks != NIL ||
+		parse->hasTargetSRFs || parse->limitOption != LIMIT_OPTION_COUNT ||
+		parse->limitOffset != NULL || count == NULL || !IsA(count, Const) ||
+		count->constisnull || count->consttype != INT8OID ||
+		intVal(list_nth(below->priv, UP_NOGROUP)))
+		return;
+	limit = DatumGetInt64(count->constvalue);
+	if (limit <= 0 || limit > MX_AGGREGATE_LIMIT_MAX)
+		return;
+	state->priv = private_asking(below->priv,
+								 psprintf(",\"limit\":" INT64_FORMAT, limit));
+	add_upper_path(root, final_rel, root->upper_targets[UPPERREL_FINAL],
+				   Min(below->rows, limit),
+				   below->sorted ? root->sort_pathkeys : NIL, state);
+}
+
 /*
  * mx_upper_paths
  *		GetForeignUpperPaths: a path that sends a GROUP BY (or a plain
- *		aggregate) of a collection table to the aggregate endpoint.
+ *		aggregate) of a collection table to the aggregate endpoint, and on
+ *		top of it the ORDER BY and the LIMIT of the groups.
  */
 void
 mx_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 			   RelOptInfo *input_rel, RelOptInfo *output_rel, void *extra)
 {
-	GroupPathExtraData *gextra = extra;
-	MxUpperBuild b;
-	List	   *fdw_exprs = NIL;
-	double		rows;
-	ForeignPath *path;
-	bool		nogroup = root->parse->groupClause == NIL;
+	MxUpperState *state;
 
-	/* as postgres_fdw, mark the grouping as looked at, whatever comes */
-	if (stage != UPPERREL_GROUP_AGG || output_rel->fdw_private != NULL ||
-		!groupable(root, input_rel, gextra))
+	/* as postgres_fdw, each upper relation is looked at once */
+	if ((stage != UPPERREL_GROUP_AGG && stage != UPPERREL_ORDERED &&
+		 stage != UPPERREL_FINAL) || output_rel->fdw_private != NULL)
 		return;
-	output_rel->fdw_private = input_rel;
-	if (!build_grouping(root, input_rel, output_rel, gextra, &b, &fdw_exprs))
-		return;
-
-	rows = nogroup ? 1 :
-		estimate_num_groups(root,
-							get_sortgrouplist_exprs(root->parse->groupClause,
-													gextra->targetList),
-							input_rel->rows, NULL, NULL);
-	path = mx_create_foreign_upper_path(root, output_rel,
-										output_rel->reltarget, rows,
-										MX_COST_AGGREGATE_REQUEST,
-										MX_COST_AGGREGATE_REQUEST +
-										rows * cpu_tuple_cost,
-										NIL, NULL,
-										upper_private(&b, nogroup, fdw_exprs));
-	add_path(output_rel, (Path *) path);
+	state = palloc0(sizeof(MxUpperState));
+	state->stage = stage;
+	output_rel->fdw_private = state;
+	if (stage == UPPERREL_GROUP_AGG)
+		grouping_paths(root, input_rel, output_rel, extra, state);
+	else if (stage == UPPERREL_ORDERED)
+		ordered_paths(root, input_rel, output_rel, state);
+	else
+		final_paths(root, input_rel, output_rel, extra, state);
 }
 
 /*
  * mx_upper_plan
  *		GetForeignPlan of an aggregate path: a scan of no relation whose
- *		rows are the grouping's output columns, in the order of the path's
- *		target (the order of the aliases).
+ *		rows are the grouping's output columns (the order of the aliases);
+ *		the plan's own target list is computed from them.
  */
 ForeignScan *
 mx_upper_plan(PlannerInfo *root, RelOptInfo *rel, ForeignPath *best_path,
@@ -528,7 +703,7 @@ mx_upper_plan(PlannerInfo *root, RelOptInfo *rel, ForeignPath *best_path,
 	List	   *scan_tlist = NIL;
 	ListCell   *lc;
 
-	foreach(lc, best_path->path.pathtarget->exprs)
+	foreach(lc, (List *) list_nth(priv, UP_TLIST))
 		scan_tlist = lappend(scan_tlist,
 							 makeTargetEntry(copyObject(lfirst(lc)),
 											 list_length(scan_tlist) + 1,

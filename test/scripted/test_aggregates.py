@@ -84,16 +84,48 @@ class Aggregates(mx.TestCase):
             k = rnd.sample(keys, rnd.randint(0, 2))
             a = rnd.sample(aggs, rnd.randint(0 if k else 1, 3))
             w = rnd.choice(wheres)
-            having = rnd.choice(["", " HAVING count(*) > 100", " HAVING count(*) <> 2000"])
+            # (without GROUP BY a HAVING is not sent: test_01b)
+            having = rnd.choice(["", " HAVING count(*) > 100", " HAVING count(*) <> 2000"]) if k else ""
             sql = "SELECT %s FROM {t}%s%s%s ORDER BY %s" % (
                 ", ".join(k + a), " WHERE " + w if w else "",
                 " GROUP BY " + ", ".join(k) if k else "", having,
                 ", ".join(str(i + 1) for i in range(len(k) + len(a))))
+            if len(k) == 1 and rnd.random() < 0.4:
+                # one key: its groups are distinct, so the order is total
+                sql = sql[:sql.rindex(" ORDER BY ")] + " ORDER BY 1" + rnd.choice(["", " DESC"])
             if k and rnd.random() < 0.3:
                 sql += " LIMIT 3"
             got, want, nagg, nlist = self.run_pair(sql)
             mx.check_eq(got, want, sql)
             mx.check_eq((nagg, nlist), (1, 0), "requests of " + sql)
+
+    def test_01b_order_limit(self):
+        """ORDER BY one key and LIMIT are sent with the grouping; HAVING without GROUP BY is not"""
+        for sql, body in [
+                ("SELECT label, count(*) FROM {t} GROUP BY label ORDER BY label DESC LIMIT 2",
+                 {"sort_by": "g1", "sort_direction": "desc", "limit": 2}),
+                ("SELECT word_count, max(label) FROM {t} WHERE word_count < 500 GROUP BY word_count "
+                 "ORDER BY word_count LIMIT 5", {"sort_by": "g1", "sort_direction": "asc", "limit": 5}),
+                ("SELECT count(*) FROM {t} WHERE cluster_id = 'cl_3' HAVING count(*) <> 2000", None),
+                ("SELECT count(*) FROM {t} WHERE cluster_id = 'cl_3' HAVING count(*) = 2000", None),
+                ("SELECT word_count FROM {t} WHERE published GROUP BY word_count ORDER BY 1 DESC",
+                 {"sort_by": "g1", "sort_direction": "desc"}),
+                ("SELECT published, count(DISTINCT word_count) FROM {t} GROUP BY 1 ORDER BY 1",
+                 {"sort_by": "g1", "sort_direction": "asc"}),
+                ("SELECT cluster_id, min(word_count) FROM {t} WHERE word_count > 990 GROUP BY 1 "
+                 "ORDER BY 2, 1", {})]:
+            since = mx.mock_last_seq()
+            got = mx.query(self.c, sql.format(t="agg_big"))
+            agg, lists = aggregate_requests(since)
+            want = mx.query(self.c, sql.format(t="agg_local"))
+            mx.check_eq(got, want, sql)
+            if body is None:        # HAVING without GROUP BY: not sent
+                mx.check_eq(len(agg), 0, "no aggregate request for " + sql)
+                continue
+            mx.check_eq((len(agg), len(lists)), (1, 0), "requests of " + sql)
+            sent = {k: v for k, v in (agg[0]["body"] if agg else {}).items()
+                    if k in ("sort_by", "sort_direction", "limit")}
+            mx.check_eq(sent, body, "sort and limit sent for " + sql)
 
     def test_02_not_pushed(self):
         """what is not exact falls back to a scan, with the same rows"""
