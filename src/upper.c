@@ -22,7 +22,11 @@
  * - only what stays exact whatever the API computes in: count(*),
  *   count(col), count(DISTINCT col) and min/max of int2/int4 and of text
  *   under the C collation (sums and averages may be computed as doubles);
- * - HAVING only as comparisons of a pushed count with a constant.
+ * - HAVING only as comparisons of a pushed count with a constant, and only
+ *   with GROUP BY (without it, no group in the answer could be no
+ *   document or a group the HAVING removed);
+ * - on top of a grouping sent, an ORDER BY of one output column that the
+ *   API sorts as PostgreSQL does, and a constant LIMIT without OFFSET.
  * As with list filters, a field is assumed to hold the JSON type of its
  * column (strings for text, numbers for integers).
  *
@@ -32,13 +36,12 @@
 
 #include "access/table.h"
 #include "catalog/pg_aggregate.h"
-#include "catalog/pg_opfamily.h"
 #include "catalog/pg_collation.h"
-#include "catalog/pg_operator.h"
+#include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
-#include "miscadmin.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
@@ -51,8 +54,8 @@
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
-#include "utils/pg_locale.h"
 #include "utils/memutils.h"
+#include "utils/pg_locale.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
 #include "utils/selfuncs.h"
@@ -240,7 +243,12 @@ agg_function(MxUpperBuild *b, Aggref *agg, MxColumn **col)
 	{
 		if (agg->aggdistinct == NIL)
 			return "count";
-		return exact_type((*col)->typid, false) ? "count_distinct" : NULL;
+		/* distinct as the API's equality: bytes for text */
+		if (!exact_type((*col)->typid, false) ||
+			(OidIsValid(agg->inputcollid) &&
+			 !get_collation_isdeterministic(agg->inputcollid)))
+			return NULL;
+		return "count_distinct";
 	}
 	if (agg->aggdistinct != NIL)
 		return NULL;
