@@ -40,6 +40,13 @@ EXPLAIN (VERBOSE, COSTS OFF)
 SELECT category FROM agg_big GROUP BY category ORDER BY category;
 SELECT category FROM agg_big GROUP BY category ORDER BY category;
 
+-- expressions over aggregates and group keys are computed from the answer
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT upper(category), count(*) * 2, max(word_count) - min(word_count) FROM agg_big
+GROUP BY category ORDER BY 1;
+SELECT upper(category), count(*) * 2, max(word_count) - min(word_count) FROM agg_big
+GROUP BY category ORDER BY 1;
+
 -- ORDER BY one key (integers, booleans, text in the C collation) or one
 -- aggregate, and LIMIT without OFFSET, go with the grouping
 EXPLAIN (VERBOSE, COSTS OFF)

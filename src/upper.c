@@ -199,6 +199,15 @@ append_sep(StringInfo buf)
 		appendStringInfoChar(buf, ',');
 }
 
+/* An output column of the scan, from a group of the answer or its metrics. */
+static void
+add_column(MxUpperBuild *b, Expr *expr, char *alias, bool grouped)
+{
+	b->exprs = lappend(b->exprs, expr);
+	b->aliases = lappend(b->aliases, makeString(alias));
+	b->grouped = lappend_int(b->grouped, grouped);
+}
+
 /* A group key: a column whose values group as PostgreSQL's equality does. */
 static bool
 add_group_key(MxUpperBuild *b, Expr *expr)
@@ -216,8 +225,7 @@ add_group_key(MxUpperBuild *b, Expr *expr)
 	appendStringInfoString(&b->group_by, "{\"field\":");
 	escape_json(&b->group_by, col->locations[0].dotted);
 	appendStringInfo(&b->group_by, ",\"alias\":\"%s\"}", alias);
-	b->aliases = lappend(b->aliases, makeString(alias));
-	b->grouped = lappend_int(b->grouped, 1);
+	add_column(b, expr, alias, true);
 	return true;
 }
 
@@ -361,30 +369,63 @@ add_having(MxUpperBuild *b, Expr *clause)
 	return true;
 }
 
-/* Each output column: a group key or an aggregate that can be sent. */
+/*
+ * An output expression computed from aggregates (count(*) * 2, or the
+ * aggregate alone) and group keys: each aggregate becomes a column of the
+ * scan, PostgreSQL computes the rest from the scan's columns.
+ */
+static bool
+add_aggregates_of(MxUpperBuild *b, Expr *expr, List **vars)
+{
+	ListCell   *lc;
+
+	foreach(lc, pull_var_clause((Node *) expr, PVC_INCLUDE_AGGREGATES))
+	{
+		Node	   *node = lfirst(lc);
+		char	   *alias;
+
+		if (!IsA(node, Aggref))
+		{
+			*vars = lappend(*vars, node);	/* must be a group key */
+			continue;
+		}
+		if (list_member(b->exprs, node))
+			continue;
+		alias = add_aggregate(b, (Aggref *) node);
+		if (alias == NULL)
+			return false;
+		add_column(b, (Expr *) node, alias, false);
+	}
+	return true;
+}
+
+/* Each output column: a group key or computed from sent aggregates. */
 static bool
 add_outputs(PlannerInfo *root, MxUpperBuild *b, PathTarget *target)
 {
 	ListCell   *lc;
+	List	   *vars = NIL;
 	int			i = 0;
 
 	foreach(lc, target->exprs)
 	{
 		Expr	   *expr = lfirst(lc);
 		Index		ref = get_pathtarget_sortgroupref(target, i++);
-		char	   *alias;
 
 		if (ref != 0 &&
 			get_sortgroupref_clause_noerr(ref, root->parse->groupClause))
 		{
 			if (!add_group_key(b, expr))
 				return false;
-			continue;
 		}
-		if (!IsA(expr, Aggref) || (alias = add_aggregate(b, (Aggref *) expr)) == NULL)
+		else if (contain_volatile_functions((Node *) expr) ||
+				 !add_aggregates_of(b, expr, &vars))
 			return false;
-		b->aliases = lappend(b->aliases, makeString(alias));
-		b->grouped = lappend_int(b->grouped, 0);
+	}
+	foreach(lc, vars)
+	{
+		if (!list_member(b->exprs, lfirst(lc)))
+			return false;
 	}
 	return b->ngroups == list_length(root->parse->groupClause);
 }
@@ -484,7 +525,6 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 	initStringInfo(&b->aggs);
 	initStringInfo(&b->having);
 
-	b->exprs = output_rel->reltarget->exprs;
 	b->spec = exact_filters(root, input_rel, b, fdw_exprs);
 	if (b->spec == NULL || b->rel->collection == NULL ||
 		!add_outputs(root, b, output_rel->reltarget))

@@ -76,7 +76,9 @@ class Aggregates(mx.TestCase):
         keys = ["category", "word_count", "published", "cluster_id", "label"]
         aggs = ["count(*)", "count(word_count)", "count(DISTINCT category)",
                 "count(DISTINCT word_count)", "min(word_count)", "max(word_count)",
-                "min(label)", "max(label)", "count(DISTINCT label)"]
+                "min(label)", "max(label)", "count(DISTINCT label)",
+                "count(*) * 2 + 1", "max(word_count) - min(word_count)",
+                "coalesce(max(label), '-') || '/' || count(*)"]
         wheres = ["", "category = 'tech'", "published", "word_count < 250",
                   "word_count >= 900 AND category IN ('news', 'science')",
                   "cluster_id = 'cl_3'", "NOT published"]
