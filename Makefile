@@ -29,7 +29,8 @@ OBJS = \
 	src/retry_after.o \
 	src/search.o \
 	src/settings.o \
-	src/stats.o
+	src/stats.o \
+	src/upper.o
 EXTENSION = mixpeek
 DATA = mixpeek--0.1.0.sql mixpeek--0.2.0.sql mixpeek--0.1.0--0.2.0.sql
 PGFILEDESC = "mixpeek - query Mixpeek documents from PostgreSQL"

@@ -24,6 +24,7 @@ export BENCH_COMMAND="bench/run.sh${1:+ $1}"
 
 mx_build
 mx_start_mock
+export MX_AGGREGATE_PUSHDOWN=on		# the default, as users have it
 echo "mock Mixpeek API at $MIXPEEK_MOCK_URL"
 mkdir -p "$MX_TOP/bench/results"
 if [ "${1:-}" = "--workload" ]; then

@@ -380,6 +380,25 @@ mx_api_execute_retriever(const MxTarget *target, const char *retriever,
 	return req;
 }
 
+char *
+mx_api_aggregate_path(const char *collection)
+{
+	check_segment("collection", collection);
+	return psprintf("/v1/collections/%s/documents/aggregate",
+					mx_api_escape_segment(collection));
+}
+
+MxHttpRequest *
+mx_api_aggregate(const MxTarget *target, const char *collection, char *body)
+{
+	char	   *path = mx_api_aggregate_path(collection);
+	MxHttpRequest *req = new_request(target, "POST", path, body,
+									 MX_REQ_AGGREGATE_DOCUMENTS);
+
+	pfree(path);
+	return req;
+}
+
 /* The reply has no cursor (ListRetrieversResponse): pages go by offset. */
 MxHttpRequest *
 mx_api_list_retrievers(const MxTarget *target, int offset)

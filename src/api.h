@@ -110,6 +110,14 @@ extern MxHttpRequest *mx_api_execute_retriever(const MxTarget *target,
 											   const char *cursor);
 extern char *mx_api_execute_path(const char *retriever);
 
+/*
+ * POST /v1/collections/{collection}/documents/aggregate with the given
+ * JSON body (a DocumentAggregationRequest written by upper.c).
+ */
+extern MxHttpRequest *mx_api_aggregate(const MxTarget *target,
+									   const char *collection, char *body);
+extern char *mx_api_aggregate_path(const char *collection);
+
 /* POST /v1/retrievers/list?limit=100&offset=N, body {} */
 extern MxHttpRequest *mx_api_list_retrievers(const MxTarget *target,
 											 int offset);

@@ -608,6 +608,8 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	bool		ties = false;
 	ListCell   *lc;
 
+	if (IS_UPPER_REL(baserel))
+		return mx_upper_plan(root, baserel, best_path, tlist, outer_plan);
 	if (mx_is_retriever_table(foreigntableid))
 		return mx_retriever_plan(root, baserel, foreigntableid, best_path,
 								 tlist, scan_clauses, outer_plan);
@@ -719,6 +721,11 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	List	   *attrs;
 	ListCell   *lc;
 
+	if (mx_is_upper_plan(plan))
+	{
+		mx_upper_begin(node, eflags);
+		return;
+	}
 	if (mx_is_retriever_plan(plan))
 	{
 		mx_retriever_begin(node, eflags);
@@ -1253,6 +1260,8 @@ mixpeekIterateForeignScan(ForeignScanState *node)
 	TupleTableSlot *slot;
 
 	/* a retriever scan's state is its own (retriever.c) */
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+		return mx_upper_iterate(node);
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 		return mx_retriever_iterate(node);
 	if (s->sorted)
@@ -1314,6 +1323,11 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_upper_rescan(node);
+		return;
+	}
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 	{
 		mx_retriever_rescan(node);
@@ -1357,6 +1371,11 @@ mixpeekEndForeignScan(ForeignScanState *node)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_upper_end(node);
+		return;
+	}
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 	{
 		mx_retriever_end(node);
@@ -1377,12 +1396,16 @@ mixpeekEndForeignScan(ForeignScanState *node)
 
 /* ---------- EXPLAIN ---------- */
 
-/* The plan's values: constants as they are, others as SQL text. */
-static const char **
-explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
+/*
+ * The plan's values for EXPLAIN: constants into values/isnull as they are,
+ * the others as SQL text in the array returned.
+ */
+const char **
+mx_explain_values(ForeignScanState *node, Datum *values, bool *isnull,
+				  int nexprs, ExplainState *es)
 {
 	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
-	const char **shown = palloc0(sizeof(char *) * Max(s->nexprs, 1));
+	const char **shown = palloc0(sizeof(char *) * Max(nexprs, 1));
 	ListCell   *lc;
 	int			i = 0;
 
@@ -1392,8 +1415,8 @@ explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
 
 		if (IsA(expr, Const))
 		{
-			s->values[i] = ((Const *) expr)->constvalue;
-			s->isnull[i] = ((Const *) expr)->constisnull;
+			values[i] = ((Const *) expr)->constvalue;
+			isnull[i] = ((Const *) expr)->constisnull;
 		}
 		else
 			shown[i] = deparse_expression(expr, es->deparse_cxt,
@@ -1401,6 +1424,12 @@ explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
 		i++;
 	}
 	return shown;
+}
+
+static const char **
+explain_values(ForeignScanState *node, MxScanState *s, ExplainState *es)
+{
+	return mx_explain_values(node, s->values, s->isnull, s->nexprs, es);
 }
 
 /* id NULL: a placeholder, shown as such rather than percent-encoded */
@@ -1540,6 +1569,11 @@ mixpeekExplainForeignScan(ForeignScanState *node, ExplainState *es)
 {
 	MxScanState *s = node->fdw_state;
 
+	if (mx_is_upper_plan((ForeignScan *) node->ss.ps.plan))
+	{
+		mx_upper_explain(node, es);
+		return;
+	}
 	if (mx_is_retriever_plan((ForeignScan *) node->ss.ps.plan))
 	{
 		mx_retriever_explain(node, es);
@@ -1592,6 +1626,7 @@ mixpeek_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = mixpeekEndForeignScan;
 	routine->ExplainForeignScan = mixpeekExplainForeignScan;
 	routine->ImportForeignSchema = mx_import_foreign_schema;
+	routine->GetForeignUpperPaths = mx_upper_paths;
 	mx_modify_routine(routine);
 
 	/*

@@ -206,6 +206,9 @@ extern MxTarget *mx_scan_prepare(ForeignScanState *node, MxRelation *rel,
 								 MxConverter **conv, List **expr_states);
 extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 							 ec_matches_callback_type matches, void *arg);
+extern const char **mx_explain_values(ForeignScanState *node, Datum *values,
+									 bool *isnull, int nexprs,
+									 struct ExplainState *es);
 
 /* deparse.c: a retriever input's value as JSON text */
 extern char *mx_input_json(Datum value, Oid typid);
@@ -231,6 +234,21 @@ extern void mx_retriever_explain(ForeignScanState *node,
 								 struct ExplainState *es);
 extern List *mx_import_retrievers(ImportForeignSchemaStmt *stmt,
 								  Oid serverOid);
+
+/* upper.c: aggregates sent to the API, dispatched to from fdw.c */
+extern void mx_upper_paths(PlannerInfo *root, UpperRelationKind stage,
+						   RelOptInfo *input_rel, RelOptInfo *output_rel,
+						   void *extra);
+extern ForeignScan *mx_upper_plan(PlannerInfo *root, RelOptInfo *rel,
+								  ForeignPath *best_path, List *tlist,
+								  Plan *outer_plan);
+extern bool mx_is_upper_plan(ForeignScan *plan);
+extern void mx_upper_begin(ForeignScanState *node, int eflags);
+extern TupleTableSlot *mx_upper_iterate(ForeignScanState *node);
+extern void mx_upper_rescan(ForeignScanState *node);
+extern void mx_upper_end(ForeignScanState *node);
+extern void mx_upper_explain(ForeignScanState *node,
+							 struct ExplainState *es);
 
 /* import.c */
 extern List *mx_import_foreign_schema(ImportForeignSchemaStmt *stmt,

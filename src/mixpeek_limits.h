@@ -196,6 +196,17 @@
 #define MX_COST_ROW 0.01
 
 /*
+ * An aggregate request (upper.c): one round trip whose answer holds groups,
+ * not documents.  Below MX_COST_REQUEST by more than the planner's 1% fuzz,
+ * so that it wins over a scan of even one page followed by a local
+ * aggregate, which moves every document it counts.
+ */
+#define MX_COST_AGGREGATE_REQUEST 90.0
+
+/* The largest LIMIT on groups sent as an aggregate request's "limit". */
+#define MX_AGGREGATE_LIMIT_MAX PG_INT32_MAX
+
+/*
  * Document ids per list request of an id lookup ("document_id in [...]"):
  * the API's largest page, so that each request's matches fit in one page.
  */

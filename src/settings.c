@@ -45,6 +45,7 @@ int			mx_page_size = MX_DEFAULT_PAGE_SIZE;
 int			mx_max_response_kb = MX_DEFAULT_MAX_RESPONSE_KB;
 int			mx_count_cache_ms = MX_DEFAULT_COUNT_CACHE_MS;
 int			mx_pushdown = MX_PUSHDOWN_SAFE;
+bool		mx_aggregate_pushdown = true;
 char	   *mx_allowed_hosts = NULL;
 
 /*
@@ -531,6 +532,11 @@ mx_settings_init(void)
 							 "off sends none; safe what is exact whatever the API's filter rules; "
 							 "all also what is exact only under lenient rules.",
 							 &mx_pushdown, MX_PUSHDOWN_SAFE, pushdown_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("mixpeek.aggregate_pushdown",
+							 "Sends exact aggregates of a foreign table to Mixpeek's aggregate endpoint.",
+							 "Off: foreign scans return the documents and PostgreSQL aggregates them.",
+							 &mx_aggregate_pushdown, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mixpeek");

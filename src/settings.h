@@ -36,6 +36,7 @@ typedef enum MxPushdown
 } MxPushdown;
 
 extern int	mx_pushdown;
+extern bool mx_aggregate_pushdown;	/* upper.c; also off with pushdown off */
 extern char *mx_allowed_hosts;
 
 extern void mx_settings_init(void);

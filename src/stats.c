@@ -56,7 +56,7 @@ static const char *const kind_names[MX_REQ_NKINDS] = {
 	"get_lineage", "object_documents",
 	"create_document", "update_document", "delete_document",
 	"batch_update_documents", "batch_delete_documents", "execute_retriever",
-	"list_retrievers", "get_collection", "overflow"
+	"list_retrievers", "get_collection", "aggregate_documents", "overflow"
 };
 
 static MxStatsShared *shared = NULL;

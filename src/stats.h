@@ -30,6 +30,7 @@ typedef enum MxRequestKind
 	MX_REQ_EXECUTE_RETRIEVER,
 	MX_REQ_LIST_RETRIEVERS,
 	MX_REQ_GET_COLLECTION,
+	MX_REQ_AGGREGATE_DOCUMENTS,
 	MX_REQ_OVERFLOW,			/* any request once the table is full */
 	MX_REQ_NKINDS
 } MxRequestKind;

@@ -51,6 +51,7 @@ mx_cluster_start() {
       echo "mixpeek.base_url = '$MIXPEEK_MOCK_URL'"
       echo "mixpeek.api_key = 'sk_test_alpha'"
       echo "mixpeek.namespace = 'default'"
+      echo "mixpeek.aggregate_pushdown = ${MX_AGGREGATE_PUSHDOWN:-off}"
     fi
     echo "fsync = off"
     echo "autovacuum = off"

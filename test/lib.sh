@@ -66,7 +66,11 @@ mx_start_mock() {
 
 # mx_in_cluster CMD...: a throwaway cluster (-t: in a temporary directory,
 # so that several can run at once) with the library preloaded, pointed at
-# the mock with the test key and the namespace "default".
+# the mock with the test key and the namespace "default".  In the tests,
+# aggregates are not sent (mixpeek.aggregate_pushdown = off): they count a
+# scan's requests with count(*); fdw_aggregates and test_aggregates turn it
+# on.  The demo and the benchmarks run with the default, on
+# (MX_AGGREGATE_PUSHDOWN=on).
 mx_in_cluster() {
   if [ "$MX_PG_DEBIAN" = 1 ]; then
     pg_virtualenv -t -v "$MX_PG_MAJOR" \
@@ -74,6 +78,7 @@ mx_in_cluster() {
       -o "mixpeek.base_url=$MIXPEEK_MOCK_URL" \
       -o "mixpeek.api_key=sk_test_alpha" \
       -o "mixpeek.namespace=default" \
+      -o "mixpeek.aggregate_pushdown=${MX_AGGREGATE_PUSHDOWN:-off}" \
       -o "log_min_messages=warning" \
       "$@"
   else

@@ -163,6 +163,7 @@
  *        collection; no paging (the API defines none); no object -> empty.
  *   Writes (create, PATCH, DELETE, batch update and delete) on writable
  *   scratch-* and writefault-* collections, with their faults: see writes.js.
+ *   POST /v1/collections/{collection}/documents/aggregate: see aggregate.js.
  *   POST /v1/retrievers/list, POST /v1/retrievers/{retriever_id}/execute: see
  *        retrievers.js (retrievers over col_articles and col_big, faults by id).
  *   Other methods on known routes -> 405; unknown /v1 paths -> 404 (resource "route").
@@ -1791,6 +1792,12 @@ const retrieverRoutes = require('./retrievers')({
   parseBodyObject, queryLimit, lastOf, encodeCursor, decodeCursor, queryHash, serveFault,
 });
 
+/* POST /v1/collections/{c}/documents/aggregate: see aggregate.js */
+const aggregateRoute = require('./aggregate')({
+  MISSING, getPath, splitPath, compileFilter, isNum, numCmp, utf8Cmp, stringify, badRequest, send,
+  methodNotAllowed, parseBodyObject, serveFault,
+}).route;
+
 async function handleApi(ctx) {
   stats.requests++;
   const req = ctx.req;
@@ -1862,6 +1869,8 @@ async function handleApi(ctx) {
     return send(ctx, c.status, c.body, { 'Content-Type': c.contentType }, { noGzip: true });
   }
   const written = writes.route(ctx, segs, method, resolveCollection);
+  const aggregated = aggregateRoute(ctx, segs, method, resolveCollection);
+  if (aggregated !== undefined) return await aggregated;
   if (written !== undefined) return written;
   if (segs.length >= 3 && segs[1] === 'v1' && segs[2] === 'collections') {
     if (segs.length === 4 && segs[3] === 'list' && method === 'POST') return listCollections(ctx);

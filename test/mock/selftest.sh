@@ -381,6 +381,19 @@ t "strict: bad semantics" 400 '' -X POST --data-binary '{"semantics":"loose"}' "
 t "strict: nothing recorded" 200 'd["count"]==0' "$V"
 t "reset: back to the command line" 200 'd["config"]["semantics"]=="lenient" and d["config"]["result_cap"] is None' -X POST "$B/_mock/reset"
 
+# ------------------------------------------------------------- aggregate
+A() { printf '%s' "$B/v1/collections/$1/documents/aggregate"; }
+t "aggregate: count by category" 200 'd["total_groups"]==4 and sorted((r["group"]["c"], r["metrics"]["n"]) for r in d["results"])==[("news",25000),("science",25000),("sports",25000),("tech",25000)]' "${POST[@]}" '{"group_by":[{"field":"category","alias":"c"}],"aggregations":[{"function":"count","alias":"n"}]}' "$(A col_big)"
+t "aggregate: filters, min/max, count_distinct, having, sort, limit" 200 '[(r["group"]["c"], r["metrics"]) for r in d["results"]]==[("tech",{"n":1000,"lo":2,"hi":902,"k":10})]' "${POST[@]}" '{"group_by":[{"field":"category","alias":"c"}],"aggregations":[{"function":"count","alias":"n"},{"function":"min","field":"word_count","alias":"lo"},{"function":"max","field":"word_count","alias":"hi"},{"function":"count_distinct","distinct_field":"word_count","alias":"k"}],"filters":{"field":"cluster_id","operator":"in","value":["cl_2","cl_3"]},"having":[{"field":"n","operator":"gte","value":10}],"sort_by":"c","sort_direction":"desc","limit":1}' "$(A col_big)"
+t "aggregate: a missing group field forms no group" 200 'None not in [r["group"]["c"] for r in d["results"]] and sum(r["metrics"]["n"] for r in d["results"])==17' "${POST[@]}" '{"group_by":[{"field":"category","alias":"c"}],"aggregations":[{"function":"count","alias":"n"}]}' "$(A col_articles)"
+t "aggregate: null and missing are one more distinct value" 200 'd["results"][0]["metrics"]["k"]==12' "${POST[@]}" '{"group_by":[{"field":"collection_id"}],"aggregations":[{"function":"count_distinct","distinct_field":"category","alias":"k"}]}' "$(A col_articles)"
+t "aggregate: date_trunc day" 200 'd["results"][0]["group"]["d"]=="2024-01-01T00:00:00Z" and d["results"][0]["metrics"]["n"]==1168' "${POST[@]}" '{"group_by":[{"field":"_internal.created_at","alias":"d","date_trunc":"day"}],"aggregations":[{"function":"count","alias":"n"}]}' "$(A col_big)"
+t "aggregate: count_distinct without distinct_field" 400 '' "${POST[@]}" '{"group_by":[{"field":"category"}],"aggregations":[{"function":"count_distinct","alias":"k"}]}' "$(A col_big)"
+t "aggregate: having on an unknown alias" 400 '' "${POST[@]}" '{"group_by":[{"field":"category"}],"aggregations":[{"function":"count","alias":"n"}],"having":[{"field":"x","operator":"gt","value":1}]}' "$(A col_big)"
+t "aggregate: no group_by is the contract's 422" 422 '' "${POST[@]}" '{"aggregations":[{"function":"count","alias":"n"}]}' "$(A col_big)"
+t "aggregate: faults through faultpage" 500 '' "${POST[@]}" '{"group_by":[{"field":"category"}],"aggregations":[{"function":"count","alias":"n"}]}' "$(A faultpage-1-status-500)"
+t "aggregate: GET is 405" 405 '' -H "$AUTH" "$(A col_big)"
+
 # SIGTERM: clean exit, port file removed
 kill -TERM "$PID"
 wait "$PID"

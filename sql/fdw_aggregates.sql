@@ -1,0 +1,138 @@
+-- mixpeek_fdw: aggregates sent to POST .../documents/aggregate, and those
+-- that are not (the rows are PostgreSQL's either way)
+\i sql/include/fdw_setup.psql
+-- the test clusters run with it off, for the tests that count a scan's requests
+SET mixpeek.aggregate_pushdown = on;
+
+CREATE SERVER mx_agg FOREIGN DATA WRAPPER mixpeek_fdw;
+CREATE FOREIGN TABLE agg_articles (
+  document_id text, collection_id text,
+  category text,
+  word_count integer,
+  title text OPTIONS (field 'metadata.title') COLLATE "C",
+  rating numeric,
+  published boolean,
+  created_at timestamptz
+) SERVER mx_agg OPTIONS (collection 'col_articles');
+-- every document of col_big has a category and a word_count: declared
+CREATE FOREIGN TABLE agg_big (
+  category text NOT NULL,
+  word_count integer NOT NULL,
+  cluster_id text,
+  cluster text OPTIONS (field 'cluster_id') COLLATE "C" NOT NULL
+) SERVER mx_agg OPTIONS (collection 'col_big');
+
+-- without GROUP BY: grouped by collection_id, which every document has
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM agg_articles;
+SELECT pg_temp.mock_reset();
+SELECT count(*) FROM agg_articles;
+SELECT method, path, body FROM pg_temp.mock_requests();
+
+-- GROUP BY a NOT NULL column
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT category, count(*), min(word_count), max(word_count) FROM agg_big
+GROUP BY category ORDER BY category;
+SELECT category, count(*), min(word_count), max(word_count) FROM agg_big
+GROUP BY category ORDER BY category;
+
+-- GROUP BY alone (the request asks for a count, which is not shown)
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT category FROM agg_big GROUP BY category ORDER BY category;
+SELECT category FROM agg_big GROUP BY category ORDER BY category;
+
+-- expressions over aggregates and group keys are computed from the answer
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT upper(category), count(*) * 2, max(word_count) - min(word_count) FROM agg_big
+GROUP BY category ORDER BY 1;
+SELECT upper(category), count(*) * 2, max(word_count) - min(word_count) FROM agg_big
+GROUP BY category ORDER BY 1;
+
+-- ORDER BY one key (integers, booleans, text in the C collation) or one
+-- aggregate, and LIMIT without OFFSET, go with the grouping
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT cluster, count(*) FROM agg_big WHERE word_count < 300
+GROUP BY cluster ORDER BY cluster DESC LIMIT 3;
+SELECT cluster, count(*) FROM agg_big WHERE word_count < 300
+GROUP BY cluster ORDER BY cluster DESC LIMIT 3;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT word_count, count(*) FROM agg_big WHERE category = 'tech'
+GROUP BY word_count ORDER BY count(*) DESC, word_count LIMIT 3;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM (SELECT category FROM agg_big GROUP BY category LIMIT 2) s;
+-- HAVING without GROUP BY: one group even for no document, so not sent
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM agg_big WHERE cluster = 'cl_3' HAVING count(*) <> 2000;
+SELECT count(*) FROM agg_big WHERE cluster = 'cl_3' HAVING count(*) <> 2000;
+-- an OFFSET stays local, above the sorted groups
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT word_count FROM agg_big GROUP BY word_count ORDER BY word_count LIMIT 2 OFFSET 1;
+SELECT word_count FROM agg_big GROUP BY word_count ORDER BY word_count LIMIT 2 OFFSET 1;
+
+-- columns with exact conditions: count(DISTINCT), min/max, HAVING
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT category, count(*), count(DISTINCT word_count), min(word_count), max(word_count)
+FROM agg_articles WHERE category IN ('news', 'tech', 'science', 'culture') AND word_count >= 0
+GROUP BY category HAVING count(*) >= 2 ORDER BY category;
+SELECT category, count(*), count(DISTINCT word_count), min(word_count), max(word_count)
+FROM agg_articles WHERE category IN ('news', 'tech', 'science', 'culture') AND word_count >= 0
+GROUP BY category HAVING count(*) >= 2 ORDER BY category;
+SET mixpeek.aggregate_pushdown = off;
+SELECT category, count(*), count(DISTINCT word_count), min(word_count), max(word_count)
+FROM agg_articles WHERE category IN ('news', 'tech', 'science', 'culture') AND word_count >= 0
+GROUP BY category HAVING count(*) >= 2 ORDER BY category;
+SET mixpeek.aggregate_pushdown = on;
+
+-- an exact condition: a column it compares is never null in what is counted
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT word_count, count(*) FROM agg_articles WHERE word_count = 1200 GROUP BY word_count;
+SELECT word_count, count(*) FROM agg_articles WHERE word_count = 1200 GROUP BY word_count;
+
+-- no document: one row without GROUP BY, none with it
+SELECT count(*), min(word_count), count(DISTINCT category) FROM agg_articles
+WHERE category = 'none' AND word_count > 0;
+SELECT category, count(*) FROM agg_articles WHERE category = 'none' GROUP BY category;
+
+-- not sent: a nullable group key, a standard column with two locations, a
+-- sum, a condition checked locally, an id lookup; the scan is the same as
+-- without aggregates
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT cluster_id, count(*) FROM agg_big GROUP BY cluster_id;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT date_trunc('month', created_at), count(*) FROM agg_articles GROUP BY 1;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT category, sum(word_count) FROM agg_big GROUP BY category;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM agg_articles WHERE rating > 4;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM agg_articles WHERE document_id = 'doc_flat_01';
+SELECT word_count, count(*) FROM agg_articles GROUP BY word_count ORDER BY 1 NULLS FIRST;
+SELECT count(*) FROM agg_articles WHERE rating > 4;
+
+-- min/max of text only under the C collation (the API compares bytes)
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*), min(category) FROM agg_articles WHERE category = 'News';
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT min(title), max(title) FROM agg_articles WHERE title = 'AI in Healthcare';
+SELECT min(title), max(title) FROM agg_articles WHERE title = 'AI in Healthcare';
+
+-- a prepared statement: the parameter goes in the filters
+PREPARE agg_cat(text) AS SELECT count(*), count(DISTINCT category) FROM agg_articles
+WHERE category = $1;
+EXPLAIN (VERBOSE, COSTS OFF) EXECUTE agg_cat('News');
+EXECUTE agg_cat('News');
+EXECUTE agg_cat('Tutorials');
+DEALLOCATE agg_cat;
+
+-- off with mixpeek.pushdown = off too
+SET mixpeek.pushdown = off;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM agg_articles;
+RESET mixpeek.pushdown;
+
+-- a refused aggregate request is an ERROR (the scan would need the
+-- aggregation the plan left out)
+CREATE FOREIGN TABLE agg_refused (category text NOT NULL) SERVER mx_agg
+  OPTIONS (collection 'faultpage-1-status-400');
+SELECT category, count(*) FROM agg_refused GROUP BY category;
+\echo :LAST_ERROR_SQLSTATE
+
+DROP SERVER mx_agg CASCADE;
