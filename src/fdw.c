@@ -79,7 +79,7 @@ typedef struct MxScanState
 	MxConverter *conv;
 	Bitmapset  *attrs_used;
 	MxTarget   *target;			/* NULL for EXPLAIN without ANALYZE */
-	int			request_limit;	/* limit of list requests */
+	int			sent_limit;		/* limit of the list request last sent */
 
 	/* fdw_exprs, evaluated at the start of each scan */
 	List	   *expr_states;
@@ -552,8 +552,6 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	foreach(lc, attrs)
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
-	s->request_limit = s->spec->limit > 0 ? s->spec->limit
-		: page_size_of(s->rel);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -691,17 +689,17 @@ start_scan(ForeignScanState *node, MxScanState *s)
 }
 
 /*
- * Ask for a page: the one after cursor, else the one at offset.  The
- * first page (neither) asks for the total, which every later page is
- * checked against (paging.c).
+ * Ask for a page of limit documents: the one after cursor, else the one
+ * at offset.  The first page (neither) asks for the total, which every
+ * later page is checked against (paging.c).
  */
 static void
-queue_page(MxScanState *s, const char *cursor, int64 offset)
+queue_page(MxScanState *s, const char *cursor, int64 offset, int limit)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->page_cxt[1 - s->cur]);
 	char	   *body = cursor ? mx_body_with_cursor(s->body, cursor) : s->body;
 	MxHttpRequest *req = mx_api_list_page(s->target, s->rel->collection,
-										  s->request_limit, body,
+										  limit, body,
 										  cursor == NULL && offset == 0,
 										  cursor ? 0 : offset);
 
@@ -710,14 +708,39 @@ queue_page(MxScanState *s, const char *cursor, int64 offset)
 	s->page_pending = true;
 	s->sent_cursor = cursor ? pstrdup(cursor) : NULL;
 	s->sent_offset = cursor ? 0 : offset;
+	s->sent_limit = limit;
 	MemoryContextSwitchTo(old);
 }
 
-/* Ask for the page that follows the current one. */
+/*
+ * The size of a scan's first page: the pushed LIMIT, else the table's
+ * page_size, else mixpeek.page_size (mx_paging_next_limit says how the
+ * pages after it grow).
+ */
+static int
+first_page_limit(MxScanState *s)
+{
+	return s->spec->limit > 0 ? s->spec->limit : page_size_of(s->rel);
+}
+
+/* Ask for the scan's first page. */
+static void
+queue_first_page(MxScanState *s)
+{
+	queue_page(s, NULL, 0, first_page_limit(s));
+}
+
+/*
+ * Ask for the page that follows the current one.  Only pages of a scan
+ * without a pushed LIMIT or a page_size of its table's own grow.
+ */
 static void
 queue_next_page(MxScanState *s)
 {
-	queue_page(s, s->paging.cursor, mx_paging_offset(&s->paging));
+	bool		grows = (s->spec->limit == 0 && s->rel->page_size == 0);
+
+	queue_page(s, s->paging.cursor, mx_paging_offset(&s->paging),
+			   grows ? mx_paging_next_limit(s->sent_limit) : s->sent_limit);
 }
 
 static void
@@ -776,7 +799,6 @@ retry_without_rejected(MxScanState *s, MxHttpRequest *req)
 	s->spec = spec;
 	s->retried_without = dropped;
 	s->sort_locally = (s->planned->sort_attnum > 0 && spec->sort_attnum == 0);
-	s->request_limit = spec->limit > 0 ? spec->limit : page_size_of(s->rel);
 	MemoryContextSwitchTo(old);
 
 	ereport(NOTICE,
@@ -792,7 +814,7 @@ retry_without_rejected(MxScanState *s, MxHttpRequest *req)
 						   s->types, NULL);
 	MemoryContextSwitchTo(old);
 	Assert(s->body != NULL);
-	queue_page(s, NULL, 0);
+	queue_first_page(s);
 	return true;
 }
 
@@ -855,7 +877,7 @@ next_listed_document(MxScanState *s)
 		if (!s->started)
 		{
 			s->started = true;
-			queue_page(s, NULL, 0);
+			queue_first_page(s);
 		}
 		if (!next_page(s))
 			return NULL;
@@ -900,7 +922,7 @@ resend_lost_requests(MxScanState *s)
 		if (s->sent_cursor != NULL)
 			cursor = MemoryContextStrdup(s->page_cxt[s->cur], s->sent_cursor);
 		MemoryContextReset(s->page_cxt[1 - s->cur]);
-		queue_page(s, cursor, s->sent_offset);
+		queue_page(s, cursor, s->sent_offset, s->sent_limit);
 	}
 }
 
@@ -1080,6 +1102,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->paging.cursor = NULL;
 	s->sent_cursor = NULL;
 	s->sent_offset = 0;
+	s->sent_limit = 0;
 	s->ids = NULL;
 	s->nids = 0;
 }
