@@ -8,9 +8,10 @@
  * requests filtered by the ids for "document_id = ANY(...)" (both through
  * id_fetch.c), or a list request followed page by page, along the cursor
  * or by offset (paging.c, which also refuses a list that ends short of the
- * total it reported).  List pages are pipelined: once a page is parsed the
- * next one is requested, and mx_batch_poll() moves it along while the rows
- * of the current page are returned.  Only the current page and the one in
+ * total it reported).  List pages are pipelined: once a page is split
+ * into its documents' text (api.c) the next one is requested, and
+ * mx_batch_poll() moves it along while the documents of the current page
+ * are parsed one by one and returned as rows.  Only the current page and the one in
  * flight are in memory: they alternate between two contexts.
  *
  *-------------------------------------------------------------------------
@@ -107,7 +108,7 @@ typedef struct MxScanState
 	/* list scans */
 	bool		page_pending;
 	MxHttpRequest *page_req;	/* the request of the current page */
-	JsonbContainer *results;
+	MxListPage *page;			/* the current page's documents */
 	int			nresults;
 	int			next;
 	MxPaging	paging;			/* what follows the current page */
@@ -743,26 +744,41 @@ queue_next_page(MxScanState *s)
 			   grows ? mx_paging_next_limit(s->sent_limit) : s->sent_limit);
 }
 
+/*
+ * Take in a page: its documents are found but not yet parsed, so the next
+ * page is asked for (next_page) before they are.
+ */
 static void
 read_page(MxScanState *s, MxHttpRequest *req)
 {
-	Jsonb	   *page = mx_api_object_result(req);
-	JsonbValue *results = mx_json_get(&page->root, "results");
-	JsonbValue *pagination = mx_json_get(&page->root, "pagination");
+	MemoryContext cxt = CurrentMemoryContext;
 
-	if (results == NULL || results->type == jbvNull)
-		s->nresults = 0;
-	else if (results->type == jbvBinary &&
-			 JsonContainerIsArray(results->val.binary.data))
-	{
-		s->results = results->val.binary.data;
-		s->nresults = JsonContainerSize(s->results);
-	}
-	else
-		mx_api_report_unexpected(req, "\"results\" is not an array.");
+	s->page = mx_api_list_result(req);
+	s->nresults = s->page->nresults;
 	s->next = 0;
 	s->pages++;
-	mx_paging_read(&s->paging, req, pagination, s->nresults);
+	PG_TRY();
+	{
+		mx_paging_read(&s->paging, req, s->page->pagination, s->nresults);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			i;
+
+		/*
+		 * A page that ends the list wrongly may be wrong in its documents
+		 * too: what is wrong with the body comes first, as it would were
+		 * the page parsed whole.
+		 */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		for (i = 0; i < s->nresults; i++)
+			(void) mx_api_list_document(req, s->page, i);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 }
 
 static TupleTableSlot *next_row(ForeignScanState *node);
@@ -835,7 +851,7 @@ next_page(MxScanState *s)
 
 	MemoryContextReset(s->page_cxt[s->cur]);
 	s->page_req = NULL;
-	s->results = NULL;
+	s->page = NULL;
 	s->nresults = 0;
 	s->paging.more = false;
 	s->paging.cursor = NULL;
@@ -863,13 +879,11 @@ next_listed_document(MxScanState *s)
 {
 	for (;;)
 	{
-		if (s->results != NULL && s->next < s->nresults)
+		if (s->page != NULL && s->next < s->nresults)
 		{
-			JsonbValue *v = getIthJsonbValueFromContainer(s->results, s->next++);
+			JsonbValue *v = mx_api_list_document(s->page_req, s->page,
+												 s->next++);
 
-			if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-				mx_api_report_unexpected(s->page_req,
-										 "An element of \"results\" is not an object.");
 			if (s->page_pending)
 				mx_batch_poll(s->batch);
 			return v;
@@ -1096,7 +1110,7 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->body = NULL;
 	s->page_pending = false;
 	s->page_req = NULL;
-	s->results = NULL;
+	s->page = NULL;
 	s->nresults = s->next = 0;
 	s->paging.more = false;
 	s->paging.cursor = NULL;
