@@ -80,12 +80,16 @@ def explain_analyze(sql):
     return found, text
 
 
-class Growth(mx.TestCase):
+class FdwCase(mx.TestCase):
+    """A case that needs foreign scans."""
 
     def setUp(self):
         super().setUp()
         if not fdw_ok:
             raise mx.Skip(fdw_why)
+
+
+class Growth(FdwCase):
 
     def test_01_sizes(self):
         """pages grow from mixpeek.page_size to 1,000; a table's page_size and a LIMIT fix them"""
@@ -198,12 +202,7 @@ def page(docs, cursor=None, before="", after="", pagination_first=False):
     return "{" + before + ", ".join(parts) + after + "}"
 
 
-class Split(mx.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        if not fdw_ok:
-            raise mx.Skip(fdw_why)
+class Split(FdwCase):
 
     def read_all(self, bodies, what, sql="SELECT document_id, document::text FROM tpages_grow"):
         """(rows or the ERROR, requests) of one run of sql over bodies."""
@@ -314,12 +313,7 @@ class Split(mx.TestCase):
                         "page 2 was asked for before page 1's documents were parsed")
 
 
-class Memory(mx.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        if not fdw_ok:
-            raise mx.Skip(fdw_why)
+class Memory(FdwCase):
 
     def test_01_whole_documents(self):
         """100,000 whole documents in pages that grow: bounded peak RSS"""
