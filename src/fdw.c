@@ -11,8 +11,8 @@
  * total it reported).  List pages are pipelined: once a page is split
  * into its documents' text (api.c) the next one is requested, and
  * mx_batch_poll() moves it along while the documents of the current page
- * are parsed one by one and returned as rows.  Only the current page and the one in
- * flight are in memory: they alternate between two contexts.
+ * are parsed one by one and returned as rows.  Only the current page and
+ * the one in flight are in memory: they alternate between two contexts.
  *
  *-------------------------------------------------------------------------
  */

@@ -302,14 +302,14 @@ split_member(SplitScan *sc, MxListPage *page, bool *seen_results)
 	return true;
 }
 
-bool
-mx_json_split_list_page(const char *data, size_t len, MxListPage *page)
+/* mx_json_split_list_page, which leaves page empty when this fails */
+static bool
+split_body(const char *data, size_t len, MxListPage *page)
 {
 	SplitScan	sc = {data, data + len, 0};
 	bool		seen_results = false;
 	int			deepest = 0;
 
-	memset(page, 0, sizeof(MxListPage));
 	if (len == 0 || !pg_verify_mbstr(PG_UTF8, data, (int) len, true))
 		return false;
 	skip_space(&sc);
@@ -405,4 +405,15 @@ mx_json_string(JsonbValue *v)
 	if (v == NULL || v->type != jbvString)
 		return NULL;
 	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+bool
+mx_json_split_list_page(const char *data, size_t len, MxListPage *page)
+{
+	memset(page, 0, sizeof(MxListPage));
+	if (split_body(data, len, page))
+		return true;
+	/* what a member read before the failure set is not the body's */
+	memset(page, 0, sizeof(MxListPage));
+	return false;
 }

@@ -39,8 +39,8 @@ typedef struct MxListPage
  * body is valid UTF-8 without NUL, nests within MX_JSON_MAX_DEPTH, and is
  * an object whose members other than the documents are valid JSON, with
  * "results" an array or null and neither it nor "pagination" twice.
- * False (nothing allocated that matters) when the body is to be parsed
- * whole, which reports what is wrong with it.
+ * False, with page left empty, when the body is to be parsed whole, which
+ * reports what is wrong with it.
  */
 extern bool mx_json_split_list_page(const char *data, size_t len,
 									MxListPage *page);

@@ -246,6 +246,8 @@ class Split(FdwCase):
         rows, _ = self.read_all(['{"results": [{"document_id": "old"}], "results": [%s]}'
                                  % ", ".join(docs)], "twice")
         self.same_documents(rows, docs, "\"results\" twice: the last one counts")
+        rows, _ = self.read_all(['{"results": [{"document_id": "old"}], "results": null}'], "then null")
+        mx.check_eq(rows, [], "\"results\" twice, the last one null: no document")
         rows, _ = self.read_all(['{"results": null}'], "null")
         mx.check_eq(rows, [], "\"results\": null is no document")
         rows, _ = self.read_all(['  {"results": []}\n'], "empty")
