@@ -10,6 +10,13 @@
  * NUL would silently cut the text short) and a sane nesting depth (which
  * would otherwise end in a stack depth error).
  *
+ * A list page is not parsed whole: one pass over its bytes (the same
+ * checks, and the members other than the documents parsed) finds where
+ * each document's text starts and ends, and each document is parsed alone
+ * when it is read.  Parsing a large page into one jsonb first costs more
+ * per byte than its documents do one by one, and it would hold up the
+ * request for the next page.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
