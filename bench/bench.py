@@ -14,7 +14,10 @@ Knobs (environment):
   BENCH_LOOKUP_N      ids per lookup statement (200)
   BENCH_LATENCY_MS    latency the mock adds to each request in lookups (20)
   BENCH_CALLS         mixpeek_document() calls in the per-call benchmark (10000)
-  BENCH_PAGE_SIZE     page size of the scan, FDW and clients alike (100)
+  BENCH_PAGE_SIZE     page size of the scan, FDW and clients alike (100):
+                      the foreign tables' page_size option, so that the
+                      FDW's pages do not grow past the clients'
+  BENCH_SCAN_LATENCY_MS  latency the mock adds to each request in the scan (0)
   BENCH_SCAN_LIMIT_PAGES  0: scan the whole collection; N: skip the scan
                       unless the collection has at most N pages (quick mode)
   BENCH_WRK_SECONDS   duration of each wrk run against the mock (5)
@@ -45,6 +48,7 @@ LOOKUP_N = int(os.environ.get("BENCH_LOOKUP_N", "200"))
 LATENCY_MS = int(os.environ.get("BENCH_LATENCY_MS", "20"))
 CALLS = int(os.environ.get("BENCH_CALLS", "10000"))
 PAGE_SIZE = int(os.environ.get("BENCH_PAGE_SIZE", "100"))
+SCAN_LATENCY_MS = int(os.environ.get("BENCH_SCAN_LATENCY_MS", "0"))
 SCAN_LIMIT_PAGES = int(os.environ.get("BENCH_SCAN_LIMIT_PAGES", "0"))
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "5"))
 COMMAND = os.environ.get("BENCH_COMMAND", "bench/run.sh")
@@ -260,15 +264,16 @@ DROP SERVER IF EXISTS bench_srv CASCADE;
 CREATE SERVER bench_srv FOREIGN DATA WRAPPER mixpeek_fdw OPTIONS (base_url %s);
 CREATE USER MAPPING FOR CURRENT_USER SERVER bench_srv OPTIONS (api_key %s);
 CREATE FOREIGN TABLE bench_big (document_id text, document jsonb)
-  SERVER bench_srv OPTIONS (collection %s);
+  SERVER bench_srv OPTIONS (collection %s, page_size %s);
 CREATE FOREIGN TABLE bench_big_cols (document_id text, category text, word_count bigint)
-  SERVER bench_srv OPTIONS (collection %s);
+  SERVER bench_srv OPTIONS (collection %s, page_size %s);
 """
 
 
 def fdw_setup(conn, probe_ids):
     """Create the foreign table; (created, lookups work, why not)."""
-    err = mx.run_error(conn, FDW_SETUP, (mx.MOCK_URL, KEY, COLLECTION, COLLECTION))
+    err = mx.run_error(conn, FDW_SETUP, (mx.MOCK_URL, KEY, COLLECTION, str(PAGE_SIZE),
+                                         COLLECTION, str(PAGE_SIZE)))
     if err is not None:
         return False, False, "CREATE SERVER / FOREIGN TABLE failed: %s %s" % (err.sqlstate, err.message)
     try:
@@ -396,7 +401,7 @@ def fdw_request_bodies(conn, sql):
     """The list request bodies a query sends (first page), from the mock's log."""
     mx.mock_config(record=True)
     mx.mock_reset()
-    mx.mock_config(latency_ms=0, record=True)
+    mx.mock_config(latency_ms=0, record=True, result_cap=None)
     timed(conn, "SELECT * FROM (%s) s LIMIT 1" % sql)
     reqs = [r for r in mx.mock_requests() if "/documents/list" in mx.req_path(r)]
     mx.mock_config(latency_ms=0, record=False)
@@ -431,13 +436,16 @@ def load_local_tables(conn):
 
 
 def bench_scan(fdw_created, fdw_why):
-    mx.mock_config(latency_ms=0, record=False)
+    # the whole collection, past the API's 10,000 results per query
+    mx.mock_config(latency_ms=0, record=False, result_cap=None)
     pages, nbytes, bodies = page_python()
     log("scan: %s has %d pages of %d (%d bytes of JSON)" % (COLLECTION, pages, PAGE_SIZE, nbytes))
     if SCAN_LIMIT_PAGES and pages > SCAN_LIMIT_PAGES:
         notes_out.append("- full scan skipped (quick mode: %d pages)." % pages)
         return
     label = "full scan: %s, %d pages of %d" % (COLLECTION, pages, PAGE_SIZE)
+    if SCAN_LATENCY_MS:
+        label += " @ %d ms" % SCAN_LATENCY_MS
     scan_ok, explain = (False, fdw_why)
     ndocs = None
     fdw_queries = [("FDW SELECT count(*)", "SELECT count(*) FROM bench_big"),
@@ -480,6 +488,7 @@ def bench_scan(fdw_created, fdw_why):
     times = {}
     growth = {}
     os.environ["PGOPTIONS"] = "-c mixpeek.page_size=%d" % PAGE_SIZE
+    mx.mock_config(latency_ms=SCAN_LATENCY_MS, record=False)
     for r in range(RUNS):
         for name, sel in clients:
             if name.startswith("curl"):
@@ -508,6 +517,7 @@ def bench_scan(fdw_created, fdw_why):
             conn.close()
         log("scan run %d: %s" % (r + 1, ", ".join("%s %.3f s" % (k, v[-1]) for k, v in times.items())))
     del os.environ["PGOPTIONS"]
+    mx.mock_config(latency_ms=0, record=False)
     os.unlink(cfg)
 
     def baseline_for(body):

@@ -892,6 +892,76 @@ object_result(MxHttpRequest *req)
 	return jb;
 }
 
+/* The documents of a body parsed whole: "results" an array, null or absent. */
+static void
+whole_list_page(MxHttpRequest *req, MxListPage *page)
+{
+	Jsonb	   *jb = object_result(req);
+	JsonbValue *results = mx_json_get(&jb->root, "results");
+
+	page->pagination = mx_json_get(&jb->root, "pagination");
+	if (results == NULL || results->type == jbvNull)
+		return;
+	if (results->type != jbvBinary ||
+		!JsonContainerIsArray(results->val.binary.data))
+		mx_api_report_unexpected(req, "\"results\" is not an array.");
+	page->results = results->val.binary.data;
+	page->nresults = JsonContainerSize(page->results);
+}
+
+/*
+ * A list page is split, not parsed: its documents' text is found by a scan
+ * that does not build them, so that the next page is asked for before the
+ * bulk of the work, and parsing each document alone costs the same per
+ * byte whatever the page size.  A body of another shape is parsed whole,
+ * which reports exactly what is wrong with it.
+ */
+MxListPage *
+mx_api_list_result(MxHttpRequest *req)
+{
+	ErrorContextCallback errcb;
+	MxListPage *page = palloc0(sizeof(MxListPage));
+
+	enter_request(&errcb, req);
+	if (req->outcome != MX_HTTP_DONE || req->status < 200 || req->status > 299)
+		report_failure(req);
+	if (!mx_json_split_list_page(req->response.data, req->response.len, page))
+		whole_list_page(req, page);
+	leave_request(&errcb);
+	return page;
+}
+
+JsonbValue *
+mx_api_list_document(MxHttpRequest *req, MxListPage *page, int i)
+{
+	JsonbValue *v;
+
+	if (page->results != NULL)
+		v = getIthJsonbValueFromContainer(page->results, i);
+	else
+	{
+		char	   *why;
+		Jsonb	   *jb = mx_json_parse_element(page->doc_text[i],
+											   page->doc_len[i], &why);
+
+		if (jb == NULL)
+		{
+			ErrorContextCallback errcb;
+
+			enter_request(&errcb, req);
+			report_bad_body(req, why);
+		}
+		v = palloc(sizeof(JsonbValue));
+		v->type = jbvBinary;
+		v->val.binary.data = &jb->root;
+		v->val.binary.len = VARSIZE(jb) - VARHDRSZ;
+	}
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		mx_api_report_unexpected(req,
+								 "An element of \"results\" is not an object.");
+	return v;
+}
+
 /* A 404 for a missing document is no error; any other 404 raises one. */
 static bool
 is_missing(MxHttpRequest *req)

@@ -12,6 +12,7 @@
 
 #include "compat.h"
 #include "http.h"
+#include "json.h"
 #include "utils/jsonb.h"
 
 /*
@@ -186,6 +187,22 @@ extern Jsonb *mx_api_document_result(MxHttpRequest *req);
  * raises an ERROR for anything but a 2xx with a JSON object.
  */
 extern Jsonb *mx_api_object_result(MxHttpRequest *req);
+
+/*
+ * Read a finished list request: its documents and pagination (json.h),
+ * with the same ERRORs as mx_api_object_result, and an ERROR when
+ * "results" is neither an array nor null.  The documents are parsed one
+ * by one as mx_api_list_document reads them, so that the next page can be
+ * asked for while they are.
+ */
+extern MxListPage *mx_api_list_result(MxHttpRequest *req);
+
+/*
+ * The i-th document of a list page, in CurrentMemoryContext; an ERROR
+ * when it is not valid JSON or not an object.
+ */
+extern JsonbValue *mx_api_list_document(MxHttpRequest *req, MxListPage *page,
+										int i);
 
 /*
  * The ERROR for a response that is not what the request expects.  Like the

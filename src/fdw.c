@@ -8,10 +8,11 @@
  * requests filtered by the ids for "document_id = ANY(...)" (both through
  * id_fetch.c), or a list request followed page by page, along the cursor
  * or by offset (paging.c, which also refuses a list that ends short of the
- * total it reported).  List pages are pipelined: once a page is parsed the
- * next one is requested, and mx_batch_poll() moves it along while the rows
- * of the current page are returned.  Only the current page and the one in
- * flight are in memory: they alternate between two contexts.
+ * total it reported).  List pages are pipelined: once a page is split
+ * into its documents' text (api.c) the next one is requested, and
+ * mx_batch_poll() moves it along while the documents of the current page
+ * are parsed one by one and returned as rows.  Only the current page and
+ * the one in flight are in memory: they alternate between two contexts.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,7 +76,7 @@ typedef struct MxScanState
 	MxConverter *conv;
 	Bitmapset  *attrs_used;
 	MxTarget   *target;			/* NULL for EXPLAIN without ANALYZE */
-	int			request_limit;	/* limit of list requests */
+	int			sent_limit;		/* limit of the list request last sent */
 
 	/* fdw_exprs, evaluated at the start of each scan */
 	List	   *expr_states;
@@ -103,7 +104,7 @@ typedef struct MxScanState
 	/* list scans */
 	bool		page_pending;
 	MxHttpRequest *page_req;	/* the request of the current page */
-	JsonbContainer *results;
+	MxListPage *page;			/* the current page's documents */
 	int			nresults;
 	int			next;
 	MxPaging	paging;			/* what follows the current page */
@@ -741,7 +742,6 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	foreach(lc, attrs)
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
-	s->request_limit = request_limit_of(s->spec, s->rel);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -879,17 +879,17 @@ start_scan(ForeignScanState *node, MxScanState *s)
 }
 
 /*
- * Ask for a page: the one after cursor, else the one at offset.  The
- * first page (neither) asks for the total, which every later page is
- * checked against (paging.c).
+ * Ask for a page of limit documents: the one after cursor, else the one
+ * at offset.  The first page (neither) asks for the total, which every
+ * later page is checked against (paging.c).
  */
 static void
-queue_page(MxScanState *s, const char *cursor, int64 offset)
+queue_page(MxScanState *s, const char *cursor, int64 offset, int limit)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->page_cxt[1 - s->cur]);
 	char	   *body = cursor ? mx_body_with_cursor(s->body, cursor) : s->body;
 	MxHttpRequest *req = mx_api_list_page(s->target, s->rel->collection,
-										  s->request_limit, body,
+										  limit, body,
 										  cursor == NULL && offset == 0,
 										  cursor ? 0 : offset);
 
@@ -898,36 +898,69 @@ queue_page(MxScanState *s, const char *cursor, int64 offset)
 	s->page_pending = true;
 	s->sent_cursor = cursor ? pstrdup(cursor) : NULL;
 	s->sent_offset = cursor ? 0 : offset;
+	s->sent_limit = limit;
 	MemoryContextSwitchTo(old);
 }
 
-/* Ask for the page that follows the current one. */
+/*
+ * Ask for the scan's first page: the pushed LIMIT (one more for a top-N
+ * scan's tie), else the table's page_size, else mixpeek.page_size
+ * (mx_paging_next_limit says how the pages after it grow).
+ */
+static void
+queue_first_page(MxScanState *s)
+{
+	queue_page(s, NULL, 0, request_limit_of(s->spec, s->rel));
+}
+
+/*
+ * Ask for the page that follows the current one.  Only pages of a scan
+ * without a pushed LIMIT or a page_size of its table's own grow.
+ */
 static void
 queue_next_page(MxScanState *s)
 {
-	queue_page(s, s->paging.cursor, mx_paging_offset(&s->paging));
+	bool		grows = (s->spec->limit == 0 && s->rel->page_size == 0);
+
+	queue_page(s, s->paging.cursor, mx_paging_offset(&s->paging),
+			   grows ? mx_paging_next_limit(s->sent_limit) : s->sent_limit);
 }
 
+/*
+ * Take in a page: its documents are found but not yet parsed, so the next
+ * page is asked for (next_page) before they are.
+ */
 static void
 read_page(MxScanState *s, MxHttpRequest *req)
 {
-	Jsonb	   *page = mx_api_object_result(req);
-	JsonbValue *results = mx_json_get(&page->root, "results");
-	JsonbValue *pagination = mx_json_get(&page->root, "pagination");
+	MemoryContext cxt = CurrentMemoryContext;
 
-	if (results == NULL || results->type == jbvNull)
-		s->nresults = 0;
-	else if (results->type == jbvBinary &&
-			 JsonContainerIsArray(results->val.binary.data))
-	{
-		s->results = results->val.binary.data;
-		s->nresults = JsonContainerSize(s->results);
-	}
-	else
-		mx_api_report_unexpected(req, "\"results\" is not an array.");
+	s->page = mx_api_list_result(req);
+	s->nresults = s->page->nresults;
 	s->next = 0;
 	s->pages++;
-	mx_paging_read(&s->paging, req, pagination, s->nresults);
+	PG_TRY();
+	{
+		mx_paging_read(&s->paging, req, s->page->pagination, s->nresults);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			i;
+
+		/*
+		 * A page that ends the list wrongly may be wrong in its documents
+		 * too: what is wrong with the body comes first, as it would were
+		 * the page parsed whole.
+		 */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		for (i = 0; i < s->nresults; i++)
+			(void) mx_api_list_document(req, s->page, i);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 }
 
 static TupleTableSlot *next_row(ForeignScanState *node);
@@ -968,7 +1001,6 @@ retry_without_rejected(MxScanState *s, MxHttpRequest *req)
 	/* a top-N scan is sorted above it: see next_top_n_row */
 	s->sort_locally = (s->planned->sort_attnum > 0 && spec->sort_attnum == 0 &&
 					   !s->planned->limit_ties);
-	s->request_limit = request_limit_of(spec, s->rel);
 	MemoryContextSwitchTo(old);
 
 	ereport(NOTICE,
@@ -984,7 +1016,7 @@ retry_without_rejected(MxScanState *s, MxHttpRequest *req)
 						   s->types, NULL);
 	MemoryContextSwitchTo(old);
 	Assert(s->body != NULL);
-	queue_page(s, NULL, 0);
+	queue_first_page(s);
 	return true;
 }
 
@@ -1005,7 +1037,7 @@ next_page(MxScanState *s)
 
 	MemoryContextReset(s->page_cxt[s->cur]);
 	s->page_req = NULL;
-	s->results = NULL;
+	s->page = NULL;
 	s->nresults = 0;
 	s->paging.more = false;
 	s->paging.cursor = NULL;
@@ -1033,13 +1065,11 @@ next_listed_document(MxScanState *s)
 {
 	for (;;)
 	{
-		if (s->results != NULL && s->next < s->nresults)
+		if (s->page != NULL && s->next < s->nresults)
 		{
-			JsonbValue *v = getIthJsonbValueFromContainer(s->results, s->next++);
+			JsonbValue *v = mx_api_list_document(s->page_req, s->page,
+												 s->next++);
 
-			if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-				mx_api_report_unexpected(s->page_req,
-										 "An element of \"results\" is not an object.");
 			if (s->page_pending)
 				mx_batch_poll(s->batch);
 			return v;
@@ -1047,7 +1077,7 @@ next_listed_document(MxScanState *s)
 		if (!s->started)
 		{
 			s->started = true;
-			queue_page(s, NULL, 0);
+			queue_first_page(s);
 		}
 		if (!next_page(s))
 			return NULL;
@@ -1092,7 +1122,7 @@ resend_lost_requests(MxScanState *s)
 		if (s->sent_cursor != NULL)
 			cursor = MemoryContextStrdup(s->page_cxt[s->cur], s->sent_cursor);
 		MemoryContextReset(s->page_cxt[1 - s->cur]);
-		queue_page(s, cursor, s->sent_offset);
+		queue_page(s, cursor, s->sent_offset, s->sent_limit);
 	}
 }
 
@@ -1352,12 +1382,13 @@ mixpeekReScanForeignScan(ForeignScanState *node)
 	s->body = NULL;
 	s->page_pending = false;
 	s->page_req = NULL;
-	s->results = NULL;
+	s->page = NULL;
 	s->nresults = s->next = 0;
 	s->paging.more = false;
 	s->paging.cursor = NULL;
 	s->sent_cursor = NULL;
 	s->sent_offset = 0;
+	s->sent_limit = 0;
 	s->ids = NULL;
 	s->nids = 0;
 }

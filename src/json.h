@@ -19,6 +19,39 @@
  */
 extern Jsonb *mx_json_parse(const char *data, size_t len, char **why);
 
+/*
+ * A page of a document list: its "results" elements and "pagination".
+ * Split from the text, each document stays text until it is wanted
+ * (doc_text, doc_len); a body of an unusual shape is parsed whole instead
+ * (results).  pagination is NULL when absent.
+ */
+typedef struct MxListPage
+{
+	int			nresults;
+	const char **doc_text;
+	int		   *doc_len;
+	JsonbContainer *results;
+	JsonbValue *pagination;
+} MxListPage;
+
+/*
+ * Split a list page's body without parsing its documents: true when the
+ * body is valid UTF-8 without NUL, nests within MX_JSON_MAX_DEPTH, and is
+ * an object whose members other than the documents are valid JSON, with
+ * "results" an array or null and neither it nor "pagination" twice.
+ * False, with page left empty, when the body is to be parsed whole, which
+ * reports what is wrong with it.
+ */
+extern bool mx_json_split_list_page(const char *data, size_t len,
+									MxListPage *page);
+
+/*
+ * Parse one element that mx_json_split_list_page found (the body's
+ * encoding and depth are checked already).  NULL (and *why) when it is not
+ * JSON that jsonb can hold.
+ */
+extern Jsonb *mx_json_parse_element(const char *text, int len, char **why);
+
 /* Value of key in an object container, or NULL. */
 extern JsonbValue *mx_json_get(JsonbContainer *container, const char *key);
 

@@ -58,6 +58,14 @@
 #define MX_PAGE_SIZE_MAX 1000
 
 /*
+ * Without a page_size of the table's own, mixpeek.page_size is the size of
+ * a list scan's first page only: each page after it asks for this many
+ * times more documents, up to MX_PAGE_SIZE_MAX.  A query that reads a few
+ * rows waits for a small page; a long scan takes few round trips.
+ */
+#define MX_PAGE_GROWTH 2
+
+/*
  * The API's own bound on one document list (its "rate limits and quotas"
  * page; the offset parameter's maximum in the OpenAPI agrees): at most
  * this many results per query.  A scan that would need more ends with an

@@ -40,6 +40,20 @@ mx_paging_offset(const MxPaging *paging)
 }
 
 /*
+ * A first page small enough for the first row to come soon, then pages
+ * that grow so that a long scan takes few requests: 100,000 documents in
+ * about a hundred pages rather than a thousand.  An offset stays right
+ * whatever the sizes, as it counts the documents received.
+ */
+int
+mx_paging_next_limit(int limit)
+{
+	if (limit >= MX_PAGE_SIZE_MAX / MX_PAGE_GROWTH)
+		return MX_PAGE_SIZE_MAX;
+	return limit * MX_PAGE_GROWTH;
+}
+
+/*
  * A count the API reported: a non-negative integer (below 10^18, far past
  * any collection), or -1 when the field is absent or null.  Anything else
  * is not a count, and not guessed at.

@@ -44,6 +44,12 @@ extern void mx_paging_start(MxPaging *paging);
 extern void mx_paging_read(MxPaging *paging, MxHttpRequest *req,
 						   JsonbValue *pagination, int nresults);
 
+/*
+ * The limit of the page after one of limit documents: twice as many, up
+ * to the API's largest page.
+ */
+extern int	mx_paging_next_limit(int limit);
+
 /* The offset of the next page, when it goes by offset. */
 extern int64 mx_paging_offset(const MxPaging *paging);
 

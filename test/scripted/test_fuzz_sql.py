@@ -696,6 +696,153 @@ def setup_fdw():
     return got[0] == "ok", got
 
 
+def _skip_string(b, i):
+    """The end of the string at b[i] (json.c's skip_string), or None."""
+    j = i + 1
+    while True:
+        j = b.find(b'"', j)
+        if j < 0:
+            return None
+        k = j
+        while b[k - 1] == 0x5c:
+            k -= 1
+        j += 1
+        if (j - 1 - k) % 2 == 0:
+            return j
+
+
+def _skip_value(b, i):
+    """(end, nesting) of the value at b[i], found as json.c's skip_value
+    finds it (brackets and strings, nothing checked), or None."""
+    if i < len(b) and b[i] == 0x22:
+        end = _skip_string(b, i)
+        return None if end is None else (end, 0)
+    if i >= len(b) or b[i] not in b"{[":
+        while i < len(b) and b[i] not in b" \t\r\n,]}\x00":
+            i += 1
+        return i, 0
+    depth = deepest = 0
+    while i < len(b):
+        c = b[i]
+        if c == 0x22:
+            i = _skip_string(b, i)
+            if i is None:
+                return None
+            continue
+        if c in b"{[":
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return None
+        elif c in b"}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1, deepest
+        i += 1
+    return None
+
+
+def _ws(b, i):
+    while i < len(b) and b[i] in b" \t\r\n":
+        i += 1
+    return i
+
+
+def _split_results(b, i):
+    """(end, element texts, nesting) of the "results" array at b[i], or None."""
+    texts, deepest = [], 0
+    i = _ws(b, i + 1)
+    if i < len(b) and b[i] == 0x5d:
+        return i + 1, texts, 0
+    while True:
+        r = _skip_value(b, i)
+        if r is None or r[0] == i:
+            return None
+        texts.append(b[i:r[0]])
+        deepest = max(deepest, r[1])
+        i = _ws(b, r[0])
+        if i < len(b) and b[i] == 0x5d:
+            return i + 1, texts, deepest
+        if i >= len(b) or b[i] != 0x2c:
+            return None
+        i = _ws(b, i + 1)
+
+
+def _split_member(b, i, seen):
+    """(end, element texts or None, nesting) of the member at b[i] as
+    json.c's split_member reads it, or None when the body is parsed whole."""
+    end = _skip_string(b, i) if i < len(b) and b[i] == 0x22 else None
+    if end is None:
+        return None
+    key = b[i + 1:end - 1]
+    if b"\\" in key or any(c < 0x20 for c in key):
+        return None
+    i = _ws(b, end)
+    if i >= len(b) or b[i] != 0x3a:
+        return None
+    i = _ws(b, i + 1)
+    if key in (b"results", b"pagination"):
+        if key in seen:
+            return None
+        seen.add(key)
+    if key == b"results" and b[i:i + 1] == b"[":
+        r = _split_results(b, i)
+        return None if r is None else (r[0], r[1], r[2] + 1)
+    if key == b"results" and b[i:i + 4] != b"null":
+        return None
+    r = _skip_value(b, i)
+    if r is None or r[0] == i or json_or_none(b[i:r[0]]) is None:
+        return None
+    return r[0], None, r[1]
+
+
+def split_page(b):
+    """The element texts of "results" as json.c's mx_json_split_list_page
+    finds them, or None when it leaves the body to be parsed whole."""
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not b or b"\x00" in b:
+        return None
+    i = _ws(b, 0)
+    if b[i:i + 1] != b"{":
+        return None
+    i = _ws(b, i + 1)
+    texts, deepest, seen = [], 0, set()
+    if b[i:i + 1] == b"}":
+        i += 1
+    else:
+        while True:
+            r = _split_member(b, i, seen)
+            if r is None:
+                return None
+            i, deepest = _ws(b, r[0]), max(deepest, r[2])
+            texts = r[1] if r[1] is not None else texts
+            if b[i:i + 1] == b"}":
+                i += 1
+                break
+            if b[i:i + 1] != b",":
+                return None
+            i = _ws(b, i + 1)
+    if _ws(b, i) != len(b) or deepest + 1 > MAX_DEPTH:
+        return None
+    return texts
+
+
+def broken_page(b):
+    """What a scan makes of an invalid body: ("error", "HV00A"), or, when
+    json.c splits it and a document is what is wrong, ("error", "HV00A",
+    the documents before it), which are read (and converted) first."""
+    docs = []
+    for text in split_page(b) or []:
+        d = json_or_none(text)
+        if not isinstance(d, dict):
+            return ("error", "HV00A", docs)
+        docs.append(d)
+    return ("error", "HV00A")
+
+
 def expect_page(status, b):
     """('rows', [documents]) | ('error', sqlstate) | ('loop',) for a cursor that
     comes back unchanged (the canned page answers every request alike)."""
@@ -704,7 +851,7 @@ def expect_page(status, b):
     try:
         v = body_json(b)
     except Bad:
-        return ("error", "HV00A")
+        return broken_page(b)
     if not isinstance(v, dict):
         return ("error", "HV00A")
     results = v.get("results")
