@@ -290,14 +290,15 @@ read_fastapi(MxControlError *err, json_t *detail)
 
 /*
  * The body as jansson reads it, or NULL.  Nesting deeper than jsonb takes
- * (json.c) is refused here too, so that both readers see the same bodies.
+ * (json.c) is refused here too, and so is a NUL byte (not JSON, which
+ * jansson reads past), so that both readers see the same bodies.
  */
 static json_t *
 load_body(const char *body, size_t len)
 {
 	json_error_t jerr;
 
-	if (body == NULL ||
+	if (body == NULL || memchr(body, '\0', len) != NULL ||
 		mx_json_nesting_depth(body, len, MX_JSON_MAX_DEPTH) > MX_JSON_MAX_DEPTH)
 		return NULL;
 	return json_loadb(body, len, 0, &jerr);
