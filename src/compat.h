@@ -12,7 +12,7 @@
 
 /*
  * Most of this is macros, expanded where the headers they refer to
- * (common/jsonapi.h, optimizer/pathnode.h, ...) are included already.
+ * (optimizer/pathnode.h, ...) are included already.
  */
 
 /*
@@ -27,30 +27,6 @@
 #define mx_noreturn pg_noreturn
 #else
 #define mx_noreturn pg_attribute_noreturn()
-#endif
-
-/*
- * Semantic actions of the JSON parser return an error code from
- * PostgreSQL 16 on (non-zero stops the parse), nothing before.
- */
-#if PG_VERSION_NUM >= 160000
-#define MX_JSON_ACTION JsonParseErrorType
-#define MX_JSON_ACTION_DONE return JSON_SUCCESS
-#else
-#define MX_JSON_ACTION void
-#define MX_JSON_ACTION_DONE return
-#endif
-
-/*
- * A lexer for a string of known length.  PostgreSQL 17 takes the context
- * to fill (NULL: allocate one) as a new first argument.
- */
-#if PG_VERSION_NUM >= 170000
-#define mx_json_lexer(json, len, encoding, need_escapes) \
-	makeJsonLexContextCstringLen(NULL, (json), (len), (encoding), (need_escapes))
-#else
-#define mx_json_lexer(json, len, encoding, need_escapes) \
-	makeJsonLexContextCstringLen((json), (len), (encoding), (need_escapes))
 #endif
 
 /*

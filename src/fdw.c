@@ -687,6 +687,25 @@ mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull, Oid **types)
 }
 
 /*
+ * Evaluate a scan's fdw_exprs into the room mx_scan_values made, in the
+ * current memory context: parameters may change between rescans.
+ */
+void
+mx_scan_evaluate(ForeignScanState *node, List *expr_states, Datum *values,
+				 bool *isnull)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, expr_states)
+	{
+		values[i] = ExecEvalExpr(lfirst(lc), econtext, &isnull[i]);
+		i++;
+	}
+}
+
+/*
  * What a scan that is to run (not EXPLAIN alone) resolves first: where its
  * requests go with which key, its converter, its fdw_exprs' states.
  */
@@ -855,16 +874,9 @@ collect_ids(MxScanState *s)
 static void
 start_scan(ForeignScanState *node, MxScanState *s)
 {
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
-	ListCell   *lc;
-	int			i = 0;
 
-	foreach(lc, s->expr_states)
-	{
-		s->values[i] = ExecEvalExpr(lfirst(lc), econtext, &s->isnull[i]);
-		i++;
-	}
+	mx_scan_evaluate(node, s->expr_states, s->values, s->isnull);
 	if (s->spec->kind == MX_SCAN_LIST)
 	{
 		s->body = mx_list_body(s->rel, s->spec, s->values, s->isnull,

@@ -202,6 +202,8 @@ extern void mx_modify_init(void);
 /* fdw.c: the join clauses a parameterized path could use */
 extern int	mx_scan_values(ForeignScan *plan, Datum **values, bool **isnull,
 						   Oid **types);
+extern void mx_scan_evaluate(ForeignScanState *node, List *expr_states,
+							 Datum *values, bool *isnull);
 extern MxTarget *mx_scan_prepare(ForeignScanState *node, MxRelation *rel,
 								 MxConverter **conv, List **expr_states);
 extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,

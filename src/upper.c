@@ -910,21 +910,14 @@ check_refusal(MxHttpRequest *req)
 static void
 fetch_groups(ForeignScanState *node, MxUpperScan *s)
 {
-	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	MemoryContext old = MemoryContextSwitchTo(s->cxt);
-	ListCell   *lc;
-	int			i = 0;
 	bool		none;
 	char	   *body;
 	MxBatch    *batch;
 	Jsonb	   *answer;
 	JsonbValue *v;
 
-	foreach(lc, s->expr_states)
-	{
-		s->values[i] = ExecEvalExpr(lfirst(lc), econtext, &s->isnull[i]);
-		i++;
-	}
+	mx_scan_evaluate(node, s->expr_states, s->values, s->isnull);
 	body = upper_body(s, NULL, &none);
 	s->fetched = true;
 	s->results = NULL;
