@@ -73,6 +73,7 @@ typedef struct MxTableDef
 {
 	const char *label;			/* the collection, quoted for messages */
 	JsonbContainer *properties; /* output_schema.properties, or NULL */
+	List	   *sortable;		/* String: fields with a range payload index */
 	HTAB	   *names;			/* MxNameEntry: column names */
 	int			ncolumns;
 	int			nfields;		/* distinct fields given a column or skipped */
@@ -361,6 +362,64 @@ seen_field(MxTableDef *def, const char *field)
 	return false;
 }
 
+/*
+ * The fields the API can sort on: those of the collection's payload_indexes
+ * whose index orders values (integer, float, datetime).  The vector store
+ * behind the API sorts only by such an index; a keyword or text index serves
+ * equality and matching, not order, so it is not taken as one.
+ */
+static List *
+sortable_fields(JsonbContainer *collection)
+{
+	static const char *const range_types[] = {"integer", "float", "datetime"};
+	JsonbValue *indexes = mx_json_get(collection, "payload_indexes");
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *fields = NIL;
+
+	if (indexes == NULL || indexes->type != jbvBinary ||
+		!JsonContainerIsArray(indexes->val.binary.data))
+		return NIL;
+	it = JsonbIteratorInit(indexes->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbContainer *index = tok == WJB_ELEM ? object_of(&v) : NULL;
+		const char *name;
+		const char *type;
+
+		if (index == NULL)
+			continue;
+		name = mx_json_string(mx_json_get(index, "field_name"));
+		type = mx_json_string(mx_json_get(index, "type"));
+		if (name == NULL || type == NULL)
+			continue;
+		for (int i = 0; i < lengthof(range_types); i++)
+		{
+			if (strcmp(type, range_types[i]) == 0)
+				fields = lappend(fields, makeString(pstrdup(name)));
+		}
+	}
+	return fields;
+}
+
+/* A field column's OPTIONS: its field when the name differs, indexed when sortable. */
+static void
+add_column_options(MxTableDef *def, const char *field, bool use_option)
+{
+	bool		indexed = list_member(def->sortable, makeString((char *) field));
+
+	if (!use_option && !indexed)
+		return;
+	appendStringInfoString(&def->sql, " OPTIONS (");
+	if (use_option)
+		appendStringInfo(&def->sql, "field %s%s", quote_literal_cstr(field),
+						 indexed ? ", " : "");
+	if (indexed)
+		appendStringInfoString(&def->sql, "indexed 'true'");
+	appendStringInfoChar(&def->sql, ')');
+}
+
 /* Add a field's column; false once the table has all it can have. */
 static bool
 add_field_column(MxTableDef *def, const char *field)
@@ -393,9 +452,7 @@ add_field_column(MxTableDef *def, const char *field)
 	}
 	appendStringInfo(&def->sql, ",\n  %s %s", quote_identifier(column),
 					 column_type(prop ? mx_json_string(mx_json_get(prop, "type")) : NULL));
-	if (use_option)
-		appendStringInfo(&def->sql, " OPTIONS (field %s)",
-						 quote_literal_cstr(field));
+	add_column_options(def, field, use_option);
 	return true;
 }
 
@@ -449,6 +506,7 @@ create_table_sql(MxImport *imp, const char *table_name,
 	def.label = label;
 	def.properties = object_of(mx_json_get_path(collection,
 												"output_schema.properties"));
+	def.sortable = sortable_fields(collection);
 	def.names = name_table_create("mixpeek import columns");
 	initStringInfo(&def.sql);
 	appendStringInfo(&def.sql, "CREATE FOREIGN TABLE %s (",
