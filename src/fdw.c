@@ -262,7 +262,10 @@ requests_of(MxPlanInfo *info)
 	return mx_id_fetch_requests(info->fetched);
 }
 
-/* Does some pathkey-sorted list path make sense, and on which column? */
+/*
+ * Does some pathkey-sorted list path make sense, and on which column?  The
+ * API sorts on one field: the query's first sort key.
+ */
 static bool
 sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
 					   MxPlanInfo *info, AttrNumber *attnum, bool *desc,
@@ -272,7 +275,7 @@ sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
 	ListCell   *lc;
 
 	if (!mx_pushdown || info->id.value != NULL || info->local_conds != NIL ||
-		list_length(root->query_pathkeys) != 1)
+		root->query_pathkeys == NIL)
 		return false;
 	pk = linitial_node(PathKey, root->query_pathkeys);
 	if (!mx_pathkey_is_asc(pk) && !mx_pathkey_is_desc(pk))
@@ -421,13 +424,23 @@ query_limit(PlannerInfo *root, RelOptInfo *baserel, List *local_conds,
 	return (int) Min(ceil(root->limit_tuples), (double) INT_MAX);
 }
 
+/* Can top_n_key compare values of this type? */
+static bool
+top_n_key_type(Oid typid)
+{
+	return typid == INT2OID || typid == INT4OID || typid == INT8OID ||
+		typid == FLOAT8OID || typid == NUMERICOID;
+}
+
 /*
  * Top-N through a sort the API does more coarsely than PostgreSQL (bigint
- * and numeric compared as doubles): the scan asks for the API's order and
- * the first n rows, and reads on until the n-th row's tie group is
- * complete (MxScanSpec.limit_ties); a Sort above puts them in the exact
- * order.  The path claims no order, so that Sort is planned.  Only when
- * the rows to read stay within what one list query may return.
+ * and numeric compared as doubles), or on the first of several sort keys:
+ * the scan asks for the API's order and the first n rows, and reads on
+ * until the n-th row's tie group is complete (MxScanSpec.limit_ties); a
+ * Sort above puts them in the exact order.  The path claims no order, so
+ * that Sort is planned.  Only when the rows to read stay within what one
+ * list query may return, and the first key is a number (ties are found by
+ * comparing values as doubles, see top_n_key).
  */
 static void
 add_top_n_path(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
@@ -438,7 +451,8 @@ add_top_n_path(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
 	Cost		startup,
 				total;
 
-	if (n <= 0 || n >= MX_LIST_MAX_RESULTS)
+	if (n <= 0 || n >= MX_LIST_MAX_RESULTS ||
+		!top_n_key_type(info->rel->columns[sort_attnum - 1].typid))
 		return;
 	fetched = Min(info->fetched, n + 1);
 	estimate_costs(root, baserel, info, fetched,
@@ -486,7 +500,7 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	if (sortable_query_pathkey(root, baserel, info, &sort_attnum, &sort_desc,
 							   &coarse))
 	{
-		if (coarse)
+		if (coarse || list_length(root->query_pathkeys) > 1)
 			add_top_n_path(root, baserel, info, sort_attnum, sort_desc);
 		else
 			add_path(baserel, (Path *)
@@ -1211,8 +1225,9 @@ next_sorted_row(ForeignScanState *node, MxScanState *s)
 
 /*
  * The value a top-N scan sorts on, as the API compares it: as a double
- * (bigint or unconstrained numeric, see mx_sort_pushable).  A numeric too
- * large for a double is infinite, as it is to a reader of JSON numbers.
+ * (bigint or unconstrained numeric, see mx_sort_pushable; smallint,
+ * integer and double precision are exact as doubles).  A numeric too large
+ * for a double is infinite, as it is to a reader of JSON numbers.
  */
 static bool
 top_n_key(MxScanState *s, TupleTableSlot *slot, double *key)
@@ -1223,10 +1238,20 @@ top_n_key(MxScanState *s, TupleTableSlot *slot, double *key)
 
 	if (slot->tts_isnull[col->attnum - 1])
 		return false;
-	if (col->typid == INT8OID)
+	switch (col->typid)
 	{
-		*key = (double) DatumGetInt64(value);
-		return true;
+		case INT2OID:
+			*key = (double) DatumGetInt16(value);
+			return true;
+		case INT4OID:
+			*key = (double) DatumGetInt32(value);
+			return true;
+		case INT8OID:
+			*key = (double) DatumGetInt64(value);
+			return true;
+		case FLOAT8OID:
+			*key = DatumGetFloat8(value);
+			return true;
 	}
 	/* the conversion's text goes with the row */
 	old = MemoryContextSwitchTo(s->tuple_cxt);

@@ -42,11 +42,11 @@ def num(text):
 
 
 DOCS = [
-    {"document_id": "a", "v": 1, "x": num("0.2")},
-    {"document_id": "b", "v": BIG + 1, "x": num("0.1000000000000000001")},
-    {"document_id": "c", "v": BIG, "x": num("0.1")},
-    {"document_id": "d", "v": BIG + 3, "x": num("0.30000000000000000001")},
-    {"document_id": "e", "v": 10 ** 17, "x": num("0.3")},
+    {"document_id": "a", "v": 1, "x": num("0.2"), "k": 1},
+    {"document_id": "b", "v": BIG + 1, "x": num("0.1000000000000000001"), "k": 2},
+    {"document_id": "c", "v": BIG, "x": num("0.1"), "k": 2},
+    {"document_id": "d", "v": BIG + 3, "x": num("0.30000000000000000001"), "k": 2},
+    {"document_id": "e", "v": 10 ** 17, "x": num("0.3"), "k": 3},
     {"document_id": "n", "v": None},
     {"document_id": "m"},
 ]
@@ -123,7 +123,8 @@ class TopN(mx.TestCase):
         server_and_table(self, su, "mx_topn", self.cap.url,
                          "CREATE FOREIGN TABLE mx_topn_t (document_id text, "
                          "v bigint OPTIONS (indexed 'true'), x numeric OPTIONS (indexed 'true'), "
-                         "vu bigint OPTIONS (field 'v'), x2 numeric(20,19) OPTIONS (field 'x', indexed 'true')) "
+                         "vu bigint OPTIONS (field 'v'), x2 numeric(20,19) OPTIONS (field 'x', indexed 'true'), "
+                         "grade integer OPTIONS (field 'k', indexed 'true')) "
                          "SERVER %s OPTIONS (collection 'col_topn', page_size '100')")
         self.c = mx.connect()
         self.addCleanup(self.c.close)
@@ -185,6 +186,28 @@ class TopN(mx.TestCase):
         # a typmod rounds the values: the API's order would not hold, no sort
         self.check_query("SELECT x2 FROM mx_topn_t ORDER BY x2 LIMIT 1",
                          [(Decimal("0.1000000000000000000"),)], None, "100", 1)
+
+    def test_06_several_keys(self):
+        """ORDER BY a, b LIMIT n: the API sorts by a, the tie group on a is
+        read to its end, the Sort above orders by both"""
+        asc = {"field": "k", "direction": "asc"}
+        self.check_query("SELECT document_id, grade FROM mx_topn_t ORDER BY grade, document_id DESC LIMIT 2",
+                         [("a", 1), ("d", 2)], asc, "3", 2)
+        self.check_query("SELECT document_id, grade FROM mx_topn_t ORDER BY grade DESC, document_id LIMIT 2",
+                         [("m", None), ("n", None)], {"field": "k", "direction": "desc"}, "3", 1)
+        self.check_query("SELECT document_id FROM mx_topn_t ORDER BY grade, document_id LIMIT 1",
+                         [("a",)], asc, "2", 1)
+        # bigint first: ties as doubles and on the second key at once
+        self.check_query("SELECT document_id FROM mx_topn_t ORDER BY v, grade DESC LIMIT 2",
+                         [("a",), ("c",)], {"field": "v", "direction": "asc"}, "3", 2)
+        # a text first key is not compared here: no sort sent, whole scan
+        self.check_query("SELECT document_id FROM mx_topn_t ORDER BY document_id, grade LIMIT 2",
+                         [("a",), ("b",)], None, "100", 1, "all")
+        plan = "\n".join(r[0] for r in mx.query(
+            self.c, "EXPLAIN (VERBOSE, COSTS OFF) SELECT document_id FROM mx_topn_t "
+                    "ORDER BY grade, document_id LIMIT 1"))
+        mx.check("Sort Key: mx_topn_t.grade, mx_topn_t.document_id" in plan, "several keys sorted above:\n" + plan)
+        mx.check("Remote Limit Ties" in plan, "tie group read:\n" + plan)
 
     def test_03_levels(self):
         """safe sorts an indexed column only; all any; off none"""
