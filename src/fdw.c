@@ -143,13 +143,18 @@ page_size_of(MxRelation *rel)
 /*
  * The limit of a scan's list requests: a pushed LIMIT, one more row for a
  * top-N scan (to see whether the tie group goes on without asking for
- * another page), else the page size.
+ * another page), else the page size.  When ties are expected, their number
+ * is not known and each further page is a round trip: the first page is
+ * the table's page_size, else as large as the API allows.
  */
 static int
 request_limit_of(MxScanSpec *spec, MxRelation *rel)
 {
 	if (spec->limit <= 0)
 		return page_size_of(rel);
+	if (spec->limit_ties == MX_TIES_EXPECTED)
+		return Max(Min(spec->limit + 1, MX_PAGE_SIZE_MAX),
+				   rel->page_size > 0 ? rel->page_size : MX_PAGE_SIZE_MAX);
 	if (spec->limit_ties)
 		return Min(spec->limit + 1, MX_PAGE_SIZE_MAX);
 	return spec->limit;
@@ -300,14 +305,14 @@ sortable_query_pathkey(PlannerInfo *root, RelOptInfo *baserel,
  * the document id lookup of a parameterized path, if any.
  */
 static List *
-path_private(AttrNumber sort_attnum, bool sort_desc, bool ties,
+path_private(AttrNumber sort_attnum, bool sort_desc, MxTies ties,
 			 MxIdLookup *id)
 {
 	List	   *private = NIL;
 
 	private = lappend(private, makeInteger(sort_attnum));
 	private = lappend(private, makeBoolean(sort_desc));
-	private = lappend(private, makeBoolean(ties));
+	private = lappend(private, makeInteger(ties));
 	private = lappend(private, id ? id->clause : NULL);
 	private = lappend(private, id ? id->value : NULL);
 	private = lappend(private, makeInteger(id ? id->attnum : 0));
@@ -403,7 +408,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 				 mx_create_foreignscan_path(root, baserel, NULL, 1,
 											startup, total, NIL,
 											required_outer, NULL,
-											path_private(0, false, false,
+											path_private(0, false, MX_TIES_NONE,
 														 &id)));
 	}
 }
@@ -444,7 +449,7 @@ top_n_key_type(Oid typid)
  */
 static void
 add_top_n_path(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
-			   AttrNumber sort_attnum, bool sort_desc)
+			   AttrNumber sort_attnum, bool sort_desc, MxTies ties)
 {
 	int			n = query_limit(root, baserel, info->local_conds, NULL);
 	double		fetched;
@@ -462,7 +467,7 @@ add_top_n_path(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
 			 mx_create_foreignscan_path(root, baserel, NULL, baserel->rows,
 										startup, total, NIL, NULL, NULL,
 										path_private(sort_attnum, sort_desc,
-													 true, NULL)));
+													 ties, NULL)));
 }
 
 /*
@@ -500,8 +505,12 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 	if (sortable_query_pathkey(root, baserel, info, &sort_attnum, &sort_desc,
 							   &coarse))
 	{
-		if (coarse || list_length(root->query_pathkeys) > 1)
-			add_top_n_path(root, baserel, info, sort_attnum, sort_desc);
+		if (list_length(root->query_pathkeys) > 1)
+			add_top_n_path(root, baserel, info, sort_attnum, sort_desc,
+						   MX_TIES_EXPECTED);
+		else if (coarse)
+			add_top_n_path(root, baserel, info, sort_attnum, sort_desc,
+						   MX_TIES_RARE);
 		else
 			add_path(baserel, (Path *)
 					 mx_create_foreignscan_path(root, baserel, NULL,
@@ -511,7 +520,8 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 												NULL, NULL,
 												path_private(sort_attnum,
 															 sort_desc,
-															 false, NULL)));
+															 MX_TIES_NONE,
+															 NULL)));
 	}
 
 	if (mx_pushdown)
@@ -527,7 +537,7 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
  */
 static int
 pushed_limit(PlannerInfo *root, RelOptInfo *baserel, ForeignPath *path,
-			 List *local_conds, bool ties)
+			 List *local_conds, MxTies ties)
 {
 	int			n = query_limit(root, baserel, local_conds,
 								path->path.param_info);
@@ -620,7 +630,7 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	List	   *fdw_exprs = NIL;
 	MxScanSpec *spec;
 	List	   *checked = scan_clauses;
-	bool		ties = false;
+	MxTies		ties = MX_TIES_NONE;
 	ListCell   *lc;
 
 	if (IS_UPPER_REL(baserel))
@@ -657,12 +667,12 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	{
 		spec->sort_attnum = intVal(list_nth(private, MxPathPrivateSortAttnum));
 		spec->sort_desc = boolVal(list_nth(private, MxPathPrivateSortDesc));
-		ties = boolVal(list_nth(private, MxPathPrivateSortTies));
+		ties = intVal(list_nth(private, MxPathPrivateSortTies));
 	}
 	if (spec->kind == MX_SCAN_LIST)
 	{
 		spec->limit = pushed_limit(root, baserel, best_path, local, ties);
-		spec->limit_ties = ties && spec->limit > 0;
+		spec->limit_ties = spec->limit > 0 ? ties : MX_TIES_NONE;
 		/* a top-N scan reads the column it sorts on: see top_n_key */
 		if (spec->limit_ties)
 			attrs = bms_add_member(attrs, spec->sort_attnum -
@@ -940,13 +950,15 @@ queue_first_page(MxScanState *s)
 }
 
 /*
- * Ask for the page that follows the current one.  Only pages of a scan
- * without a pushed LIMIT or a page_size of its table's own grow.
+ * Ask for the page that follows the current one.  Pages of a scan without
+ * a pushed LIMIT grow, and so do those of a top-N scan reading on through
+ * a tie group of unknown size; not when the table has a page_size.
  */
 static void
 queue_next_page(MxScanState *s)
 {
-	bool		grows = (s->spec->limit == 0 && s->rel->page_size == 0);
+	bool		grows = ((s->spec->limit == 0 || s->spec->limit_ties) &&
+						 s->rel->page_size == 0);
 
 	queue_page(s, s->paging.cursor, mx_paging_offset(&s->paging),
 			   grows ? mx_paging_next_limit(s->sent_limit) : s->sent_limit);

@@ -26,8 +26,9 @@ enum MxFdwPathPrivateIndex
 {
 	MxPathPrivateSortAttnum,	/* Integer: the column the API sorts on, or 0 */
 	MxPathPrivateSortDesc,		/* Boolean: descending */
-	MxPathPrivateSortTies,		/* Boolean: the API's order is coarser than
-								 * the query's (MxScanSpec.limit_ties) */
+	MxPathPrivateSortTies,		/* Integer MxTies: the API's order is
+								 * coarser than the query's
+								 * (MxScanSpec.limit_ties) */
 	MxPathPrivateIdClause,		/* RestrictInfo: document_id = an outer
 								 * value, of a parameterized path, or NULL */
 	MxPathPrivateIdValue,		/* Expr: that outer value */

@@ -140,6 +140,18 @@ typedef struct MxIdLookup
 	AttrNumber	attnum;			/* the document_id column */
 } MxIdLookup;
 
+/*
+ * A top-N scan's ties with the n-th row: none (an exact LIMIT), rare (the
+ * API compares as doubles what PostgreSQL compares exactly), or expected
+ * (the query orders by more keys than the API's one, as a tie-breaker).
+ */
+typedef enum MxTies
+{
+	MX_TIES_NONE = 0,
+	MX_TIES_RARE,
+	MX_TIES_EXPECTED
+} MxTies;
+
 typedef struct MxScanSpec
 {
 	MxScanKind	kind;
@@ -148,9 +160,9 @@ typedef struct MxScanSpec
 	AttrNumber	sort_attnum;	/* 0: no sort */
 	bool		sort_desc;
 	int			limit;			/* 0: none */
-	bool		limit_ties;		/* the API's sort is coarser than the
-								 * query's: limit is a lower bound, read on
-								 * while rows tie with the limit-th as
+	int			limit_ties;		/* MxTies: the API's sort is coarser than
+								 * the query's: limit is a lower bound, read
+								 * on while rows tie with the limit-th as
 								 * doubles (fdw.c) */
 	List	   *select;			/* String paths; NIL: whole documents */
 	bool		return_vectors;

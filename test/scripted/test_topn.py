@@ -192,17 +192,25 @@ class TopN(mx.TestCase):
         read to its end, the Sort above orders by both"""
         asc = {"field": "k", "direction": "asc"}
         self.check_query("SELECT document_id, grade FROM mx_topn_t ORDER BY grade, document_id DESC LIMIT 2",
-                         [("a", 1), ("d", 2)], asc, "3", 2)
+                         [("a", 1), ("d", 2)], asc, "100", 1)
         self.check_query("SELECT document_id, grade FROM mx_topn_t ORDER BY grade DESC, document_id LIMIT 2",
-                         [("m", None), ("n", None)], {"field": "k", "direction": "desc"}, "3", 1)
+                         [("m", None), ("n", None)], {"field": "k", "direction": "desc"}, "100", 1)
         self.check_query("SELECT document_id FROM mx_topn_t ORDER BY grade, document_id LIMIT 1",
-                         [("a",)], asc, "2", 1)
+                         [("a",)], asc, "100", 1)
         # bigint first: ties as doubles and on the second key at once
         self.check_query("SELECT document_id FROM mx_topn_t ORDER BY v, grade DESC LIMIT 2",
-                         [("a",), ("c",)], {"field": "v", "direction": "asc"}, "3", 2)
+                         [("a",), ("c",)], {"field": "v", "direction": "asc"}, "100", 1)
         # a text first key is not compared here: no sort sent, whole scan
         self.check_query("SELECT document_id FROM mx_topn_t ORDER BY document_id, grade LIMIT 2",
                          [("a",), ("b",)], None, "100", 1, "all")
+        # ties are expected: the first page is the table's page_size, else
+        # as large as the API allows (each further page is a round trip)
+        mx.query(su, "ALTER FOREIGN TABLE mx_topn_t OPTIONS (DROP page_size)")
+        self.check_query("SELECT document_id FROM mx_topn_t ORDER BY grade, document_id LIMIT 2",
+                         [("a",), ("b",)], asc, "1000", 1)
+        self.run_at("SELECT document_id, v FROM mx_topn_t ORDER BY v LIMIT 2", "safe")
+        mx.check_eq([r["query"].get("limit") for r in self.lists()], ["3", "6"],
+                    "a tie group past the first page: the next page grows")
         plan = "\n".join(r[0] for r in mx.query(
             self.c, "EXPLAIN (VERBOSE, COSTS OFF) SELECT document_id FROM mx_topn_t "
                     "ORDER BY grade, document_id LIMIT 1"))
