@@ -259,12 +259,28 @@ estimate_costs(PlannerInfo *root, RelOptInfo *baserel, MxPlanInfo *info,
 		baserel->reltarget->cost.per_tuple * baserel->rows;
 }
 
+/*
+ * The requests of a scan: id lists, or list pages as they will be asked
+ * for (growing from the first page unless the table fixes page_size; see
+ * queue_next_page).
+ */
 static double
 requests_of(MxPlanInfo *info)
 {
-	if (info->id.value == NULL)
-		return ceil(info->fetched / page_size_of(info->rel));
-	return mx_id_fetch_requests(info->fetched);
+	int			page = page_size_of(info->rel);
+	double		left = info->fetched;
+	double		requests = 1;
+
+	if (info->id.value != NULL)
+		return mx_id_fetch_requests(info->fetched);
+	if (info->rel->page_size > 0)
+		return Max(ceil(left / page), 1);
+	while ((left -= page) > 0 && page < MX_PAGE_SIZE_MAX)
+	{
+		requests++;
+		page = mx_paging_next_limit(page);
+	}
+	return left > 0 ? requests + ceil(left / MX_PAGE_SIZE_MAX) : requests;
 }
 
 /*
