@@ -136,7 +136,7 @@ def setup(conn):
         "CREATE TABLE wl.ids5 AS " + ids_sql(5),
         "CREATE TABLE wl.ids500 AS " + ids_sql(500),
         "CREATE TABLE wl.ids10000 AS " + ids_sql(10000),
-        "ANALYZE wl.ids5, wl.ids500, wl.ids10000",
+        "ANALYZE wl.ids5, wl.ids500, wl.ids10000, wl.big",
         "CREATE MATERIALIZED VIEW wl.big_typed AS " + TYPED_VIEW + " WITH NO DATA",
     ]:
         mx.query(conn, stmt)

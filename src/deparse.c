@@ -830,12 +830,13 @@ mx_spec_to_list(MxScanSpec *spec)
 		conds = lappend(conds, cond_to_list(lfirst(lc)));
 	return list_make5(makeInteger(spec->kind),
 					  conds,
-					  lappend_int(list_make5_int(spec->sort_attnum,
-												 spec->sort_desc,
-												 spec->return_vectors,
-												 spec->return_url,
-												 spec->id_attnum),
-								  spec->limit_ties),
+					  lappend_int(lappend_int(list_make5_int(spec->sort_attnum,
+															 spec->sort_desc,
+															 spec->return_vectors,
+															 spec->return_url,
+															 spec->id_attnum),
+											  spec->limit_ties),
+								  spec->first_page),
 					  makeInteger(spec->limit),
 					  spec->select);
 }
@@ -856,6 +857,7 @@ mx_spec_from_list(List *list)
 	spec->return_url = lfourth_int(flags);
 	spec->id_attnum = list_nth_int(flags, 4);
 	spec->limit_ties = list_nth_int(flags, 5);
+	spec->first_page = list_nth_int(flags, 6);
 	spec->limit = intVal(lfourth(list));
 	spec->select = (List *) list_nth(list, 4);
 	return spec;

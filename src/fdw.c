@@ -45,6 +45,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
+#include "utils/selfuncs.h"
 #include "utils/tuplesort.h"
 #include "utils/typcache.h"
 
@@ -143,9 +144,9 @@ page_size_of(MxRelation *rel)
 /*
  * The limit of a scan's list requests: a pushed LIMIT, one more row for a
  * top-N scan (to see whether the tie group goes on without asking for
- * another page), else the page size.  When ties are expected, their number
- * is not known and each further page is a round trip: the first page is
- * the table's page_size, else as large as the API allows.
+ * another page), else the page size.  When ties are expected, each
+ * further page is a round trip: the first page is the table's page_size,
+ * else what the statistics expect of the tie group (expected_ties_page).
  */
 static int
 request_limit_of(MxScanSpec *spec, MxRelation *rel)
@@ -154,7 +155,8 @@ request_limit_of(MxScanSpec *spec, MxRelation *rel)
 		return page_size_of(rel);
 	if (spec->limit_ties == MX_TIES_EXPECTED)
 		return Max(Min(spec->limit + 1, MX_PAGE_SIZE_MAX),
-				   rel->page_size > 0 ? rel->page_size : MX_PAGE_SIZE_MAX);
+				   rel->page_size > 0 ? rel->page_size :
+				   spec->first_page > 0 ? spec->first_page : MX_PAGE_SIZE_MAX);
 	if (spec->limit_ties)
 		return Min(spec->limit + 1, MX_PAGE_SIZE_MAX);
 	return spec->limit;
@@ -620,6 +622,33 @@ clauses_without(List *scan_clauses, MxRelation *rel, Index relid,
 }
 
 /*
+ * The first page of a top-N scan on the first of several keys: n + 1 rows
+ * and MX_TIES_MARGIN times the tie group that the column's statistics
+ * expect (its rows / its distinct values); 0 (as many as the API gives)
+ * when nothing is known of the column.
+ */
+static int
+expected_ties_page(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
+				   MxScanSpec *spec)
+{
+	MxColumn   *col = &rel->columns[spec->sort_attnum - 1];
+	Var		   *var = makeVar(baserel->relid, col->attnum, col->typid,
+							  col->typmod, InvalidOid, 0);
+	VariableStatData vardata;
+	bool		isdefault;
+	double		ndistinct;
+
+	examine_variable(root, (Node *) var, 0, &vardata);
+	ndistinct = get_variable_numdistinct(&vardata, &isdefault);
+	ReleaseVariableStats(vardata);
+	if (isdefault || ndistinct < 1)
+		return 0;
+	return (int) Min(spec->limit + 1.0 +
+					 MX_TIES_MARGIN * ceil(baserel->rows / ndistinct),
+					 (double) MX_PAGE_SIZE_MAX);
+}
+
+/*
  * mixpeekGetForeignPlan
  *		Create a ForeignScan plan node for the chosen path.
  *
@@ -689,6 +718,9 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	{
 		spec->limit = pushed_limit(root, baserel, best_path, local, ties);
 		spec->limit_ties = spec->limit > 0 ? ties : MX_TIES_NONE;
+		if (spec->limit_ties == MX_TIES_EXPECTED)
+			spec->first_page = expected_ties_page(root, baserel, info->rel,
+												  spec);
 		/* a top-N scan reads the column it sorts on: see top_n_key */
 		if (spec->limit_ties)
 			attrs = bms_add_member(attrs, spec->sort_attnum -

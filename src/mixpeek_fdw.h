@@ -164,6 +164,8 @@ typedef struct MxScanSpec
 								 * the query's: limit is a lower bound, read
 								 * on while rows tie with the limit-th as
 								 * doubles (fdw.c) */
+	int			first_page;		/* a top-N scan's first page when ties are
+								 * expected (fdw.c), 0: MX_PAGE_SIZE_MAX */
 	List	   *select;			/* String paths; NIL: whole documents */
 	bool		return_vectors;
 	bool		return_url;

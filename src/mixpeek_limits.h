@@ -66,6 +66,15 @@
 #define MX_PAGE_GROWTH 2
 
 /*
+ * A top-N scan ordered by several keys reads the n-th row's tie group on
+ * the first: its first page holds n + 1 rows and this many times the tie
+ * group the column's statistics expect (rows / distinct values), so that
+ * one request usually holds it whole.  Without statistics it asks for
+ * MX_PAGE_SIZE_MAX.
+ */
+#define MX_TIES_MARGIN 2
+
+/*
  * The API's own bound on one document list (its "rate limits and quotas"
  * page; the offset parameter's maximum in the OpenAPI agrees): at most
  * this many results per query.  A scan that would need more ends with an
