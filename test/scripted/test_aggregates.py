@@ -133,7 +133,8 @@ class Aggregates(mx.TestCase):
         """what is not exact falls back to a scan, with the same rows"""
         for sql in ["SELECT author, count(*) FROM {t} WHERE word_count = 5 GROUP BY author ORDER BY 1",
                     "SELECT created_at::date, count(*) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
-                    "SELECT category, sum(word_count) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    "SELECT category, avg(rating) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    "SELECT category, sum(word_count::numeric) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
                     "SELECT category, min(category) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
                     "SELECT count(*) FROM {t} WHERE word_count = 5 AND rating > 1",
                     "SELECT count(*) FROM {t} WHERE category <> 'tech' AND word_count = 5"]:
