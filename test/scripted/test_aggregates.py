@@ -51,6 +51,15 @@ def aggregate_requests(since):
     return agg, lists
 
 
+def capture_table(c, cap, server, table):
+    """A server for the capture listener and a foreign table of collection c on it."""
+    mx.query(c, "DROP SERVER IF EXISTS %s CASCADE" % server)
+    mx.query(c, "CREATE SERVER %s FOREIGN DATA WRAPPER mixpeek_fdw "
+                "OPTIONS (base_url %%s, namespace 'default')" % server, (cap.url,))
+    mx.query(c, "CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key 'sk_test_alpha')" % server)
+    mx.query(c, "CREATE FOREIGN TABLE %s SERVER %s OPTIONS (collection 'c')" % (table, server))
+
+
 def texts(rows):
     """Each value as its text: numeric's scale and every digit of a double."""
     return [tuple(None if v is None else str(v) for v in r) for r in rows]
@@ -287,13 +296,7 @@ class Aggregates(mx.TestCase):
                                              "total_groups": 1}, "22P02", None),
         ]
         with capture.CaptureServer(handler=handler) as cap:
-            mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_cap CASCADE")
-            mx.query(self.c, "CREATE SERVER mx_agg_cap FOREIGN DATA WRAPPER mixpeek_fdw "
-                             "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
-            mx.query(self.c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_agg_cap "
-                             "OPTIONS (api_key 'sk_test_alpha')")
-            mx.query(self.c, "CREATE FOREIGN TABLE agg_cap (category text NOT NULL) SERVER mx_agg_cap "
-                             "OPTIONS (collection 'c')")
+            capture_table(self.c, cap, "mx_agg_cap", "agg_cap (category text NOT NULL)")
             try:
                 state["answer"] = {"results": ok, "total_groups": 2}
                 mx.check_eq(mx.query(self.c, "SELECT category, count(*) FROM agg_cap GROUP BY 1 ORDER BY 1"),
@@ -439,13 +442,7 @@ class Aggregates(mx.TestCase):
             ('{"a1":1e400,"a1n":3,"a1l":1,"a1h":4}', None, ("22003", None)),
         ]
         with capture.CaptureServer(handler=handler) as cap:
-            mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_sum CASCADE")
-            mx.query(self.c, "CREATE SERVER mx_agg_sum FOREIGN DATA WRAPPER mixpeek_fdw "
-                             "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
-            mx.query(self.c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_agg_sum "
-                             "OPTIONS (api_key 'sk_test_alpha')")
-            mx.query(self.c, "CREATE FOREIGN TABLE agg_sum_cap (n bigint NOT NULL) SERVER mx_agg_sum "
-                             "OPTIONS (collection 'c')")
+            capture_table(self.c, cap, "mx_agg_sum", "agg_sum_cap (n bigint NOT NULL)")
             try:
                 for metrics, want, error in cases:
                     state["metrics"] = metrics
