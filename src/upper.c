@@ -1176,16 +1176,19 @@ column_value(JsonbValue *v, Form_pg_attribute att, Datum *value, bool *isnull)
 static int64
 integral_metric(MxUpperScan *s, JsonbValue *v, const char *alias)
 {
-	Datum		n = v->type == jbvNumeric ? NumericGetDatum(v->val.numeric) : 0;
+	Datum		n;
 
-	if (n == 0 ||
-		!DatumGetBool(DirectFunctionCall2(numeric_eq, n,
-										  DirectFunctionCall2(numeric_trunc, n,
-															  Int32GetDatum(0)))))
-		mx_api_report_unexpected(s->req,
-								 psprintf("The aggregate answer's \"%s\" is not an integer.",
-										  alias));
-	return DatumGetInt64(DirectFunctionCall1(numeric_int8, n));
+	if (v->type == jbvNumeric)
+	{
+		n = NumericGetDatum(v->val.numeric);
+		if (DatumGetBool(DirectFunctionCall2(numeric_eq, n,
+											 DirectFunctionCall2(numeric_trunc, n,
+																 Int32GetDatum(0)))))
+			return DatumGetInt64(DirectFunctionCall1(numeric_int8, n));
+	}
+	mx_api_report_unexpected(s->req,
+							 psprintf("The aggregate answer's \"%s\" is not an integer.",
+									  alias));
 }
 
 /* The column a sum or an average sent adds, for messages. */
@@ -1238,9 +1241,9 @@ sum_value(MxUpperScan *s, JsonbContainer *metrics, int i, MxUpperOutput kind,
 	JsonbValue *sum = member_of(s, metrics, alias, jbvNull);
 	JsonbValue *min = member_of(s, metrics, psprintf("%sl", alias), jbvNull);
 	JsonbValue *max = member_of(s, metrics, psprintf("%sh", alias), jbvNull);
-	int64		count = integral_metric(s, member_of(s, metrics,
-													  psprintf("%sn", alias),
-													  jbvNumeric), alias);
+	char	   *count_alias = psprintf("%sn", alias);
+	int64		count = integral_metric(s, member_of(s, metrics, count_alias,
+													  jbvNumeric), count_alias);
 	int64		total;
 
 	*isnull = min->type == jbvNull || max->type == jbvNull;

@@ -438,11 +438,13 @@ class Aggregates(mx.TestCase):
             ('{"a1":"7","a1n":3,"a1l":1,"a1h":4}', None,
              ("HV00A", 'The aggregate answer\'s "a1" is not a sum of numbers.')),
             ('{"a1":7,"a1l":1,"a1h":4}', None, ("HV00A", 'The aggregate answer has no valid "a1n".')),
+            ('{"a1":7,"a1n":2.5,"a1l":1,"a1h":4}', None,
+             ("HV00A", 'The aggregate answer\'s "a1n" is not an integer.')),
             ('{"a1":7,"a1n":3,"a1l":-4503599627370497,"a1h":4}', None, ("22003", None)),
             ('{"a1":1e400,"a1n":3,"a1l":1,"a1h":4}', None, ("22003", None)),
         ]
         with capture.CaptureServer(handler=handler) as cap:
-            capture_table(self.c, cap, "mx_agg_sum", "agg_sum_cap (n bigint NOT NULL)")
+            capture_table(self.c, cap, "mx_agg_sum", "agg_sum_cap (n bigint NOT NULL, f float8 NOT NULL)")
             try:
                 for metrics, want, error in cases:
                     state["metrics"] = metrics
@@ -463,6 +465,13 @@ class Aggregates(mx.TestCase):
                              {"function": "min", "alias": "a1l", "field": "n"},
                              {"function": "max", "alias": "a1h", "field": "n"}],
                             "sum and avg of one column share one sum, count, min and max")
+                # doubles: the API's sum as written, the average its sum / count
+                state["metrics"] = '{"a1":0.30000000000000004,"a1n":3,"a1l":0.1,"a1h":0.1}'
+                mx.check_eq(mx.query(self.c, "SELECT sum(f), avg(f) FROM agg_sum_cap"),
+                            [(0.30000000000000004, 0.30000000000000004 / 3)], "sum and avg of doubles")
+                state["metrics"] = '{"a1":0,"a1n":3,"a1l":null,"a1h":null}'
+                mx.check_eq(mx.query(self.c, "SELECT sum(f), avg(f) FROM agg_sum_cap"),
+                            [(None, None)], "no double")
             finally:
                 mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_sum CASCADE")
 
