@@ -224,6 +224,13 @@
 #define MX_AGGREGATE_LIMIT_MAX PG_INT32_MAX
 
 /*
+ * The largest count * max(|min|, |max|) of a group whose integer sum, as
+ * the API may add it in doubles, is taken as exact: below 2^53 every
+ * partial sum of integers is a double, whatever the order of addition.
+ */
+#define MX_AGGREGATE_EXACT_SUM ((int64) 1 << 53)
+
+/*
  * Document ids per list request of an id lookup ("document_id in [...]"):
  * the API's largest page, so that each request's matches fit in one page.
  */

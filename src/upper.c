@@ -21,7 +21,17 @@
  *   missing fields, and may leave them out of every group;
  * - only what stays exact whatever the API computes in: count(*),
  *   count(col), count(DISTINCT col) and min/max of int2/int4 and of text
- *   under the C collation (sums and averages may be computed as doubles);
+ *   under the C collation; sum and avg of integers, which the API may add
+ *   in doubles, are sent with the group's count, min and max, and accepted
+ *   only when count * max(|min|, |max|) shows every partial sum a double
+ *   holds exactly (else an ERROR, never an inexact sum); sum and avg of
+ *   double precision, whose order of addition PostgreSQL itself leaves
+ *   open; a sum may be of a column with nulls (min and max tell a group
+ *   without a number), an avg needs every document's value;
+ * - date_trunc of a timestamptz column to a unit from year to second, as
+ *   a group key, only while the session's time zone is UTC's: the API
+ *   truncates in UTC, PostgreSQL in the session's zone (a plan run later
+ *   in another zone is an ERROR);
  * - HAVING only as comparisons of a pushed count with a constant, and only
  *   with GROUP BY (without it, no group in the answer could be no
  *   document or a group the HAVING removed);
@@ -50,11 +60,15 @@
 #include "optimizer/planmain.h"
 #include "optimizer/tlist.h"
 #include "parser/parsetree.h"
+#include "parser/scansup.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/pg_locale.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -77,13 +91,29 @@ enum MxUpperPrivate
 	UP_SPEC,					/* MxScanSpec of its filters */
 	UP_BODY,					/* group_by, aggregations, having */
 	UP_ALIASES,					/* per output column: its alias */
-	UP_GROUPED,					/* per output column: 1 for a group key */
+	UP_GROUPED,					/* per output column: its MxUpperOutput */
 	UP_NOGROUP,					/* no GROUP BY: one row even for none */
 	UP_EXPRS,					/* the path's only: the filters' values,
 								 * the plan's fdw_exprs */
 	UP_TLIST					/* the path's only: the grouping's output
 								 * columns, the plan's fdw_scan_tlist */
 };
+
+/*
+ * What an output column is read from.  A sum or an average comes from
+ * four metrics: the API's sum, count, min and max (its alias, and the
+ * alias followed by n, l, h).
+ */
+typedef enum MxUpperOutput
+{
+	OUT_METRIC = 0,				/* a metric as it comes */
+	OUT_GROUP = 1,				/* a group key as it comes */
+	OUT_GROUP_UTC,				/* a group key truncated in UTC */
+	OUT_SUM_INT,				/* sum of integers: exact, or an ERROR */
+	OUT_AVG_INT,				/* their avg: numeric sum / count */
+	OUT_SUM_FLOAT,				/* sum of doubles */
+	OUT_AVG_FLOAT				/* their avg: sum / count */
+} MxUpperOutput;
 
 /*
  * What the planner learnt of a grouping, an ordering or a final LIMIT of
@@ -201,11 +231,11 @@ append_sep(StringInfo buf)
 
 /* An output column of the scan, from a group of the answer or its metrics. */
 static void
-add_column(MxUpperBuild *b, Expr *expr, char *alias, bool grouped)
+add_column(MxUpperBuild *b, Expr *expr, char *alias, MxUpperOutput kind)
 {
 	b->exprs = lappend(b->exprs, expr);
 	b->aliases = lappend(b->aliases, makeString(alias));
-	b->grouped = lappend_int(b->grouped, grouped);
+	b->grouped = lappend_int(b->grouped, kind);
 }
 
 /* A group key: a column whose values group as PostgreSQL's equality does. */
@@ -225,7 +255,110 @@ add_group_key(MxUpperBuild *b, Expr *expr)
 	appendStringInfoString(&b->group_by, "{\"field\":");
 	escape_json(&b->group_by, col->locations[0].dotted);
 	appendStringInfo(&b->group_by, ",\"alias\":\"%s\"}", alias);
-	add_column(b, expr, alias, true);
+	add_column(b, expr, alias, OUT_GROUP);
+	return true;
+}
+
+/* How an aggregate's value is read from the metrics of a group. */
+static MxUpperOutput
+output_kind(Aggref *agg)
+{
+	switch (agg->aggfnoid)
+	{
+		case F_SUM_INT2:
+		case F_SUM_INT4:
+		case F_SUM_INT8:
+			return OUT_SUM_INT;
+		case F_AVG_INT2:
+		case F_AVG_INT4:
+		case F_AVG_INT8:
+			return OUT_AVG_INT;
+		case F_SUM_FLOAT8:
+			return OUT_SUM_FLOAT;
+		case F_AVG_FLOAT8:
+			return OUT_AVG_FLOAT;
+		default:
+			return OUT_METRIC;
+	}
+}
+
+/*
+ * Does the session's time zone truncate as UTC does?  Only a zone that
+ * never had an offset (UTC, Etc/UTC, GMT, ...) does.
+ */
+static bool
+zone_is_utc(void)
+{
+	long		offset;
+
+	return pg_get_timezone_offset(session_timezone, &offset) && offset == 0;
+}
+
+/*
+ * The API's date_trunc unit for a constant unit of PostgreSQL's, read as
+ * date_trunc reads it; NULL for a unit the API lacks or truncates
+ * otherwise (week: the API does not say which day starts it).
+ */
+static const char *
+trunc_unit(Node *node)
+{
+	char	   *unit;
+	int			val;
+
+	if (!IsA(node, Const) || ((Const *) node)->constisnull ||
+		((Const *) node)->consttype != TEXTOID)
+		return NULL;
+	unit = TextDatumGetCString(((Const *) node)->constvalue);
+	unit = downcase_truncate_identifier(unit, strlen(unit), false);
+	if (DecodeUnits(0, unit, &val) != UNITS)
+		return NULL;
+	switch (val)
+	{
+		case DTK_YEAR:
+			return "year";
+		case DTK_MONTH:
+			return "month";
+		case DTK_DAY:
+			return "day";
+		case DTK_HOUR:
+			return "hour";
+		case DTK_MINUTE:
+			return "minute";
+		case DTK_SECOND:
+			return "second";
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * A group key date_trunc('unit', col) of a timestamptz column, sent while
+ * the session's time zone is UTC's; the API's group value ("2024-01-01T
+ * 00:00:00Z") is read by timestamptz's input.
+ */
+static bool
+add_trunc_key(MxUpperBuild *b, Expr *expr)
+{
+	FuncExpr   *fn = (FuncExpr *) expr;
+	MxColumn   *col;
+	const char *unit;
+	char	   *alias;
+
+	if (!IsA(expr, FuncExpr) ||
+		fn->funcid != F_DATE_TRUNC_TEXT_TIMESTAMPTZ || !zone_is_utc())
+		return false;
+	unit = trunc_unit(linitial(fn->args));
+	col = single_column(b, lsecond(fn->args));
+	if (unit == NULL || col == NULL || col->typid != TIMESTAMPTZOID ||
+		!never_null(b, col))
+		return false;
+	alias = psprintf("g%d", ++b->ngroups);
+	append_sep(&b->group_by);
+	appendStringInfoString(&b->group_by, "{\"field\":");
+	escape_json(&b->group_by, col->locations[0].dotted);
+	appendStringInfo(&b->group_by, ",\"alias\":\"%s\",\"date_trunc\":\"%s\"}",
+					 alias, unit);
+	add_column(b, expr, alias, OUT_GROUP_UTC);
 	return true;
 }
 
@@ -245,7 +378,9 @@ agg_function(MxUpperBuild *b, Aggref *agg, MxColumn **col)
 	if (list_length(agg->args) != 1)
 		return NULL;
 	*col = single_column(b, (Node *) ((TargetEntry *) linitial(agg->args))->expr);
-	if (*col == NULL || !never_null(b, *col))
+	if (*col == NULL || (!never_null(b, *col) &&
+						 output_kind(agg) != OUT_SUM_INT &&
+						 output_kind(agg) != OUT_SUM_FLOAT))
 		return NULL;
 	if (fn == F_COUNT_ANY)
 	{
@@ -260,6 +395,8 @@ agg_function(MxUpperBuild *b, Aggref *agg, MxColumn **col)
 	}
 	if (agg->aggdistinct != NIL)
 		return NULL;
+	if (output_kind(agg) != OUT_METRIC)
+		return "sum";			/* and add_sum_parts */
 	if (fn == F_MIN_INT2 || fn == F_MIN_INT4 ||
 		(fn == F_MIN_TEXT && mx_collation_is_c(agg->inputcollid)))
 		return "min";
@@ -285,6 +422,47 @@ sent_alias(MxUpperBuild *b, Aggref *agg)
 	return NULL;
 }
 
+/*
+ * What a sum or an average needs besides the API's sum: the group's count
+ * (of documents), and min and max of the field (null for no number).
+ */
+static void
+add_sum_parts(MxUpperBuild *b, const char *alias, MxColumn *col)
+{
+	static const char *const parts[][2] = {{"min", "l"}, {"max", "h"}};
+	int			i;
+
+	appendStringInfo(&b->aggs, ",{\"function\":\"count\",\"alias\":\"%sn\"}",
+					 alias);
+	for (i = 0; i < lengthof(parts); i++)
+	{
+		appendStringInfo(&b->aggs,
+						 ",{\"function\":\"%s\",\"alias\":\"%s%s\",\"field\":",
+						 parts[i][0], alias, parts[i][1]);
+		escape_json(&b->aggs, col->locations[0].dotted);
+		appendStringInfoChar(&b->aggs, '}');
+	}
+}
+
+/*
+ * The alias of a sum or an average of the same column sent already: one
+ * sum, count, min and max serve both.
+ */
+static char *
+summed_alias(MxUpperBuild *b, Aggref *agg)
+{
+	ListCell   *lc;
+
+	foreach(lc, b->aggrefs)
+	{
+		Aggref	   *sent = lfirst(lc);
+
+		if (output_kind(sent) != OUT_METRIC && equal(sent->args, agg->args))
+			return psprintf("a%d", foreach_current_index(lc) + 1);
+	}
+	return NULL;
+}
+
 /* Send an aggregate (once however often it is used); its alias or NULL. */
 static char *
 add_aggregate(MxUpperBuild *b, Aggref *agg)
@@ -298,6 +476,8 @@ add_aggregate(MxUpperBuild *b, Aggref *agg)
 	fn = agg_function(b, agg, &col);
 	if (fn == NULL)
 		return NULL;
+	if (output_kind(agg) != OUT_METRIC && (alias = summed_alias(b, agg)) != NULL)
+		return alias;
 	b->aggrefs = lappend(b->aggrefs, agg);
 	alias = psprintf("a%d", list_length(b->aggrefs));
 	append_sep(&b->aggs);
@@ -310,6 +490,8 @@ add_aggregate(MxUpperBuild *b, Aggref *agg)
 		escape_json(&b->aggs, col->locations[0].dotted);
 	}
 	appendStringInfoChar(&b->aggs, '}');
+	if (output_kind(agg) != OUT_METRIC)
+		add_sum_parts(b, alias, col);
 	return alias;
 }
 
@@ -334,6 +516,9 @@ add_having(MxUpperBuild *b, Expr *clause)
 	right = lsecond(op->args);
 	if (!IsA(left, Aggref) || !IsA(right, Const) ||
 		((Const *) right)->constisnull || exprType(left) != INT8OID)
+		return false;
+	/* the API would compare its own sum, unchecked and 0 for no number */
+	if (output_kind((Aggref *) left) != OUT_METRIC)
 		return false;
 	switch (((Const *) right)->consttype)
 	{
@@ -394,7 +579,7 @@ add_aggregates_of(MxUpperBuild *b, Expr *expr, List **vars)
 		alias = add_aggregate(b, (Aggref *) node);
 		if (alias == NULL)
 			return false;
-		add_column(b, (Expr *) node, alias, false);
+		add_column(b, (Expr *) node, alias, output_kind((Aggref *) node));
 	}
 	return true;
 }
@@ -415,7 +600,7 @@ add_outputs(PlannerInfo *root, MxUpperBuild *b, PathTarget *target)
 		if (ref != 0 &&
 			get_sortgroupref_clause_noerr(ref, root->parse->groupClause))
 		{
-			if (!add_group_key(b, expr))
+			if (!add_group_key(b, expr) && !add_trunc_key(b, expr))
 				return false;
 		}
 		else if (contain_volatile_functions((Node *) expr) ||
@@ -644,7 +829,9 @@ sort_alias(PlannerInfo *root, MxUpperState *grouping, bool *desc)
 			  mx_collation_is_c(pk->pk_eclass->ec_collation)))
 			continue;
 		i = list_index_of(exprs, em);
-		if (i >= 0)
+		/* not on a sum: the API's own, unchecked, 0 for no number */
+		if (i >= 0 &&
+			list_nth_int(list_nth(grouping->priv, UP_GROUPED), i) <= OUT_GROUP)
 			return strVal(list_nth(list_nth(grouping->priv, UP_ALIASES), i));
 	}
 	return NULL;
@@ -778,6 +965,8 @@ typedef struct MxUpperScan
 	List	   *aliases;
 	List	   *grouped;
 	bool		nogroup;
+	bool		utc;			/* a group key truncated in UTC */
+	List	   *tlist;			/* the output columns' expressions */
 	int			nexprs;
 	Datum	   *values;
 	bool	   *isnull;
@@ -830,6 +1019,8 @@ mx_upper_begin(ForeignScanState *node, int eflags)
 	s->aliases = list_nth(plan->fdw_private, UP_ALIASES);
 	s->grouped = list_nth(plan->fdw_private, UP_GROUPED);
 	s->nogroup = intVal(list_nth(plan->fdw_private, UP_NOGROUP)) != 0;
+	s->utc = list_member_int(s->grouped, OUT_GROUP_UTC);
+	s->tlist = plan->fdw_scan_tlist;
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -981,6 +1172,107 @@ column_value(JsonbValue *v, Form_pg_attribute att, Datum *value, bool *isnull)
 	*value = OidInputFunctionCall(typinput, text, typioparam, att->atttypmod);
 }
 
+/* A metric that must be an integer (a count, or of an integer column). */
+static int64
+integral_metric(MxUpperScan *s, JsonbValue *v, const char *alias)
+{
+	Datum		n;
+
+	if (v->type == jbvNumeric)
+	{
+		n = NumericGetDatum(v->val.numeric);
+		if (DatumGetBool(DirectFunctionCall2(numeric_eq, n,
+											 DirectFunctionCall2(numeric_trunc, n,
+																 Int32GetDatum(0)))))
+			return DatumGetInt64(DirectFunctionCall1(numeric_int8, n));
+	}
+	mx_api_report_unexpected(s->req,
+							 psprintf("The aggregate answer's \"%s\" is not an integer.",
+									  alias));
+}
+
+/* The column a sum or an average sent adds, for messages. */
+static const char *
+summed_column(MxUpperScan *s, int i)
+{
+	Aggref	   *agg = (Aggref *) ((TargetEntry *) list_nth(s->tlist, i))->expr;
+	Var		   *var = (Var *) ((TargetEntry *) linitial(agg->args))->expr;
+
+	return s->rel->columns[var->varattno - 1].name;
+}
+
+/*
+ * The API's sum of integers, taken only when it is exact however the API
+ * added: every partial sum within 2^53, which count * max(|min|, |max|)
+ * bounds (count counts documents, a bound for the values too).
+ */
+static int64
+exact_sum(MxUpperScan *s, int i, const char *alias, JsonbValue *sum,
+		  int64 count, JsonbValue *min, JsonbValue *max)
+{
+	int64		lo = integral_metric(s, min, psprintf("%sl", alias));
+	int64		hi = integral_metric(s, max, psprintf("%sh", alias));
+	uint64		most = Max(lo < 0 ? -(uint64) lo : (uint64) lo,
+						   hi < 0 ? -(uint64) hi : (uint64) hi);
+
+	if (most > (uint64) MX_AGGREGATE_EXACT_SUM / (uint64) count)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sum of column \"%s\" is too large for Mixpeek to add exactly",
+						summed_column(s, i)),
+				 errdetail("A group of " INT64_FORMAT " documents has values of up to " UINT64_FORMAT " in magnitude; a sum in double precision is exact only while their product is at most 2^53.",
+						   count, most),
+				 errhint("Set mixpeek.aggregate_pushdown to \"off\" to aggregate the documents locally.")));
+	return integral_metric(s, sum, alias);
+}
+
+/*
+ * Output column i, a sum or an average, from the metrics of its alias, as
+ * PostgreSQL computes it: sum(int2/int4) bigint, sum(int8) numeric,
+ * avg(integers) numeric_div(sum, count) as int8_avg does; for doubles the
+ * sum, and sum / count as float8_avg (the API's avg may be computed
+ * otherwise).  No number: null (the API's sum of none may be 0).
+ */
+static void
+sum_value(MxUpperScan *s, JsonbContainer *metrics, int i, MxUpperOutput kind,
+		  Oid type, Datum *value, bool *isnull)
+{
+	const char *alias = strVal(list_nth(s->aliases, i));
+	JsonbValue *sum = member_of(s, metrics, alias, jbvNull);
+	JsonbValue *min = member_of(s, metrics, psprintf("%sl", alias), jbvNull);
+	JsonbValue *max = member_of(s, metrics, psprintf("%sh", alias), jbvNull);
+	char	   *count_alias = psprintf("%sn", alias);
+	int64		count = integral_metric(s, member_of(s, metrics, count_alias,
+													  jbvNumeric), count_alias);
+	int64		total;
+
+	*isnull = min->type == jbvNull || max->type == jbvNull;
+	if (*isnull)
+		return;
+	if (sum->type != jbvNumeric || min->type != jbvNumeric ||
+		max->type != jbvNumeric || count <= 0)
+		mx_api_report_unexpected(s->req,
+								 psprintf("The aggregate answer's \"%s\" is not a sum of numbers.",
+										  alias));
+	if (kind == OUT_SUM_FLOAT || kind == OUT_AVG_FLOAT)
+	{
+		float8		x = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+														   NumericGetDatum(sum->val.numeric)));
+
+		*value = Float8GetDatum(kind == OUT_SUM_FLOAT ? x : x / (float8) count);
+		return;
+	}
+	total = exact_sum(s, i, alias, sum, count, min, max);
+	if (kind == OUT_AVG_INT)
+		*value = DirectFunctionCall2(numeric_div,
+									 NumericGetDatum(int64_to_numeric(total)),
+									 NumericGetDatum(int64_to_numeric(count)));
+	else if (type == INT8OID)
+		*value = Int64GetDatum(total);
+	else
+		*value = NumericGetDatum(int64_to_numeric(total));
+}
+
 /* Fill the slot from group k. */
 static void
 store_group(MxUpperScan *s, TupleTableSlot *slot, int k)
@@ -1000,11 +1292,18 @@ store_group(MxUpperScan *s, TupleTableSlot *slot, int k)
 	mx_api_enter_request(&errcb, s->req);
 	forboth(la, s->aliases, lg, s->grouped)
 	{
-		JsonbValue *v = member_of(s, lfirst_int(lg) ? group : metrics,
-								  strVal(lfirst(la)), jbvNull);
+		Form_pg_attribute att = TupleDescAttr(slot->tts_tupleDescriptor, i);
+		JsonbValue *v;
 
-		column_value(v, TupleDescAttr(slot->tts_tupleDescriptor, i),
-					 &slot->tts_values[i], &slot->tts_isnull[i]);
+		if (lfirst_int(lg) >= OUT_SUM_INT)
+			sum_value(s, metrics, i, lfirst_int(lg), att->atttypid,
+					  &slot->tts_values[i], &slot->tts_isnull[i]);
+		else
+		{
+			v = member_of(s, lfirst_int(lg) ? group : metrics,
+						  strVal(lfirst(la)), jbvNull);
+			column_value(v, att, &slot->tts_values[i], &slot->tts_isnull[i]);
+		}
 		i++;
 	}
 	error_context_stack = errcb.previous;
@@ -1012,20 +1311,38 @@ store_group(MxUpperScan *s, TupleTableSlot *slot, int k)
 
 /*
  * Without GROUP BY, no document is still one row: the counts (the only
- * bigint outputs) are 0, min and max null.
+ * bigint metrics as they come) are 0, min, max, sum and avg null.
  */
 static void
-store_empty(TupleTableSlot *slot)
+store_empty(TupleTableSlot *slot, List *kinds)
 {
 	int			i;
 
 	for (i = 0; i < slot->tts_tupleDescriptor->natts; i++)
 	{
-		bool		count = TupleDescAttr(slot->tts_tupleDescriptor, i)->atttypid == INT8OID;
+		bool		count = TupleDescAttr(slot->tts_tupleDescriptor, i)->atttypid == INT8OID &&
+			list_nth_int(kinds, i) == OUT_METRIC;
 
 		slot->tts_values[i] = Int64GetDatum(0);
 		slot->tts_isnull[i] = !count;
 	}
+}
+
+/*
+ * A plan that groups by a date_trunc sent while the time zone was UTC's,
+ * run (or a cursor of it fetched) in another zone, where PostgreSQL's
+ * truncation differs: an ERROR, never the UTC groups.
+ */
+static void
+check_zone(void)
+{
+	if (!zone_is_utc())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("date_trunc was sent to Mixpeek to truncate in UTC, but the time zone is now \"%s\"",
+						pg_get_timezone_name(session_timezone)),
+				 errdetail("The plan was made while the session's time zone had no offset from UTC; Mixpeek truncates timestamps in UTC."),
+				 errhint("Set the time zone back, plan the query again (DEALLOCATE a prepared statement), or set mixpeek.aggregate_pushdown to \"off\" before planning it.")));
 }
 
 /*
@@ -1040,6 +1357,8 @@ mx_upper_iterate(ForeignScanState *node)
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	bool		empty_row;
 
+	if (s->utc)
+		check_zone();
 	if (!s->fetched)
 		fetch_groups(node, s);
 	ExecClearTuple(slot);
@@ -1047,7 +1366,7 @@ mx_upper_iterate(ForeignScanState *node)
 	if (s->next >= s->nresults && !empty_row)
 		return slot;
 	if (empty_row)
-		store_empty(slot);
+		store_empty(slot, s->grouped);
 	else
 		store_group(s, slot, s->next);
 	s->next++;

@@ -93,6 +93,8 @@
  *     word_count i%1000, cluster_id "cl_"+(i%50), taxonomy_topics_label one of
  *     5 (i%5), rating (i*7919%500)/100, published i%3!=0, tags [one of 7],
  *     created_at 2024-01-01T00:00:00Z + 37 s * i (flat: root; nested: _internal);
+ *     published_at 2022-01-01T00:00:00.000Z + 1009.007 s * i (root, both shapes),
+ *     views ((i*7919%100003)-20000)*900000, huge 2^47+i (for sums);
  *     every 10th has a thumbnail in document_blobs.  About 740 bytes each.
  *   col_weird (name `Weird "Name"; drop`): 2 documents (one per shape).
  *   Collections are addressed by id or by name.  Document ids are exact
@@ -735,10 +737,25 @@ class StaticCollection {
 
 const BIG_N = 100000;
 const BIG_BASE = Date.UTC(2024, 0, 1);
+const BIG_PUBLISHED = Date.UTC(2022, 0, 1);
 const BIG_CATS = ['news', 'sports', 'tech', 'science'];
 const BIG_TOPICS = ['Technology', 'Culture', 'Science', 'Sports', 'Politics'];
 const BIG_TAGS = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta'];
 const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+/*
+ * Fields for sums and date groups: published_at (at the root in both shapes,
+ * 2022-01-01 + 1009.007 s * i), views (integers of either sign up to 7.2e10:
+ * every sum of them stays within 2^53), huge (2^47 + i: a hundred of them
+ * add up past 2^53).
+ */
+function bigSums(i) {
+  return {
+    published_at: new Date(BIG_PUBLISHED + i * 1009007).toISOString(),
+    views: ((i * 7919) % 100003 - 20000) * 900000,
+    huge: 2 ** 47 + i,
+  };
+}
 
 /* Everything follows from the index, so any run (and any test) sees the same data. */
 function bigDoc(i) {
@@ -777,6 +794,7 @@ function bigDoc(i) {
     cluster_id: 'cl_' + (i % 50),
     cluster_distance: (i * 17 % 1000) / 1000,
   });
+  Object.assign(d, bigSums(i));
   return d;
 }
 

@@ -1,10 +1,18 @@
 """Aggregates sent to POST .../documents/aggregate.
 
 - differential: random GROUP BY queries (count(*), count(col),
-  count(DISTINCT col), min/max of integers and C-collated text; group keys;
-  exact WHERE clauses; HAVING on counts; ORDER BY/LIMIT done locally) over
-  col_big equal the same queries on a local copy, and each pushed one made
-  exactly one aggregate request and no list request;
+  count(DISTINCT col), min/max of integers and C-collated text, sum/avg of
+  smallint, integer, bigint and double precision; group keys, date_trunc
+  keys; exact WHERE clauses; HAVING on counts; ORDER BY/LIMIT done locally)
+  over col_big equal the same queries on a local copy to the digit (the text
+  of every value), and each pushed one made exactly one aggregate request
+  and no list request;
+- sums: PostgreSQL's types and scales; the 2^53 bound (an ERROR where
+  doubles lose digits, the exact sum below it); no number is null though
+  the API's sum of none is 0; answers with sums written 1.5e7 or
+  15000000.0, fractions, nulls;
+- date_trunc: sent only in a time zone without offset; a plan made in UTC
+  and run (or a cursor fetched) in another zone is an ERROR;
 - what is not exact is not pushed (nullable group key, a standard column
   with two locations, sum/avg, a local condition) and still gives the rows;
 - without GROUP BY and no matching document: one row, count 0, min null;
@@ -29,7 +37,10 @@ TABLE = """CREATE FOREIGN TABLE {name} (document_id text, collection_id text,
   cluster_id text NOT NULL,
   label text OPTIONS (field 'taxonomy_topics_label') COLLATE "C" NOT NULL,
   author text OPTIONS (field 'metadata.author'), rating float8,
-  created_at timestamptz)
+  created_at timestamptz,
+  wc2 smallint OPTIONS (field 'word_count') NOT NULL, views bigint NOT NULL,
+  huge bigint NOT NULL, score float8 OPTIONS (field 'rating') NOT NULL,
+  published_at timestamptz NOT NULL)
   SERVER mx_agg OPTIONS (collection '{collection}', page_size '1000')"""
 
 
@@ -40,11 +51,29 @@ def aggregate_requests(since):
     return agg, lists
 
 
+def capture_table(c, cap, server, table):
+    """A server for the capture listener and a foreign table of collection c on it."""
+    mx.query(c, "DROP SERVER IF EXISTS %s CASCADE" % server)
+    mx.query(c, "CREATE SERVER %s FOREIGN DATA WRAPPER mixpeek_fdw "
+                "OPTIONS (base_url %%s, namespace 'default')" % server, (cap.url,))
+    mx.query(c, "CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (api_key 'sk_test_alpha')" % server)
+    mx.query(c, "CREATE FOREIGN TABLE %s SERVER %s OPTIONS (collection 'c')" % (table, server))
+
+
+def texts(rows):
+    """Each value as its text: numeric's scale and every digit of a double."""
+    return [tuple(None if v is None else str(v) for v in r) for r in rows]
+
+
 class Aggregates(mx.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.c = mx.fdw_superuser()
         mx.query(cls.c, "SET mixpeek.aggregate_pushdown = on")
+        # date_trunc is sent in UTC only; doubles add up in scan order only
+        # without parallel workers
+        mx.query(cls.c, "SET TimeZone = 'UTC'")
+        mx.query(cls.c, "SET max_parallel_workers_per_gather = 0")
         mx.query(cls.c, "DROP SERVER IF EXISTS mx_agg CASCADE")
         mx.query(cls.c, "CREATE SERVER mx_agg FOREIGN DATA WRAPPER mixpeek_fdw")
         mx.query(cls.c, TABLE.format(name="agg_big", collection="col_big"))
@@ -67,24 +96,35 @@ class Aggregates(mx.TestCase):
         since = mx.mock_last_seq()
         got = mx.query(self.c, sql.format(t="agg_big"))
         agg, lists = aggregate_requests(since)
+        # a hash aggregate adds each group's doubles in scan order, as the
+        # API does; a sort would not keep that order
+        mx.query(self.c, "SET enable_sort = off")
         want = mx.query(self.c, sql.format(t="agg_local"))
+        mx.query(self.c, "RESET enable_sort")
         return got, want, len(agg), len(lists)
 
     def test_01_differential(self):
         """random groupings equal local aggregation, one request each"""
         rnd = random.Random(int(os.environ.get("MX_SEED", "20261130")))
-        keys = ["category", "word_count", "published", "cluster_id", "label"]
+        keys = ["category", "word_count", "published", "cluster_id", "label",
+                "date_trunc('month', published_at)", "date_trunc('year', published_at)"]
         aggs = ["count(*)", "count(word_count)", "count(DISTINCT category)",
                 "count(DISTINCT word_count)", "min(word_count)", "max(word_count)",
                 "min(label)", "max(label)", "count(DISTINCT label)",
                 "count(*) * 2 + 1", "max(word_count) - min(word_count)",
-                "coalesce(max(label), '-') || '/' || count(*)"]
+                "coalesce(max(label), '-') || '/' || count(*)",
+                "sum(word_count)", "avg(word_count)", "sum(wc2)", "avg(wc2)",
+                "sum(views)", "avg(views)", "sum(views) - sum(word_count)",
+                "sum(score)", "avg(score)", "sum(rating)", "avg(score) * count(*)"]
         wheres = ["", "category = 'tech'", "published", "word_count < 250",
                   "word_count >= 900 AND category IN ('news', 'science')",
                   "cluster_id = 'cl_3'", "NOT published"]
         for _ in range(40 if not mx.LONG else 200):
             k = rnd.sample(keys, rnd.randint(0, 2))
             a = rnd.sample(aggs, rnd.randint(0 if k else 1, 3))
+            if any("score" in x or "rating" in x for x in a):
+                # a DISTINCT aggregate makes PostgreSQL sort each group
+                a = [x for x in a if "DISTINCT" not in x] or ["count(*)"]
             w = rnd.choice(wheres)
             # (without GROUP BY a HAVING is not sent: test_01b)
             having = rnd.choice(["", " HAVING count(*) > 100", " HAVING count(*) <> 2000"]) if k else ""
@@ -98,7 +138,7 @@ class Aggregates(mx.TestCase):
             if k and rnd.random() < 0.3:
                 sql += " LIMIT 3"
             got, want, nagg, nlist = self.run_pair(sql)
-            mx.check_eq(got, want, sql)
+            mx.check_eq(texts(got), texts(want), sql)
             mx.check_eq((nagg, nlist), (1, 0), "requests of " + sql)
 
     def test_01b_order_limit(self):
@@ -133,7 +173,8 @@ class Aggregates(mx.TestCase):
         """what is not exact falls back to a scan, with the same rows"""
         for sql in ["SELECT author, count(*) FROM {t} WHERE word_count = 5 GROUP BY author ORDER BY 1",
                     "SELECT created_at::date, count(*) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
-                    "SELECT category, sum(word_count) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    "SELECT category, avg(rating) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    "SELECT category, sum(word_count::numeric) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
                     "SELECT category, min(category) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
                     "SELECT count(*) FROM {t} WHERE word_count = 5 AND rating > 1",
                     "SELECT count(*) FROM {t} WHERE category <> 'tech' AND word_count = 5"]:
@@ -198,9 +239,12 @@ class Aggregates(mx.TestCase):
                     "FROM (VALUES ('tech'), ('news'), ('none')) t(c) ORDER BY 1",
                     "SELECT t.c, l.* FROM (VALUES ('tech'), ('news'), ('none')) t(c), LATERAL "
                     "(SELECT cluster_id, count(*), max(word_count) FROM {t} b WHERE b.category = t.c "
-                    "GROUP BY cluster_id ORDER BY 2 DESC, 1 LIMIT 2) l ORDER BY 1, 2"]:
+                    "GROUP BY cluster_id ORDER BY 2 DESC, 1 LIMIT 2) l ORDER BY 1, 2",
+                    "SELECT t.c, l.* FROM (VALUES ('tech'), ('news'), ('none')) t(c), LATERAL "
+                    "(SELECT date_trunc('year', published_at) AS y, sum(views), avg(wc2), sum(score) "
+                    "FROM {t} b WHERE b.category = t.c GROUP BY 1) l ORDER BY 1, 2"]:
             got, want, nagg, nlist = self.run_pair(sql)
-            mx.check_eq(got, want, sql)
+            mx.check_eq(texts(got), texts(want), sql)
             mx.check_eq((nagg, nlist), (3, 0), "requests of " + sql)
 
     def test_08_keys(self):
@@ -255,13 +299,7 @@ class Aggregates(mx.TestCase):
                                              "total_groups": 1}, "22P02", None),
         ]
         with capture.CaptureServer(handler=handler) as cap:
-            mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_cap CASCADE")
-            mx.query(self.c, "CREATE SERVER mx_agg_cap FOREIGN DATA WRAPPER mixpeek_fdw "
-                             "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
-            mx.query(self.c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_agg_cap "
-                             "OPTIONS (api_key 'sk_test_alpha')")
-            mx.query(self.c, "CREATE FOREIGN TABLE agg_cap (category text NOT NULL) SERVER mx_agg_cap "
-                             "OPTIONS (collection 'c')")
+            capture_table(self.c, cap, "mx_agg_cap", "agg_cap (category text NOT NULL)")
             try:
                 state["answer"] = {"results": ok, "total_groups": 2}
                 mx.check_eq(mx.query(self.c, "SELECT category, count(*) FROM agg_cap GROUP BY 1 ORDER BY 1"),
@@ -303,6 +341,188 @@ class Aggregates(mx.TestCase):
         mx.check_eq(err.sqlstate if err else None, "57014", "statement_timeout during the request")
         mx.check_eq(mx.scalar(self.c, "SELECT count(*) FROM agg_big WHERE category = 'tech'"), 25000,
                     "the session goes on")
+        c.close()
+
+    def test_11_sum_types(self):
+        """sum(int2/int4) bigint, sum(int8) numeric, avg numeric with PostgreSQL's scale"""
+        sql = ("SELECT pg_typeof(sum(wc2))::text, pg_typeof(sum(word_count))::text, "
+               "pg_typeof(sum(views))::text, pg_typeof(avg(wc2))::text, pg_typeof(avg(views))::text, "
+               "pg_typeof(sum(score))::text, pg_typeof(avg(score))::text, "
+               "sum(wc2)::text, sum(views)::text, avg(word_count)::text, avg(views)::text, "
+               "sum(score)::text, avg(score)::text FROM {t} WHERE word_count = 1 AND published")
+        got, want, nagg, nlist = self.run_pair(sql)
+        mx.check_eq(got, want, "types and text")
+        mx.check_eq(got[0][:7], ("bigint", "bigint", "numeric", "numeric", "numeric",
+                                 "double precision", "double precision"), "types")
+        mx.check_eq(got[0][9], "1.00000000000000000000", "avg(int) scale as numeric_div's")
+        mx.check_eq((nagg, nlist), (1, 0), "one aggregate request")
+
+    def test_12_sum_bound(self):
+        """integer sums past 2^53: an ERROR where doubles lose digits, exact below"""
+        values = [2 ** 47 + i for i in range(5, 100000, 1000)]
+        double = 0.0
+        for v in values:
+            double += v
+        mx.check(int(double) != sum(values), "100 values of huge lose digits in doubles",
+                 (int(double), sum(values)))
+        for sql in ["SELECT sum(huge) FROM agg_big WHERE word_count = 5",
+                    "SELECT avg(huge) FROM agg_big WHERE word_count = 5",
+                    "SELECT published, sum(huge) FROM agg_big WHERE word_count = 5 GROUP BY 1"]:
+            err = mx.run_error(self.c, sql)
+            mx.check_eq((err.sqlstate, err.message) if err else None,
+                        ("22003", 'sum of column "huge" is too large for Mixpeek to add exactly'), sql)
+            mx.check(err is not None and "mixpeek.aggregate_pushdown" in (err.hint or "") and
+                     "documents/aggregate" in (err.context or ""), "hint and context of " + sql, err)
+        err = mx.run_error(self.c, "SELECT sum(huge) FROM agg_big WHERE word_count = 5")
+        mx.check_eq(err.detail if err else None,
+                    "A group of 100 documents has values of up to 140737488454333 in magnitude; "
+                    "a sum in double precision is exact only while their product is at most 2^53.",
+                    "detail")
+        mx.query(self.c, "SET mixpeek.aggregate_pushdown = off")
+        mx.check_eq(mx.scalar(self.c, "SELECT sum(huge) FROM agg_big WHERE word_count = 5"), sum(values),
+                    "local: exact")
+        mx.query(self.c, "SET mixpeek.aggregate_pushdown = on")
+        got, want, nagg, _ = self.run_pair(
+            "SELECT published, sum(huge), avg(huge), sum(views) FROM {t} "
+            "WHERE word_count = 5 AND NOT published GROUP BY 1")
+        mx.check_eq(texts(got), texts(want), "34 values: exact")
+        mx.check_eq((nagg, int(got[0][1]) > 2 ** 52), (1, True), "sent, a sum past 2^52")
+
+    def test_13_no_number(self):
+        """no number is null, though the API's sum of none is 0; avg of a nullable column stays local"""
+        mx.query(self.c, """CREATE FOREIGN TABLE agg_nulls (category text NOT NULL,
+            word_count int NOT NULL, missing int OPTIONS (field 'metadata.missing'),
+            missing_f float8 OPTIONS (field 'metadata.missing'), author_len int OPTIONS (field 'metadata.x'))
+            SERVER mx_agg OPTIONS (collection 'col_big')""")
+        try:
+            sqls = [("SELECT category, sum(missing), sum(missing_f), count(*) FROM agg_nulls "
+                     "WHERE word_count = 3 GROUP BY 1 ORDER BY 1", 1),
+                    ("SELECT sum(missing), sum(word_count), avg(word_count), count(*) FROM agg_nulls "
+                     "WHERE word_count = 3", 1),
+                    ("SELECT sum(word_count), avg(word_count), sum(missing_f) FROM agg_nulls "
+                     "WHERE category = 'none'", 1),
+                    ("SELECT category, avg(missing) FROM agg_nulls WHERE word_count = 3 GROUP BY 1", 0)]
+            for sql, n in sqls:
+                since = mx.mock_last_seq()
+                got = mx.query(self.c, sql)
+                agg, _ = aggregate_requests(since)
+                mx.query(self.c, "SET mixpeek.aggregate_pushdown = off")
+                want = mx.query(self.c, sql)
+                mx.query(self.c, "SET mixpeek.aggregate_pushdown = on")
+                mx.check_eq(texts(got), texts(want), sql)
+                mx.check_eq(len(agg), n, "aggregate requests of " + sql)
+            mx.check_eq(mx.query(self.c, sqls[0][0]), [("science", None, None, 100)], "null sums")
+            mx.check_eq(mx.query(self.c, sqls[2][0]), [(None, None, None)], "no document")
+        finally:
+            mx.query(self.c, "DROP FOREIGN TABLE agg_nulls")
+
+    def test_14_sum_answers(self):
+        """sums written 1.5e7 or 15000000.0 are read exactly; fractions, nulls and the bound"""
+        state = {"metrics": None}
+
+        def handler(method, path, query, headers, body):
+            if not path.endswith("/documents/aggregate"):
+                return None
+            return 200, {}, ('{"results":[{"group":{"g0":"c"},"metrics":%s}],"total_groups":1}'
+                             % state["metrics"])
+
+        cases = [
+            # (want: the same values aggregated by PostgreSQL)
+            ('{"a1":1.5e7,"a1n":3,"a1l":0,"a1h":10000000}', [0, 5000000, 10000000], None),
+            ('{"a1":15000000.0,"a1n":3,"a1l":-5,"a1h":10000000}', [-5, 5000005, 10000000], None),
+            ('{"a1":9007199254740992,"a1n":2,"a1l":4503599627370496,"a1h":4503599627370496}',
+             [4503599627370496, 4503599627370496], None),
+            ('{"a1":0,"a1n":3,"a1l":null,"a1h":null}', [None, None, None], None),
+            ('{"a1":15000000.5,"a1n":3,"a1l":0,"a1h":10000000}', None,
+             ("HV00A", 'The aggregate answer\'s "a1" is not an integer.')),
+            ('{"a1":7,"a1n":3,"a1l":0.5,"a1h":4}', None, ("HV00A", 'The aggregate answer\'s "a1l" is not an integer.')),
+            ('{"a1":null,"a1n":3,"a1l":1,"a1h":4}', None,
+             ("HV00A", 'The aggregate answer\'s "a1" is not a sum of numbers.')),
+            ('{"a1":"7","a1n":3,"a1l":1,"a1h":4}', None,
+             ("HV00A", 'The aggregate answer\'s "a1" is not a sum of numbers.')),
+            ('{"a1":7,"a1l":1,"a1h":4}', None, ("HV00A", 'The aggregate answer has no valid "a1n".')),
+            ('{"a1":7,"a1n":2.5,"a1l":1,"a1h":4}', None,
+             ("HV00A", 'The aggregate answer\'s "a1n" is not an integer.')),
+            ('{"a1":7,"a1n":3,"a1l":-4503599627370497,"a1h":4}', None, ("22003", None)),
+            ('{"a1":1e400,"a1n":3,"a1l":1,"a1h":4}', None, ("22003", None)),
+        ]
+        with capture.CaptureServer(handler=handler) as cap:
+            capture_table(self.c, cap, "mx_agg_sum", "agg_sum_cap (n bigint NOT NULL, f float8 NOT NULL)")
+            try:
+                for metrics, want, error in cases:
+                    state["metrics"] = metrics
+                    sql = "SELECT sum(n)::text, avg(n)::text FROM agg_sum_cap"
+                    if error is None:
+                        local = mx.query(self.c, "SELECT sum(n)::text, avg(n)::text FROM "
+                                         "unnest(%s::bigint[]) n", (want,))
+                        mx.check_eq(mx.query(self.c, sql), local, metrics)
+                        continue
+                    err = mx.run_error(self.c, sql)
+                    mx.check_eq(err.sqlstate if err else None, error[0], metrics)
+                    if error[1] is not None and err is not None:
+                        mx.check_eq(err.detail, error[1], metrics + ": detail")
+                body = cap.requests()[0]["json"]
+                mx.check_eq(body["aggregations"],
+                            [{"function": "sum", "alias": "a1", "field": "n"},
+                             {"function": "count", "alias": "a1n"},
+                             {"function": "min", "alias": "a1l", "field": "n"},
+                             {"function": "max", "alias": "a1h", "field": "n"}],
+                            "sum and avg of one column share one sum, count, min and max")
+                # doubles: the API's sum as written, the average its sum / count
+                state["metrics"] = '{"a1":0.30000000000000004,"a1n":3,"a1l":0.1,"a1h":0.1}'
+                mx.check_eq(mx.query(self.c, "SELECT sum(f), avg(f) FROM agg_sum_cap"),
+                            [(0.30000000000000004, 0.30000000000000004 / 3)], "sum and avg of doubles")
+                state["metrics"] = '{"a1":0,"a1n":3,"a1l":null,"a1h":null}'
+                mx.check_eq(mx.query(self.c, "SELECT sum(f), avg(f) FROM agg_sum_cap"),
+                            [(None, None)], "no double")
+            finally:
+                mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_sum CASCADE")
+
+    def test_15_date_trunc(self):
+        """date_trunc units sent in UTC equal local; week, quarter and other time zones stay local"""
+        for unit, sent in [("year", True), ("MONTH", True), ("mon", True), ("day", True),
+                           ("hours", True), ("minute", True), ("sec", True), ("week", False),
+                           ("quarter", False), ("decade", False), ("milliseconds", False)]:
+            sql = ("SELECT date_trunc('%s', published_at), count(*), sum(word_count), max(label) "
+                   "FROM {t} WHERE word_count < 20 AND published GROUP BY 1 ORDER BY 1" % unit)
+            got, want, nagg, nlist = self.run_pair(sql)
+            mx.check_eq(texts(got), texts(want), sql)
+            mx.check_eq(nagg, 1 if sent else 0, "aggregate requests of " + sql)
+        for zone, sent in [("Etc/UTC", True), ("GMT", True), ("America/New_York", False),
+                           ("Europe/London", False), ("Asia/Kolkata", False)]:
+            mx.query(self.c, "SET TimeZone = %s", (zone,))
+            sql = ("SELECT date_trunc('day', published_at), count(*) FROM {t} "
+                   "WHERE word_count = 9 GROUP BY 1 ORDER BY 1")
+            got, want, nagg, nlist = self.run_pair(sql)
+            mx.check_eq(texts(got), texts(want), "%s: %s" % (zone, sql))
+            mx.check_eq(nagg, 1 if sent else 0, "%s: aggregate requests" % zone)
+        mx.query(self.c, "SET TimeZone = 'UTC'")
+
+    def test_16_zone_changed(self):
+        """a plan made in UTC run in another zone, or a cursor fetched after SET TimeZone: an ERROR"""
+        mx.query(self.c, "PREPARE agg_days AS SELECT date_trunc('day', published_at), count(*) "
+                         "FROM agg_big WHERE word_count = 9 GROUP BY 1 ORDER BY 1")
+        try:
+            first = mx.query(self.c, "EXECUTE agg_days")
+            for zone in ("Europe/London", "America/New_York"):
+                mx.query(self.c, "SET TimeZone = %s", (zone,))
+                err = mx.run_error(self.c, "EXECUTE agg_days")
+                mx.check_eq((err.sqlstate, err.message) if err else None,
+                            ("55000", 'date_trunc was sent to Mixpeek to truncate in UTC, but the time zone '
+                             'is now "%s"' % zone), zone)
+                mx.check(err is not None and "mixpeek.aggregate_pushdown" in (err.hint or ""), "hint", err)
+            mx.query(self.c, "SET TimeZone = 'UTC'")
+            mx.check_eq(mx.query(self.c, "EXECUTE agg_days"), first, "back in UTC")
+        finally:
+            mx.query(self.c, "DEALLOCATE agg_days")
+        c = mx.connect(autocommit=False, options="-c mixpeek.aggregate_pushdown=on -c TimeZone=UTC")
+        mx.query(c, "DECLARE agg_tz CURSOR FOR SELECT date_trunc('month', published_at), count(*) "
+                    "FROM agg_big WHERE category = 'tech' GROUP BY 1")
+        mx.check_eq(len(mx.query(c, "FETCH 2 FROM agg_tz")), 2, "two groups fetched in UTC")
+        mx.query(c, "SET TimeZone = 'America/New_York'")
+        err = mx.run_error(c, "FETCH 1 FROM agg_tz")
+        mx.check_eq(err.sqlstate if err else None, "55000", "a cursor fetched in another zone")
+        c.rollback()
         c.close()
 
 
