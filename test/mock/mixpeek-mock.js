@@ -1587,6 +1587,41 @@ async function getDocument(ctx, seg, docId) {
   return send(ctx, 200, renderDoc(col, i, urls, vectors, null), {}, plain ? { cacheKey: col.id + '\n' + i } : undefined);
 }
 
+/*
+ * The positions, in collection order, of the documents an id list names,
+ * when the filter is one (an "in" on document_id, compared with case, alone
+ * or as a member of the top AND): the API finds documents by id through its
+ * index (document_id is always indexed), so such a lookup costs the server
+ * what it serves, not a read of the collection.  null otherwise.  The whole
+ * filter is still applied to these documents.
+ */
+function idCandidates(col, filters) {
+  if (!isPlainObject(filters) || filters.case_sensitive !== true) return null;
+  const members = Array.isArray(filters.AND) ? filters.AND : [];
+  const cond = members.find((m) => isPlainObject(m) && isCondition(m) && m.field === 'document_id'
+    && m.operator === 'in' && Array.isArray(m.value));
+  if (!cond) return null;
+  if (!col.idIndex) {
+    col.idIndex = new Map();
+    for (let k = 0; k < col.size; k++) {
+      const id = col.docAt(k).document_id;
+      if (typeof id === 'string' && !col.idIndex.has(id)) col.idIndex.set(id, k);
+    }
+  }
+  const found = new Set();
+  for (const id of cond.value) if (typeof id === 'string' && col.idIndex.has(id)) found.add(col.idIndex.get(id));
+  return [...found].sort((a, b) => a - b);
+}
+
+/* The positions a list query reads from pos on: all, or an id list's. */
+function* positionsFrom(cand, pos, N) {
+  if (cand === null) {
+    for (let k = pos; k < N; k++) yield k;
+    return;
+  }
+  for (const k of cand) if (k >= pos) yield k;
+}
+
 async function listDocuments(ctx, seg) {
   const target = resolveCollection(ctx, seg);
   const limit = queryLimit(ctx.query);
@@ -1631,12 +1666,14 @@ async function listDocuments(ctx, seg) {
     served = Number.isInteger(c.r) ? c.r : 0;
   }
   const order = keys.length ? sortedOrder(col, keys) : null;
+  const cand = order ? null : idCandidates(col, body.filters);
   const N = col.size;
   const results = [];
   if (cursorIn === undefined && offsetIn > 0) {
     // an offset counts matches, so a filtered offset page walks the order
     pos = N;
-    for (let k = 0, seen = 0; k < N; k++) {
+    let seen = 0;
+    for (const k of positionsFrom(cand, 0, N)) {
       if (pred === TRUE || pred(col.docAt(order ? order[k] : k))) {
         if (seen++ === offsetIn) { pos = k; break; }
       }
@@ -1645,16 +1682,13 @@ async function listDocuments(ctx, seg) {
     served = offsetIn;		/* the cap counts the pages before it too */
   }
   const room = pageRoom(limit, served);
-  let i = pos;
-  for (; i < N && results.length < room; i++) {
-    const idx = order ? order[i] : i;
-    if (pred === TRUE || pred(col.docAt(idx))) results.push(idx);
-  }
   let next = -1;
-  if (config.result_cap !== null && served + results.length >= config.result_cap) next = -1;	/* the cap ends the query */
-  else if (pred === TRUE) next = i < N ? i : -1;
-  else {
-    for (; i < N; i++) if (pred(col.docAt(order ? order[i] : i))) { next = i; break; }
+  const capped = () => config.result_cap !== null && served + results.length >= config.result_cap;
+  for (const k of positionsFrom(cand, pos, N)) {
+    const idx = order ? order[k] : k;
+    if (pred !== TRUE && !pred(col.docAt(idx))) continue;
+    if (results.length < room && !capped()) results.push(idx);
+    else { next = capped() ? -1 : k; break; }	/* the cap ends the query */
   }
   let total;
   if (pred === TRUE) total = N;
@@ -1663,7 +1697,7 @@ async function listDocuments(ctx, seg) {
     total = countCache.get(ck);
     if (total === undefined) {
       total = 0;
-      for (let k = 0; k < N; k++) if (pred(col.docAt(k))) total++;
+      for (const k of positionsFrom(cand, 0, N)) if (pred(col.docAt(k))) total++;
       if (countCache.size > 256) countCache.clear();
       countCache.set(ck, total);
     }
