@@ -35,6 +35,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "common/int.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_opfamily.h"
@@ -55,6 +56,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/pg_locale.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -79,6 +81,8 @@ enum MxUpperPrivate
 	UP_ALIASES,					/* per output column: its alias */
 	UP_GROUPED,					/* per output column: 1 for a group key */
 	UP_NOGROUP,					/* no GROUP BY: one row even for none */
+	UP_MERGE,					/* NIL, or the answers' local merge
+								 * (MxUpperMerge) */
 	UP_EXPRS,					/* the path's only: the filters' values,
 								 * the plan's fdw_exprs */
 	UP_TLIST					/* the path's only: the grouping's output
@@ -115,7 +119,42 @@ typedef struct MxUpperBuild
 	List	   *grouped;
 	List	   *exprs;			/* the output columns */
 	int			ngroups;
+	MxColumn   *split;			/* the one column read from two locations */
+	int			loc;			/* the location of it this body groups on */
+	MxColumn   *distinct;		/* count(DISTINCT) counted locally */
+	List	   *kinds;			/* per aggregate sent: its MxMergeKind */
 } MxUpperBuild;
+
+/*
+ * How the answers' rows merge into one per group key when a grouping is
+ * merged locally: the requests' groups can share a key (the same day in
+ * flat and in nested documents), or several of them make one group (the
+ * values of a count(DISTINCT) counted locally).
+ */
+typedef enum MxMergeKind
+{
+	MX_MERGE_KEY,				/* a group key: part of the merged key */
+	MX_MERGE_SUM,				/* count: added up */
+	MX_MERGE_MIN,
+	MX_MERGE_MAX,
+	MX_MERGE_DISTINCT			/* the distinct non-null values of "d1" */
+} MxMergeKind;
+
+/* The slots of UP_MERGE. */
+enum MxUpperMerge
+{
+	UM_KINDS,					/* per output column: its MxMergeKind */
+	UM_NESTED_BODY,				/* the body grouping on the nested location,
+								 * "" when one request is enough */
+	UM_FLAT_FIELD				/* the flat location that partitions the
+								 * documents between the two requests */
+};
+
+/* The group alias of a count(DISTINCT) argument counted locally. */
+#define DISTINCT_ALIAS "d1"
+
+/* agg_function's name of a count(DISTINCT) counted locally. */
+#define LOCAL_DISTINCT "local_distinct"
 
 /* The column a Var is, if every use of it is exact (see the header). */
 static MxColumn *
@@ -131,11 +170,57 @@ single_column(MxUpperBuild *b, Node *node)
 		var->varattno <= 0 || var->varattno > b->rel->natts)
 		return NULL;
 	col = &b->rel->columns[var->varattno - 1];
-	if (col->name == NULL || col->whole_document || col->nlocations != 1 ||
+	if (col->name == NULL || col->whole_document ||
+		(col->nlocations != 1 && col != b->split) ||
 		!col->locations[0].remote_ok ||
 		col->locations[0].blob_urls != MX_BLOB_URLS_NONE)
 		return NULL;
 	return col;
+}
+
+/*
+ * The field a body sends for a column: a column with two locations (see
+ * find_split) groups on the flat one in the first request, on the nested
+ * one in the second.
+ */
+static const char *
+column_field(MxUpperBuild *b, MxColumn *col)
+{
+	return col->locations[col == b->split ? b->loc : 0].dotted;
+}
+
+/*
+ * The one standard column with two locations that the grouping reads, if
+ * any: its documents are split in two requests by the presence of the
+ * flat location (see split_filter), each grouping on one location.  Two
+ * such columns would need both partitions to agree, which nothing in the
+ * API promises, so a query reading two of them is not sent.
+ */
+static bool
+find_split(MxUpperBuild *b, List *exprs)
+{
+	ListCell   *lc;
+
+	foreach(lc, pull_var_clause((Node *) exprs, PVC_RECURSE_AGGREGATES |
+								PVC_RECURSE_PLACEHOLDERS))
+	{
+		Var		   *var = lfirst(lc);
+		MxColumn   *col;
+
+		if (!IsA(var, Var) || var->varno != b->relid ||
+			var->varlevelsup != 0 || var->varattno <= 0 ||
+			var->varattno > b->rel->natts)
+			continue;
+		col = &b->rel->columns[var->varattno - 1];
+		if (col->name == NULL || col->whole_document || col->nlocations != 2 ||
+			!col->locations[1].remote_ok ||
+			col->locations[1].blob_urls != MX_BLOB_URLS_NONE)
+			continue;
+		if (b->split != NULL && b->split != col)
+			return false;
+		b->split = col;
+	}
+	return true;
 }
 
 static bool
@@ -223,10 +308,33 @@ add_group_key(MxUpperBuild *b, Expr *expr)
 	alias = psprintf("g%d", ++b->ngroups);
 	append_sep(&b->group_by);
 	appendStringInfoString(&b->group_by, "{\"field\":");
-	escape_json(&b->group_by, col->locations[0].dotted);
+	escape_json(&b->group_by, column_field(b, col));
 	appendStringInfo(&b->group_by, ",\"alias\":\"%s\"}", alias);
 	add_column(b, expr, alias, true);
 	return true;
+}
+
+/*
+ * count(DISTINCT col): the API's count_distinct when col is never null in
+ * one request (it counts a missing value as one more); else col becomes a
+ * group key and the scan counts its non-null values (LOCAL_DISTINCT).
+ * Such a grouping's groups are values, not documents, so the count is
+ * then the only aggregate (checked once all are known).
+ */
+static const char *
+distinct_function(MxUpperBuild *b, Aggref *agg, MxColumn *col)
+{
+	/* distinct as the API's equality: bytes for text */
+	if (!exact_type(col->typid, false) ||
+		(OidIsValid(agg->inputcollid) &&
+		 !get_collation_isdeterministic(agg->inputcollid)))
+		return NULL;
+	if (b->split == NULL && never_null(b, col))
+		return "count_distinct";
+	if (b->distinct != NULL)
+		return NULL;
+	b->distinct = col;
+	return LOCAL_DISTINCT;
 }
 
 /* The API function of an aggregate, or NULL when it cannot be sent. */
@@ -245,18 +353,15 @@ agg_function(MxUpperBuild *b, Aggref *agg, MxColumn **col)
 	if (list_length(agg->args) != 1)
 		return NULL;
 	*col = single_column(b, (Node *) ((TargetEntry *) linitial(agg->args))->expr);
+	if (*col != NULL && fn == F_COUNT_ANY && agg->aggdistinct != NIL)
+		return distinct_function(b, agg, *col);
 	if (*col == NULL || !never_null(b, *col))
 		return NULL;
 	if (fn == F_COUNT_ANY)
 	{
 		if (agg->aggdistinct == NIL)
 			return "count";
-		/* distinct as the API's equality: bytes for text */
-		if (!exact_type((*col)->typid, false) ||
-			(OidIsValid(agg->inputcollid) &&
-			 !get_collation_isdeterministic(agg->inputcollid)))
-			return NULL;
-		return "count_distinct";
+		return NULL;
 	}
 	if (agg->aggdistinct != NIL)
 		return NULL;
@@ -285,6 +390,29 @@ sent_alias(MxUpperBuild *b, Aggref *agg)
 	return NULL;
 }
 
+/* How the answers' values of an aggregate merge (MxMergeKind). */
+static int
+merge_kind(const char *fn)
+{
+	if (strcmp(fn, "min") == 0)
+		return MX_MERGE_MIN;
+	if (strcmp(fn, "max") == 0)
+		return MX_MERGE_MAX;
+	if (strcmp(fn, LOCAL_DISTINCT) == 0)
+		return MX_MERGE_DISTINCT;
+	return MX_MERGE_SUM;
+}
+
+/* The argument of a count(DISTINCT) counted locally, as the last key. */
+static void
+add_distinct_key(MxUpperBuild *b, MxColumn *col)
+{
+	append_sep(&b->group_by);
+	appendStringInfoString(&b->group_by, "{\"field\":");
+	escape_json(&b->group_by, column_field(b, col));
+	appendStringInfoString(&b->group_by, ",\"alias\":\"" DISTINCT_ALIAS "\"}");
+}
+
 /* Send an aggregate (once however often it is used); its alias or NULL. */
 static char *
 add_aggregate(MxUpperBuild *b, Aggref *agg)
@@ -300,6 +428,12 @@ add_aggregate(MxUpperBuild *b, Aggref *agg)
 		return NULL;
 	b->aggrefs = lappend(b->aggrefs, agg);
 	alias = psprintf("a%d", list_length(b->aggrefs));
+	b->kinds = lappend_int(b->kinds, merge_kind(fn));
+	if (strcmp(fn, LOCAL_DISTINCT) == 0)
+	{
+		add_distinct_key(b, col);
+		return alias;
+	}
 	append_sep(&b->aggs);
 	appendStringInfo(&b->aggs, "{\"function\":\"%s\",\"alias\":\"%s\"",
 					 fn, alias);
@@ -307,7 +441,7 @@ add_aggregate(MxUpperBuild *b, Aggref *agg)
 	{
 		appendStringInfoString(&b->aggs, strcmp(fn, "count_distinct") == 0
 							   ? ",\"distinct_field\":" : ",\"field\":");
-		escape_json(&b->aggs, col->locations[0].dotted);
+		escape_json(&b->aggs, column_field(b, col));
 	}
 	appendStringInfoChar(&b->aggs, '}');
 	return alias;
@@ -481,26 +615,84 @@ groupable(PlannerInfo *root, RelOptInfo *input_rel, GroupPathExtraData *extra)
 	return !mx_is_retriever_table(rte->relid);
 }
 
+/*
+ * The body's group_by, aggregations and having.  Without GROUP BY the
+ * documents group on collection_id (one group), or on the argument of a
+ * count(DISTINCT) counted locally.
+ */
+static char *
+body_head(MxUpperBuild *b, bool nogroup)
+{
+	StringInfoData body;
+
+	initStringInfo(&body);
+	appendStringInfo(&body, "\"group_by\":[%s],\"aggregations\":[%s]",
+					 nogroup && b->distinct == NULL
+					 ? "{\"field\":\"collection_id\",\"alias\":\"g0\"}"
+					 : b->group_by.data, b->aggs.data);
+	if (b->having.len > 0)
+		appendStringInfo(&body, ",\"having\":[%s]", b->having.data);
+	return body.data;
+}
+
+/*
+ * The UP_MERGE slot (enum MxUpperMerge) of a grouping merged locally, or
+ * NIL; nested is the grouping built on the nested location of the split
+ * column, or NULL.
+ */
+static List *
+merge_private(MxUpperBuild *b, MxUpperBuild *nested, bool nogroup)
+{
+	List	   *kinds = NIL;
+	ListCell   *la,
+			   *lg;
+
+	if (b->split == NULL && b->distinct == NULL)
+		return NIL;
+	forboth(la, b->aliases, lg, b->grouped)
+	{
+		/* an aggregate's alias is "a<n>", n its position in b->aggrefs */
+		kinds = lappend_int(kinds, lfirst_int(lg) ? MX_MERGE_KEY :
+							list_nth_int(b->kinds,
+										 atoi(strVal(lfirst(la)) + 1) - 1));
+	}
+	return list_make3(kinds,
+					  makeString(nested ? body_head(nested, nogroup) : ""),
+					  makeString(b->split ? b->split->locations[0].dotted : ""));
+}
+
 /* The fdw_private of a path that sends the grouping (enum MxUpperPrivate). */
 static List *
 upper_private(MxUpperBuild *b, bool nogroup, List *fdw_exprs)
 {
-	StringInfoData body;
 	List	   *priv;
 
-	initStringInfo(&body);
-	appendStringInfo(&body, "\"group_by\":[%s],\"aggregations\":[%s]",
-					 nogroup ? "{\"field\":\"collection_id\",\"alias\":\"g0\"}"
-					 : b->group_by.data, b->aggs.data);
-	if (b->having.len > 0)
-		appendStringInfo(&body, ",\"having\":[%s]", b->having.data);
 	priv = list_make5(makeInteger((int) b->table), makeInteger((int) b->relid),
-					  mx_spec_to_list(b->spec), makeString(body.data),
-					  b->aliases);
+					  mx_spec_to_list(b->spec),
+					  makeString(body_head(b, nogroup)), b->aliases);
 	priv = lappend(priv, b->grouped);
 	priv = lappend(priv, makeInteger(nogroup));
+	priv = lappend(priv, NIL);	/* UP_MERGE, set by grouping_paths */
 	priv = lappend(priv, fdw_exprs);
 	return lappend(priv, b->exprs);
+}
+
+/*
+ * Can the answers of a grouping merged locally (split in two requests, or
+ * with a count(DISTINCT) counted locally) be merged?  A HAVING would be
+ * applied to each answer's part of a group, not to the group: not sent.
+ * A count(DISTINCT) counted locally groups on its argument, which leaves
+ * out the documents without one: no other aggregate can be computed from
+ * those groups.
+ */
+static bool
+mergeable(MxUpperBuild *b, List *having)
+{
+	if (b->split == NULL && b->distinct == NULL)
+		return true;
+	if (having != NIL)
+		return false;
+	return b->distinct == NULL || list_length(b->aggrefs) == 1;
 }
 
 /*
@@ -510,7 +702,7 @@ upper_private(MxUpperBuild *b, bool nogroup, List *fdw_exprs)
 static bool
 build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 			   RelOptInfo *output_rel, GroupPathExtraData *extra,
-			   MxUpperBuild *b, List **fdw_exprs)
+			   MxUpperBuild *b, List **fdw_exprs, int loc)
 {
 	Oid			relid = planner_rt_fetch(input_rel->relid, root)->relid;
 	Relation	relation = table_open(relid, NoLock);
@@ -526,6 +718,9 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 	initStringInfo(&b->group_by);
 	initStringInfo(&b->aggs);
 	initStringInfo(&b->having);
+	b->loc = loc;
+	if (!find_split(b, output_rel->reltarget->exprs))
+		return false;
 
 	b->spec = exact_filters(root, input_rel, b, fdw_exprs);
 	if (b->spec == NULL || b->rel->collection == NULL ||
@@ -544,18 +739,32 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 	 */
 	if (having != NIL && root->parse->groupClause == NIL)
 		return false;
+	if (!mergeable(b, having))
+		return false;
 	/* the API needs an aggregation: a GROUP BY alone asks for a count */
-	if (b->aggrefs == NIL)
+	if (b->aggs.len == 0)
 		appendStringInfoString(&b->aggs, "{\"function\":\"count\",\"alias\":\"a0\"}");
 	return true;
 }
 
-/* A path of an upper relation: all its rows arrive in one answer. */
+/* The requests a grouping makes: two when split between locations. */
+static int
+upper_requests(List *priv)
+{
+	List	   *merge = list_nth(priv, UP_MERGE);
+
+	return merge != NIL && strVal(list_nth(merge, UM_NESTED_BODY))[0] != '\0'
+		? 2 : 1;
+}
+
+/* A path of an upper relation: all its rows arrive in one or two answers. */
 static void
 add_upper_path(PlannerInfo *root, RelOptInfo *rel, PathTarget *target,
 			   double rows, List *pathkeys, MxUpperState *state)
 {
-	Cost		cost = MX_COST_AGGREGATE_REQUEST + rows * cpu_tuple_cost;
+	Cost		cost = MX_COST_AGGREGATE_REQUEST +
+		MX_COST_AGGREGATE_SPLIT * (upper_requests(state->priv) - 1) +
+		rows * cpu_tuple_cost;
 
 	state->sent = true;
 	state->rows = rows;
@@ -581,12 +790,20 @@ grouping_paths(PlannerInfo *root, RelOptInfo *input_rel,
 			   MxUpperState *state)
 {
 	MxUpperBuild b;
+	MxUpperBuild nested;
 	List	   *fdw_exprs = NIL;
+	List	   *unused = NIL;
 	bool		nogroup = root->parse->groupClause == NIL;
 	double		rows;
 
 	if (!groupable(root, input_rel, extra) ||
-		!build_grouping(root, input_rel, grouped_rel, extra, &b, &fdw_exprs))
+		!build_grouping(root, input_rel, grouped_rel, extra, &b, &fdw_exprs,
+						0))
+		return;
+	/* the same grouping on the other location, for the second request */
+	if (b.split != NULL &&
+		!build_grouping(root, input_rel, grouped_rel, extra, &nested, &unused,
+						1))
 		return;
 	rows = nogroup ? 1 :
 		estimate_num_groups(root,
@@ -594,6 +811,8 @@ grouping_paths(PlannerInfo *root, RelOptInfo *input_rel,
 													extra->targetList),
 							input_rel->rows, NULL, NULL);
 	state->priv = upper_private(&b, nogroup, fdw_exprs);
+	list_nth_cell(state->priv, UP_MERGE)->ptr_value =
+		merge_private(&b, b.split ? &nested : NULL, nogroup);
 	add_upper_path(root, grouped_rel, grouped_rel->reltarget, rows, NIL,
 				   state);
 }
@@ -660,6 +879,9 @@ sent_below(RelOptInfo *rel)
 	MxUpperState *state = rel->fdw_private;
 
 	if (rel->reloptkind != RELOPT_UPPER_REL || state == NULL || !state->sent)
+		return NULL;
+	/* the groups of answers merged locally are sorted and cut locally */
+	if (list_nth(state->priv, UP_MERGE) != NIL)
 		return NULL;
 	return state;
 }
@@ -792,6 +1014,10 @@ typedef struct MxUpperScan
 	JsonbContainer *results;	/* NULL: no group */
 	int			nresults;
 	int			next;
+	List	   *kinds;			/* answers merged locally: UM_KINDS, else NIL */
+	const char *nested_head;	/* the second request's body_head, or NULL */
+	const char *flat_field;		/* ... and the field that splits them */
+	JsonbValue ***merged;		/* per merged group, per output column */
 } MxUpperScan;
 
 /* The role whose user mapping the requests use. */
@@ -807,6 +1033,20 @@ upper_user(ForeignScan *plan, EState *estate)
 
 	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 #endif
+}
+
+/* What the UP_MERGE slot says of the answers' merge (enum MxUpperMerge). */
+static void
+begin_merge(MxUpperScan *s, List *merge)
+{
+	if (merge == NIL)
+		return;
+	s->kinds = list_nth(merge, UM_KINDS);
+	if (strVal(list_nth(merge, UM_NESTED_BODY))[0] != '\0')
+	{
+		s->nested_head = strVal(list_nth(merge, UM_NESTED_BODY));
+		s->flat_field = strVal(list_nth(merge, UM_FLAT_FIELD));
+	}
 }
 
 /*
@@ -830,6 +1070,7 @@ mx_upper_begin(ForeignScanState *node, int eflags)
 	s->aliases = list_nth(plan->fdw_private, UP_ALIASES);
 	s->grouped = list_nth(plan->fdw_private, UP_GROUPED);
 	s->nogroup = intVal(list_nth(plan->fdw_private, UP_NOGROUP)) != 0;
+	begin_merge(s, list_nth(plan->fdw_private, UP_MERGE));
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -842,9 +1083,40 @@ mx_upper_begin(ForeignScanState *node, int eflags)
 								   ALLOCSET_DEFAULT_SIZES);
 }
 
-/* The request body, with the filters' values (or, for EXPLAIN, shown). */
+/*
+ * The filter that splits the documents between the two requests of a
+ * column with two locations, exactly as a scan reads it (the first
+ * location holding a value that is not null, else the second): the
+ * documents whose flat field is present and not null (part 0), and all
+ * the others (part 1, the same condition under NOT, so that whatever the
+ * API makes of exists and is_null the two parts never overlap and miss
+ * no document).
+ */
 static char *
-upper_body(MxUpperScan *s, const char **shown, bool *none)
+split_filter(const char *field, int part)
+{
+	StringInfoData f;
+
+	initStringInfo(&f);
+	if (part == 1)
+		appendStringInfoString(&f, "{\"NOT\":[");
+	appendStringInfoString(&f, "{\"AND\":[{\"field\":");
+	escape_json(&f, field);
+	appendStringInfoString(&f, ",\"operator\":\"exists\",\"value\":true},"
+						   "{\"NOT\":[{\"field\":");
+	escape_json(&f, field);
+	appendStringInfoString(&f, ",\"operator\":\"is_null\",\"value\":true}]}]}");
+	if (part == 1)
+		appendStringInfoString(&f, "]}");
+	return f.data;
+}
+
+/*
+ * The body of request k (0, or 1 for the second of a split grouping),
+ * with the filters' values (or, for EXPLAIN, shown).
+ */
+static char *
+upper_body(MxUpperScan *s, const char **shown, bool *none, int k)
 {
 	char	   *filters,
 			   *sort,
@@ -857,7 +1129,11 @@ upper_body(MxUpperScan *s, const char **shown, bool *none)
 	mx_explain_parts(s->rel, s->spec, s->values, s->isnull, s->types, shown,
 					 &filters, &sort, &select);
 	initStringInfo(&body);
-	appendStringInfo(&body, "{%s", s->body_head);
+	appendStringInfo(&body, "{%s", k == 1 ? s->nested_head : s->body_head);
+	if (s->flat_field != NULL)
+		filters = filters == NULL ? split_filter(s->flat_field, k)
+			: psprintf("{\"AND\":[%s,%s]}", filters,
+					   split_filter(s->flat_field, k));
 	if (filters != NULL)
 		appendStringInfo(&body, ",\"filters\":%s", filters);
 	appendStringInfoChar(&body, '}');
@@ -906,6 +1182,32 @@ check_refusal(MxHttpRequest *req)
 			 errhint("Set mixpeek.aggregate_pushdown to \"off\" to aggregate the documents locally.")));
 }
 
+/*
+ * The results of the answer to s->req, after the errors of a refusal, an
+ * answer that is not one, or one that does not hold every group it counts
+ * (never silently partial).
+ */
+static JsonbContainer *
+answer_results(MxUpperScan *s, int *n)
+{
+	Jsonb	   *answer;
+	JsonbValue *v;
+	JsonbContainer *results;
+
+	check_refusal(s->req);
+	answer = mx_api_object_result(s->req);
+	v = member_of(s, &answer->root, "results", jbvBinary);
+	if (!JsonContainerIsArray(v->val.binary.data))
+		mx_api_report_unexpected(s->req, "The aggregate answer's \"results\" is not an array.");
+	results = v->val.binary.data;
+	*n = JsonContainerSize(results);
+	v = member_of(s, &answer->root, "total_groups", jbvNumeric);
+	if (DatumGetInt64(DirectFunctionCall1(numeric_int8,
+										  NumericGetDatum(v->val.numeric))) != *n)
+		mx_api_report_unexpected(s->req, "The aggregate answer does not hold every group it counts.");
+	return results;
+}
+
 /* Send the aggregate request and keep its results. */
 static void
 fetch_groups(ForeignScanState *node, MxUpperScan *s)
@@ -914,11 +1216,9 @@ fetch_groups(ForeignScanState *node, MxUpperScan *s)
 	bool		none;
 	char	   *body;
 	MxBatch    *batch;
-	Jsonb	   *answer;
-	JsonbValue *v;
 
 	mx_scan_evaluate(node, s->expr_states, s->values, s->isnull);
-	body = upper_body(s, NULL, &none);
+	body = upper_body(s, NULL, &none, 0);
 	s->fetched = true;
 	s->results = NULL;
 	s->nresults = 0;
@@ -930,18 +1230,8 @@ fetch_groups(ForeignScanState *node, MxUpperScan *s)
 		s->req = mx_api_aggregate(s->target, s->rel->collection, body);
 		mx_batch_add(batch, s->req);
 		s->req = mx_batch_next(batch);
-		check_refusal(s->req);
-		answer = mx_api_object_result(s->req);
-		v = member_of(s, &answer->root, "results", jbvBinary);
-		if (!JsonContainerIsArray(v->val.binary.data))
-			mx_api_report_unexpected(s->req, "The aggregate answer's \"results\" is not an array.");
-		s->results = v->val.binary.data;
-		s->nresults = JsonContainerSize(s->results);
-		v = member_of(s, &answer->root, "total_groups", jbvNumeric);
-		/* never silently partial: every group the API counted, or none */
-		if (DatumGetInt64(DirectFunctionCall1(numeric_int8,
-											  NumericGetDatum(v->val.numeric))) != s->nresults ||
-			(s->nogroup && s->nresults > 1))
+		s->results = answer_results(s, &s->nresults);
+		if (s->nogroup && s->nresults > 1)
 			mx_api_report_unexpected(s->req, "The aggregate answer does not hold every group it counts.");
 		mx_api_batch_drop(&s->batch_cxt);
 	}
@@ -1028,6 +1318,295 @@ store_empty(TupleTableSlot *slot)
 	}
 }
 
+/* One group of an answer to be merged with the others of its key. */
+typedef struct MxMergeRow
+{
+	char	   *key;			/* its group keys, canonical */
+	int			keylen;
+	char	   *dkey;			/* its DISTINCT_ALIAS value, canonical; NULL
+								 * when null or none */
+	int			dkeylen;
+	JsonbValue **values;		/* per output column (NULL: a distinct count) */
+} MxMergeRow;
+
+typedef struct MxMergeRows
+{
+	MxMergeRow *rows;
+	int			n;
+	int			size;
+} MxMergeRows;
+
+/*
+ * A group value as text that is equal for equal values only: the API
+ * groups by JSON type and value, which the length-prefixed strings and
+ * normalized numbers keep apart.
+ */
+static void
+append_canonical(MxUpperScan *s, StringInfo buf, JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			appendStringInfoChar(buf, 'z');
+			break;
+		case jbvString:
+			appendStringInfo(buf, "s%d:", v->val.string.len);
+			appendBinaryStringInfo(buf, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			appendStringInfo(buf, "n%s;", numeric_normalize(v->val.numeric));
+			break;
+		case jbvBool:
+			appendStringInfoChar(buf, v->val.boolean ? 't' : 'f');
+			break;
+		default:
+			mx_api_report_unexpected(s->req, "An aggregate group value is not a JSON scalar.");
+	}
+}
+
+static char *
+copy_bytes(StringInfo buf, int *len)
+{
+	char	   *copy = palloc(buf->len + 1);
+
+	memcpy(copy, buf->data, buf->len + 1);
+	*len = buf->len;
+	return copy;
+}
+
+/* The groups of one answer (s->req's), added to all. */
+static void
+collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *result = getIthJsonbValueFromContainer(results, i);
+		JsonbContainer *group,
+				   *metrics;
+		MxMergeRow *row;
+		ListCell   *la,
+				   *lk;
+		int			c = 0;
+
+		if (result == NULL || result->type != jbvBinary)
+			mx_api_report_unexpected(s->req, "An aggregate result is not an object.");
+		group = member_of(s, result->val.binary.data, "group", jbvBinary)->val.binary.data;
+		metrics = member_of(s, result->val.binary.data, "metrics", jbvBinary)->val.binary.data;
+		if (all->n == all->size)
+		{
+			all->size = Max(64, all->size * 2);
+			all->rows = all->rows == NULL ? palloc(all->size * sizeof(MxMergeRow))
+				: repalloc_huge(all->rows, all->size * sizeof(MxMergeRow));
+		}
+		row = &all->rows[all->n++];
+		memset(row, 0, sizeof(MxMergeRow));
+		row->values = palloc0(list_length(s->kinds) * sizeof(JsonbValue *));
+		resetStringInfo(&buf);
+		forboth(la, s->aliases, lk, s->kinds)
+		{
+			int			kind = lfirst_int(lk);
+			JsonbValue *v;
+
+			if (kind == MX_MERGE_DISTINCT)
+			{
+				v = member_of(s, group, DISTINCT_ALIAS, jbvNull);
+				/* a null group (a lenient API's) counts no value */
+				if (v->type != jbvNull && row->dkey == NULL)
+				{
+					StringInfoData d;
+
+					initStringInfo(&d);
+					append_canonical(s, &d, v);
+					row->dkey = copy_bytes(&d, &row->dkeylen);
+				}
+			}
+			else
+			{
+				v = member_of(s, kind == MX_MERGE_KEY ? group : metrics,
+							  strVal(lfirst(la)), jbvNull);
+				row->values[c] = v;
+				if (kind == MX_MERGE_KEY)
+					append_canonical(s, &buf, v);
+			}
+			c++;
+		}
+		row->key = copy_bytes(&buf, &row->keylen);
+	}
+}
+
+static int
+compare_bytes(const char *a, int alen, const char *b, int blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
+/* qsort order of merged rows: by key, then distinct value (none first). */
+static int
+compare_rows(const void *a, const void *b)
+{
+	const MxMergeRow *x = a;
+	const MxMergeRow *y = b;
+	int			c = compare_bytes(x->key, x->keylen, y->key, y->keylen);
+
+	if (c != 0)
+		return c;
+	if (x->dkey == NULL || y->dkey == NULL)
+		return (x->dkey != NULL) - (y->dkey != NULL);
+	return compare_bytes(x->dkey, x->dkeylen, y->dkey, y->dkeylen);
+}
+
+static JsonbValue *
+int_value(int64 n)
+{
+	JsonbValue *v = palloc(sizeof(JsonbValue));
+
+	v->type = jbvNumeric;
+	v->val.numeric = int64_to_numeric(n);
+	return v;
+}
+
+/* Does v come before best in min's order (numbers, or strings by bytes)? */
+static bool
+precedes(MxUpperScan *s, JsonbValue *v, JsonbValue *best)
+{
+	if (v->type == jbvNumeric && best->type == jbvNumeric)
+		return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+												 NumericGetDatum(v->val.numeric),
+												 NumericGetDatum(best->val.numeric))) < 0;
+	if (v->type == jbvString && best->type == jbvString)
+		return compare_bytes(v->val.string.val, v->val.string.len,
+							 best->val.string.val, best->val.string.len) < 0;
+	mx_api_report_unexpected(s->req, "The aggregate answers mix value types in one group.");
+}
+
+/* Column c of the group merged from rows[first .. last - 1]. */
+static JsonbValue *
+merge_value(MxUpperScan *s, MxMergeRow *rows, int first, int last, int c,
+			int kind)
+{
+	JsonbValue *best = NULL;
+	int64		total = 0;
+	int			r;
+
+	if (kind == MX_MERGE_KEY)
+		return rows[first].values[c];
+	for (r = first; r < last; r++)
+	{
+		JsonbValue *v = rows[r].values[c];
+
+		if (kind == MX_MERGE_DISTINCT)
+			total += rows[r].dkey != NULL &&
+				(r == first || compare_rows(&rows[r - 1], &rows[r]) != 0);
+		else if (kind == MX_MERGE_SUM)
+		{
+			if (v->type != jbvNumeric ||
+				pg_add_s64_overflow(total,
+									DatumGetInt64(DirectFunctionCall1(numeric_int8,
+																	  NumericGetDatum(v->val.numeric))),
+									&total))
+				mx_api_report_unexpected(s->req, "An aggregate count is not a number.");
+		}
+		else if (v->type != jbvNull &&
+				 (best == NULL || precedes(s, v, best) == (kind == MX_MERGE_MIN)))
+			best = v;
+	}
+	if (kind == MX_MERGE_MIN || kind == MX_MERGE_MAX)
+		return best != NULL ? best : rows[first].values[c];
+	return int_value(total);
+}
+
+/* One group per key from the rows of every answer, in s->merged. */
+static void
+merge_rows(MxUpperScan *s, MxMergeRows *all)
+{
+	int			ncols = list_length(s->kinds);
+	int			first = 0;
+
+	if (all->n > 1)
+		qsort(all->rows, all->n, sizeof(MxMergeRow), compare_rows);
+	s->merged = palloc(Max(all->n, 1) * sizeof(JsonbValue **));
+	while (first < all->n)
+	{
+		int			last = first + 1;
+		JsonbValue **out = palloc(ncols * sizeof(JsonbValue *));
+		ListCell   *lk;
+
+		while (last < all->n &&
+			   compare_bytes(all->rows[first].key, all->rows[first].keylen,
+							 all->rows[last].key, all->rows[last].keylen) == 0)
+			last++;
+		foreach(lk, s->kinds)
+			out[foreach_current_index(lk)] =
+				merge_value(s, all->rows, first, last,
+							foreach_current_index(lk), lfirst_int(lk));
+		s->merged[s->nresults++] = out;
+		first = last;
+	}
+}
+
+/*
+ * Send the requests of a grouping merged locally together (one batch)
+ * and merge their answers; any failure is an ERROR, never some groups.
+ */
+static void
+fetch_merged(ForeignScanState *node, MxUpperScan *s)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->cxt);
+	int			nrequests = s->nested_head != NULL ? 2 : 1;
+	MxMergeRows all = {0};
+	bool		none;
+	int			k;
+
+	mx_scan_evaluate(node, s->expr_states, s->values, s->isnull);
+	s->fetched = true;
+	s->merged = NULL;
+	s->nresults = 0;
+	s->next = 0;
+	(void) upper_body(s, NULL, &none, 0);
+	if (!none)
+	{
+		MxBatch    *batch = mx_api_batch_in(s->target, nrequests, &s->stats,
+											s->cxt, &s->batch_cxt);
+
+		for (k = 0; k < nrequests; k++)
+			mx_batch_add(batch,
+						 mx_api_aggregate(s->target, s->rel->collection,
+										  upper_body(s, NULL, &none, k)));
+		for (k = 0; k < nrequests; k++)
+		{
+			JsonbContainer *results;
+			int			n;
+
+			s->req = mx_batch_next(batch);
+			results = answer_results(s, &n);
+			collect_rows(s, results, n, &all);
+		}
+		mx_api_batch_drop(&s->batch_cxt);
+		merge_rows(s, &all);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Fill the slot from merged group k. */
+static void
+store_merged(MxUpperScan *s, TupleTableSlot *slot, int k)
+{
+	ErrorContextCallback errcb;
+	int			i;
+
+	mx_api_enter_request(&errcb, s->req);
+	for (i = 0; i < list_length(s->kinds); i++)
+		column_value(s->merged[k][i], TupleDescAttr(slot->tts_tupleDescriptor, i),
+					 &slot->tts_values[i], &slot->tts_isnull[i]);
+	error_context_stack = errcb.previous;
+}
+
 /*
  * mx_upper_iterate
  *		IterateForeignScan of an aggregate: the first call sends the
@@ -1040,7 +1619,9 @@ mx_upper_iterate(ForeignScanState *node)
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 	bool		empty_row;
 
-	if (!s->fetched)
+	if (!s->fetched && s->kinds != NIL)
+		fetch_merged(node, s);
+	else if (!s->fetched)
 		fetch_groups(node, s);
 	ExecClearTuple(slot);
 	empty_row = s->nogroup && s->nresults == 0 && s->next == 0;
@@ -1048,6 +1629,8 @@ mx_upper_iterate(ForeignScanState *node)
 		return slot;
 	if (empty_row)
 		store_empty(slot);
+	else if (s->merged != NULL)
+		store_merged(s, slot, s->next);
 	else
 		store_group(s, slot, s->next);
 	s->next++;
@@ -1096,7 +1679,14 @@ mx_upper_explain(ForeignScanState *node, ExplainState *es)
 							psprintf("POST %s",
 									 mx_api_aggregate_path(s->rel->collection)),
 							es);
-		ExplainPropertyText("Remote Body", upper_body(s, shown, &none), es);
+		ExplainPropertyText("Remote Body", upper_body(s, shown, &none, 0), es);
+		if (s->nested_head != NULL)
+			ExplainPropertyText("Remote Body 2", upper_body(s, shown, &none, 1),
+								es);
+		if (s->kinds != NIL)
+			ExplainPropertyText("Local Merge", s->nested_head != NULL
+								? "the groups of both answers by key"
+								: "the distinct values of the groups", es);
 	}
 	if (es->analyze)
 	{
