@@ -212,11 +212,11 @@
 #define MX_COST_AGGREGATE_REQUEST 90.0
 
 /*
- * The second aggregate request of a grouping split between a column's two
+ * Each further aggregate request of a grouping split between a column's
  * locations: sent alongside the first, its round trip overlaps the
  * first's.  The sum stays below MX_COST_REQUEST by more than the fuzz.
  */
-#define MX_COST_AGGREGATE_SPLIT 5.0
+#define MX_COST_AGGREGATE_SPLIT 3.0
 
 /* The largest LIMIT on groups sent as an aggregate request's "limit". */
 #define MX_AGGREGATE_LIMIT_MAX PG_INT32_MAX

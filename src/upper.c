@@ -120,7 +120,10 @@ typedef struct MxUpperBuild
 	List	   *exprs;			/* the output columns */
 	int			ngroups;
 	MxColumn   *split;			/* the one column read from two locations */
-	int			loc;			/* the location of it this body groups on */
+	int			loc;			/* the MxSplitPart this body groups */
+	int			null_key;		/* the output column of split as a group
+								 * key that may be null, or -1 */
+	bool		split_aggregated;	/* an aggregate reads split */
 	MxColumn   *distinct;		/* count(DISTINCT) counted locally */
 	List	   *kinds;			/* per aggregate sent: its MxMergeKind */
 } MxUpperBuild;
@@ -144,10 +147,25 @@ typedef enum MxMergeKind
 enum MxUpperMerge
 {
 	UM_KINDS,					/* per output column: its MxMergeKind */
-	UM_NESTED_BODY,				/* the body grouping on the nested location,
-								 * "" when one request is enough */
-	UM_FLAT_FIELD				/* the flat location that partitions the
-								 * documents between the two requests */
+	UM_HEADS,					/* the body_head of each request after the
+								 * first (split_filter says which documents
+								 * each one groups) */
+	UM_FIELDS,					/* the split column's flat and nested
+								 * locations, or NIL */
+	UM_NULL_KEY					/* the output column of the split column
+								 * as a group key that may be null, or -1 */
+};
+
+/*
+ * The requests of a split grouping, by the location they group on: the
+ * last one, for a split group key that may be null, groups the documents
+ * that have neither location.
+ */
+enum MxSplitPart
+{
+	SP_FLAT,
+	SP_NESTED,
+	SP_NEITHER
 };
 
 /* The group alias of a count(DISTINCT) argument counted locally. */
@@ -186,6 +204,7 @@ single_column(MxUpperBuild *b, Node *node)
 static const char *
 column_field(MxUpperBuild *b, MxColumn *col)
 {
+	Assert(col != b->split || b->loc != SP_NEITHER);
 	return col->locations[col == b->split ? b->loc : 0].dotted;
 }
 
@@ -300,12 +319,23 @@ add_group_key(MxUpperBuild *b, Expr *expr)
 	MxColumn   *col = single_column(b, (Node *) expr);
 	char	   *alias;
 
-	if (col == NULL || !exact_type(col->typid, false) || !never_null(b, col))
+	if (col == NULL || !exact_type(col->typid, false) ||
+		!(never_null(b, col) || col == b->split))
 		return false;
 	if (OidIsValid(col->collid) &&
 		!get_collation_isdeterministic(exprCollation((Node *) expr)))
 		return false;
 	alias = psprintf("g%d", ++b->ngroups);
+	if (col == b->split && !never_null(b, col))
+	{
+		/* its null group is the documents without it: a request of its own */
+		b->null_key = list_length(b->exprs);
+		if (b->loc == SP_NEITHER)
+		{
+			add_column(b, expr, alias, true);
+			return true;
+		}
+	}
 	append_sep(&b->group_by);
 	appendStringInfoString(&b->group_by, "{\"field\":");
 	escape_json(&b->group_by, column_field(b, col));
@@ -428,6 +458,7 @@ add_aggregate(MxUpperBuild *b, Aggref *agg)
 		return NULL;
 	b->aggrefs = lappend(b->aggrefs, agg);
 	alias = psprintf("a%d", list_length(b->aggrefs));
+	b->split_aggregated |= col != NULL && col == b->split;
 	b->kinds = lappend_int(b->kinds, merge_kind(fn));
 	if (strcmp(fn, LOCAL_DISTINCT) == 0)
 	{
@@ -627,7 +658,7 @@ body_head(MxUpperBuild *b, bool nogroup)
 
 	initStringInfo(&body);
 	appendStringInfo(&body, "\"group_by\":[%s],\"aggregations\":[%s]",
-					 nogroup && b->distinct == NULL
+					 b->group_by.len == 0
 					 ? "{\"field\":\"collection_id\",\"alias\":\"g0\"}"
 					 : b->group_by.data, b->aggs.data);
 	if (b->having.len > 0)
@@ -637,15 +668,18 @@ body_head(MxUpperBuild *b, bool nogroup)
 
 /*
  * The UP_MERGE slot (enum MxUpperMerge) of a grouping merged locally, or
- * NIL; nested is the grouping built on the nested location of the split
- * column, or NULL.
+ * NIL; parts are the groupings built for the requests after the first
+ * (enum MxSplitPart).
  */
 static List *
-merge_private(MxUpperBuild *b, MxUpperBuild *nested, bool nogroup)
+merge_private(MxUpperBuild *b, MxUpperBuild *parts, int nparts,
+			  bool nogroup)
 {
 	List	   *kinds = NIL;
+	List	   *heads = NIL;
 	ListCell   *la,
 			   *lg;
+	int			i;
 
 	if (b->split == NULL && b->distinct == NULL)
 		return NIL;
@@ -656,9 +690,13 @@ merge_private(MxUpperBuild *b, MxUpperBuild *nested, bool nogroup)
 							list_nth_int(b->kinds,
 										 atoi(strVal(lfirst(la)) + 1) - 1));
 	}
-	return list_make3(kinds,
-					  makeString(nested ? body_head(nested, nogroup) : ""),
-					  makeString(b->split ? b->split->locations[0].dotted : ""));
+	for (i = 0; i < nparts; i++)
+		heads = lappend(heads, makeString(body_head(&parts[i], nogroup)));
+	return list_make4(kinds, heads,
+					  b->split == NULL ? NIL :
+					  list_make2(makeString(b->split->locations[0].dotted),
+								 makeString(b->split->locations[1].dotted)),
+					  makeInteger(b->null_key));
 }
 
 /* The fdw_private of a path that sends the grouping (enum MxUpperPrivate). */
@@ -690,7 +728,8 @@ mergeable(MxUpperBuild *b, List *having)
 {
 	if (b->split == NULL && b->distinct == NULL)
 		return true;
-	if (having != NIL)
+	/* the documents without the split column have no value to aggregate */
+	if (having != NIL || (b->null_key >= 0 && b->split_aggregated))
 		return false;
 	return b->distinct == NULL || list_length(b->aggrefs) == 1;
 }
@@ -719,6 +758,7 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 	initStringInfo(&b->aggs);
 	initStringInfo(&b->having);
 	b->loc = loc;
+	b->null_key = -1;
 	if (!find_split(b, output_rel->reltarget->exprs))
 		return false;
 
@@ -747,14 +787,13 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 	return true;
 }
 
-/* The requests a grouping makes: two when split between locations. */
+/* The requests a grouping makes: two or three when split between locations. */
 static int
 upper_requests(List *priv)
 {
 	List	   *merge = list_nth(priv, UP_MERGE);
 
-	return merge != NIL && strVal(list_nth(merge, UM_NESTED_BODY))[0] != '\0'
-		? 2 : 1;
+	return merge == NIL ? 1 : 1 + list_length(list_nth(merge, UM_HEADS));
 }
 
 /* A path of an upper relation: all its rows arrive in one or two answers. */
@@ -790,21 +829,27 @@ grouping_paths(PlannerInfo *root, RelOptInfo *input_rel,
 			   MxUpperState *state)
 {
 	MxUpperBuild b;
-	MxUpperBuild nested;
+	MxUpperBuild parts[SP_NEITHER];
+	int			nparts = 0;
 	List	   *fdw_exprs = NIL;
 	List	   *unused = NIL;
 	bool		nogroup = root->parse->groupClause == NIL;
 	double		rows;
+	int			i;
 
 	if (!groupable(root, input_rel, extra) ||
 		!build_grouping(root, input_rel, grouped_rel, extra, &b, &fdw_exprs,
-						0))
+						SP_FLAT))
 		return;
-	/* the same grouping on the other location, for the second request */
-	if (b.split != NULL &&
-		!build_grouping(root, input_rel, grouped_rel, extra, &nested, &unused,
-						1))
-		return;
+	/* the same grouping on the other location, and on neither if need be */
+	if (b.split != NULL)
+		nparts = b.null_key >= 0 ? 2 : 1;
+	for (i = 0; i < nparts; i++)
+	{
+		if (!build_grouping(root, input_rel, grouped_rel, extra, &parts[i],
+							&unused, SP_NESTED + i))
+			return;
+	}
 	rows = nogroup ? 1 :
 		estimate_num_groups(root,
 							get_sortgrouplist_exprs(root->parse->groupClause,
@@ -812,7 +857,7 @@ grouping_paths(PlannerInfo *root, RelOptInfo *input_rel,
 							input_rel->rows, NULL, NULL);
 	state->priv = upper_private(&b, nogroup, fdw_exprs);
 	list_nth_cell(state->priv, UP_MERGE)->ptr_value =
-		merge_private(&b, b.split ? &nested : NULL, nogroup);
+		merge_private(&b, parts, nparts, nogroup);
 	add_upper_path(root, grouped_rel, grouped_rel->reltarget, rows, NIL,
 				   state);
 }
@@ -1015,8 +1060,10 @@ typedef struct MxUpperScan
 	int			nresults;
 	int			next;
 	List	   *kinds;			/* answers merged locally: UM_KINDS, else NIL */
-	const char *nested_head;	/* the second request's body_head, or NULL */
-	const char *flat_field;		/* ... and the field that splits them */
+	List	   *heads;			/* UM_HEADS */
+	const char *flat_field;		/* the split column's locations, or NULL */
+	const char *nested_field;
+	int			null_key;		/* UM_NULL_KEY */
 	JsonbValue ***merged;		/* per merged group, per output column */
 } MxUpperScan;
 
@@ -1039,14 +1086,19 @@ upper_user(ForeignScan *plan, EState *estate)
 static void
 begin_merge(MxUpperScan *s, List *merge)
 {
+	List	   *fields;
+
 	if (merge == NIL)
 		return;
+	fields = list_nth(merge, UM_FIELDS);
 	s->kinds = list_nth(merge, UM_KINDS);
-	if (strVal(list_nth(merge, UM_NESTED_BODY))[0] != '\0')
+	s->heads = list_nth(merge, UM_HEADS);
+	if (fields != NIL)
 	{
-		s->nested_head = strVal(list_nth(merge, UM_NESTED_BODY));
-		s->flat_field = strVal(list_nth(merge, UM_FLAT_FIELD));
+		s->flat_field = strVal(linitial(fields));
+		s->nested_field = strVal(lsecond(fields));
 	}
+	s->null_key = intVal(list_nth(merge, UM_NULL_KEY));
 }
 
 /*
@@ -1083,32 +1135,45 @@ mx_upper_begin(ForeignScanState *node, int eflags)
 								   ALLOCSET_DEFAULT_SIZES);
 }
 
-/*
- * The filter that splits the documents between the two requests of a
- * column with two locations, exactly as a scan reads it (the first
- * location holding a value that is not null, else the second): the
- * documents whose flat field is present and not null (part 0), and all
- * the others (part 1, the same condition under NOT, so that whatever the
- * API makes of exists and is_null the two parts never overlap and miss
- * no document).
- */
+/* A filter keeping the documents where field is present and not null. */
 static char *
-split_filter(const char *field, int part)
+has_value(const char *field)
 {
 	StringInfoData f;
 
 	initStringInfo(&f);
-	if (part == 1)
-		appendStringInfoString(&f, "{\"NOT\":[");
 	appendStringInfoString(&f, "{\"AND\":[{\"field\":");
 	escape_json(&f, field);
 	appendStringInfoString(&f, ",\"operator\":\"exists\",\"value\":true},"
 						   "{\"NOT\":[{\"field\":");
 	escape_json(&f, field);
 	appendStringInfoString(&f, ",\"operator\":\"is_null\",\"value\":true}]}]}");
-	if (part == 1)
-		appendStringInfoString(&f, "]}");
 	return f.data;
+}
+
+/*
+ * The filter that gives request k of a split grouping its documents,
+ * exactly as a scan reads the column (its flat location holding a value
+ * that is not null, else its nested one, else null): SP_FLAT has a value
+ * in the flat location; SP_NESTED the others, with a value in the nested
+ * location when SP_NEITHER asks for the rest.  Each part is the negation
+ * of the ones before it, so that whatever the API makes of exists and
+ * is_null, the parts never overlap and miss no document.
+ */
+static char *
+split_filter(MxUpperScan *s, int k)
+{
+	char	   *flat = has_value(s->flat_field);
+
+	if (k == SP_FLAT)
+		return flat;
+	if (k == SP_NEITHER)
+		return psprintf("{\"NOT\":[%s,%s]}", flat,
+						has_value(s->nested_field));
+	if (s->null_key < 0)
+		return psprintf("{\"NOT\":[%s]}", flat);
+	return psprintf("{\"AND\":[{\"NOT\":[%s]},%s]}", flat,
+					has_value(s->nested_field));
 }
 
 /*
@@ -1129,11 +1194,11 @@ upper_body(MxUpperScan *s, const char **shown, bool *none, int k)
 	mx_explain_parts(s->rel, s->spec, s->values, s->isnull, s->types, shown,
 					 &filters, &sort, &select);
 	initStringInfo(&body);
-	appendStringInfo(&body, "{%s", k == 1 ? s->nested_head : s->body_head);
+	appendStringInfo(&body, "{%s",
+					 k == 0 ? s->body_head : strVal(list_nth(s->heads, k - 1)));
 	if (s->flat_field != NULL)
-		filters = filters == NULL ? split_filter(s->flat_field, k)
-			: psprintf("{\"AND\":[%s,%s]}", filters,
-					   split_filter(s->flat_field, k));
+		filters = filters == NULL ? split_filter(s, k)
+			: psprintf("{\"AND\":[%s,%s]}", filters, split_filter(s, k));
 	if (filters != NULL)
 		appendStringInfo(&body, ",\"filters\":%s", filters);
 	appendStringInfoChar(&body, '}');
@@ -1374,10 +1439,15 @@ copy_bytes(StringInfo buf, int *len)
 	return copy;
 }
 
-/* The groups of one answer (s->req's), added to all. */
+/*
+ * The groups of one answer (s->req's), added to all; neither: the answer
+ * for the documents without the split column, whose group key is null.
+ */
 static void
-collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all)
+collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
+			 bool neither)
 {
+	JsonbValue	null_value = {.type = jbvNull};
 	StringInfoData buf;
 	int			i;
 
@@ -1426,7 +1496,8 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all)
 			}
 			else
 			{
-				v = member_of(s, kind == MX_MERGE_KEY ? group : metrics,
+				v = neither && c == s->null_key ? &null_value :
+					member_of(s, kind == MX_MERGE_KEY ? group : metrics,
 							  strVal(lfirst(la)), jbvNull);
 				row->values[c] = v;
 				if (kind == MX_MERGE_KEY)
@@ -1558,7 +1629,7 @@ static void
 fetch_merged(ForeignScanState *node, MxUpperScan *s)
 {
 	MemoryContext old = MemoryContextSwitchTo(s->cxt);
-	int			nrequests = s->nested_head != NULL ? 2 : 1;
+	int			nrequests = 1 + list_length(s->heads);
 	MxMergeRows all = {0};
 	bool		none;
 	int			k;
@@ -1575,9 +1646,13 @@ fetch_merged(ForeignScanState *node, MxUpperScan *s)
 											s->cxt, &s->batch_cxt);
 
 		for (k = 0; k < nrequests; k++)
-			mx_batch_add(batch,
-						 mx_api_aggregate(s->target, s->rel->collection,
-										  upper_body(s, NULL, &none, k)));
+		{
+			MxHttpRequest *req = mx_api_aggregate(s->target, s->rel->collection,
+												  upper_body(s, NULL, &none, k));
+
+			req->arg = (void *) (intptr_t) k;
+			mx_batch_add(batch, req);
+		}
 		for (k = 0; k < nrequests; k++)
 		{
 			JsonbContainer *results;
@@ -1585,7 +1660,8 @@ fetch_merged(ForeignScanState *node, MxUpperScan *s)
 
 			s->req = mx_batch_next(batch);
 			results = answer_results(s, &n);
-			collect_rows(s, results, n, &all);
+			collect_rows(s, results, n, &all,
+						 s->req->arg == (void *) (intptr_t) SP_NEITHER);
 		}
 		mx_api_batch_drop(&s->batch_cxt);
 		merge_rows(s, &all);
@@ -1669,6 +1745,7 @@ mx_upper_explain(ForeignScanState *node, ExplainState *es)
 {
 	MxUpperScan *s = node->fdw_state;
 	bool		none;
+	int			k;
 
 	if (es->verbose)
 	{
@@ -1680,12 +1757,12 @@ mx_upper_explain(ForeignScanState *node, ExplainState *es)
 									 mx_api_aggregate_path(s->rel->collection)),
 							es);
 		ExplainPropertyText("Remote Body", upper_body(s, shown, &none, 0), es);
-		if (s->nested_head != NULL)
-			ExplainPropertyText("Remote Body 2", upper_body(s, shown, &none, 1),
-								es);
+		for (k = 1; k <= list_length(s->heads); k++)
+			ExplainPropertyText(psprintf("Remote Body %d", k + 1),
+								upper_body(s, shown, &none, k), es);
 		if (s->kinds != NIL)
-			ExplainPropertyText("Local Merge", s->nested_head != NULL
-								? "the groups of both answers by key"
+			ExplainPropertyText("Local Merge", s->heads != NIL
+								? "the groups of every answer by key"
 								: "the distinct values of the groups", es);
 	}
 	if (es->analyze)
