@@ -32,9 +32,9 @@
  *   Faults: on faultpage-<k>-<spec> collections the answer (over col_articles)
  *   comes through the fault vocabulary of the list pages (status-*, flaky-*):
  *   with k = 1 every aggregate request's; with k = 2 only that of a request
- *   grouping on a field under "_internal." (the nested part of a grouping
- *   split between a standard column's two locations), the others answer
- *   normally.
+ *   grouping or aggregating a field under "_internal." (the nested part of a
+ *   grouping split between a standard column's two locations), the others
+ *   answer normally.
  *   A split grouping partitions the documents with the filter operators
  *   exists and is_null, read as documents/list reads them (strict: exists
  *   true holds for a present null, is_null true only for an explicit null).
@@ -186,8 +186,9 @@ module.exports = function install(h) {
       return true;
     }
     const text = answer(target.col, body);
-    if (target.kind === 'faultpage' && target.k === 2 &&
-        !body.group_by.some((g) => typeof g.field === 'string' && g.field.startsWith('_internal.'))) {
+    const nested = (x) => typeof x === 'string' && x.startsWith('_internal.');
+    if (target.kind === 'faultpage' && target.k === 2 && !body.group_by.some((g) => nested(g.field)) &&
+        !body.aggregations.some((a) => nested(a.field) || nested(a.distinct_field))) {
       send(ctx, 200, text);
       return true;
     }

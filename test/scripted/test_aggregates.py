@@ -11,14 +11,23 @@
 - faults: a 500 and a 429 are retried; a 400 is an ERROR naming the
   request; mixpeek_stats counts aggregate_documents;
 - a correlated subquery and LATERAL send one request per outer row; the
-  request carries the key of the role the scan runs as (a view's owner).
+  request carries the key of the role the scan runs as (a view's owner);
+- standard columns with two locations (source_type, root_object_id: flat in
+  even documents of col_big, nested in odd ones) are split in a request per
+  location, and one more for a nullable group key's null group; a
+  count(DISTINCT) of a nullable column is counted from its groups: random
+  queries (differential), a flat key holding null, documents with neither
+  location, a collection of one shape, both filter readings, faults on one
+  of the requests, answers that disagree (TwoLocations).
 
 The test clusters run with mixpeek.aggregate_pushdown off (test/lib.sh);
 these sessions turn it on.
 """
+import json
 import os
 import random
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
@@ -29,7 +38,7 @@ TABLE = """CREATE FOREIGN TABLE {name} (document_id text, collection_id text,
   cluster_id text NOT NULL,
   label text OPTIONS (field 'taxonomy_topics_label') COLLATE "C" NOT NULL,
   author text OPTIONS (field 'metadata.author'), rating float8,
-  created_at timestamptz)
+  created_at timestamptz, source_type text, root_object_id text)
   SERVER mx_agg OPTIONS (collection '{collection}', page_size '1000')"""
 
 
@@ -128,6 +137,37 @@ class Aggregates(mx.TestCase):
             sent = {k: v for k, v in (agg[0]["body"] if agg else {}).items()
                     if k in ("sort_by", "sort_direction", "limit")}
             mx.check_eq(sent, body, "sort and limit sent for " + sql)
+
+    def test_01c_two_locations(self):
+        """random groupings over two-location columns and nullable count(DISTINCT) equal local ones"""
+        rnd = random.Random(int(os.environ.get("MX_SEED", "20261130")) + 3)
+        keys = ["category", "published", "label", "source_type"]
+        plain = ["count(*)", "min(word_count)", "max(label)", "count(word_count)",
+                 "count(*) * 2 + 1"]
+        distinct = ["count(DISTINCT root_object_id)", "count(DISTINCT source_type)",
+                    "count(DISTINCT author)", "count(DISTINCT category)",
+                    "count(DISTINCT root_object_id) + 1"]
+        wheres = ["", "category = 'tech'", "published", "word_count < 250",
+                  "word_count >= 990 AND category IN ('news', 'science')"]
+        for _ in range(24 if not mx.LONG else 120):
+            k = rnd.sample(keys, rnd.randint(0, 2))
+            a = [rnd.choice(distinct)] if rnd.random() < 0.5 else rnd.sample(plain, rnd.randint(1, 2))
+            w = rnd.choice(wheres)
+            sql = "SELECT %s FROM {t}%s%s ORDER BY %s" % (
+                ", ".join(k + a), " WHERE " + w if w else "",
+                " GROUP BY " + ", ".join(k) if k else "",
+                ", ".join(str(i + 1) for i in range(len(k) + len(a))))
+            if k and rnd.random() < 0.3:
+                sql += " LIMIT 3"
+            text = " ".join(k + a)
+            split = {c for c in ("source_type", "root_object_id") if c in text}
+            pushed = len(split) < 2 and not ("source_type" in k and "DISTINCT source_type" in text)
+            want_agg = 0
+            if pushed:
+                want_agg = 1 if not split else 3 if "source_type" in k else 2
+            got, want, nagg, nlist = self.run_pair(sql)
+            mx.check_eq(got, want, sql)
+            mx.check_eq((nagg, nlist == 0), (want_agg, pushed), "requests of " + sql)
 
     def test_02_not_pushed(self):
         """what is not exact falls back to a scan, with the same rows"""
@@ -304,6 +344,239 @@ class Aggregates(mx.TestCase):
         mx.check_eq(mx.scalar(self.c, "SELECT count(*) FROM agg_big WHERE category = 'tech'"), 25000,
                     "the session goes on")
         c.close()
+
+
+def api(method, path, body):
+    """A request to the mock's /v1 API, as a client of Mixpeek would send it."""
+    req = urllib.request.Request(mx.MOCK_URL + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": "Bearer sk_test_alpha",
+                                          "X-Namespace": "default"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+# (created with, then patched at the root with): lineage fields given at
+# creation go under _internal.lineage, patched ones stay at the root.
+SCRATCH_DOCS = [
+    ({"grp": "x", "n": 1, "source_object_id": "a", "root_object_id": "o1"}, None),
+    ({"grp": "x", "n": 2, "source_object_id": "b", "root_object_id": "o2"}, None),
+    # a flat key holding null: the scan reads the nested value
+    ({"grp": "y", "n": 3, "source_object_id": "a", "root_object_id": "o1"},
+     {"source_object_id": None, "root_object_id": None}),
+    # both locations: the flat one wins
+    ({"grp": "y", "n": 4, "source_object_id": "b", "root_object_id": "o4"},
+     {"source_object_id": "c", "root_object_id": "o5"}),
+    # neither location, once missing and once a flat null
+    ({"grp": "x", "n": 5}, None),
+    ({"grp": "y", "n": 6}, {"source_object_id": None, "root_object_id": None}),
+    # only the flat location
+    ({"grp": "x", "n": 7}, {"source_object_id": "a", "root_object_id": "o2"}),
+    ({"grp": "y", "n": 8, "source_object_id": "c", "root_object_id": "o8"}, None),
+]
+
+SCRATCH_TABLE = """CREATE FOREIGN TABLE {name} (document_id text, grp text NOT NULL,
+  n int NOT NULL, source_object_id text, root_object_id text)
+  SERVER mx_split OPTIONS (collection '{collection}')"""
+
+# queries over the scratch documents: their rows as a scan reads them, and
+# the aggregate requests they make
+SCRATCH_QUERIES = [
+    ("SELECT source_object_id, count(*), max(n) FROM {t} GROUP BY 1 ORDER BY 1 NULLS FIRST",
+     [(None, 2, 6), ("a", 3, 7), ("b", 1, 2), ("c", 2, 8)], 3),
+    ("SELECT count(DISTINCT root_object_id) FROM {t}", [(4,)], 2),
+    ("SELECT count(DISTINCT source_object_id) FROM {t}", [(3,)], 2),
+    ("SELECT grp, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
+     [("x", 2), ("y", 3)], 2),
+    ("SELECT grp, source_object_id, count(*), min(n) FROM {t} GROUP BY 1, 2 ORDER BY 1, 2",
+     [("x", "a", 2, 1), ("x", "b", 1, 2), ("x", None, 1, 5), ("y", "a", 1, 3), ("y", "c", 2, 4),
+      ("y", None, 1, 6)], 3),
+    ("SELECT source_object_id, count(DISTINCT grp) FROM {t} WHERE n > 1 GROUP BY 1 ORDER BY 1",
+     [("a", 2), ("b", 1), ("c", 1), (None, 2)], 3),
+    ("SELECT source_object_id, count(*) FROM {t} WHERE grp = 'nothing' GROUP BY 1", [], 3),
+    ("SELECT count(DISTINCT root_object_id) FROM {t} WHERE grp = 'nothing'", [(0,)], 2),
+]
+
+
+class TwoLocations(mx.TestCase):
+    """standard columns with two locations, and count(DISTINCT) of nullable columns"""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = mx.fdw_superuser()
+        mx.query(cls.c, "SET mixpeek.aggregate_pushdown = on")
+        mx.query(cls.c, "DROP SERVER IF EXISTS mx_split CASCADE")
+        mx.query(cls.c, "CREATE SERVER mx_split FOREIGN DATA WRAPPER mixpeek_fdw")
+        tag = "%d" % random.randrange(10 ** 9)
+        cls.mixed = "scratch-twoloc-" + tag
+        cls.nested = "scratch-twoloc-nested-" + tag
+        for doc, patch in SCRATCH_DOCS:
+            made = api("POST", "/v1/collections/%s/documents" % cls.mixed,
+                       dict(doc, collection_id=cls.mixed))
+            if patch is not None:
+                api("PATCH", "/v1/collections/%s/documents/%s" % (cls.mixed, made["document_id"]), patch)
+            api("POST", "/v1/collections/%s/documents" % cls.nested, dict(doc, collection_id=cls.nested))
+        mx.query(cls.c, SCRATCH_TABLE.format(name="split_mixed", collection=cls.mixed))
+        mx.query(cls.c, SCRATCH_TABLE.format(name="split_nested", collection=cls.nested))
+        for name, collection in [("split_flaky", "faultpage-2-flaky-500-1-split"),
+                                 ("split_down", "faultpage-2-status-500"),
+                                 ("split_articles", "col_articles")]:
+            mx.query(cls.c, "CREATE FOREIGN TABLE %s (document_id text, category text, "
+                     "root_object_id text, source_object_id text) SERVER mx_split "
+                     "OPTIONS (collection '%s')" % (name, collection))
+
+    @classmethod
+    def tearDownClass(cls):
+        mx.query(cls.c, "DROP SERVER IF EXISTS mx_split CASCADE")
+        mx.mock_config(semantics="strict")
+
+    def rows_and_requests(self, sql):
+        since = mx.mock_last_seq()
+        got = mx.query(self.c, sql)
+        agg, lists = aggregate_requests(since)
+        return got, agg, lists
+
+    def test_01_mixed_shapes(self):
+        """a flat key holding null, both locations, neither: the rows a scan reads, in 2 or 3 requests"""
+        for semantics in ("strict", "lenient"):
+            mx.mock_config(semantics=semantics)
+            for sql, rows, nreq in SCRATCH_QUERIES:
+                q = sql.format(t="split_mixed")
+                got, agg, lists = self.rows_and_requests(q)
+                mx.check_eq(got, rows, "%s (%s)" % (q, semantics))
+                mx.check_eq((len(agg), len(lists)), (nreq, 0), "requests of %s (%s)" % (q, semantics))
+                mx.query(self.c, "SET mixpeek.pushdown = off")
+                mx.check_eq(mx.query(self.c, q), rows, "%s without pushdown (%s)" % (q, semantics))
+                mx.query(self.c, "RESET mixpeek.pushdown")
+        mx.mock_config(semantics="strict")
+
+    def test_02_one_shape(self):
+        """a collection of nested documents only: the same requests, the same rows"""
+        for sql, _, nreq in SCRATCH_QUERIES:
+            q = sql.format(t="split_nested")
+            got, agg, lists = self.rows_and_requests(q)
+            mx.query(self.c, "SET mixpeek.pushdown = off")
+            want = mx.query(self.c, q)
+            mx.query(self.c, "RESET mixpeek.pushdown")
+            mx.check_eq(got, want, q)
+            mx.check_eq((len(agg), len(lists)), (nreq, 0), "requests of " + q)
+        mx.check_eq(mx.query(self.c, "SELECT source_object_id, count(*) FROM split_nested GROUP BY 1 ORDER BY 1"),
+                    [("a", 2), ("b", 2), ("c", 1), (None, 3)], "nested only: exact rows")
+
+    def test_03_partition_bodies(self):
+        """the requests partition the documents by the flat field, with the user's filters"""
+        _, agg, _ = self.rows_and_requests(
+            "SELECT source_object_id, count(*) FROM split_mixed WHERE grp = 'x' GROUP BY 1")
+        flat = {"AND": [{"field": "source_object_id", "operator": "exists", "value": True},
+                        {"NOT": [{"field": "source_object_id", "operator": "is_null", "value": True}]}]}
+        nested = {"AND": [{"field": "_internal.lineage.source_object_id", "operator": "exists", "value": True},
+                          {"NOT": [{"field": "_internal.lineage.source_object_id", "operator": "is_null",
+                                    "value": True}]}]}
+        user = {"AND": [{"field": "grp", "operator": "eq", "value": "x"}], "case_sensitive": True}
+        bodies = sorted((json.dumps(r["body"], sort_keys=True) for r in agg))
+        want = sorted(json.dumps(b, sort_keys=True) for b in [
+            {"group_by": [{"field": "source_object_id", "alias": "g1"}],
+             "aggregations": [{"function": "count", "alias": "a1"}],
+             "filters": {"AND": [user, flat]}},
+            {"group_by": [{"field": "_internal.lineage.source_object_id", "alias": "g1"}],
+             "aggregations": [{"function": "count", "alias": "a1"}],
+             "filters": {"AND": [user, {"AND": [{"NOT": [flat]}, nested]}]}},
+            {"group_by": [{"field": "collection_id", "alias": "g0"}],
+             "aggregations": [{"function": "count", "alias": "a1"}],
+             "filters": {"AND": [user, {"NOT": [flat, nested]}]}}])
+        mx.check_eq(bodies, want, "the three request bodies")
+        mx.check(len({r["received_ms"] // 1000 for r in agg}) >= 1, "sent", agg)
+
+    def test_04_not_sent(self):
+        """two two-location columns, HAVING, an aggregate of a nullable split key: a scan, same rows"""
+        for sql in ["SELECT source_object_id, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
+                    "SELECT source_object_id, count(*) FROM {t} GROUP BY 1 HAVING count(*) > 1 ORDER BY 1",
+                    "SELECT source_object_id, count(DISTINCT source_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
+                    "SELECT count(DISTINCT root_object_id), count(*) FROM {t}",
+                    "SELECT max(root_object_id) FROM {t}"]:
+            q = sql.format(t="split_mixed")
+            got, agg, lists = self.rows_and_requests(q)
+            mx.query(self.c, "SET mixpeek.pushdown = off")
+            want = mx.query(self.c, q)
+            mx.query(self.c, "RESET mixpeek.pushdown")
+            mx.check_eq(got, want, q)
+            mx.check_eq(len(agg), 0, "no aggregate request for " + q)
+
+    def test_05_faults(self):
+        """the nested request fails once: retried; for good: an ERROR, never the flat groups alone"""
+        q = "SELECT count(DISTINCT root_object_id), count(DISTINCT root_object_id) + 1 FROM {t}"
+        want = mx.query(self.c, q.format(t="split_articles"))
+        mx.check_eq(want, [(16, 17)], "col_articles: distinct root objects")
+        mx.query(self.c, "SET mixpeek.pushdown = off")
+        mx.check_eq(mx.query(self.c, q.format(t="split_articles")), want, "the same without pushdown")
+        mx.query(self.c, "RESET mixpeek.pushdown")
+        since = mx.mock_last_seq()
+        mx.check_eq(mx.query(self.c, q.format(t="split_flaky")), want, "after a retried 500")
+        agg, _ = aggregate_requests(since)
+        mx.check_eq(sorted(r["status"] for r in agg), [200, 200, 500], "the 500 retried")
+        since = mx.mock_last_seq()
+        err = mx.run_error(self.c, q.format(t="split_down"))
+        agg, _ = aggregate_requests(since)
+        mx.check(err is not None and "documents/aggregate" in err.all_text(), "an ERROR naming the request", err)
+        mx.check(err is not None and err.sqlstate.startswith("HV"), "an FDW error", err)
+        mx.check(200 in [r["status"] for r in agg] and 500 in [r["status"] for r in agg],
+                 "the flat request answered, the nested one failed", [r["status"] for r in agg])
+        mx.check_no_keys(err.all_text() if err else "", "the error")
+
+    def test_06_explain(self):
+        """EXPLAIN VERBOSE shows every request's body and the local merge; ANALYZE counts the requests"""
+        rows = mx.query(self.c, "EXPLAIN (VERBOSE, COSTS OFF) SELECT count(DISTINCT root_object_id) "
+                        "FROM split_mixed")
+        text = "\n".join(r[0] for r in rows)
+        mx.check('Remote Body: {"group_by":[{"field":"root_object_id","alias":"d1"}]' in text, "body 1", text)
+        mx.check('Remote Body 2: {"group_by":[{"field":"_internal.lineage.root_object_id","alias":"d1"}]'
+                 in text, "body 2", text)
+        mx.check("Remote Body 3" not in text, "no third request without a group key", text)
+        mx.check("Local Merge: the groups of every answer by key" in text, "merge", text)
+        rows = mx.query(self.c, "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+                        "SELECT source_object_id, count(*) FROM split_mixed GROUP BY 1")
+        text = "\n".join(r[0] for r in rows)
+        mx.check("Remote Requests: 3" in text, "three requests", text)
+
+    def test_07_answers_disagree(self):
+        """answers that do not add up are an ERROR naming a request"""
+        def handler(method, path, query, headers, body):
+            if not path.endswith("/documents/aggregate"):
+                return None
+            asked = json.loads(body)
+            nested = "_internal" in json.dumps([asked["group_by"], asked["aggregations"]])
+            if state["case"] == "types":
+                v = 3 if nested else "x"
+                return 200, {}, {"results": [{"group": {"g1": "k"}, "metrics": {"a1": v}}], "total_groups": 1}
+            if state["case"] == "short" and nested:
+                return 200, {}, {"results": [], "total_groups": 1}
+            return 200, {}, {"results": [{"group": {"g1": "k"}, "metrics": {"a1": "x"}}], "total_groups": 1}
+
+        state = {"case": None}
+        with capture.CaptureServer(handler=handler) as cap:
+            mx.query(self.c, "CREATE SERVER mx_split_cap FOREIGN DATA WRAPPER mixpeek_fdw "
+                             "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
+            mx.query(self.c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_split_cap "
+                             "OPTIONS (api_key 'sk_test_alpha')")
+            mx.query(self.c, "CREATE FOREIGN TABLE split_cap (category text NOT NULL, "
+                             "source_type text COLLATE \"C\" NOT NULL) SERVER mx_split_cap "
+                             "OPTIONS (collection 'c')")
+            try:
+                sql = "SELECT category, max(source_type) FROM split_cap GROUP BY 1"
+                state["case"] = "ok"
+                mx.check_eq(mx.query(self.c, sql), [("k", "x")], "two answers of one group merge")
+                mx.check_eq(len(cap.requests()), 2, "two requests")
+                state["case"] = "types"
+                err = mx.run_error(self.c, sql)
+                mx.check_eq((err.sqlstate, err.detail) if err else None,
+                            ("HV00A", "The aggregate answers mix value types in one group."), "mixed types")
+                state["case"] = "short"
+                err = mx.run_error(self.c, sql)
+                mx.check_eq((err.sqlstate, err.detail) if err else None,
+                            ("HV00A", "The aggregate answer does not hold every group it counts."),
+                            "one answer short of its groups")
+            finally:
+                mx.query(self.c, "DROP SERVER IF EXISTS mx_split_cap CASCADE")
 
 
 if __name__ == "__main__":
