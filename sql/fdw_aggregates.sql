@@ -135,4 +135,47 @@ CREATE FOREIGN TABLE agg_refused (category text NOT NULL) SERVER mx_agg
 SELECT category, count(*) FROM agg_refused GROUP BY category;
 \echo :LAST_ERROR_SQLSTATE
 
+-- a standard column with two locations (at the root in older documents,
+-- under _internal in current ones) is grouped in one request per location,
+-- the documents split by whether the flat field holds a value; a group key
+-- that may be null takes one more request, for the documents with
+-- neither.  The answers are merged by group key; ORDER BY and LIMIT stay
+-- local.  count(DISTINCT) of a column that may be null groups on it and
+-- counts the groups.
+CREATE FOREIGN TABLE agg_lineage (
+  category text, word_count integer, root_object_id text, source_type text
+) SERVER mx_agg OPTIONS (collection 'col_articles');
+CREATE FOREIGN TABLE agg_big_lineage (
+  word_count integer NOT NULL, source_type text
+) SERVER mx_agg OPTIONS (collection 'col_big');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(DISTINCT root_object_id) FROM agg_lineage;
+SELECT pg_temp.mock_reset();
+SELECT count(DISTINCT root_object_id) FROM agg_lineage;
+SELECT method, path, body FROM pg_temp.mock_requests() ORDER BY body::text;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, count(*), max(word_count) FROM agg_big_lineage
+WHERE word_count < 10 GROUP BY source_type ORDER BY source_type LIMIT 2;
+SELECT source_type, count(*), max(word_count) FROM agg_big_lineage
+WHERE word_count < 10 GROUP BY source_type ORDER BY source_type LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(DISTINCT category) FROM agg_lineage WHERE word_count > 1000;
+SELECT count(DISTINCT category) FROM agg_lineage WHERE word_count > 1000;
+SELECT category, count(DISTINCT root_object_id) FROM agg_lineage
+WHERE category IN ('news', 'tech', 'science') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = off;
+SELECT count(DISTINCT root_object_id) FROM agg_lineage;
+SELECT source_type, count(*), max(word_count) FROM agg_big_lineage
+WHERE word_count < 10 GROUP BY source_type ORDER BY source_type LIMIT 2;
+SELECT count(DISTINCT category) FROM agg_lineage WHERE word_count > 1000;
+SELECT category, count(DISTINCT root_object_id) FROM agg_lineage
+WHERE category IN ('news', 'tech', 'science') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = on;
+-- not sent: two columns with two locations (nothing promises that their
+-- flat fields are present in the same documents), HAVING on split groups
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, count(DISTINCT root_object_id) FROM agg_lineage GROUP BY 1;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, count(*) FROM agg_lineage GROUP BY 1 HAVING count(*) > 1;
+
 DROP SERVER mx_agg CASCADE;
