@@ -13,20 +13,26 @@
  *   documents than the clause accepts, which a scan rechecks locally and
  *   an aggregate cannot);
  * - every column grouped, aggregated or filtered has one location in the
- *   documents: a standard column that reads the flat root or _internal
- *   cannot be grouped by one field;
+ *   documents, except one standard column that reads the flat root or
+ *   _internal, grouped or aggregated: its documents are split between
+ *   requests by the presence of the flat field (split_filter), each
+ *   grouping on one location, and the answers are merged by group key;
  * - every column grouped or aggregated is known never to be null or
  *   missing (document_id, collection_id, a NOT NULL column, or one with an
  *   exact condition): the API does not document how it groups or counts
- *   missing fields, and may leave them out of every group;
+ *   missing fields, and may leave them out of every group.  Except: the
+ *   split column as a group key (one more request groups the documents
+ *   with neither location), and count(DISTINCT col), which then groups on
+ *   col and counts the non-null groups;
  * - only what stays exact whatever the API computes in: count(*),
  *   count(col), count(DISTINCT col) and min/max of int2/int4 and of text
  *   under the C collation (sums and averages may be computed as doubles);
  * - HAVING only as comparisons of a pushed count with a constant, and only
  *   with GROUP BY (without it, no group in the answer could be no
- *   document or a group the HAVING removed);
- * - on top of a grouping sent, an ORDER BY of one output column that the
- *   API sorts as PostgreSQL does, and a constant LIMIT without OFFSET.
+ *   document or a group the HAVING removed), and not on answers merged;
+ * - on top of a grouping sent in one answer, an ORDER BY of one output
+ *   column that the API sorts as PostgreSQL does, and a constant LIMIT
+ *   without OFFSET.
  * As with list filters, a field is assumed to hold the JSON type of its
  * column (strings for text, numbers for integers).
  *
