@@ -1342,11 +1342,23 @@ column_value(JsonbValue *v, Form_pg_attribute att, Datum *value, bool *isnull)
 	*value = OidInputFunctionCall(typinput, text, typioparam, att->atttypmod);
 }
 
+/* The group and metrics of result k of an answer (s->req's). */
+static void
+result_parts(MxUpperScan *s, JsonbContainer *results, int k,
+			 JsonbContainer **group, JsonbContainer **metrics)
+{
+	JsonbValue *result = getIthJsonbValueFromContainer(results, k);
+
+	if (result == NULL || result->type != jbvBinary)
+		mx_api_report_unexpected(s->req, "An aggregate result is not an object.");
+	*group = member_of(s, result->val.binary.data, "group", jbvBinary)->val.binary.data;
+	*metrics = member_of(s, result->val.binary.data, "metrics", jbvBinary)->val.binary.data;
+}
+
 /* Fill the slot from group k. */
 static void
 store_group(MxUpperScan *s, TupleTableSlot *slot, int k)
 {
-	JsonbValue *result = getIthJsonbValueFromContainer(s->results, k);
 	JsonbContainer *group,
 			   *metrics;
 	ErrorContextCallback errcb;
@@ -1354,10 +1366,7 @@ store_group(MxUpperScan *s, TupleTableSlot *slot, int k)
 			   *lg;
 	int			i = 0;
 
-	if (result == NULL || result->type != jbvBinary)
-		mx_api_report_unexpected(s->req, "An aggregate result is not an object.");
-	group = member_of(s, result->val.binary.data, "group", jbvBinary)->val.binary.data;
-	metrics = member_of(s, result->val.binary.data, "metrics", jbvBinary)->val.binary.data;
+	result_parts(s, s->results, k, &group, &metrics);
 	mx_api_enter_request(&errcb, s->req);
 	forboth(la, s->aliases, lg, s->grouped)
 	{
@@ -1460,7 +1469,6 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
 	initStringInfo(&buf);
 	for (i = 0; i < n; i++)
 	{
-		JsonbValue *result = getIthJsonbValueFromContainer(results, i);
 		JsonbContainer *group,
 				   *metrics;
 		MxMergeRow *row;
@@ -1468,10 +1476,7 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
 				   *lk;
 		int			c = 0;
 
-		if (result == NULL || result->type != jbvBinary)
-			mx_api_report_unexpected(s->req, "An aggregate result is not an object.");
-		group = member_of(s, result->val.binary.data, "group", jbvBinary)->val.binary.data;
-		metrics = member_of(s, result->val.binary.data, "metrics", jbvBinary)->val.binary.data;
+		result_parts(s, results, i, &group, &metrics);
 		if (all->n == all->size)
 		{
 			all->size = Max(64, all->size * 2);

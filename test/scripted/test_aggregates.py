@@ -49,13 +49,19 @@ def aggregate_requests(since):
     return agg, lists
 
 
+def session_with_server(server):
+    """A superuser session with aggregate pushdown on and a new server."""
+    c = mx.fdw_superuser()
+    mx.query(c, "SET mixpeek.aggregate_pushdown = on")
+    mx.query(c, "DROP SERVER IF EXISTS %s CASCADE" % server)
+    mx.query(c, "CREATE SERVER %s FOREIGN DATA WRAPPER mixpeek_fdw" % server)
+    return c
+
+
 class Aggregates(mx.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = mx.fdw_superuser()
-        mx.query(cls.c, "SET mixpeek.aggregate_pushdown = on")
-        mx.query(cls.c, "DROP SERVER IF EXISTS mx_agg CASCADE")
-        mx.query(cls.c, "CREATE SERVER mx_agg FOREIGN DATA WRAPPER mixpeek_fdw")
+        cls.c = session_with_server("mx_agg")
         mx.query(cls.c, TABLE.format(name="agg_big", collection="col_big"))
         mx.query(cls.c, TABLE.format(name="agg_fault", collection="faultpage-1-flaky-500-1-agg"))
         mx.query(cls.c, TABLE.format(name="agg_429", collection="faultpage-1-flaky-429-1-agg"))
@@ -403,10 +409,7 @@ class TwoLocations(mx.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.c = mx.fdw_superuser()
-        mx.query(cls.c, "SET mixpeek.aggregate_pushdown = on")
-        mx.query(cls.c, "DROP SERVER IF EXISTS mx_split CASCADE")
-        mx.query(cls.c, "CREATE SERVER mx_split FOREIGN DATA WRAPPER mixpeek_fdw")
+        cls.c = session_with_server("mx_split")
         tag = "%d" % random.randrange(10 ** 9)
         cls.mixed = "scratch-twoloc-" + tag
         cls.nested = "scratch-twoloc-nested-" + tag
@@ -436,6 +439,13 @@ class TwoLocations(mx.TestCase):
         agg, lists = aggregate_requests(since)
         return got, agg, lists
 
+    def without_pushdown(self, sql):
+        mx.query(self.c, "SET mixpeek.pushdown = off")
+        try:
+            return mx.query(self.c, sql)
+        finally:
+            mx.query(self.c, "RESET mixpeek.pushdown")
+
     def test_01_mixed_shapes(self):
         """a flat key holding null, both locations, neither: the rows a scan reads, in 2 or 3 requests"""
         for semantics in ("strict", "lenient"):
@@ -445,9 +455,7 @@ class TwoLocations(mx.TestCase):
                 got, agg, lists = self.rows_and_requests(q)
                 mx.check_eq(got, rows, "%s (%s)" % (q, semantics))
                 mx.check_eq((len(agg), len(lists)), (nreq, 0), "requests of %s (%s)" % (q, semantics))
-                mx.query(self.c, "SET mixpeek.pushdown = off")
-                mx.check_eq(mx.query(self.c, q), rows, "%s without pushdown (%s)" % (q, semantics))
-                mx.query(self.c, "RESET mixpeek.pushdown")
+                mx.check_eq(self.without_pushdown(q), rows, "%s without pushdown (%s)" % (q, semantics))
         mx.mock_config(semantics="strict")
 
     def test_02_one_shape(self):
@@ -455,10 +463,7 @@ class TwoLocations(mx.TestCase):
         for sql, _, nreq in SCRATCH_QUERIES:
             q = sql.format(t="split_nested")
             got, agg, lists = self.rows_and_requests(q)
-            mx.query(self.c, "SET mixpeek.pushdown = off")
-            want = mx.query(self.c, q)
-            mx.query(self.c, "RESET mixpeek.pushdown")
-            mx.check_eq(got, want, q)
+            mx.check_eq(got, self.without_pushdown(q), q)
             mx.check_eq((len(agg), len(lists)), (nreq, 0), "requests of " + q)
         mx.check_eq(mx.query(self.c, "SELECT source_object_id, count(*) FROM split_nested GROUP BY 1 ORDER BY 1"),
                     [("a", 2), ("b", 2), ("c", 1), (None, 3)], "nested only: exact rows")
@@ -485,7 +490,6 @@ class TwoLocations(mx.TestCase):
              "aggregations": [{"function": "count", "alias": "a1"}],
              "filters": {"AND": [user, {"NOT": [flat, nested]}]}}])
         mx.check_eq(bodies, want, "the three request bodies")
-        mx.check(len({r["received_ms"] // 1000 for r in agg}) >= 1, "sent", agg)
 
     def test_04_not_sent(self):
         """two two-location columns, HAVING, an aggregate of a nullable split key: a scan, same rows"""
@@ -496,10 +500,7 @@ class TwoLocations(mx.TestCase):
                     "SELECT max(root_object_id) FROM {t}"]:
             q = sql.format(t="split_mixed")
             got, agg, lists = self.rows_and_requests(q)
-            mx.query(self.c, "SET mixpeek.pushdown = off")
-            want = mx.query(self.c, q)
-            mx.query(self.c, "RESET mixpeek.pushdown")
-            mx.check_eq(got, want, q)
+            mx.check_eq(got, self.without_pushdown(q), q)
             mx.check_eq(len(agg), 0, "no aggregate request for " + q)
 
     def test_05_faults(self):
@@ -507,9 +508,7 @@ class TwoLocations(mx.TestCase):
         q = "SELECT count(DISTINCT root_object_id), count(DISTINCT root_object_id) + 1 FROM {t}"
         want = mx.query(self.c, q.format(t="split_articles"))
         mx.check_eq(want, [(16, 17)], "col_articles: distinct root objects")
-        mx.query(self.c, "SET mixpeek.pushdown = off")
-        mx.check_eq(mx.query(self.c, q.format(t="split_articles")), want, "the same without pushdown")
-        mx.query(self.c, "RESET mixpeek.pushdown")
+        mx.check_eq(self.without_pushdown(q.format(t="split_articles")), want, "the same without pushdown")
         since = mx.mock_last_seq()
         mx.check_eq(mx.query(self.c, q.format(t="split_flaky")), want, "after a retried 500")
         agg, _ = aggregate_requests(since)
