@@ -57,6 +57,7 @@
 #include "optimizer/planmain.h"
 #include "optimizer/tlist.h"
 #include "parser/parsetree.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/json.h"
@@ -89,6 +90,8 @@ enum MxUpperPrivate
 	UP_NOGROUP,					/* no GROUP BY: one row even for none */
 	UP_MERGE,					/* NIL, or the answers' local merge
 								 * (MxUpperMerge) */
+	UP_UTC,						/* 1: a group truncates dates, which the
+								 * API does in UTC (see utc_session) */
 	UP_EXPRS,					/* the path's only: the filters' values,
 								 * the plan's fdw_exprs */
 	UP_TLIST					/* the path's only: the grouping's output
@@ -130,6 +133,7 @@ typedef struct MxUpperBuild
 	int			null_key;		/* the output column of split as a group
 								 * key that may be null, or -1 */
 	bool		split_aggregated;	/* an aggregate reads split */
+	bool		utc;			/* a group key is a date_trunc */
 	MxColumn   *distinct;		/* count(DISTINCT) counted locally */
 	List	   *kinds;			/* per aggregate sent: its MxMergeKind */
 } MxUpperBuild;
@@ -318,14 +322,68 @@ add_column(MxUpperBuild *b, Expr *expr, char *alias, bool grouped)
 	b->grouped = lappend_int(b->grouped, grouped);
 }
 
-/* A group key: a column whose values group as PostgreSQL's equality does. */
+/*
+ * Is the session's time zone UTC (a fixed offset of zero)?  Only then does
+ * PostgreSQL's date_trunc of a timestamptz truncate as the API does.
+ */
+static bool
+utc_session(void)
+{
+	long int	gmtoff;
+
+	return pg_get_timezone_offset(session_timezone, &gmtoff) && gmtoff == 0;
+}
+
+/*
+ * date_trunc('unit', col) of a timestamptz column, as the API's group_by
+ * date_trunc, in a UTC session (the plan checks it again when it runs):
+ * the column, and the unit in *unit; else NULL.
+ */
+static MxColumn *
+date_trunc_column(MxUpperBuild *b, Expr *expr, const char **unit)
+{
+	static const char *const units[] = {
+		"year", "month", "week", "day", "hour", "minute", "second"
+	};
+	FuncExpr   *fn = (FuncExpr *) expr;
+	Const	   *c;
+	MxColumn   *col;
+	int			i;
+
+	if (!IsA(expr, FuncExpr) || fn->funcid != F_DATE_TRUNC_TEXT_TIMESTAMPTZ ||
+		!IsA(linitial(fn->args), Const) || !utc_session())
+		return NULL;
+	c = linitial(fn->args);
+	col = single_column(b, lsecond(fn->args));
+	if (c->constisnull || col == NULL || col->typid != TIMESTAMPTZOID)
+		return NULL;
+	for (i = 0; i < lengthof(units); i++)
+	{
+		/* PostgreSQL reads the unit case-insensitively */
+		if (pg_strcasecmp(TextDatumGetCString(c->constvalue), units[i]) == 0)
+		{
+			*unit = units[i];
+			b->utc = true;
+			return col;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A group key: a column whose values group as PostgreSQL's equality does,
+ * or a date_trunc of a timestamptz column.
+ */
 static bool
 add_group_key(MxUpperBuild *b, Expr *expr)
 {
 	MxColumn   *col = single_column(b, (Node *) expr);
+	const char *unit = NULL;
 	char	   *alias;
 
-	if (col == NULL || !exact_type(col->typid, false) ||
+	if (col == NULL)
+		col = date_trunc_column(b, expr, &unit);
+	if (col == NULL || !(unit != NULL || exact_type(col->typid, false)) ||
 		!(never_null(b, col) || col == b->split))
 		return false;
 	if (OidIsValid(col->collid) &&
@@ -345,6 +403,8 @@ add_group_key(MxUpperBuild *b, Expr *expr)
 	append_sep(&b->group_by);
 	appendStringInfoString(&b->group_by, "{\"field\":");
 	escape_json(&b->group_by, column_field(b, col));
+	if (unit != NULL)
+		appendStringInfo(&b->group_by, ",\"date_trunc\":\"%s\"", unit);
 	appendStringInfo(&b->group_by, ",\"alias\":\"%s\"}", alias);
 	add_column(b, expr, alias, true);
 	return true;
@@ -717,6 +777,7 @@ upper_private(MxUpperBuild *b, bool nogroup, List *fdw_exprs)
 	priv = lappend(priv, b->grouped);
 	priv = lappend(priv, makeInteger(nogroup));
 	priv = lappend(priv, NIL);	/* UP_MERGE, set by grouping_paths */
+	priv = lappend(priv, makeInteger(b->utc));
 	priv = lappend(priv, fdw_exprs);
 	return lappend(priv, b->exprs);
 }
@@ -1088,6 +1149,22 @@ upper_user(ForeignScan *plan, EState *estate)
 #endif
 }
 
+/*
+ * A plan whose groups truncate dates in UTC runs only in a UTC session:
+ * a prepared statement's plan may outlive a SET TimeZone.
+ */
+static void
+check_time_zone(ForeignScan *plan)
+{
+	if (intVal(list_nth(plan->fdw_private, UP_UTC)) && !utc_session())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("aggregate plan truncates dates in UTC but the session time zone is \"%s\"",
+						pg_get_timezone_name(session_timezone)),
+				 errdetail("The plan was made in a UTC session; Mixpeek truncates dates in UTC."),
+				 errhint("Prepare the statement again, or set mixpeek.aggregate_pushdown to \"off\".")));
+}
+
 /* What the UP_MERGE slot says of the answers' merge (enum MxUpperMerge). */
 static void
 begin_merge(MxUpperScan *s, List *merge)
@@ -1132,6 +1209,7 @@ mx_upper_begin(ForeignScanState *node, int eflags)
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	check_time_zone(plan);
 	s->target = mx_fdw_target(s->rel->serverid,
 							  upper_user(plan, node->ss.ps.state),
 							  s->rel->namespace);

@@ -147,7 +147,8 @@ class Aggregates(mx.TestCase):
     def test_01c_two_locations(self):
         """random groupings over two-location columns and nullable count(DISTINCT) equal local ones"""
         rnd = random.Random(int(os.environ.get("MX_SEED", "20261130")) + 3)
-        keys = ["category", "published", "label", "source_type"]
+        keys = ["category", "published", "label", "source_type", "date_trunc('day', created_at)",
+                "date_trunc('Week', created_at)"]
         plain = ["count(*)", "min(word_count)", "max(label)", "count(word_count)",
                  "count(*) * 2 + 1"]
         distinct = ["count(DISTINCT root_object_id)", "count(DISTINCT source_type)",
@@ -166,14 +167,42 @@ class Aggregates(mx.TestCase):
             if k and rnd.random() < 0.3:
                 sql += " LIMIT 3"
             text = " ".join(k + a)
-            split = {c for c in ("source_type", "root_object_id") if c in text}
+            split = {c for c in ("source_type", "root_object_id", "created_at") if c in text}
+            # a split group key may be null: one more request for its null group
+            nullable_key = any(c in " ".join(k) for c in split)
             pushed = len(split) < 2 and not ("source_type" in k and "DISTINCT source_type" in text)
             want_agg = 0
             if pushed:
-                want_agg = 1 if not split else 3 if "source_type" in k else 2
+                want_agg = 1 if not split else 3 if nullable_key else 2
+            mx.query(self.c, "SET TimeZone = 'UTC'")
             got, want, nagg, nlist = self.run_pair(sql)
+            mx.query(self.c, "RESET TimeZone")
             mx.check_eq(got, want, sql)
             mx.check_eq((nagg, nlist == 0), (want_agg, pushed), "requests of " + sql)
+
+    def test_01d_date_trunc_time_zone(self):
+        """date_trunc groups only in a UTC session; a generic plan made in one refuses to run in another"""
+        sql = ("SELECT date_trunc('month', created_at), count(*) FROM {t} WHERE word_count < 3 "
+               "GROUP BY 1 ORDER BY 1")
+        for zone, nagg in [("UTC", 3), ("Etc/UTC", 3), ("America/New_York", 0), ("Asia/Kolkata", 0)]:
+            mx.query(self.c, "SET TimeZone = %s", (zone,))
+            got, want, n, _ = self.run_pair(sql)
+            mx.check_eq(got, want, "%s in %s" % (sql, zone))
+            mx.check_eq(n, nagg, "aggregate requests in " + zone)
+        mx.query(self.c, "SET TimeZone = 'UTC'")
+        mx.query(self.c, "SET plan_cache_mode = force_generic_plan")
+        mx.query(self.c, "PREPARE agg_month(int) AS SELECT date_trunc('month', created_at), count(*) "
+                 "FROM agg_big WHERE word_count < $1 GROUP BY 1 ORDER BY 1")
+        first = mx.query(self.c, "EXECUTE agg_month(3)")
+        mx.check_eq(first, mx.query(self.c, "SELECT date_trunc('month', created_at), count(*) FROM agg_local "
+                                    "WHERE word_count < 3 GROUP BY 1 ORDER BY 1"), "the generic plan in UTC")
+        mx.query(self.c, "SET TimeZone = 'America/New_York'")
+        mx.expect_error(self.c, "EXECUTE agg_month(3)", None, "0A000",
+                        'aggregate plan truncates dates in UTC but the session time zone is "America/New_York"$',
+                        "a UTC plan in another time zone")
+        mx.query(self.c, "DEALLOCATE agg_month")
+        mx.query(self.c, "RESET plan_cache_mode")
+        mx.query(self.c, "RESET TimeZone")
 
     def test_02_not_pushed(self):
         """what is not exact falls back to a scan, with the same rows"""
