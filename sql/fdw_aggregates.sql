@@ -92,7 +92,7 @@ SELECT count(*), min(word_count), count(DISTINCT category) FROM agg_articles
 WHERE category = 'none' AND word_count > 0;
 SELECT category, count(*) FROM agg_articles WHERE category = 'none' GROUP BY category;
 
--- not sent: a nullable group key, a standard column with two locations, a
+-- not sent: a nullable group key, date_trunc outside a UTC session, a
 -- sum, a condition checked locally, an id lookup; the scan is the same as
 -- without aggregates
 EXPLAIN (VERBOSE, COSTS OFF)
@@ -171,6 +171,19 @@ SELECT count(DISTINCT category) FROM agg_lineage WHERE word_count > 1000;
 SELECT category, count(DISTINCT root_object_id) FROM agg_lineage
 WHERE category IN ('news', 'tech', 'science') GROUP BY 1 ORDER BY 1;
 SET mixpeek.aggregate_pushdown = on;
+-- date_trunc of a timestamptz groups only in a UTC session (Mixpeek
+-- truncates in UTC); the test sessions run in PST8PDT
+SET TimeZone = 'UTC';
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT date_trunc('month', created_at), count(*) FROM agg_articles
+WHERE category IN ('news', 'tech') GROUP BY 1 ORDER BY 1;
+SELECT date_trunc('month', created_at), count(*) FROM agg_articles
+WHERE category IN ('news', 'tech') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = off;
+SELECT date_trunc('month', created_at), count(*) FROM agg_articles
+WHERE category IN ('news', 'tech') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = on;
+RESET TimeZone;
 -- not sent: two columns with two locations (nothing promises that their
 -- flat fields are present in the same documents), HAVING on split groups
 EXPLAIN (VERBOSE, COSTS OFF)
