@@ -1554,6 +1554,7 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
 				   *lk;
 		int			c = 0;
 
+		CHECK_FOR_INTERRUPTS();
 		result_parts(s, results, i, &group, &metrics);
 		if (all->n == all->size)
 		{

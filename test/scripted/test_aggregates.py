@@ -532,6 +532,19 @@ class TwoLocations(mx.TestCase):
             mx.check_eq(got, self.without_pushdown(q), q)
             mx.check_eq(len(agg), 0, "no aggregate request for " + q)
 
+    def test_04b_correlated(self):
+        """a correlated subquery and LATERAL: the split requests again for each outer row"""
+        for sql, rows in [
+                ("SELECT t.g, (SELECT count(DISTINCT root_object_id) FROM split_mixed b WHERE b.grp = t.g) "
+                 "FROM (VALUES ('x'), ('y'), ('z')) t(g) ORDER BY 1", [("x", 2), ("y", 3), ("z", 0)]),
+                ("SELECT t.g, l.* FROM (VALUES ('x'), ('z')) t(g), LATERAL (SELECT source_object_id, count(*) "
+                 "FROM split_mixed b WHERE b.grp = t.g GROUP BY 1) l ORDER BY 1, 2 NULLS FIRST",
+                 [("x", None, 1), ("x", "a", 2), ("x", "b", 1)])]:
+            got, agg, lists = self.rows_and_requests(sql)
+            mx.check_eq(got, rows, sql)
+            mx.check_eq(got, self.without_pushdown(sql), sql + " without pushdown")
+            mx.check_eq((len(agg), len(lists)), (6, 0), "requests of " + sql)
+
     def test_05_faults(self):
         """the nested request fails once: retried; for good: an ERROR, never the flat groups alone"""
         q = "SELECT count(DISTINCT root_object_id), count(DISTINCT root_object_id) + 1 FROM {t}"
