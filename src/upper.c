@@ -41,12 +41,12 @@
 #include "postgres.h"
 
 #include "access/table.h"
-#include "common/int.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
+#include "common/int.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -1261,8 +1261,8 @@ split_filter(MxUpperScan *s, int k)
 }
 
 /*
- * The body of request k (0, or 1 for the second of a split grouping),
- * with the filters' values (or, for EXPLAIN, shown).
+ * The body of request k (0, or the MxSplitPart of a split grouping), with
+ * the filters' values (or, for EXPLAIN, shown).
  */
 static char *
 upper_body(MxUpperScan *s, const char **shown, bool *none, int k)
