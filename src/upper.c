@@ -1495,9 +1495,10 @@ typedef struct MxMergeRows
 } MxMergeRows;
 
 /*
- * A group value as text that is equal for equal values only: the API
- * groups by JSON type and value, which the length-prefixed strings and
- * normalized numbers keep apart.
+ * A value of a count(DISTINCT) argument as text that is equal for equal
+ * values only, as the API groups them (by JSON type and value): strings
+ * length-prefixed, numbers normalized.  Its column holds text, integers
+ * or booleans, whose equality this is.
  */
 static void
 append_canonical(MxUpperScan *s, StringInfo buf, JsonbValue *v)
@@ -1522,6 +1523,32 @@ append_canonical(MxUpperScan *s, StringInfo buf, JsonbValue *v)
 	}
 }
 
+/*
+ * A group key as text that is equal for keys PostgreSQL finds equal: the
+ * output of the column's type (so that "2024-01-01T00:00:00Z" and
+ * "2024-01-01T00:00:00.000Z" from two answers make one group), the
+ * key's bytes for text (deterministic collations only are grouped).
+ */
+static void
+append_key(StringInfo buf, JsonbValue *v, Form_pg_attribute att)
+{
+	Datum		value;
+	bool		isnull;
+	Oid			typoutput;
+	bool		varlena;
+	char	   *text;
+
+	column_value(v, att, &value, &isnull);
+	if (isnull)
+	{
+		appendStringInfoChar(buf, 'z');
+		return;
+	}
+	getTypeOutputInfo(att->atttypid, &typoutput, &varlena);
+	text = OidOutputFunctionCall(typoutput, value);
+	appendStringInfo(buf, "v%zu:%s", strlen(text), text);
+}
+
 static char *
 copy_bytes(StringInfo buf, int *len)
 {
@@ -1535,11 +1562,13 @@ copy_bytes(StringInfo buf, int *len)
 /*
  * The groups of one answer (s->req's), added to all; neither: the answer
  * for the documents without the split column, whose group key is null.
+ * desc: the scan's output columns.
  */
 static void
 collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
-			 bool neither)
+			 bool neither, TupleDesc desc)
 {
+	ErrorContextCallback errcb;
 	JsonbValue	null_value = {.type = jbvNull};
 	StringInfoData buf;
 	int			i;
@@ -1556,6 +1585,7 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
 
 		CHECK_FOR_INTERRUPTS();
 		result_parts(s, results, i, &group, &metrics);
+		mx_api_enter_request(&errcb, s->req);
 		if (all->n == all->size)
 		{
 			all->size = Max(64, all->size * 2);
@@ -1591,10 +1621,11 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
 							  strVal(lfirst(la)), jbvNull);
 				row->values[c] = v;
 				if (kind == MX_MERGE_KEY)
-					append_canonical(s, &buf, v);
+					append_key(&buf, v, TupleDescAttr(desc, c));
 			}
 			c++;
 		}
+		error_context_stack = errcb.previous;
 		row->key = copy_bytes(&buf, &row->keylen);
 	}
 }
@@ -1751,7 +1782,8 @@ fetch_merged(ForeignScanState *node, MxUpperScan *s)
 			s->req = mx_batch_next(batch);
 			results = answer_results(s, &n);
 			collect_rows(s, results, n, &all,
-						 s->req->arg == (void *) (intptr_t) SP_NEITHER);
+						 s->req->arg == (void *) (intptr_t) SP_NEITHER,
+						 node->ss.ss_ScanTupleSlot->tts_tupleDescriptor);
 		}
 		mx_api_batch_drop(&s->batch_cxt);
 		merge_rows(s, &all);

@@ -580,12 +580,18 @@ class TwoLocations(mx.TestCase):
         mx.check("Remote Requests: 3" in text, "three requests", text)
 
     def test_07_answers_disagree(self):
-        """answers that do not add up are an ERROR naming a request"""
+        """answers that do not add up are an ERROR naming a request; keys equal as values make one group"""
         def handler(method, path, query, headers, body):
             if not path.endswith("/documents/aggregate"):
                 return None
             asked = json.loads(body)
             nested = "_internal" in json.dumps([asked["group_by"], asked["aggregations"]])
+            if state["case"] == "days":
+                day = "2024-01-01T00:00:00.000Z" if nested else "2024-01-01T00:00:00Z"
+                return 200, {}, {"results": [{"group": {"g1": day}, "metrics": {"a1": 2 if nested else 3}},
+                                             {"group": {"g1": "2024-01-0%dT00:00:00Z" % (3 if nested else 2)},
+                                              "metrics": {"a1": 1}}],
+                                 "total_groups": 2}
             if state["case"] == "types":
                 v = 3 if nested else "x"
                 return 200, {}, {"results": [{"group": {"g1": "k"}, "metrics": {"a1": v}}], "total_groups": 1}
@@ -600,8 +606,8 @@ class TwoLocations(mx.TestCase):
             mx.query(self.c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_split_cap "
                              "OPTIONS (api_key 'sk_test_alpha')")
             mx.query(self.c, "CREATE FOREIGN TABLE split_cap (category text NOT NULL, "
-                             "source_type text COLLATE \"C\" NOT NULL) SERVER mx_split_cap "
-                             "OPTIONS (collection 'c')")
+                             "source_type text COLLATE \"C\" NOT NULL, created_at timestamptz NOT NULL) "
+                             "SERVER mx_split_cap OPTIONS (collection 'c')")
             try:
                 sql = "SELECT category, max(source_type) FROM split_cap GROUP BY 1"
                 state["case"] = "ok"
@@ -616,6 +622,14 @@ class TwoLocations(mx.TestCase):
                 mx.check_eq((err.sqlstate, err.detail) if err else None,
                             ("HV00A", "The aggregate answer does not hold every group it counts."),
                             "one answer short of its groups")
+                state["case"] = "days"
+                mx.query(self.c, "SET TimeZone = 'UTC'")
+                rows = mx.query(self.c, "SELECT date_trunc('day', created_at), count(*) FROM split_cap "
+                                "GROUP BY 1 ORDER BY 1")
+                mx.check_eq([(d.isoformat(), n) for d, n in rows],
+                            [("2024-01-01T00:00:00+00:00", 5), ("2024-01-02T00:00:00+00:00", 1),
+                             ("2024-01-03T00:00:00+00:00", 1)], "one day written two ways is one group")
+                mx.query(self.c, "RESET TimeZone")
             finally:
                 mx.query(self.c, "DROP SERVER IF EXISTS mx_split_cap CASCADE")
 
