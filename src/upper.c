@@ -150,7 +150,8 @@ typedef enum MxMergeKind
 	MX_MERGE_SUM,				/* count: added up */
 	MX_MERGE_MIN,
 	MX_MERGE_MAX,
-	MX_MERGE_DISTINCT			/* the distinct non-null values of "d1" */
+	MX_MERGE_DISTINCT,			/* the distinct non-null values of "d1" */
+	MX_MERGE_NONE				/* cannot be merged (count_distinct, ...) */
 } MxMergeKind;
 
 /* The slots of UP_MERGE. */
@@ -490,13 +491,15 @@ sent_alias(MxUpperBuild *b, Aggref *agg)
 static int
 merge_kind(const char *fn)
 {
+	if (strcmp(fn, "count") == 0)
+		return MX_MERGE_SUM;
 	if (strcmp(fn, "min") == 0)
 		return MX_MERGE_MIN;
 	if (strcmp(fn, "max") == 0)
 		return MX_MERGE_MAX;
 	if (strcmp(fn, LOCAL_DISTINCT) == 0)
 		return MX_MERGE_DISTINCT;
-	return MX_MERGE_SUM;
+	return MX_MERGE_NONE;
 }
 
 /* The argument of a count(DISTINCT) counted locally, as the last key. */
@@ -788,7 +791,7 @@ upper_private(MxUpperBuild *b, bool nogroup, List *fdw_exprs)
  * applied to each answer's part of a group, not to the group: not sent.
  * A count(DISTINCT) counted locally groups on its argument, which leaves
  * out the documents without one: no other aggregate can be computed from
- * those groups.
+ * those groups.  Only counts, min and max add up across answers.
  */
 static bool
 mergeable(MxUpperBuild *b, List *having)
@@ -796,7 +799,8 @@ mergeable(MxUpperBuild *b, List *having)
 	if (b->split == NULL && b->distinct == NULL)
 		return true;
 	/* the documents without the split column have no value to aggregate */
-	if (having != NIL || (b->null_key >= 0 && b->split_aggregated))
+	if (having != NIL || (b->null_key >= 0 && b->split_aggregated) ||
+		list_member_int(b->kinds, MX_MERGE_NONE))
 		return false;
 	return b->distinct == NULL || list_length(b->aggrefs) == 1;
 }
