@@ -452,6 +452,7 @@ class TwoLocations(mx.TestCase):
         mx.query(cls.c, SCRATCH_TABLE.format(name="split_nested", collection=cls.nested))
         for name, collection in [("split_flaky", "faultpage-2-flaky-500-1-split"),
                                  ("split_down", "faultpage-2-status-500"),
+                                 ("split_stall", "faultpage-2-stall-3000"),
                                  ("split_articles", "col_articles")]:
             mx.query(cls.c, "CREATE FOREIGN TABLE %s (document_id text, category text, "
                      "root_object_id text, source_object_id text) SERVER mx_split "
@@ -519,6 +520,7 @@ class TwoLocations(mx.TestCase):
              "aggregations": [{"function": "count", "alias": "a1"}],
              "filters": {"AND": [user, {"NOT": [flat, nested]}]}}])
         mx.check_eq(bodies, want, "the three request bodies")
+        mx.check_eq([r["identity"] for r in agg], ["alpha"] * 3, "every request carries the key")
 
     def test_04_not_sent(self):
         """two two-location columns, HAVING, an aggregate of a nullable split key: a scan, same rows"""
@@ -563,6 +565,11 @@ class TwoLocations(mx.TestCase):
         mx.check(200 in [r["status"] for r in agg] and 500 in [r["status"] for r in agg],
                  "the flat request answered, the nested one failed", [r["status"] for r in agg])
         mx.check_no_keys(err.all_text() if err else "", "the error")
+        mx.query(self.c, "SET statement_timeout = '300ms'")
+        err = mx.run_error(self.c, q.format(t="split_stall"))
+        mx.query(self.c, "RESET statement_timeout")
+        mx.check_eq(err.sqlstate if err else None, "57014", "statement_timeout while the nested request stalls")
+        mx.check_eq(mx.query(self.c, q.format(t="split_articles")), want, "the session goes on")
 
     def test_06_explain(self):
         """EXPLAIN VERBOSE shows every request's body and the local merge; ANALYZE counts the requests"""
