@@ -94,8 +94,10 @@ enum MxUpperPrivate
 								 * API does in UTC (see utc_session) */
 	UP_EXPRS,					/* the path's only: the filters' values,
 								 * the plan's fdw_exprs */
-	UP_TLIST					/* the path's only: the grouping's output
+	UP_TLIST,					/* the path's only: the grouping's output
 								 * columns, the plan's fdw_scan_tlist */
+	UP_QUALS					/* the path's only: a HAVING checked on
+								 * the groups of answers merged locally */
 };
 
 /*
@@ -134,6 +136,7 @@ typedef struct MxUpperBuild
 								 * key that may be null, or -1 */
 	bool		split_aggregated;	/* an aggregate reads split */
 	bool		utc;			/* a group key is a date_trunc */
+	List	   *local_having;	/* HAVING clauses checked by the scan */
 	MxColumn   *distinct;		/* count(DISTINCT) counted locally */
 	List	   *kinds;			/* per aggregate sent: its MxMergeKind */
 } MxUpperBuild;
@@ -633,6 +636,29 @@ add_aggregates_of(MxUpperBuild *b, Expr *expr, List **vars)
 	return true;
 }
 
+/*
+ * A HAVING clause on groups merged locally: each aggregate it reads
+ * becomes a column of the scan, which checks the clause on the merged
+ * groups (mx_upper_plan).
+ */
+static bool
+add_local_having(MxUpperBuild *b, Expr *clause)
+{
+	List	   *vars = NIL;
+	ListCell   *lc;
+
+	if (contain_volatile_functions((Node *) clause) ||
+		!add_aggregates_of(b, clause, &vars))
+		return false;
+	foreach(lc, vars)
+	{
+		if (!list_member(b->exprs, lfirst(lc)))
+			return false;
+	}
+	b->local_having = lappend(b->local_having, clause);
+	return true;
+}
+
 /* Each output column: a group key or computed from sent aggregates. */
 static bool
 add_outputs(PlannerInfo *root, MxUpperBuild *b, PathTarget *target)
@@ -782,24 +808,26 @@ upper_private(MxUpperBuild *b, bool nogroup, List *fdw_exprs)
 	priv = lappend(priv, NIL);	/* UP_MERGE, set by grouping_paths */
 	priv = lappend(priv, makeInteger(b->utc));
 	priv = lappend(priv, fdw_exprs);
-	return lappend(priv, b->exprs);
+	priv = lappend(priv, b->exprs);
+	return lappend(priv, b->local_having);
 }
 
 /*
  * Can the answers of a grouping merged locally (split in two requests, or
- * with a count(DISTINCT) counted locally) be merged?  A HAVING would be
- * applied to each answer's part of a group, not to the group: not sent.
+ * with a count(DISTINCT) counted locally) be merged?  A HAVING sent would
+ * apply to each answer's part of a group, not to the group: the scan
+ * checks it on the merged groups instead (add_local_having).
  * A count(DISTINCT) counted locally groups on its argument, which leaves
  * out the documents without one: no other aggregate can be computed from
  * those groups.  Only counts, min and max add up across answers.
  */
 static bool
-mergeable(MxUpperBuild *b, List *having)
+mergeable(MxUpperBuild *b)
 {
 	if (b->split == NULL && b->distinct == NULL)
 		return true;
 	/* the documents without the split column have no value to aggregate */
-	if (having != NIL || (b->null_key >= 0 && b->split_aggregated) ||
+	if (b->having.len > 0 || (b->null_key >= 0 && b->split_aggregated) ||
 		list_member_int(b->kinds, MX_MERGE_NONE))
 		return false;
 	return b->distinct == NULL || list_length(b->aggrefs) == 1;
@@ -841,7 +869,8 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 		having = list_make1(having);
 	foreach(lc, having)
 	{
-		if (!add_having(b, lfirst(lc)))
+		if (!(b->split != NULL || b->distinct != NULL ?
+			  add_local_having(b, lfirst(lc)) : add_having(b, lfirst(lc))))
 			return false;
 	}
 	/*
@@ -850,7 +879,7 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 	 */
 	if (having != NIL && root->parse->groupClause == NIL)
 		return false;
-	if (!mergeable(b, having))
+	if (!mergeable(b))
 		return false;
 	/* the API needs an aggregation: a GROUP BY alone asks for a count */
 	if (b->aggs.len == 0)
@@ -1096,7 +1125,9 @@ mx_upper_plan(PlannerInfo *root, RelOptInfo *rel, ForeignPath *best_path,
 							 makeTargetEntry(copyObject(lfirst(lc)),
 											 list_length(scan_tlist) + 1,
 											 NULL, false));
-	return make_foreignscan(tlist, NIL, 0, list_nth(priv, UP_EXPRS),
+	/* a HAVING checked locally, on the scan's columns (setrefs.c) */
+	return make_foreignscan(tlist, copyObject(list_nth(priv, UP_QUALS)), 0,
+							list_nth(priv, UP_EXPRS),
 							list_truncate(list_copy(priv), UP_EXPRS),
 							scan_tlist, NIL, outer_plan);
 }

@@ -160,9 +160,12 @@ class Aggregates(mx.TestCase):
             k = rnd.sample(keys, rnd.randint(0, 2))
             a = [rnd.choice(distinct)] if rnd.random() < 0.5 else rnd.sample(plain, rnd.randint(1, 2))
             w = rnd.choice(wheres)
-            sql = "SELECT %s FROM {t}%s%s ORDER BY %s" % (
+            # sent, or checked on merged groups; never with a count(DISTINCT) counted locally
+            having = rnd.choice(["", " HAVING count(*) > 100", " HAVING count(*) <> 2000"]) \
+                if k and "DISTINCT" not in a[0] else ""
+            sql = "SELECT %s FROM {t}%s%s%s ORDER BY %s" % (
                 ", ".join(k + a), " WHERE " + w if w else "",
-                " GROUP BY " + ", ".join(k) if k else "",
+                " GROUP BY " + ", ".join(k) if k else "", having,
                 ", ".join(str(i + 1) for i in range(len(k) + len(a))))
             if k and rnd.random() < 0.3:
                 sql += " LIMIT 3"
@@ -430,6 +433,13 @@ SCRATCH_QUERIES = [
      [("a", 2), ("b", 1), ("c", 1), (None, 2)], 3),
     ("SELECT source_object_id, count(*) FROM {t} WHERE grp = 'nothing' GROUP BY 1", [], 3),
     ("SELECT count(DISTINCT root_object_id) FROM {t} WHERE grp = 'nothing'", [(0,)], 2),
+    # HAVING: checked on the merged groups, not sent
+    ("SELECT source_object_id, count(*) FROM {t} GROUP BY 1 HAVING count(*) > 1 ORDER BY 1",
+     [("a", 3), ("c", 2), (None, 2)], 3),
+    ("SELECT source_object_id FROM {t} GROUP BY 1 HAVING max(n) > 6 AND min(n) < 3 ORDER BY 1",
+     [("a",)], 3),
+    ("SELECT grp, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 "
+     "HAVING count(DISTINCT root_object_id) > 2 ORDER BY 1", [("y", 3)], 2),
 ]
 
 
@@ -523,9 +533,10 @@ class TwoLocations(mx.TestCase):
         mx.check_eq([r["identity"] for r in agg], ["alpha"] * 3, "every request carries the key")
 
     def test_04_not_sent(self):
-        """two two-location columns, HAVING, an aggregate of a nullable split key: a scan, same rows"""
+        """two two-location columns, an aggregate of a nullable split key, HAVING without GROUP BY: a scan"""
         for sql in ["SELECT source_object_id, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
-                    "SELECT source_object_id, count(*) FROM {t} GROUP BY 1 HAVING count(*) > 1 ORDER BY 1",
+                    "SELECT count(DISTINCT root_object_id) FROM {t} HAVING count(DISTINCT root_object_id) > 1",
+                    "SELECT grp, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 HAVING count(*) > 1",
                     "SELECT source_object_id, count(DISTINCT source_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
                     "SELECT count(DISTINCT root_object_id), count(*) FROM {t}",
                     "SELECT max(root_object_id) FROM {t}"]:
