@@ -29,7 +29,8 @@
  *   under the C collation (sums and averages may be computed as doubles);
  * - HAVING only as comparisons of a pushed count with a constant, and only
  *   with GROUP BY (without it, no group in the answer could be no
- *   document or a group the HAVING removed), and not on answers merged;
+ *   document or a group the HAVING removed); on answers merged, the scan
+ *   checks any HAVING of sent aggregates on the merged groups instead;
  * - on top of a grouping sent in one answer, an ORDER BY of one output
  *   column that the API sorts as PostgreSQL does, and a constant LIMIT
  *   without OFFSET.
