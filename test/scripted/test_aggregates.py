@@ -207,6 +207,17 @@ class Aggregates(mx.TestCase):
         mx.query(self.c, "RESET plan_cache_mode")
         mx.query(self.c, "RESET TimeZone")
 
+    def test_01e_workload_reports(self):
+        """the analyst's reports over col_big: a request per location (and the null group), equal to local"""
+        mx.query(self.c, "SET TimeZone = 'UTC'")
+        for sql, nagg, rows in [
+                ("SELECT count(DISTINCT root_object_id) FROM {t}", 2, 1),
+                ("SELECT date_trunc('day', created_at) AS day, count(*) FROM {t} GROUP BY 1 ORDER BY 1", 3, 43)]:
+            got, want, n, nlist = self.run_pair(sql)
+            mx.check_eq(got, want, sql)
+            mx.check_eq((len(got), n, nlist), (rows, nagg, 0), "rows and requests of " + sql)
+        mx.query(self.c, "RESET TimeZone")
+
     def test_02_not_pushed(self):
         """what is not exact falls back to a scan, with the same rows"""
         for sql in ["SELECT author, count(*) FROM {t} WHERE word_count = 5 GROUP BY author ORDER BY 1",
