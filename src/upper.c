@@ -22,8 +22,9 @@
  *   exact condition): the API does not document how it groups or counts
  *   missing fields, and may leave them out of every group.  Except: the
  *   split column as a group key (one more request groups the documents
- *   with neither location), and count(DISTINCT col), which then groups on
- *   col and counts the non-null groups;
+ *   with neither location), one group key of one location without a split
+ *   column (split the same way, find_null_key), and count(DISTINCT col),
+ *   which then groups on col and counts the non-null groups;
  * - only what stays exact whatever the API computes in: count(*),
  *   count(col), count(DISTINCT col) and min/max of int2/int4 and of text
  *   under the C collation; sum and avg of integers, which the API may add
@@ -437,6 +438,42 @@ date_trunc_column(MxUpperBuild *b, Expr *expr, const char **unit)
 }
 
 /*
+ * Without a column with two locations, the one group key (a column, or a
+ * date_trunc of it) that may be null becomes b->split: the API leaves the
+ * documents without the field out of every group, so they are grouped in
+ * a request of their own (SP_NEITHER) whose group key is null, the others
+ * in one filtered to those with a value.  Two such keys: none, and the
+ * grouping is not sent.
+ */
+static void
+find_null_key(PlannerInfo *root, MxUpperBuild *b, PathTarget *target)
+{
+	MxColumn   *found = NULL;
+	ListCell   *lc;
+
+	foreach(lc, target->exprs)
+	{
+		Index		ref = get_pathtarget_sortgroupref(target,
+													  foreach_current_index(lc));
+		const char *unit;
+		MxColumn   *col;
+
+		if (ref == 0 ||
+			!get_sortgroupref_clause_noerr(ref, root->parse->groupClause))
+			continue;
+		col = single_column(b, lfirst(lc));
+		if (col == NULL)
+			col = date_trunc_column(b, lfirst(lc), &unit);
+		if (col == NULL || never_null(b, col))
+			continue;
+		if (found != NULL && found != col)
+			return;
+		found = col;
+	}
+	b->split = found;
+}
+
+/*
  * A group key: a column whose values group as PostgreSQL's equality does,
  * or a date_trunc of a timestamptz column.
  */
@@ -628,16 +665,19 @@ summed_alias(MxUpperBuild *b, Aggref *agg)
 
 /*
  * How the answers' values of an aggregate merge (MxMergeKind).  A sum of
- * doubles is not merged: two answers' sums added are not the sum a scan
+ * doubles is not merged from answers that may share a group (the two
+ * locations of a column): two answers' sums added are not the sum a scan
  * adds in document order, nor within a bound the way integers are.
  */
 static int
-merge_kind(Aggref *agg, const char *fn)
+merge_kind(MxUpperBuild *b, Aggref *agg, const char *fn)
 {
 	if (output_kind(agg) == OUT_SUM_INT || output_kind(agg) == OUT_AVG_INT)
 		return MX_MERGE_SUMS;
+	/* a nullable key's two answers never share a group: nothing added */
 	if (output_kind(agg) != OUT_METRIC)
-		return MX_MERGE_NONE;
+		return b->split != NULL && b->split->nlocations == 1
+			? MX_MERGE_SUMS : MX_MERGE_NONE;
 	if (strcmp(fn, "count") == 0)
 		return MX_MERGE_SUM;
 	if (strcmp(fn, "min") == 0)
@@ -677,7 +717,7 @@ add_aggregate(MxUpperBuild *b, Aggref *agg)
 	b->aggrefs = lappend(b->aggrefs, agg);
 	alias = psprintf("a%d", list_length(b->aggrefs));
 	b->split_aggregated |= col != NULL && col == b->split;
-	b->kinds = lappend_int(b->kinds, merge_kind(agg, fn));
+	b->kinds = lappend_int(b->kinds, merge_kind(b, agg, fn));
 	if (strcmp(fn, LOCAL_DISTINCT) == 0)
 	{
 		add_distinct_key(b, col);
@@ -924,6 +964,17 @@ body_head(MxUpperBuild *b, bool nogroup)
 	return body.data;
 }
 
+/* UM_FIELDS: the split column's locations, one or two. */
+static List *
+split_fields(MxColumn *split)
+{
+	List	   *fields = list_make1(makeString(split->locations[0].dotted));
+
+	if (split->nlocations == 2)
+		fields = lappend(fields, makeString(split->locations[1].dotted));
+	return fields;
+}
+
 /*
  * The UP_MERGE slot (enum MxUpperMerge) of a grouping merged locally, or
  * NIL; parts are the groupings built for the requests after the first
@@ -951,9 +1002,7 @@ merge_private(MxUpperBuild *b, MxUpperBuild *parts, int nparts,
 	for (i = 0; i < nparts; i++)
 		heads = lappend(heads, makeString(body_head(&parts[i], nogroup)));
 	return list_make4(kinds, heads,
-					  b->split == NULL ? NIL :
-					  list_make2(makeString(b->split->locations[0].dotted),
-								 makeString(b->split->locations[1].dotted)),
+					  b->split == NULL ? NIL : split_fields(b->split),
 					  makeInteger(b->null_key));
 }
 
@@ -1025,8 +1074,11 @@ build_grouping(PlannerInfo *root, RelOptInfo *input_rel,
 		return false;
 
 	b->spec = exact_filters(root, input_rel, b, fdw_exprs);
-	if (b->spec == NULL || b->rel->collection == NULL ||
-		!add_outputs(root, b, output_rel->reltarget))
+	if (b->spec == NULL || b->rel->collection == NULL)
+		return false;
+	if (b->split == NULL)
+		find_null_key(root, b, output_rel->reltarget);
+	if (!add_outputs(root, b, output_rel->reltarget))
 		return false;
 	if (having != NIL && !IsA(having, List))
 		having = list_make1(having);
@@ -1094,6 +1146,7 @@ grouping_paths(PlannerInfo *root, RelOptInfo *input_rel,
 	MxUpperBuild b;
 	MxUpperBuild parts[SP_NEITHER];
 	int			nparts = 0;
+	int			first = SP_NESTED;
 	List	   *fdw_exprs = NIL;
 	List	   *unused = NIL;
 	bool		nogroup = root->parse->groupClause == NIL;
@@ -1104,13 +1157,19 @@ grouping_paths(PlannerInfo *root, RelOptInfo *input_rel,
 		!build_grouping(root, input_rel, grouped_rel, extra, &b, &fdw_exprs,
 						SP_FLAT))
 		return;
-	/* the same grouping on the other location, and on neither if need be */
+	/*
+	 * The same grouping on the other location, and on neither if need be; a
+	 * nullable key of one location has only the latter.
+	 */
 	if (b.split != NULL)
-		nparts = b.null_key >= 0 ? 2 : 1;
+	{
+		first = b.split->nlocations == 2 ? SP_NESTED : SP_NEITHER;
+		nparts = (b.null_key >= 0 ? SP_NEITHER : SP_NESTED) - first + 1;
+	}
 	for (i = 0; i < nparts; i++)
 	{
 		if (!build_grouping(root, input_rel, grouped_rel, extra, &parts[i],
-							&unused, SP_NESTED + i))
+							&unused, first + i))
 			return;
 	}
 	rows = nogroup ? 1 :
@@ -1389,7 +1448,7 @@ begin_merge(MxUpperScan *s, List *merge)
 	if (fields != NIL)
 	{
 		s->flat_field = strVal(linitial(fields));
-		s->nested_field = strVal(lsecond(fields));
+		s->nested_field = list_length(fields) == 2 ? strVal(lsecond(fields)) : NULL;
 	}
 	s->null_key = intVal(list_nth(merge, UM_NULL_KEY));
 }
@@ -1447,7 +1506,17 @@ has_value(const char *field)
 }
 
 /*
- * The filter that gives request k of a split grouping its documents,
+ * The MxSplitPart of request k: a split column of one location (a nullable
+ * group key) has no SP_NESTED request.
+ */
+static int
+request_part(MxUpperScan *s, int k)
+{
+	return k > 0 && s->nested_field == NULL ? SP_NEITHER : k;
+}
+
+/*
+ * The filter that gives part k of a split grouping its documents,
  * exactly as a scan reads the column (its flat location holding a value
  * that is not null, else its nested one, else null): SP_FLAT has a value
  * in the flat location; SP_NESTED the others, with a value in the nested
@@ -1462,6 +1531,8 @@ split_filter(MxUpperScan *s, int k)
 
 	if (k == SP_FLAT)
 		return flat;
+	if (k == SP_NEITHER && s->nested_field == NULL)
+		return psprintf("{\"NOT\":[%s]}", flat);
 	if (k == SP_NEITHER)
 		return psprintf("{\"NOT\":[%s,%s]}", flat,
 						has_value(s->nested_field));
@@ -1492,8 +1563,9 @@ upper_body(MxUpperScan *s, const char **shown, bool *none, int k)
 	appendStringInfo(&body, "{%s",
 					 k == 0 ? s->body_head : strVal(list_nth(s->heads, k - 1)));
 	if (s->flat_field != NULL)
-		filters = filters == NULL ? split_filter(s, k)
-			: psprintf("{\"AND\":[%s,%s]}", filters, split_filter(s, k));
+		filters = filters == NULL ? split_filter(s, request_part(s, k))
+			: psprintf("{\"AND\":[%s,%s]}", filters,
+					   split_filter(s, request_part(s, k)));
 	if (filters != NULL)
 		appendStringInfo(&body, ",\"filters\":%s", filters);
 	appendStringInfoChar(&body, '}');
@@ -2105,7 +2177,8 @@ merge_value(MxUpperScan *s, MxMergeRow *rows, int first, int last, int c,
 
 /*
  * The parts of sum column c of the group merged from rows[first .. last -
- * 1]: integers added exactly, the total checked as one answer's would be.
+ * 1]: integers added exactly, the total checked as one answer's would be;
+ * doubles come from one answer (merge_kind).
  */
 static void
 merge_sums(MxUpperScan *s, MxMergeRow *rows, int first, int last, int c,
@@ -2122,7 +2195,11 @@ merge_sums(MxUpperScan *s, MxMergeRow *rows, int first, int last, int c,
 		out->count += p->count;
 		if (p->none)
 			continue;
+		if (!out->none && list_nth_int(s->grouped, c) >= OUT_SUM_FLOAT)
+			mx_api_report_unexpected(s->req, "The aggregate answers hold one group twice.");
 		out->none = false;
+		out->sum = p->sum;
+		out->avg = p->avg;
 		out->most = Max(out->most, p->most);
 		out->total += p->total;
 	}
@@ -2195,7 +2272,7 @@ fetch_merged(ForeignScanState *node, MxUpperScan *s)
 			MxHttpRequest *req = mx_api_aggregate(s->target, s->rel->collection,
 												  upper_body(s, NULL, &none, k));
 
-			req->arg = (void *) (intptr_t) k;
+			req->arg = (void *) (intptr_t) request_part(s, k);
 			mx_batch_add(batch, req);
 		}
 		for (k = 0; k < nrequests; k++)
