@@ -1760,6 +1760,7 @@ check_exact(MxUpperScan *s, int i, int64 count, uint64 most)
 				 errhint("Set mixpeek.aggregate_pushdown to \"off\" to aggregate the documents locally.")));
 }
 
+/* |v|, which for INT64_MIN an int64 cannot hold. */
 static uint64
 magnitude(int64 v)
 {
@@ -1830,8 +1831,8 @@ values_counted(MxUpperScan *s, int i, MxSumParts *p)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("average of column \"%s\" is over too many documents to count its values exactly",
 						summed_column(s, i)),
-				 errdetail("A group of " INT64_FORMAT " documents has values missing in some; their number is found from Mixpeek's sum and average only below %lld documents.",
-						   p->count, (long long) MX_AGGREGATE_AVG_VALUES_MAX),
+				 errdetail("A group of " INT64_FORMAT " documents has values missing in some; their number is found from Mixpeek's sum and average only up to " INT64_FORMAT " documents.",
+						   p->count, MX_AGGREGATE_AVG_VALUES_MAX),
 				 errhint("Set mixpeek.aggregate_pushdown to \"off\" to aggregate the documents locally.")));
 	n = p->avg != 0 ? rint(p->sum / p->avg) : 0;
 	if (!(n >= 1 && n <= p->count) ||

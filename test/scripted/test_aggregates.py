@@ -610,6 +610,10 @@ class Aggregates(mx.TestCase):
             ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3,"a1v":null}',
              ("HV00A", 'The aggregate answer\'s "a1" is not a sum of numbers.')),
             ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3}', ("HV00A", 'The aggregate answer has no valid "a1v".')),
+            # beyond 2^40 documents rint(sum / avg) is no longer trusted
+            ('{"a1":7.5,"a1n":1099511627777,"a1l":1.5,"a1h":3,"a1v":2.5}',
+             ("22003", "A group of 1099511627777 documents has values missing in some; their number is found "
+                       "from Mixpeek's sum and average only up to 1099511627776 documents.")),
         ]
         with capture.CaptureServer(handler=handler) as cap:
             capture_table(self.c, cap, "mx_agg_avg", "agg_avg_cap (f float8)")
