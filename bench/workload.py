@@ -86,11 +86,15 @@ WORKLOAD = [
     ("count(*)",
      "SELECT count(*) FROM wl.big", 1, False, 0),
     ("count and avg by category",
+     # 2: an imported category may be null, and the documents without one,
+     # in no group of the first request (the strict reading), are the null group
      "SELECT category, count(*), avg(rating) FROM wl.big GROUP BY category ORDER BY category",
-     1, False, 0),
+     2, True, 0),
     ("count by day of created_at",
      "SELECT date_trunc('day', created_at) AS day, count(*) FROM wl.big "
-     "GROUP BY 1 ORDER BY 1", 2, True, 0),
+     # 3: created_at may be null, and an exact answer must learn whether
+     # documents without it exist (under the strict reading they are in no group)
+     "GROUP BY 1 ORDER BY 1", 3, True, 0),
     ("count(DISTINCT root_object_id)",
      "SELECT count(DISTINCT root_object_id) FROM wl.big", 2, True, 0),
     ("top 10 by an imported integer column",

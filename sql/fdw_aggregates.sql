@@ -92,11 +92,13 @@ SELECT count(*), min(word_count), count(DISTINCT category) FROM agg_articles
 WHERE category = 'none' AND word_count > 0;
 SELECT category, count(*) FROM agg_articles WHERE category = 'none' GROUP BY category;
 
--- not sent: a nullable group key, a standard column with two locations, a
--- sum of numeric, a condition checked locally, an id lookup; the scan is the
--- same as without aggregates
+-- a nullable group key: a second request, side by side, groups the
+-- documents without it (the null group, which Mixpeek leaves out of every
+-- group of the first)
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT cluster_id, count(*) FROM agg_big GROUP BY cluster_id;
+-- not sent: date_trunc outside a UTC session, a sum of numeric, a condition
+-- checked locally, an id lookup; the scan is the same as without aggregates
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT date_trunc('month', created_at), count(*) FROM agg_articles GROUP BY 1;
 EXPLAIN (VERBOSE, COSTS OFF)
@@ -213,5 +215,112 @@ SET TimeZone = 'Etc/UTC';
 EXECUTE agg_years;
 DEALLOCATE agg_years;
 RESET TimeZone;
+
+-- a standard column with two locations (at the root in older documents,
+-- under _internal in current ones) is grouped in one request per location,
+-- the documents split by whether the flat field holds a value; a group key
+-- that may be null takes one more request, for the documents with
+-- neither.  The answers are merged by group key; ORDER BY and LIMIT stay
+-- local.  count(DISTINCT) of a column that may be null groups on it and
+-- counts the groups.
+CREATE FOREIGN TABLE agg_lineage (
+  category text, word_count integer, root_object_id text, source_type text
+) SERVER mx_agg OPTIONS (collection 'col_articles');
+CREATE FOREIGN TABLE agg_big_lineage (
+  word_count integer NOT NULL, source_type text
+) SERVER mx_agg OPTIONS (collection 'col_big');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(DISTINCT root_object_id) FROM agg_lineage;
+SELECT pg_temp.mock_reset();
+SELECT count(DISTINCT root_object_id) FROM agg_lineage;
+SELECT method, path, body FROM pg_temp.mock_requests() ORDER BY body::text;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, count(*), max(word_count) FROM agg_big_lineage
+WHERE word_count < 10 GROUP BY source_type ORDER BY source_type LIMIT 2;
+SELECT source_type, count(*), max(word_count) FROM agg_big_lineage
+WHERE word_count < 10 GROUP BY source_type ORDER BY source_type LIMIT 2;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(DISTINCT category) FROM agg_lineage WHERE word_count > 1000;
+SELECT count(DISTINCT category) FROM agg_lineage WHERE word_count > 1000;
+SELECT category, count(DISTINCT root_object_id) FROM agg_lineage
+WHERE category IN ('news', 'tech', 'science') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = off;
+SELECT count(DISTINCT root_object_id) FROM agg_lineage;
+SELECT source_type, count(*), max(word_count) FROM agg_big_lineage
+WHERE word_count < 10 GROUP BY source_type ORDER BY source_type LIMIT 2;
+SELECT count(DISTINCT category) FROM agg_lineage WHERE word_count > 1000;
+SELECT category, count(DISTINCT root_object_id) FROM agg_lineage
+WHERE category IN ('news', 'tech', 'science') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = on;
+-- date_trunc of a timestamptz groups only in a UTC session (Mixpeek
+-- truncates in UTC); the test sessions run in PST8PDT
+SET TimeZone = 'UTC';
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT date_trunc('month', created_at), count(*) FROM agg_articles
+WHERE category IN ('news', 'tech') GROUP BY 1 ORDER BY 1;
+SELECT date_trunc('month', created_at), count(*) FROM agg_articles
+WHERE category IN ('news', 'tech') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = off;
+SELECT date_trunc('month', created_at), count(*) FROM agg_articles
+WHERE category IN ('news', 'tech') GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = on;
+RESET TimeZone;
+-- HAVING on merged groups is checked by the scan (Filter), not sent
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, count(*) FROM agg_lineage GROUP BY 1 HAVING count(*) > 1;
+SELECT source_type, count(*) FROM agg_lineage GROUP BY 1 HAVING count(*) > 1;
+SELECT source_type, count(*) FROM agg_lineage GROUP BY 1 HAVING count(*) > 100;
+-- not sent: two columns with two locations (nothing promises that their
+-- flat fields are present in the same documents)
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, count(DISTINCT root_object_id) FROM agg_lineage GROUP BY 1;
+
+-- sums and averages over a column with two locations: integers merged from
+-- each answer's sum, count, min and max; doubles are not split
+CREATE FOREIGN TABLE agg_big_split (
+  word_count integer NOT NULL, views bigint NOT NULL, rating float8 NOT NULL,
+  source_type text
+) SERVER mx_agg OPTIONS (collection 'col_big');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, sum(word_count), avg(views) FROM agg_big_split
+WHERE word_count < 3 GROUP BY 1 ORDER BY 1;
+SELECT source_type, sum(word_count), avg(views) FROM agg_big_split
+WHERE word_count < 3 GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = off;
+SELECT source_type, sum(word_count), avg(views) FROM agg_big_split
+WHERE word_count < 3 GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = on;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT source_type, sum(rating) FROM agg_big_split GROUP BY 1;
+
+-- avg of a double that may be null: the number of values is rint(sum / avg)
+-- of Mixpeek's sum and avg (weight is missing where word_count < 10, 0 where
+-- word_count < 20, null in every 7th document)
+CREATE FOREIGN TABLE agg_weights (
+  word_count integer NOT NULL, weight float8
+) SERVER mx_agg OPTIONS (collection 'col_big');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT word_count, count(*), avg(weight), sum(weight) FROM agg_weights
+WHERE word_count IN (5, 15, 25) GROUP BY 1 ORDER BY 1;
+SELECT pg_temp.mock_reset();
+SELECT word_count, count(*), avg(weight), sum(weight) FROM agg_weights
+WHERE word_count IN (5, 15, 25) GROUP BY 1 ORDER BY 1;
+SELECT method, path, body FROM pg_temp.mock_requests() ORDER BY body::text;
+SET mixpeek.aggregate_pushdown = off;
+SELECT word_count, count(*), avg(weight), sum(weight) FROM agg_weights
+WHERE word_count IN (5, 15, 25) GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = on;
+
+-- the workload's report: a key and a double that may be null, in two
+-- requests (documents with a category, and those without); col_articles has
+-- documents without category, rating or both
+CREATE FOREIGN TABLE agg_ratings (category text, rating float8)
+SERVER mx_agg OPTIONS (collection 'col_articles');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT category, count(*), avg(rating) FROM agg_ratings GROUP BY 1 ORDER BY 1;
+SELECT category, count(*), avg(rating) FROM agg_ratings GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = off;
+SELECT category, count(*), avg(rating) FROM agg_ratings GROUP BY 1 ORDER BY 1;
+SET mixpeek.aggregate_pushdown = on;
 
 DROP SERVER mx_agg CASCADE;

@@ -220,6 +220,13 @@
  */
 #define MX_COST_AGGREGATE_REQUEST 90.0
 
+/*
+ * Each further aggregate request of a grouping split between a column's
+ * locations: sent alongside the first, its round trip overlaps the
+ * first's.  The sum stays below MX_COST_REQUEST by more than the fuzz.
+ */
+#define MX_COST_AGGREGATE_SPLIT 3.0
+
 /* The largest LIMIT on groups sent as an aggregate request's "limit". */
 #define MX_AGGREGATE_LIMIT_MAX PG_INT32_MAX
 
@@ -229,6 +236,16 @@
  * partial sum of integers is a double, whatever the order of addition.
  */
 #define MX_AGGREGATE_EXACT_SUM ((int64) 1 << 53)
+
+/*
+ * An avg of doubles with nulls counts its values as rint(sum / avg) of the
+ * API's sum and avg: the avg may be off sum / N by this many units in the
+ * last place (an ERROR beyond), and N, at most the group's documents, is
+ * trusted below MX_AGGREGATE_AVG_VALUES_MAX, where N * ulps * 2^-52 stays
+ * far below the 0.5 that rint rounds off.
+ */
+#define MX_AGGREGATE_AVG_ULPS 4
+#define MX_AGGREGATE_AVG_VALUES_MAX ((int64) 1 << 40)
 
 /*
  * Document ids per list request of an id lookup ("document_id in [...]"):

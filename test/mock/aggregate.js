@@ -30,7 +30,14 @@
  *   limit        after sorting.
  *   total_groups the number of results returned.
  *   Faults: on faultpage-<k>-<spec> collections the answer (over col_articles)
- *   comes through the fault vocabulary of the list pages (status-*, flaky-*).
+ *   comes through the fault vocabulary of the list pages (status-*, flaky-*):
+ *   with k = 1 every aggregate request's; with k = 2 only that of a request
+ *   grouping or aggregating a field under "_internal." (the nested part of a
+ *   grouping split between a standard column's two locations), the others
+ *   answer normally.
+ *   A split grouping partitions the documents with the filter operators
+ *   exists and is_null, read as documents/list reads them (strict: exists
+ *   true holds for a present null, is_null true only for an explicit null).
  */
 'use strict';
 
@@ -179,6 +186,12 @@ module.exports = function install(h) {
       return true;
     }
     const text = answer(target.col, body);
+    const nested = (x) => typeof x === 'string' && x.startsWith('_internal.');
+    if (target.kind === 'faultpage' && target.k === 2 && !body.group_by.some((g) => nested(g.field)) &&
+        !body.aggregations.some((a) => nested(a.field) || nested(a.distinct_field))) {
+      send(ctx, 200, text);
+      return true;
+    }
     if (target.kind === 'faultpage')
       return h.serveFault(ctx, target.spec, 'list', text, 'aggregate:' + target.seg, target.seg);
     send(ctx, 200, text);

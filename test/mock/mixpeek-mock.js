@@ -94,7 +94,9 @@
  *     5 (i%5), rating (i*7919%500)/100, published i%3!=0, tags [one of 7],
  *     created_at 2024-01-01T00:00:00Z + 37 s * i (flat: root; nested: _internal);
  *     published_at 2022-01-01T00:00:00.000Z + 1009.007 s * i (root, both shapes),
- *     views ((i*7919%100003)-20000)*900000, huge 2^47+i (for sums);
+ *     views ((i*7919%100003)-20000)*900000, huge 2^47+i, weight
+ *     ((i*7919%1000)-500)/16 (missing where i%1000<10, null where i%7=3, 0
+ *     where i%1000<20) (for sums);
  *     every 10th has a thumbnail in document_blobs.  About 740 bytes each.
  *   col_weird (name `Weird "Name"; drop`): 2 documents (one per shape).
  *   Collections are addressed by id or by name.  Document ids are exact
@@ -750,11 +752,14 @@ const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
  * add up past 2^53).
  */
 function bigSums(i) {
-  return {
+  const d = {
     published_at: new Date(BIG_PUBLISHED + i * 1009007).toISOString(),
     views: ((i * 7919) % 100003 - 20000) * 900000,
     huge: 2 ** 47 + i,
   };
+  // missing where word_count < 10, null in every 7th, 0 where word_count < 20
+  if (i % 1000 >= 10) d.weight = i % 7 === 3 ? null : i % 1000 < 20 ? 0 : ((i * 7919) % 1000 - 500) / 16;
+  return d;
 }
 
 /* Everything follows from the index, so any run (and any test) sees the same data. */

@@ -19,14 +19,23 @@
 - faults: a 500 and a 429 are retried; a 400 is an ERROR naming the
   request; mixpeek_stats counts aggregate_documents;
 - a correlated subquery and LATERAL send one request per outer row; the
-  request carries the key of the role the scan runs as (a view's owner).
+  request carries the key of the role the scan runs as (a view's owner);
+- standard columns with two locations (source_type, root_object_id: flat in
+  even documents of col_big, nested in odd ones) are split in a request per
+  location, and one more for a nullable group key's null group; a
+  count(DISTINCT) of a nullable column is counted from its groups: random
+  queries (differential), a flat key holding null, documents with neither
+  location, a collection of one shape, both filter readings, faults on one
+  of the requests, answers that disagree (TwoLocations).
 
 The test clusters run with mixpeek.aggregate_pushdown off (test/lib.sh);
 these sessions turn it on.
 """
+import json
 import os
 import random
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
@@ -40,7 +49,8 @@ TABLE = """CREATE FOREIGN TABLE {name} (document_id text, collection_id text,
   created_at timestamptz,
   wc2 smallint OPTIONS (field 'word_count') NOT NULL, views bigint NOT NULL,
   huge bigint NOT NULL, score float8 OPTIONS (field 'rating') NOT NULL,
-  published_at timestamptz NOT NULL)
+  published_at timestamptz NOT NULL, source_type text, root_object_id text,
+  weight float8)
   SERVER mx_agg OPTIONS (collection '{collection}', page_size '1000')"""
 
 
@@ -65,17 +75,33 @@ def texts(rows):
     return [tuple(None if v is None else str(v) for v in r) for r in rows]
 
 
+def session_with_server(server):
+    """A superuser session with aggregate pushdown on and a new server."""
+    c = mx.fdw_superuser()
+    mx.query(c, "SET mixpeek.aggregate_pushdown = on")
+    mx.query(c, "DROP SERVER IF EXISTS %s CASCADE" % server)
+    mx.query(c, "CREATE SERVER %s FOREIGN DATA WRAPPER mixpeek_fdw" % server)
+    return c
+
+
+def one_group_answer(state):
+    """A capture handler answering an aggregate with one group of state["metrics"] (JSON text)."""
+    def handler(method, path, query, headers, body):
+        if not path.endswith("/documents/aggregate"):
+            return None
+        return 200, {}, ('{"results":[{"group":{"g0":"c"},"metrics":%s}],"total_groups":1}'
+                         % state["metrics"])
+    return handler
+
+
 class Aggregates(mx.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = mx.fdw_superuser()
-        mx.query(cls.c, "SET mixpeek.aggregate_pushdown = on")
+        cls.c = session_with_server("mx_agg")
         # date_trunc is sent in UTC only; doubles add up in scan order only
         # without parallel workers
         mx.query(cls.c, "SET TimeZone = 'UTC'")
         mx.query(cls.c, "SET max_parallel_workers_per_gather = 0")
-        mx.query(cls.c, "DROP SERVER IF EXISTS mx_agg CASCADE")
-        mx.query(cls.c, "CREATE SERVER mx_agg FOREIGN DATA WRAPPER mixpeek_fdw")
         mx.query(cls.c, TABLE.format(name="agg_big", collection="col_big"))
         mx.query(cls.c, TABLE.format(name="agg_fault", collection="faultpage-1-flaky-500-1-agg"))
         mx.query(cls.c, TABLE.format(name="agg_429", collection="faultpage-1-flaky-429-1-agg"))
@@ -93,21 +119,26 @@ class Aggregates(mx.TestCase):
         mx.mock_reset()
 
     def run_pair(self, sql):
-        since = mx.mock_last_seq()
-        got = mx.query(self.c, sql.format(t="agg_big"))
-        agg, lists = aggregate_requests(since)
         # a hash aggregate adds each group's doubles in scan order, as the
-        # API does; a sort would not keep that order
+        # API does; a sort would not keep that order (either side may
+        # aggregate locally)
         mx.query(self.c, "SET enable_sort = off")
-        want = mx.query(self.c, sql.format(t="agg_local"))
-        mx.query(self.c, "RESET enable_sort")
+        try:
+            since = mx.mock_last_seq()
+            got = mx.query(self.c, sql.format(t="agg_big"))
+            agg, lists = aggregate_requests(since)
+            want = mx.query(self.c, sql.format(t="agg_local"))
+        finally:
+            mx.query(self.c, "RESET enable_sort")
         return got, want, len(agg), len(lists)
 
     def test_01_differential(self):
         """random groupings equal local aggregation, one request each"""
         rnd = random.Random(int(os.environ.get("MX_SEED", "20261130")))
         keys = ["category", "word_count", "published", "cluster_id", "label",
-                "date_trunc('month', published_at)", "date_trunc('year', published_at)"]
+                "date_trunc('month', published_at)", "date_trunc('year', published_at)",
+                # may be null: its null group in a second request
+                "author"]
         aggs = ["count(*)", "count(word_count)", "count(DISTINCT category)",
                 "count(DISTINCT word_count)", "min(word_count)", "max(word_count)",
                 "min(label)", "max(label)", "count(DISTINCT label)",
@@ -115,14 +146,18 @@ class Aggregates(mx.TestCase):
                 "coalesce(max(label), '-') || '/' || count(*)",
                 "sum(word_count)", "avg(word_count)", "sum(wc2)", "avg(wc2)",
                 "sum(views)", "avg(views)", "sum(views) - sum(word_count)",
-                "sum(score)", "avg(score)", "sum(rating)", "avg(score) * count(*)"]
-        wheres = ["", "category = 'tech'", "published", "word_count < 250",
+                "sum(score)", "avg(score)", "sum(rating)", "avg(score) * count(*)",
+                # nullable doubles: the number of values from the API's sum and avg
+                "avg(rating)", "avg(weight)", "sum(weight)", "avg(weight) + avg(rating)"]
+        wheres = ["", "category = 'tech'", "published", "word_count < 250", "word_count < 20",
                   "word_count >= 900 AND category IN ('news', 'science')",
                   "cluster_id = 'cl_3'", "NOT published"]
         for _ in range(40 if not mx.LONG else 200):
             k = rnd.sample(keys, rnd.randint(0, 2))
             a = rnd.sample(aggs, rnd.randint(0 if k else 1, 3))
-            if any("score" in x or "rating" in x for x in a):
+            if "author" in k or any("score" in x or "rating" in x or "weight" in x for x in a):
+                # (with a nullable key, a count(DISTINCT) is counted locally
+                # from groups of its own, and must be the only aggregate)
                 # a DISTINCT aggregate makes PostgreSQL sort each group
                 a = [x for x in a if "DISTINCT" not in x] or ["count(*)"]
             w = rnd.choice(wheres)
@@ -139,7 +174,7 @@ class Aggregates(mx.TestCase):
                 sql += " LIMIT 3"
             got, want, nagg, nlist = self.run_pair(sql)
             mx.check_eq(texts(got), texts(want), sql)
-            mx.check_eq((nagg, nlist), (1, 0), "requests of " + sql)
+            mx.check_eq((nagg, nlist), (2 if "author" in k else 1, 0), "requests of " + sql)
 
     def test_01b_order_limit(self):
         """ORDER BY one key and LIMIT are sent with the grouping; HAVING without GROUP BY is not"""
@@ -169,11 +204,91 @@ class Aggregates(mx.TestCase):
                     if k in ("sort_by", "sort_direction", "limit")}
             mx.check_eq(sent, body, "sort and limit sent for " + sql)
 
+    def test_01c_two_locations(self):
+        """random groupings over two-location columns and nullable count(DISTINCT) equal local ones"""
+        rnd = random.Random(int(os.environ.get("MX_SEED", "20261130")) + 3)
+        keys = ["category", "published", "label", "source_type", "date_trunc('day', created_at)",
+                "date_trunc('Week', created_at)"]
+        plain = ["count(*)", "min(word_count)", "max(label)", "count(word_count)",
+                 "count(*) * 2 + 1", "sum(word_count)", "avg(wc2)", "sum(views) - count(*)",
+                 "avg(score)", "sum(weight)"]
+        distinct = ["count(DISTINCT root_object_id)", "count(DISTINCT source_type)",
+                    "count(DISTINCT author)", "count(DISTINCT category)",
+                    "count(DISTINCT root_object_id) + 1"]
+        wheres = ["", "category = 'tech'", "published", "word_count < 250",
+                  "word_count >= 990 AND category IN ('news', 'science')"]
+        for _ in range(24 if not mx.LONG else 120):
+            k = rnd.sample(keys, rnd.randint(0, 2))
+            a = [rnd.choice(distinct)] if rnd.random() < 0.5 else rnd.sample(plain, rnd.randint(1, 2))
+            w = rnd.choice(wheres)
+            # sent, or checked on merged groups; never with a count(DISTINCT) counted locally
+            having = rnd.choice(["", " HAVING count(*) > 100", " HAVING count(*) <> 2000"]) \
+                if k and "DISTINCT" not in a[0] else ""
+            sql = "SELECT %s FROM {t}%s%s%s ORDER BY %s" % (
+                ", ".join(k + a), " WHERE " + w if w else "",
+                " GROUP BY " + ", ".join(k) if k else "", having,
+                ", ".join(str(i + 1) for i in range(len(k) + len(a))))
+            if k and rnd.random() < 0.3:
+                sql += " LIMIT 3"
+            text = " ".join(k + a)
+            split = {c for c in ("source_type", "root_object_id", "created_at") if c in text}
+            # a split group key may be null: one more request for its null group
+            nullable_key = any(c in " ".join(k) for c in split)
+            pushed = len(split) < 2 and not ("source_type" in k and "DISTINCT source_type" in text)
+            # week: PostgreSQL's ISO weeks; doubles: not added across answers
+            pushed = pushed and "Week" not in text and not (split and ("score" in text or "weight" in text))
+            want_agg = 0
+            if pushed:
+                want_agg = 1 if not split else 3 if nullable_key else 2
+            got, want, nagg, nlist = self.run_pair(sql)
+            mx.check_eq(texts(got), texts(want), sql)
+            mx.check_eq((nagg, nlist == 0), (want_agg, pushed), "requests of " + sql)
+
+    def test_01d_date_trunc_time_zone(self):
+        """date_trunc groups only in a UTC session; a generic plan made in one refuses to run in another"""
+        sql = ("SELECT date_trunc('month', created_at), count(*) FROM {t} WHERE word_count < 3 "
+               "GROUP BY 1 ORDER BY 1")
+        for zone, nagg in [("UTC", 3), ("Etc/UTC", 3), ("America/New_York", 0), ("Asia/Kolkata", 0)]:
+            mx.query(self.c, "SET TimeZone = %s", (zone,))
+            got, want, n, _ = self.run_pair(sql)
+            mx.check_eq(got, want, "%s in %s" % (sql, zone))
+            mx.check_eq(n, nagg, "aggregate requests in " + zone)
+        mx.query(self.c, "SET TimeZone = 'UTC'")
+        mx.query(self.c, "SET plan_cache_mode = force_generic_plan")
+        mx.query(self.c, "PREPARE agg_month(int) AS SELECT date_trunc('month', created_at), count(*) "
+                 "FROM agg_big WHERE word_count < $1 GROUP BY 1 ORDER BY 1")
+        first = mx.query(self.c, "EXECUTE agg_month(3)")
+        mx.check_eq(first, mx.query(self.c, "SELECT date_trunc('month', created_at), count(*) FROM agg_local "
+                                    "WHERE word_count < 3 GROUP BY 1 ORDER BY 1"), "the generic plan in UTC")
+        mx.query(self.c, "SET TimeZone = 'America/New_York'")
+        mx.expect_error(self.c, "EXECUTE agg_month(3)", None, "55000",
+                        'date_trunc was sent to Mixpeek to truncate in UTC, but the time zone is now '
+                        '"America/New_York"$', "a UTC plan in another time zone")
+        mx.query(self.c, "DEALLOCATE agg_month")
+        mx.query(self.c, "RESET plan_cache_mode")
+        mx.query(self.c, "SET TimeZone = 'UTC'")
+
+    def test_01e_workload_reports(self):
+        """the analyst's reports over col_big: a request per location (and the null group), equal to local"""
+        mx.query(self.c, "SET TimeZone = 'UTC'")
+        for sql, nagg, rows in [
+                ("SELECT count(DISTINCT root_object_id) FROM {t}", 2, 1),
+                ("SELECT date_trunc('day', created_at) AS day, count(*) FROM {t} GROUP BY 1 ORDER BY 1", 3, 43),
+                # as the workload's count and avg by an imported (nullable)
+                # category: the null group in a request of its own, the
+                # number of ratings from the API's sum and avg
+                ("SELECT author, count(*), avg(rating) FROM {t} GROUP BY 1 ORDER BY 1", 2, 97)]:
+            got, want, n, nlist = self.run_pair(sql)
+            mx.check_eq(got, want, sql)
+            mx.check_eq((len(got), n, nlist), (rows, nagg, 0), "rows and requests of " + sql)
+
     def test_02_not_pushed(self):
         """what is not exact falls back to a scan, with the same rows"""
-        for sql in ["SELECT author, count(*) FROM {t} WHERE word_count = 5 GROUP BY author ORDER BY 1",
+        for sql in [# a nullable key and a column with two locations
+                    "SELECT author, source_type, count(*) FROM {t} WHERE word_count = 5 GROUP BY 1, 2 ORDER BY 1",
                     "SELECT created_at::date, count(*) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
-                    "SELECT category, avg(rating) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
+                    # doubles are not added across the answers of a split
+                    "SELECT source_type, avg(rating) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
                     "SELECT category, sum(word_count::numeric) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
                     "SELECT category, min(category) FROM {t} WHERE word_count = 5 GROUP BY 1 ORDER BY 1",
                     "SELECT count(*) FROM {t} WHERE word_count = 5 AND rating > 1",
@@ -419,12 +534,7 @@ class Aggregates(mx.TestCase):
     def test_14_sum_answers(self):
         """sums written 1.5e7 or 15000000.0 are read exactly; fractions, nulls and the bound"""
         state = {"metrics": None}
-
-        def handler(method, path, query, headers, body):
-            if not path.endswith("/documents/aggregate"):
-                return None
-            return 200, {}, ('{"results":[{"group":{"g0":"c"},"metrics":%s}],"total_groups":1}'
-                             % state["metrics"])
+        handler = one_group_answer(state)
 
         cases = [
             # (want: the same values aggregated by PostgreSQL)
@@ -478,6 +588,54 @@ class Aggregates(mx.TestCase):
             finally:
                 mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_sum CASCADE")
 
+    def test_14b_avg_of_values(self):
+        """avg of a nullable double: the number of values is rint(sum / avg) of the API's answer"""
+        state = {"metrics": None}
+        handler = one_group_answer(state)
+
+        bad = 'The aggregate answer\'s "a1v" is not the average of "a1" over a whole number of values.'
+        cases = [
+            # 3 values of 5 documents
+            ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3,"a1v":2.5}', [(2.5, 7.5)]),
+            ('{"a1":0.30000000000000004,"a1n":9,"a1l":0.1,"a1h":0.1,"a1v":0.10000000000000002}',
+             [(0.30000000000000004 / 3, 0.30000000000000004)]),
+            # no value: null, though the API's sum of none is 0
+            ('{"a1":0,"a1n":4,"a1l":null,"a1h":null,"a1v":null}', [(None, None)]),
+            # values adding up to 0: 0 whatever their number
+            ('{"a1":0,"a1n":4,"a1l":-1,"a1h":1,"a1v":0}', [(0.0, 0.0)]),
+            ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3,"a1v":2.4}', ("HV00A", bad)),
+            ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3,"a1v":0.01}', ("HV00A", bad)),
+            ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3,"a1v":0}', ("HV00A", bad)),
+            ('{"a1":0,"a1n":5,"a1l":1.5,"a1h":3,"a1v":2}', ("HV00A", bad)),
+            ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3,"a1v":null}',
+             ("HV00A", 'The aggregate answer\'s "a1" is not a sum of numbers.')),
+            ('{"a1":7.5,"a1n":5,"a1l":1.5,"a1h":3}', ("HV00A", 'The aggregate answer has no valid "a1v".')),
+            # beyond 2^40 documents rint(sum / avg) is no longer trusted
+            ('{"a1":7.5,"a1n":1099511627777,"a1l":1.5,"a1h":3,"a1v":2.5}',
+             ("22003", "A group of 1099511627777 documents has values missing in some; their number is found "
+                       "from Mixpeek's sum and average only up to 1099511627776 documents.")),
+        ]
+        with capture.CaptureServer(handler=handler) as cap:
+            capture_table(self.c, cap, "mx_agg_avg", "agg_avg_cap (f float8)")
+            try:
+                for metrics, want in cases:
+                    state["metrics"] = metrics
+                    sql = "SELECT avg(f), sum(f) FROM agg_avg_cap"
+                    if isinstance(want, list):
+                        mx.check_eq(mx.query(self.c, sql), want, metrics)
+                        continue
+                    err = mx.run_error(self.c, sql)
+                    mx.check_eq((err.sqlstate, err.detail) if err else None, want, metrics)
+                mx.check_eq(cap.requests()[0]["json"]["aggregations"],
+                            [{"function": "sum", "alias": "a1", "field": "f"},
+                             {"function": "count", "alias": "a1n"},
+                             {"function": "min", "alias": "a1l", "field": "f"},
+                             {"function": "max", "alias": "a1h", "field": "f"},
+                             {"function": "avg", "alias": "a1v", "field": "f"}],
+                            "the API's avg asked for with the sum")
+            finally:
+                mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_avg CASCADE")
+
     def test_15_date_trunc(self):
         """date_trunc units sent in UTC equal local; week, quarter and other time zones stay local"""
         for unit, sent in [("year", True), ("MONTH", True), ("mon", True), ("day", True),
@@ -524,6 +682,308 @@ class Aggregates(mx.TestCase):
         mx.check_eq(err.sqlstate if err else None, "55000", "a cursor fetched in another zone")
         c.rollback()
         c.close()
+
+
+def api(method, path, body):
+    """A request to the mock's /v1 API, as a client of Mixpeek would send it."""
+    req = urllib.request.Request(mx.MOCK_URL + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": "Bearer sk_test_alpha",
+                                          "X-Namespace": "default"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+# (created with, then patched at the root with): lineage fields given at
+# creation go under _internal.lineage, patched ones stay at the root.
+SCRATCH_DOCS = [
+    ({"grp": "x", "n": 1, "source_object_id": "a", "root_object_id": "o1"}, None),
+    ({"grp": "x", "n": 2, "source_object_id": "b", "root_object_id": "o2"}, None),
+    # a flat key holding null: the scan reads the nested value
+    ({"grp": "y", "n": 3, "source_object_id": "a", "root_object_id": "o1"},
+     {"source_object_id": None, "root_object_id": None}),
+    # both locations: the flat one wins
+    ({"grp": "y", "n": 4, "source_object_id": "b", "root_object_id": "o4"},
+     {"source_object_id": "c", "root_object_id": "o5"}),
+    # neither location, once missing and once a flat null
+    ({"grp": "x", "n": 5}, None),
+    ({"grp": "y", "n": 6}, {"source_object_id": None, "root_object_id": None}),
+    # only the flat location
+    ({"grp": "x", "n": 7}, {"source_object_id": "a", "root_object_id": "o2"}),
+    ({"grp": "y", "n": 8, "source_object_id": "c", "root_object_id": "o8"}, None),
+]
+
+SCRATCH_TABLE = """CREATE FOREIGN TABLE {name} (document_id text, grp text NOT NULL,
+  n int NOT NULL, source_object_id text, root_object_id text)
+  SERVER mx_split OPTIONS (collection '{collection}')"""
+
+# queries over the scratch documents: their rows as a scan reads them, and
+# the aggregate requests they make
+SCRATCH_QUERIES = [
+    ("SELECT source_object_id, count(*), max(n) FROM {t} GROUP BY 1 ORDER BY 1 NULLS FIRST",
+     [(None, 2, 6), ("a", 3, 7), ("b", 1, 2), ("c", 2, 8)], 3),
+    ("SELECT count(DISTINCT root_object_id) FROM {t}", [(4,)], 2),
+    ("SELECT count(DISTINCT source_object_id) FROM {t}", [(3,)], 2),
+    ("SELECT grp, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
+     [("x", 2), ("y", 3)], 2),
+    ("SELECT grp, source_object_id, count(*), min(n) FROM {t} GROUP BY 1, 2 ORDER BY 1, 2",
+     [("x", "a", 2, 1), ("x", "b", 1, 2), ("x", None, 1, 5), ("y", "a", 1, 3), ("y", "c", 2, 4),
+      ("y", None, 1, 6)], 3),
+    ("SELECT source_object_id, count(DISTINCT grp) FROM {t} WHERE n > 1 GROUP BY 1 ORDER BY 1",
+     [("a", 2), ("b", 1), ("c", 1), (None, 2)], 3),
+    ("SELECT source_object_id, count(*) FROM {t} WHERE grp = 'nothing' GROUP BY 1", [], 3),
+    ("SELECT count(DISTINCT root_object_id) FROM {t} WHERE grp = 'nothing'", [(0,)], 2),
+    # HAVING: checked on the merged groups, not sent
+    ("SELECT source_object_id, count(*) FROM {t} GROUP BY 1 HAVING count(*) > 1 ORDER BY 1",
+     [("a", 3), ("c", 2), (None, 2)], 3),
+    ("SELECT source_object_id FROM {t} GROUP BY 1 HAVING max(n) > 6 AND min(n) < 3 ORDER BY 1",
+     [("a",)], 3),
+    ("SELECT grp, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 "
+     "HAVING count(DISTINCT root_object_id) > 2 ORDER BY 1", [("y", 3)], 2),
+    # integer sums and averages: each answer's parts added
+    ("SELECT source_object_id, sum(n), avg(n)::text, count(*) FROM {t} GROUP BY 1 ORDER BY 1 NULLS FIRST",
+     [(None, 11, "5.5000000000000000", 2), ("a", 11, "3.6666666666666667", 3),
+      ("b", 2, "2.0000000000000000", 1), ("c", 12, "6.0000000000000000", 2)], 3),
+    ("SELECT source_object_id, sum(n) FROM {t} GROUP BY 1 HAVING sum(n) > 11 ORDER BY 1", [("c", 12)], 3),
+]
+
+
+class TwoLocations(mx.TestCase):
+    """standard columns with two locations, and count(DISTINCT) of nullable columns"""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = session_with_server("mx_split")
+        tag = "%d" % random.randrange(10 ** 9)
+        cls.mixed = "scratch-twoloc-" + tag
+        cls.nested = "scratch-twoloc-nested-" + tag
+        for doc, patch in SCRATCH_DOCS:
+            made = api("POST", "/v1/collections/%s/documents" % cls.mixed,
+                       dict(doc, collection_id=cls.mixed))
+            if patch is not None:
+                api("PATCH", "/v1/collections/%s/documents/%s" % (cls.mixed, made["document_id"]), patch)
+            api("POST", "/v1/collections/%s/documents" % cls.nested, dict(doc, collection_id=cls.nested))
+        mx.query(cls.c, SCRATCH_TABLE.format(name="split_mixed", collection=cls.mixed))
+        mx.query(cls.c, SCRATCH_TABLE.format(name="split_nested", collection=cls.nested))
+        for name, collection in [("split_flaky", "faultpage-2-flaky-500-1-split"),
+                                 ("split_down", "faultpage-2-status-500"),
+                                 ("split_stall", "faultpage-2-stall-3000"),
+                                 ("split_articles", "col_articles")]:
+            mx.query(cls.c, "CREATE FOREIGN TABLE %s (document_id text, category text, "
+                     "root_object_id text, source_object_id text) SERVER mx_split "
+                     "OPTIONS (collection '%s')" % (name, collection))
+
+    @classmethod
+    def tearDownClass(cls):
+        mx.query(cls.c, "DROP SERVER IF EXISTS mx_split CASCADE")
+        mx.mock_config(semantics="strict")
+
+    def rows_and_requests(self, sql):
+        since = mx.mock_last_seq()
+        got = mx.query(self.c, sql)
+        agg, lists = aggregate_requests(since)
+        return got, agg, lists
+
+    def without_pushdown(self, sql):
+        mx.query(self.c, "SET mixpeek.pushdown = off")
+        try:
+            return mx.query(self.c, sql)
+        finally:
+            mx.query(self.c, "RESET mixpeek.pushdown")
+
+    def test_01_mixed_shapes(self):
+        """a flat key holding null, both locations, neither: the rows a scan reads, in 2 or 3 requests"""
+        for semantics in ("strict", "lenient"):
+            mx.mock_config(semantics=semantics)
+            for sql, rows, nreq in SCRATCH_QUERIES:
+                q = sql.format(t="split_mixed")
+                got, agg, lists = self.rows_and_requests(q)
+                mx.check_eq(got, rows, "%s (%s)" % (q, semantics))
+                mx.check_eq((len(agg), len(lists)), (nreq, 0), "requests of %s (%s)" % (q, semantics))
+                mx.check_eq(self.without_pushdown(q), rows, "%s without pushdown (%s)" % (q, semantics))
+        mx.mock_config(semantics="strict")
+
+    def test_02_one_shape(self):
+        """a collection of nested documents only: the same requests, the same rows"""
+        for sql, _, nreq in SCRATCH_QUERIES:
+            q = sql.format(t="split_nested")
+            got, agg, lists = self.rows_and_requests(q)
+            mx.check_eq(got, self.without_pushdown(q), q)
+            mx.check_eq((len(agg), len(lists)), (nreq, 0), "requests of " + q)
+        mx.check_eq(mx.query(self.c, "SELECT source_object_id, count(*) FROM split_nested GROUP BY 1 ORDER BY 1"),
+                    [("a", 2), ("b", 2), ("c", 1), (None, 3)], "nested only: exact rows")
+
+    def test_03_partition_bodies(self):
+        """the requests partition the documents by the flat field, with the user's filters"""
+        _, agg, _ = self.rows_and_requests(
+            "SELECT source_object_id, count(*) FROM split_mixed WHERE grp = 'x' GROUP BY 1")
+        flat = {"AND": [{"field": "source_object_id", "operator": "exists", "value": True},
+                        {"NOT": [{"field": "source_object_id", "operator": "is_null", "value": True}]}]}
+        nested = {"AND": [{"field": "_internal.lineage.source_object_id", "operator": "exists", "value": True},
+                          {"NOT": [{"field": "_internal.lineage.source_object_id", "operator": "is_null",
+                                    "value": True}]}]}
+        user = {"AND": [{"field": "grp", "operator": "eq", "value": "x"}], "case_sensitive": True}
+        bodies = sorted((json.dumps(r["body"], sort_keys=True) for r in agg))
+        want = sorted(json.dumps(b, sort_keys=True) for b in [
+            {"group_by": [{"field": "source_object_id", "alias": "g1"}],
+             "aggregations": [{"function": "count", "alias": "a1"}],
+             "filters": {"AND": [user, flat]}},
+            {"group_by": [{"field": "_internal.lineage.source_object_id", "alias": "g1"}],
+             "aggregations": [{"function": "count", "alias": "a1"}],
+             "filters": {"AND": [user, {"AND": [{"NOT": [flat]}, nested]}]}},
+            {"group_by": [{"field": "collection_id", "alias": "g0"}],
+             "aggregations": [{"function": "count", "alias": "a1"}],
+             "filters": {"AND": [user, {"NOT": [flat, nested]}]}}])
+        mx.check_eq(bodies, want, "the three request bodies")
+        mx.check_eq([r["identity"] for r in agg], ["alpha"] * 3, "every request carries the key")
+
+    def test_04_not_sent(self):
+        """two two-location columns, an aggregate of a nullable split key, HAVING without GROUP BY: a scan"""
+        for sql in ["SELECT source_object_id, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
+                    "SELECT count(DISTINCT root_object_id) FROM {t} HAVING count(DISTINCT root_object_id) > 1",
+                    "SELECT grp, count(DISTINCT root_object_id) FROM {t} GROUP BY 1 HAVING count(*) > 1",
+                    "SELECT source_object_id, count(DISTINCT source_object_id) FROM {t} GROUP BY 1 ORDER BY 1",
+                    "SELECT count(DISTINCT root_object_id), count(*) FROM {t}",
+                    "SELECT max(root_object_id) FROM {t}"]:
+            q = sql.format(t="split_mixed")
+            got, agg, lists = self.rows_and_requests(q)
+            mx.check_eq(got, self.without_pushdown(q), q)
+            mx.check_eq(len(agg), 0, "no aggregate request for " + q)
+
+    def test_04b_correlated(self):
+        """a correlated subquery and LATERAL: the split requests again for each outer row"""
+        for sql, rows in [
+                ("SELECT t.g, (SELECT count(DISTINCT root_object_id) FROM split_mixed b WHERE b.grp = t.g) "
+                 "FROM (VALUES ('x'), ('y'), ('z')) t(g) ORDER BY 1", [("x", 2), ("y", 3), ("z", 0)]),
+                ("SELECT t.g, l.* FROM (VALUES ('x'), ('z')) t(g), LATERAL (SELECT source_object_id, count(*) "
+                 "FROM split_mixed b WHERE b.grp = t.g GROUP BY 1) l ORDER BY 1, 2 NULLS FIRST",
+                 [("x", None, 1), ("x", "a", 2), ("x", "b", 1)])]:
+            got, agg, lists = self.rows_and_requests(sql)
+            mx.check_eq(got, rows, sql)
+            mx.check_eq(got, self.without_pushdown(sql), sql + " without pushdown")
+            mx.check_eq((len(agg), len(lists)), (6, 0), "requests of " + sql)
+
+    def test_05_faults(self):
+        """the nested request fails once: retried; for good: an ERROR, never the flat groups alone"""
+        q = "SELECT count(DISTINCT root_object_id), count(DISTINCT root_object_id) + 1 FROM {t}"
+        want = mx.query(self.c, q.format(t="split_articles"))
+        mx.check_eq(want, [(16, 17)], "col_articles: distinct root objects")
+        mx.check_eq(self.without_pushdown(q.format(t="split_articles")), want, "the same without pushdown")
+        since = mx.mock_last_seq()
+        mx.check_eq(mx.query(self.c, q.format(t="split_flaky")), want, "after a retried 500")
+        agg, _ = aggregate_requests(since)
+        mx.check_eq(sorted(r["status"] for r in agg), [200, 200, 500], "the 500 retried")
+        since = mx.mock_last_seq()
+        err = mx.run_error(self.c, q.format(t="split_down"))
+        agg, _ = aggregate_requests(since)
+        mx.check(err is not None and "documents/aggregate" in err.all_text(), "an ERROR naming the request", err)
+        mx.check(err is not None and err.sqlstate.startswith("HV"), "an FDW error", err)
+        mx.check(200 in [r["status"] for r in agg] and 500 in [r["status"] for r in agg],
+                 "the flat request answered, the nested one failed", [r["status"] for r in agg])
+        mx.check_no_keys(err.all_text() if err else "", "the error")
+        mx.query(self.c, "SET statement_timeout = '300ms'")
+        err = mx.run_error(self.c, q.format(t="split_stall"))
+        mx.query(self.c, "RESET statement_timeout")
+        mx.check_eq(err.sqlstate if err else None, "57014", "statement_timeout while the nested request stalls")
+        mx.check_eq(mx.query(self.c, q.format(t="split_articles")), want, "the session goes on")
+
+    def test_06_explain(self):
+        """EXPLAIN VERBOSE shows every request's body and the local merge; ANALYZE counts the requests"""
+        rows = mx.query(self.c, "EXPLAIN (VERBOSE, COSTS OFF) SELECT count(DISTINCT root_object_id) "
+                        "FROM split_mixed")
+        text = "\n".join(r[0] for r in rows)
+        mx.check('Remote Body: {"group_by":[{"field":"root_object_id","alias":"d1"}]' in text, "body 1", text)
+        mx.check('Remote Body 2: {"group_by":[{"field":"_internal.lineage.root_object_id","alias":"d1"}]'
+                 in text, "body 2", text)
+        mx.check("Remote Body 3" not in text, "no third request without a group key", text)
+        mx.check("Local Merge: the groups of every answer by key" in text, "merge", text)
+        rows = mx.query(self.c, "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+                        "SELECT source_object_id, count(*) FROM split_mixed GROUP BY 1")
+        text = "\n".join(r[0] for r in rows)
+        mx.check("Remote Requests: 3" in text, "three requests", text)
+
+    def test_07_answers_disagree(self):
+        """answers that do not add up are an ERROR naming a request; keys equal as values make one group"""
+        def handler(method, path, query, headers, body):
+            if not path.endswith("/documents/aggregate"):
+                return None
+            asked = json.loads(body)
+            nested = "_internal" in json.dumps([asked["group_by"], asked["aggregations"]])
+            if state["case"] == "days":
+                day = "2024-01-01T00:00:00.000Z" if nested else "2024-01-01T00:00:00Z"
+                return 200, {}, {"results": [{"group": {"g1": day}, "metrics": {"a1": 2 if nested else 3}},
+                                             {"group": {"g1": "2024-01-0%dT00:00:00Z" % (3 if nested else 2)},
+                                              "metrics": {"a1": 1}}],
+                                 "total_groups": 2}
+            if state["case"] == "twice":
+                # a null key in the answer with the field too (a lenient is_null)
+                return 200, {}, {"results": [{"group": {"g1": None, "g0": "c"}, "metrics": {
+                    "a1": 1.5, "a1n": 1, "a1l": 1.5, "a1h": 1.5, "a1v": 1.5}}], "total_groups": 1}
+            if state["case"] in ("sums", "bigsums"):
+                # each answer within the 2^53 bound; with "bigsums" not their total
+                most = 2 ** 52 if state["case"] == "bigsums" else 5
+                return 200, {}, {"results": [{"group": {"g1": "k"}, "metrics": {
+                    "a1": most + most // 2, "a1n": 2, "a1l": most // 2, "a1h": most}}], "total_groups": 1}
+            if state["case"] == "types":
+                v = 3 if nested else "x"
+                return 200, {}, {"results": [{"group": {"g1": "k"}, "metrics": {"a1": v}}], "total_groups": 1}
+            if state["case"] == "short" and nested:
+                return 200, {}, {"results": [], "total_groups": 1}
+            return 200, {}, {"results": [{"group": {"g1": "k"}, "metrics": {"a1": "x"}}], "total_groups": 1}
+
+        state = {"case": None}
+        with capture.CaptureServer(handler=handler) as cap:
+            mx.query(self.c, "CREATE SERVER mx_split_cap FOREIGN DATA WRAPPER mixpeek_fdw "
+                             "OPTIONS (base_url %s, namespace 'default')", (cap.url,))
+            mx.query(self.c, "CREATE USER MAPPING FOR CURRENT_USER SERVER mx_split_cap "
+                             "OPTIONS (api_key 'sk_test_alpha')")
+            mx.query(self.c, "CREATE FOREIGN TABLE split_cap (category text NOT NULL, "
+                             "source_type text COLLATE \"C\" NOT NULL, created_at timestamptz NOT NULL, "
+                             "v bigint NOT NULL) "
+                             "SERVER mx_split_cap OPTIONS (collection 'c')")
+            try:
+                sql = "SELECT category, max(source_type) FROM split_cap GROUP BY 1"
+                state["case"] = "ok"
+                mx.check_eq(mx.query(self.c, sql), [("k", "x")], "two answers of one group merge")
+                mx.check_eq(len(cap.requests()), 2, "two requests")
+                state["case"] = "sums"
+                sums = "SELECT source_type, sum(v), avg(v)::text FROM split_cap GROUP BY 1"
+                mx.check_eq(mx.query(self.c, sums), [("k", 14, "3.5000000000000000")],
+                            "integer sums of two answers added")
+                state["case"] = "bigsums"
+                err = mx.run_error(self.c, sums)
+                mx.check_eq((err.sqlstate, err.message) if err else None,
+                            ("22003", 'sum of column "v" is too large for Mixpeek to add exactly'),
+                            "the 2^53 bound on the merged total")
+                mx.check(err is not None and "A group of 4 documents" in (err.detail or ""), "detail", err)
+                state["case"] = "twice"
+                mx.query(self.c, "CREATE FOREIGN TABLE split_cap_null (category text, f float8) "
+                                 "SERVER mx_split_cap OPTIONS (collection 'c')")
+                before = len(cap.requests())
+                err = mx.run_error(self.c, "SELECT category, avg(f) FROM split_cap_null GROUP BY 1")
+                mx.check_eq((err.sqlstate, err.detail) if err else None,
+                            ("HV00A", "The aggregate answers hold one group twice."),
+                            "doubles of one group in both answers of a nullable key")
+                mx.check_eq(len(cap.requests()) - before, 2, "a nullable key: two requests")
+                state["case"] = "types"
+                err = mx.run_error(self.c, sql)
+                mx.check_eq((err.sqlstate, err.detail) if err else None,
+                            ("HV00A", "The aggregate answers mix value types in one group."), "mixed types")
+                state["case"] = "short"
+                err = mx.run_error(self.c, sql)
+                mx.check_eq((err.sqlstate, err.detail) if err else None,
+                            ("HV00A", "The aggregate answer does not hold every group it counts."),
+                            "one answer short of its groups")
+                state["case"] = "days"
+                mx.query(self.c, "SET TimeZone = 'UTC'")
+                rows = mx.query(self.c, "SELECT date_trunc('day', created_at), count(*) FROM split_cap "
+                                "GROUP BY 1 ORDER BY 1")
+                mx.check_eq([(d.isoformat(), n) for d, n in rows],
+                            [("2024-01-01T00:00:00+00:00", 5), ("2024-01-02T00:00:00+00:00", 1),
+                             ("2024-01-03T00:00:00+00:00", 1)], "one day written two ways is one group")
+                mx.query(self.c, "RESET TimeZone")
+            finally:
+                mx.query(self.c, "DROP SERVER IF EXISTS mx_split_cap CASCADE")
 
 
 if __name__ == "__main__":
