@@ -119,14 +119,19 @@ class Aggregates(mx.TestCase):
         mx.mock_reset()
 
     def run_pair(self, sql):
-        # a hash aggregate adds each group's doubles in scan order, as the
-        # API does; a sort would not keep that order (either side may
-        # aggregate locally)
+        # the local copy: a hash aggregate adds each group's doubles in scan
+        # order, as the API does; a sort would not keep that order.  Not for
+        # the foreign table: with enable_sort off, PostgreSQL before 18 adds
+        # a huge cost to every plan with a Sort, and plans that differ by
+        # less than 1% of it look equally cheap.  A query not sent is run
+        # again without sorts, for doubles added in scan order.
+        since = mx.mock_last_seq()
+        got = mx.query(self.c, sql.format(t="agg_big"))
+        agg, lists = aggregate_requests(since)
         mx.query(self.c, "SET enable_sort = off")
         try:
-            since = mx.mock_last_seq()
-            got = mx.query(self.c, sql.format(t="agg_big"))
-            agg, lists = aggregate_requests(since)
+            if not agg:
+                got = mx.query(self.c, sql.format(t="agg_big"))
             want = mx.query(self.c, sql.format(t="agg_local"))
         finally:
             mx.query(self.c, "RESET enable_sort")
