@@ -22,6 +22,7 @@
 
 #include "access/table.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
 /* PostgreSQL 18 split these out of commands/explain.h */
@@ -40,6 +41,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -308,6 +310,7 @@ path_private(AttrNumber sort_attnum, bool sort_desc, bool ties,
 	private = lappend(private, id ? id->clause : NULL);
 	private = lappend(private, id ? id->value : NULL);
 	private = lappend(private, makeInteger(id ? id->attnum : 0));
+	private = lappend(private, makeBoolean(id ? id->many : false));
 	Assert(list_length(private) == MxPathPrivateCount);
 	return private;
 }
@@ -322,6 +325,7 @@ path_id_lookup(List *private, MxIdLookup *id)
 	id->clause = list_nth_node(RestrictInfo, private, MxPathPrivateIdClause);
 	id->value = list_nth(private, MxPathPrivateIdValue);
 	id->attnum = intVal(list_nth(private, MxPathPrivateIdAttnum));
+	id->many = boolVal(list_nth(private, MxPathPrivateIdMany));
 	return true;
 }
 
@@ -502,6 +506,75 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	if (mx_pushdown)
 		add_parameterized_paths(root, baserel, info);
+}
+
+/* ---------- the inner side of a batched join (batch_join.c) ---------- */
+
+/*
+ * mx_batch_inner_relation
+ *		The columns of rel when it is a collection table scanned here that
+ *		does not look its documents up by id already; else NULL.
+ */
+MxRelation *
+mx_batch_inner_relation(PlannerInfo *root, RelOptInfo *rel)
+{
+	MxPlanInfo *info;
+
+	if (rel->reloptkind != RELOPT_BASEREL || rel->rtekind != RTE_RELATION ||
+		rel->fdwroutine == NULL ||
+		rel->fdwroutine->GetForeignRelSize != mixpeekGetForeignRelSize ||
+		mx_is_retriever_table(planner_rt_fetch(rel->relid, root)->relid))
+		return NULL;
+	info = rel->fdw_private;
+	if (info == NULL || info->id.value != NULL)
+		return NULL;
+	return info->rel;
+}
+
+/*
+ * mx_batch_inner_path
+ *		A scan of rel's documents whose ids are the elements of ids, a
+ *		text[] Param that the join sets before each rescan: the lookup of
+ *		"id_column = ANY(ids)", classified as any such condition is, so that
+ *		GetForeignPlan sends it through id_fetch.c.  nids ids a scan; NULL
+ *		when the condition is no id lookup.
+ */
+Path *
+mx_batch_inner_path(PlannerInfo *root, RelOptInfo *rel, Expr *id_column,
+					Oid collid, Param *ids, double nids)
+{
+	MxPlanInfo *info = rel->fdw_private;
+	ScalarArrayOpExpr *any = makeNode(ScalarArrayOpExpr);
+	MxIdLookup	id;
+	double		fetched = clamp_row_est(Min(nids, rel->tuples));
+	Cost		startup,
+				total;
+	Path	   *path;
+
+	if (exprType((Node *) id_column) != TEXTOID)
+		id_column = (Expr *) makeRelabelType(id_column, TEXTOID, -1, collid,
+											 COERCE_IMPLICIT_CAST);
+	any->opno = TextEqualOperator;
+	any->opfuncid = get_opcode(TextEqualOperator);
+	any->useOr = true;
+	any->inputcollid = collid;
+	any->args = list_make2(id_column, ids);
+	any->location = -1;
+	if (!mx_is_id_condition(info->rel, rel->relid, (Expr *) any, &id) ||
+		!id.many)
+		return NULL;
+	id.clause = make_simple_restrictinfo(root, (Expr *) any);
+
+	estimate_costs(root, rel, info, fetched, mx_id_fetch_requests(fetched),
+				   rel->baserestrictinfo, &startup, &total);
+	path = (Path *) mx_create_foreignscan_path(root, rel, NULL,
+											   clamp_row_est(fetched * rel->rows /
+															 Max(rel->tuples, 1)),
+											   startup, total, NIL, NULL, NULL,
+											   path_private(0, false, false,
+															&id));
+	path->parallel_safe = false;
+	return path;
 }
 
 /*

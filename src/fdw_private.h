@@ -32,7 +32,34 @@ enum MxFdwPathPrivateIndex
 								 * value, of a parameterized path, or NULL */
 	MxPathPrivateIdValue,		/* Expr: that outer value */
 	MxPathPrivateIdAttnum,		/* Integer: the document_id column */
+	MxPathPrivateIdMany,		/* Boolean: the value is an array of ids (a
+								 * batched join's Param) */
 	MxPathPrivateCount
+};
+
+/* custom_private of a batched join's CustomPath (batch_join.c) */
+enum MxBatchPathPrivateIndex
+{
+	MxBatchPathIdValue,			/* Expr: the outer side of the id clause */
+	MxBatchPathIdColumn,		/* Expr: its inner side, the document_id */
+	MxBatchPathParam,			/* Param: a batch's ids, text[] */
+	MxBatchPathQuals,			/* RestrictInfos the join checks itself */
+	MxBatchPathJoinType,		/* Integer: JOIN_INNER, JOIN_SEMI, JOIN_LEFT */
+	MxBatchPathCount
+};
+
+/* custom_private of a batched join's CustomScan plan */
+enum MxBatchPlanPrivateIndex
+{
+	MxBatchPlanParamId,			/* Integer: the PARAM_EXEC of the ids */
+	MxBatchPlanJoinType,		/* Integer: JOIN_INNER, JOIN_SEMI, JOIN_LEFT */
+	MxBatchPlanInnerId,			/* Integer: the inner plan's output column
+								 * of document_id, from 0 */
+	MxBatchPlanSources,			/* Integers: for each column of the scan
+								 * tuple, the input column it copies: i >= 0
+								 * the outer plan's i, else the inner plan's
+								 * -1 - i */
+	MxBatchPlanCount
 };
 
 /* fdw_private of a retriever scan's plan (retriever.c) */

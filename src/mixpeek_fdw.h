@@ -208,6 +208,11 @@ extern MxTarget *mx_scan_prepare(ForeignScanState *node, MxRelation *rel,
 								 MxConverter **conv, List **expr_states);
 extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 							 ec_matches_callback_type matches, void *arg);
+extern MxRelation *mx_batch_inner_relation(PlannerInfo *root,
+											RelOptInfo *rel);
+extern Path *mx_batch_inner_path(PlannerInfo *root, RelOptInfo *rel,
+								 Expr *id_column, Oid collid, Param *ids,
+								 double nids);
 extern const char **mx_explain_values(ForeignScanState *node, Datum *values,
 									 bool *isnull, int nexprs,
 									 struct ExplainState *es);
