@@ -9,10 +9,10 @@
  * and a hash join over the whole collection a request per page of it.
  * This join (a CustomScan, "MixpeekBatchJoin") reads a batch of outer rows
  * (MX_BATCH_JOIN_ROWS_PER_REQUEST for each request mixpeek.max_concurrency
- * lets run at once), sets a PARAM_EXEC to the text[] of their distinct
- * ids and rescans its inner side: a foreign scan of the collection that
- * looks that array up as it does "document_id = ANY($1)" (id_fetch.c),
- * 1,000 ids a list request.  The documents that come back go into a hash
+ * lets run at once), hands the text[] of their distinct ids to its inner
+ * side and rescans it: a foreign scan of the collection that looks that
+ * array up as it does "document_id = ANY($1)" (id_fetch.c), 1,000 ids a
+ * list request.  The documents that come back go into a hash
  * table by id; then each outer row of the batch, in its order, gives its
  * joined rows: INNER one per matching document that passes the join's
  * other clauses, SEMI the outer row once if one does, LEFT also the outer
@@ -47,7 +47,6 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
-#include "optimizer/paramassign.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
@@ -82,7 +81,6 @@ typedef struct BatchJoinState
 	ExprState  *id_expr;		/* the outer rows' document id */
 	ExprState  *join_qual;		/* the join's other clauses */
 	JoinType	jointype;
-	int			paramid;
 	int			inner_id;		/* the inner plan's document_id column */
 	int			nsources;
 	int		   *sources;		/* see MxBatchPlanSources */
@@ -226,24 +224,6 @@ batch_join_costs(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *innerrel,
 }
 
 /*
- * The Param that carries a batch's ids to the inner scan: a PARAM_EXEC of
- * its own, set only by this join.
- */
-static Param *
-ids_param(PlannerInfo *root)
-{
-	Param	   *param = makeNode(Param);
-
-	param->paramkind = PARAM_EXEC;
-	param->paramid = assign_special_exec_param(root);
-	param->paramtype = TEXTARRAYOID;
-	param->paramtypmod = -1;
-	param->paramcollid = DEFAULT_COLLATION_OID;
-	param->location = -1;
-	return param;
-}
-
-/*
  * The join path hook: offer the batched join for outerrel joined with a
  * collection table on its document id.
  */
@@ -259,7 +239,6 @@ batch_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
 	RestrictInfo *id_clause;
 	Expr	   *value;
 	Expr	   *column;
-	Param	   *ids;
 	CustomPath *path;
 	Cost		startup,
 				total;
@@ -278,10 +257,9 @@ batch_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
 						&quals, &id_clause, &value, &column))
 		return;
 
-	ids = ids_param(root);
 	inner_path = mx_batch_inner_path(root, innerrel, column,
 									 ((OpExpr *) id_clause->clause)->inputcollid,
-									 ids, Min(outer_path->rows, batch_rows()));
+									 Min(outer_path->rows, batch_rows()));
 	if (inner_path == NULL)
 		return;
 	batch_join_costs(root, joinrel, innerrel, outer_path, quals,
@@ -310,7 +288,7 @@ batch_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
 	path->flags = CUSTOMPATH_SUPPORT_PROJECTION;
 #endif
 	path->custom_paths = list_make2(outer_path, inner_path);
-	path->custom_private = list_make5(value, column, ids, quals,
+	path->custom_private = list_make4(value, column, quals,
 									  makeInteger(jointype));
 	Assert(list_length(path->custom_private) == MxBatchPathCount);
 	path->methods = &batch_path_methods;
@@ -318,96 +296,110 @@ batch_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
 }
 
 /*
- * An expression with the outer joins that null its Vars forgotten
- * (PostgreSQL 16 on): a LEFT join's output names the inner columns as
- * nulled by it, its ON clause as they come from the inner plan.
+ * PostgreSQL 16 on: copies of nodes with the nulling of their Vars and
+ * PlaceHolderVars taken from the first of like that is the same column,
+ * or (like NIL) forgotten.  A LEFT join's output names the inner columns
+ * as nulled by it, its ON clause as they come from the inner plan; both
+ * read the same column of the scan tuple, which holds NULLs there exactly
+ * when the join supplies them.
  */
 static Node *
-without_nulling_mutator(Node *node, void *context)
+nulling_like_mutator(Node *node, List *like)
 {
 	if (node == NULL)
 		return NULL;
 #if PG_VERSION_NUM >= 160000
-	if (IsA(node, Var))
+	if (IsA(node, Var) || IsA(node, PlaceHolderVar))
 	{
-		Var		   *var = copyObject((Var *) node);
+		Node	   *copy = copyObject(node);
+		Bitmapset  *nulling = NULL;
+		ListCell   *lc;
 
-		var->varnullingrels = NULL;
-		return (Node *) var;
-	}
-	if (IsA(node, PlaceHolderVar))
-	{
-		PlaceHolderVar *phv = copyObject((PlaceHolderVar *) node);
+		foreach(lc, like)
+		{
+			Node	   *l = lfirst(lc);
 
-		phv->phnullingrels = NULL;
-		return (Node *) phv;
+			if (IsA(node, Var) && IsA(l, Var) &&
+				((Var *) l)->varno == ((Var *) node)->varno &&
+				((Var *) l)->varattno == ((Var *) node)->varattno &&
+				((Var *) l)->varlevelsup == ((Var *) node)->varlevelsup)
+			{
+				nulling = ((Var *) l)->varnullingrels;
+				break;
+			}
+			if (IsA(node, PlaceHolderVar) && IsA(l, PlaceHolderVar) &&
+				((PlaceHolderVar *) l)->phid == ((PlaceHolderVar *) node)->phid)
+			{
+				nulling = ((PlaceHolderVar *) l)->phnullingrels;
+				break;
+			}
+		}
+		if (IsA(copy, Var))
+			((Var *) copy)->varnullingrels = bms_copy(nulling);
+		else
+			((PlaceHolderVar *) copy)->phnullingrels = bms_copy(nulling);
+		return copy;
 	}
 #endif
-	return expression_tree_mutator(node, without_nulling_mutator, context);
+	return expression_tree_mutator(node, nulling_like_mutator, like);
 }
 
 /* The column of tlist that computes expr, from 0; -1 when none does. */
 static int
 input_column(List *tlist, Node *expr)
 {
-	Node	   *bare = without_nulling_mutator(expr, NULL);
+	Node	   *bare = nulling_like_mutator(expr, NIL);
 	ListCell   *lc;
 
 	foreach(lc, tlist)
 	{
 		TargetEntry *tle = lfirst_node(TargetEntry, lc);
 
-		if (equal(without_nulling_mutator((Node *) tle->expr, NULL), bare))
+		if (equal(nulling_like_mutator((Node *) tle->expr, NIL), bare))
 			return foreach_current_index(lc);
 	}
 	return -1;
 }
 
 /*
- * The scan tuple: each Var and PlaceHolderVar the join's expressions use,
- * as they use it (a LEFT join's output and its ON clause see an inner
- * column differently nulled), and the input column each copies.
+ * The scan tuple: every column of the outer plan, then every column of the
+ * inner plan as the join's output names it, so that any projection the
+ * planner puts on this node finds its columns.  *sources says where each
+ * comes from (MxBatchPlanSources); *like holds its expressions.
  */
 static List *
-scan_tlist(List *exprs, Plan *outer_plan, Plan *inner_plan, List **sources)
+scan_tlist(RelOptInfo *rel, Plan *outer_plan, Plan *inner_plan,
+		   List **sources, List **like)
 {
-	List	   *tlist = add_to_flat_tlist(NIL,
-										  pull_var_clause((Node *) exprs,
-														  PVC_RECURSE_AGGREGATES |
-														  PVC_RECURSE_WINDOWFUNCS |
-														  PVC_INCLUDE_PLACEHOLDERS));
+	List	   *tlist = NIL;
+	List	   *output = pull_var_clause((Node *) rel->reltarget->exprs,
+										 PVC_INCLUDE_PLACEHOLDERS);
 	ListCell   *lc;
 
 	*sources = NIL;
-	foreach(lc, tlist)
+	foreach(lc, outer_plan->targetlist)
+	{
+		*sources = lappend(*sources,
+						   makeInteger(foreach_current_index(lc)));
+		tlist = lappend(tlist, lfirst_node(TargetEntry, lc)->expr);
+	}
+	foreach(lc, inner_plan->targetlist)
 	{
 		Node	   *expr = (Node *) lfirst_node(TargetEntry, lc)->expr;
-		int			i = input_column(outer_plan->targetlist, expr);
 
-		if (i < 0)
-		{
-			i = input_column(inner_plan->targetlist, expr);
-			if (i < 0)
-				elog(ERROR, "mixpeek: a column of a batched join is in neither of its inputs");
-			i = -1 - i;
-		}
-		*sources = lappend(*sources, makeInteger(i));
+		*sources = lappend(*sources,
+						   makeInteger(-1 - foreach_current_index(lc)));
+		tlist = lappend(tlist, nulling_like_mutator(expr, output));
 	}
-	return tlist;
+	*like = tlist;
+	return add_to_flat_tlist(NIL, tlist);
 }
 
 /*
  * The CustomScan of a batched join.  Its scan tuple holds the columns of
- * both inputs it uses (custom_scan_tlist); custom_exprs are the outer id
+ * both inputs (custom_scan_tlist); custom_exprs are the outer id
  * expression, then the join clauses that decide a match; plan.qual holds
  * a LEFT join's clauses from WHERE, checked on every row it returns.
- *
- * The ids Param is set by this node, not by anything the planner knows
- * of: SS_finalize_plan would take the inner scan's use of it for a value
- * that no node provides ("plan should not reference subplan's variable").
- * It is declared available from outside in this query level and those it
- * is nested in (outer_params, already worked out when plans are made);
- * that only adds it to the extParam of the nodes above, which no one sets.
  */
 static Plan *
 plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
@@ -416,7 +408,6 @@ plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	List	   *private = best_path->custom_private;
 	Expr	   *value = list_nth(private, MxBatchPathIdValue);
 	Node	   *column = list_nth(private, MxBatchPathIdColumn);
-	Param	   *ids = list_nth_node(Param, private, MxBatchPathParam);
 	List	   *quals = list_nth(private, MxBatchPathQuals);
 	JoinType	jointype = intVal(list_nth(private, MxBatchPathJoinType));
 	Plan	   *outer_plan = linitial(custom_plans);
@@ -425,8 +416,8 @@ plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	List	   *join_quals;
 	List	   *other_quals = NIL;
 	List	   *sources;
+	List	   *like;
 	int			inner_id;
-	PlannerInfo *r;
 
 	if (jointype == JOIN_LEFT)
 		extract_actual_join_clauses(quals, rel->relids, &join_quals,
@@ -436,7 +427,8 @@ plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	while (IsA(column, RelabelType))
 		column = (Node *) ((RelabelType *) column)->arg;
 	inner_id = input_column(inner_plan->targetlist, column);
-	if (inner_id < 0)
+	if (inner_id < 0 || list_length(outer_plan->targetlist) +
+		list_length(inner_plan->targetlist) == 0)
 		elog(ERROR, "mixpeek: the document id is not among the columns of a batched join's inner scan");
 
 	cscan->scan.plan.targetlist = tlist;
@@ -444,20 +436,15 @@ plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->scan.scanrelid = 0;
 	cscan->flags = best_path->flags;
 	cscan->custom_plans = custom_plans;
-	cscan->custom_exprs = lcons(value, join_quals);
-	cscan->custom_scan_tlist =
-		scan_tlist(list_concat(list_concat_copy(tlist, other_quals),
-							   cscan->custom_exprs),
-				   outer_plan, inner_plan, &sources);
-	cscan->custom_private = list_make4(makeInteger(ids->paramid),
-									   makeInteger(jointype),
+	cscan->custom_scan_tlist = scan_tlist(rel, outer_plan, inner_plan,
+										  &sources, &like);
+	cscan->custom_exprs = (List *)
+		nulling_like_mutator((Node *) lcons(value, join_quals), like);
+	cscan->custom_private = list_make3(makeInteger(jointype),
 									   makeInteger(inner_id),
 									   sources);
 	Assert(list_length(cscan->custom_private) == MxBatchPlanCount);
 	cscan->methods = &batch_scan_methods;
-
-	for (r = root; r != NULL; r = r->parent_root)
-		r->outer_params = bms_add_member(r->outer_params, ids->paramid);
 	return &cscan->scan.plan;
 }
 
@@ -492,7 +479,6 @@ begin_batch_join(CustomScanState *node, EState *estate, int eflags)
 	state->inner = ExecInitNode(lsecond(cscan->custom_plans), estate, eflags);
 	node->custom_ps = list_make2(state->outer, state->inner);
 
-	state->paramid = intVal(list_nth(private, MxBatchPlanParamId));
 	state->jointype = intVal(list_nth(private, MxBatchPlanJoinType));
 	state->inner_id = intVal(list_nth(private, MxBatchPlanInnerId));
 	state->nsources = list_length(sources);
@@ -587,15 +573,13 @@ match_compare(const void *key1, const void *key2, Size keysize)
 }
 
 /*
- * Look the batch's distinct ids up: set the Param to their array, rescan
- * the inner side and keep every document it returns, by its id, in the
+ * Look the batch's distinct ids up: hand their array to the inner side,
+ * rescan it and keep every document it returns, by its id, in the
  * batch's memory.
  */
 static void
 fetch_documents(BatchJoinState *state)
 {
-	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
-	ParamExecData *prm = &econtext->ecxt_param_exec_vals[state->paramid];
 	char	  **ids = MemoryContextAlloc(state->batch_cxt,
 										 sizeof(char *) * Max(state->nrows, 1));
 	Datum	   *elems;
@@ -625,13 +609,11 @@ fetch_documents(BatchJoinState *state)
 	elems = palloc(sizeof(Datum) * nids);
 	for (i = 0; i < nids; i++)
 		elems[i] = CStringGetTextDatum(ids[i]);
-	prm->execPlan = NULL;
-	prm->value = PointerGetDatum(construct_array(elems, nids, TEXTOID, -1,
-												 false, TYPALIGN_INT));
-	prm->isnull = false;
+	mx_scan_set_batch_ids((ForeignScanState *) state->inner,
+						  PointerGetDatum(construct_array(elems, nids,
+														  TEXTOID, -1, false,
+														  TYPALIGN_INT)));
 	MemoryContextSwitchTo(old);
-	state->inner->chgParam = bms_add_member(state->inner->chgParam,
-											state->paramid);
 	ExecReScan(state->inner);
 	state->batches++;
 	state->ids_sent += nids;

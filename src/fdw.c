@@ -132,6 +132,10 @@ typedef struct MxScanState
 	int			nids;
 	MxIdFetch  *fetch;			/* in request_cxt, once started */
 	const char *row_id;			/* the id the current row was asked for */
+
+	/* a batched join's inner scan: its ids, for the next scan */
+	bool		batched;
+	Datum		batch_ids;		/* text[], or 0 before the first */
 } MxScanState;
 
 /* ---------- planning ---------- */
@@ -310,7 +314,7 @@ path_private(AttrNumber sort_attnum, bool sort_desc, bool ties,
 	private = lappend(private, id ? id->clause : NULL);
 	private = lappend(private, id ? id->value : NULL);
 	private = lappend(private, makeInteger(id ? id->attnum : 0));
-	private = lappend(private, makeBoolean(id ? id->many : false));
+	private = lappend(private, makeBoolean(id ? id->batched : false));
 	Assert(list_length(private) == MxPathPrivateCount);
 	return private;
 }
@@ -325,7 +329,8 @@ path_id_lookup(List *private, MxIdLookup *id)
 	id->clause = list_nth_node(RestrictInfo, private, MxPathPrivateIdClause);
 	id->value = list_nth(private, MxPathPrivateIdValue);
 	id->attnum = intVal(list_nth(private, MxPathPrivateIdAttnum));
-	id->many = boolVal(list_nth(private, MxPathPrivateIdMany));
+	id->batched = boolVal(list_nth(private, MxPathPrivateIdBatched));
+	id->many = id->batched;
 	return true;
 }
 
@@ -533,15 +538,15 @@ mx_batch_inner_relation(PlannerInfo *root, RelOptInfo *rel)
 
 /*
  * mx_batch_inner_path
- *		A scan of rel's documents whose ids are the elements of ids, a
- *		text[] Param that the join sets before each rescan: the lookup of
+ *		A scan of rel's documents whose ids are a text[] that the join gives
+ *		before each rescan (mx_scan_set_batch_ids): the lookup of
  *		"id_column = ANY(ids)", classified as any such condition is, so that
  *		GetForeignPlan sends it through id_fetch.c.  nids ids a scan; NULL
  *		when the condition is no id lookup.
  */
 Path *
 mx_batch_inner_path(PlannerInfo *root, RelOptInfo *rel, Expr *id_column,
-					Oid collid, Param *ids, double nids)
+					Oid collid, double nids)
 {
 	MxPlanInfo *info = rel->fdw_private;
 	ScalarArrayOpExpr *any = makeNode(ScalarArrayOpExpr);
@@ -558,11 +563,14 @@ mx_batch_inner_path(PlannerInfo *root, RelOptInfo *rel, Expr *id_column,
 	any->opfuncid = get_opcode(TextEqualOperator);
 	any->useOr = true;
 	any->inputcollid = collid;
-	any->args = list_make2(id_column, ids);
+	/* the array is no expression of the plan: see mx_scan_set_batch_ids */
+	any->args = list_make2(id_column,
+						   makeNullConst(TEXTARRAYOID, -1, InvalidOid));
 	any->location = -1;
 	if (!mx_is_id_condition(info->rel, rel->relid, (Expr *) any, &id) ||
 		!id.many)
 		return NULL;
+	id.batched = true;
 	id.clause = make_simple_restrictinfo(root, (Expr *) any);
 
 	estimate_costs(root, rel, info, fetched, mx_id_fetch_requests(fetched),
@@ -733,8 +741,9 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							extract_actual_clauses(checked, false),
 							baserel->relid,
 							fdw_exprs,
-							list_make2(mx_spec_to_list(spec),
-									   attrs_to_list(attrs)),
+							list_make3(mx_spec_to_list(spec),
+									   attrs_to_list(attrs),
+									   makeBoolean(id.batched)),
 							NIL, NIL, outer_plan);
 }
 
@@ -831,6 +840,7 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	s->spec = mx_spec_from_list(list_nth(plan->fdw_private,
 										 MxScanPrivateSpec));
 	attrs = list_nth(plan->fdw_private, MxScanPrivateAttrs);
+	s->batched = boolVal(list_nth(plan->fdw_private, MxScanPrivateBatched));
 	foreach(lc, attrs)
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
@@ -950,6 +960,11 @@ start_scan(ForeignScanState *node, MxScanState *s)
 	MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
 
 	mx_scan_evaluate(node, s->expr_states, s->values, s->isnull);
+	if (s->batched)
+	{
+		s->values[0] = s->batch_ids;
+		s->isnull[0] = (s->batch_ids == (Datum) 0);
+	}
 	if (s->spec->kind == MX_SCAN_LIST)
 	{
 		s->body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
@@ -1426,6 +1441,22 @@ next_row(ForeignScanState *node)
 }
 
 /*
+ * mx_scan_set_batch_ids
+ *		The ids the next scan of a batched join's inner side looks up: a
+ *		text[] that outlives that scan, given before the join rescans it.
+ *		Not a Param: a value set by a node the planner does not know of
+ *		fails SS_finalize_plan's check of a subplan's parameters.
+ */
+void
+mx_scan_set_batch_ids(ForeignScanState *node, Datum ids)
+{
+	MxScanState *s = node->fdw_state;
+
+	Assert(s->batched);
+	s->batch_ids = ids;
+}
+
+/*
  * mixpeekReScanForeignScan
  *		Restart the scan, as for each outer row of a nested loop.
  *
@@ -1621,8 +1652,9 @@ explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 
 	if (s->spec->kind == MX_SCAN_GET_MANY)
 	{
-		explain_id_lists(s, IsA(expr, Const) && !s->isnull[0],
-						 shown[0] ? shown[0]
+		explain_id_lists(s, !s->batched && IsA(expr, Const) && !s->isnull[0],
+						 s->batched ? "the outer rows', a batch at a time"
+						 : shown[0] ? shown[0]
 						 : deparse_expression(expr, es->deparse_cxt, false, false),
 						 es);
 		return;

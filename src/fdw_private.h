@@ -14,7 +14,10 @@
 enum MxFdwScanPrivateIndex
 {
 	MxScanPrivateSpec,			/* the MxScanSpec, from mx_spec_to_list() */
-	MxScanPrivateAttrs			/* attrs_used, as offset attnums */
+	MxScanPrivateAttrs,			/* attrs_used, as offset attnums */
+	MxScanPrivateBatched		/* Boolean: the ids of a batched join's inner
+								 * scan, given before each rescan
+								 * (mx_scan_set_batch_ids), not fdw_exprs */
 };
 
 /*
@@ -32,8 +35,8 @@ enum MxFdwPathPrivateIndex
 								 * value, of a parameterized path, or NULL */
 	MxPathPrivateIdValue,		/* Expr: that outer value */
 	MxPathPrivateIdAttnum,		/* Integer: the document_id column */
-	MxPathPrivateIdMany,		/* Boolean: the value is an array of ids (a
-								 * batched join's Param) */
+	MxPathPrivateIdBatched,		/* Boolean: the ids are a batched join's
+								 * (batch_join.c), an array */
 	MxPathPrivateCount
 };
 
@@ -42,7 +45,6 @@ enum MxBatchPathPrivateIndex
 {
 	MxBatchPathIdValue,			/* Expr: the outer side of the id clause */
 	MxBatchPathIdColumn,		/* Expr: its inner side, the document_id */
-	MxBatchPathParam,			/* Param: a batch's ids, text[] */
 	MxBatchPathQuals,			/* RestrictInfos the join checks itself */
 	MxBatchPathJoinType,		/* Integer: JOIN_INNER, JOIN_SEMI, JOIN_LEFT */
 	MxBatchPathCount
@@ -51,7 +53,6 @@ enum MxBatchPathPrivateIndex
 /* custom_private of a batched join's CustomScan plan */
 enum MxBatchPlanPrivateIndex
 {
-	MxBatchPlanParamId,			/* Integer: the PARAM_EXEC of the ids */
 	MxBatchPlanJoinType,		/* Integer: JOIN_INNER, JOIN_SEMI, JOIN_LEFT */
 	MxBatchPlanInnerId,			/* Integer: the inner plan's output column
 								 * of document_id, from 0 */
