@@ -299,6 +299,17 @@ class BatchJoin(mx.TestCase):
                 mx.query(self.c, "SET %s = off" % setting)
                 mx.check("MixpeekBatchJoin" not in plan(self.c, JOIN), "not batched")
                 mx.query(self.c, "RESET %s" % setting)
+        with mx.case("an outer side much larger than the collection: a paged scan, hashed"):
+            mx.query(self.c, "CREATE TEMP TABLE many AS SELECT format('doc_%s', lpad(i::text, 6, '0')) AS id "
+                             "FROM generate_series(0, 199999) i")
+            mx.query(self.c, "ANALYZE many")
+            mx.query(su, "CREATE FOREIGN TABLE bj.small (document_id text, category text) SERVER mx_bj "
+                         "OPTIONS (collection 'col_big', rows '2000')")
+            p = plan(self.c, "SELECT s.category FROM pg_temp.many m JOIN bj.small s ON s.document_id = m.id")
+            mx.check("MixpeekBatchJoin" not in p and "Hash Join" in p, "hashed", p)
+            p = plan(self.c, "SELECT s.category FROM pg_temp.many m JOIN bj.small s ON s.document_id = m.id "
+                             "WHERE m.id < 'doc_000100'")
+            mx.check("MixpeekBatchJoin" in p, "a few of them: batched", p)
         with mx.case("FOR UPDATE of the local table"):
             mx.query(self.c, "BEGIN")
             mx.check("MixpeekBatchJoin" not in plan(self.c, JOIN + " FOR UPDATE OF i"), "not batched")
