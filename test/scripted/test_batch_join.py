@@ -304,7 +304,7 @@ class BatchJoin(mx.TestCase):
                              "FROM generate_series(0, 199999) i")
             mx.query(self.c, "ANALYZE many")
             mx.query(su, "CREATE FOREIGN TABLE bj.small (document_id text, category text) SERVER mx_bj "
-                         "OPTIONS (collection 'col_big', rows '2000')")
+                         "OPTIONS (collection 'col_big', rows '200')")
             p = plan(self.c, "SELECT s.category FROM pg_temp.many m JOIN bj.small s ON s.document_id = m.id")
             mx.check("MixpeekBatchJoin" not in p and "Hash Join" in p, "hashed", p)
             p = plan(self.c, "SELECT s.category FROM pg_temp.many m JOIN bj.small s ON s.document_id = m.id "
