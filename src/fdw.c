@@ -5,8 +5,8 @@
  *
  * A scan is one of three kinds (deparse.c decides): a GET for
  * "document_id = v" (also once per outer row of a nested loop), list
- * requests filtered by the ids for "document_id = ANY(...)" (both through
- * id_fetch.c), or a list request followed page by page, along the cursor
+ * requests filtered by the ids for "document_id = ANY(...)" or for the ids
+ * a batched join hands over (batch_join.c; all through id_fetch.c), or a list request followed page by page, along the cursor
  * or by offset (paging.c, which also refuses a list that ends short of the
  * total it reported).  List pages are pipelined: once a page is split
  * into its documents' text (api.c) the next one is requested, and
