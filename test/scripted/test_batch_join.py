@@ -361,6 +361,20 @@ class BatchJoin(mx.TestCase):
             cur.execute("FETCH ALL FROM sc")
             mx.check_eq(cur.fetchall(), want[1197:], "and forward again")
             c.rollback()
+            # a batch looked up inside a savepoint rolled back: the next
+            # batches are looked up as before
+            cur.execute("SET mixpeek.max_concurrency = 1")
+            cur.execute("DECLARE sp NO SCROLL CURSOR FOR " + sql)
+            cur.execute("FETCH 500 FROM sp")
+            got = cur.fetchall()
+            cur.execute("SAVEPOINT s")
+            cur.execute("FETCH 1000 FROM sp")
+            got += cur.fetchall()
+            cur.execute("ROLLBACK TO SAVEPOINT s")
+            cur.execute("FETCH ALL FROM sp")
+            got += cur.fetchall()
+            mx.check_eq(got, want, "rows through a rolled-back savepoint")
+            c.rollback()
         finally:
             c.close()
 
