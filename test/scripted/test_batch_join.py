@@ -399,6 +399,15 @@ class BatchJoin(mx.TestCase):
         with mx.case("a correlated subquery"):
             self.same("SELECT c.cat, (SELECT count(*) FROM bj.ids i JOIN bj.big b ON b.document_id = i.id "
                       "WHERE b.category = c.cat) FROM (VALUES ('tech'), ('sports')) c(cat)")
+        with mx.case("two batched joins, one the outer side of the other"):
+            got, reqs = self.same("SELECT i.n, b.category, c.word_count FROM bj.ids i "
+                                  "JOIN bj.big b ON b.document_id = i.id "
+                                  "JOIN bj.big c ON c.document_id = b.document_id AND c.word_count < 500")
+            mx.check(len(got) > 0, "rows", len(got))
+        with mx.case("a foreign scan's documents as the outer side"):
+            got, reqs = self.same("SELECT a.document_id, b.category FROM bj.big a "
+                                  "JOIN bj.big b ON b.document_id = a.document_id WHERE a.word_count = 7")
+            mx.check_eq(len(got), 100, "a row per document of the outer scan")
         with mx.case("the batched join inside another join"):
             mx.query(self.c, "CREATE TEMP TABLE cats (cat text, label text)")
             mx.query(self.c, "INSERT INTO cats VALUES ('tech', 'T'), ('news', 'N')")
