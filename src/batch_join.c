@@ -50,7 +50,6 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/restrictinfo.h"
-#include "optimizer/tlist.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -377,11 +376,12 @@ scan_tlist(RelOptInfo *rel, Plan *outer_plan, Plan *inner_plan,
 	ListCell   *lc;
 
 	*sources = NIL;
+	*like = NIL;
 	foreach(lc, outer_plan->targetlist)
 	{
 		*sources = lappend(*sources,
 						   makeInteger(foreach_current_index(lc)));
-		tlist = lappend(tlist, lfirst_node(TargetEntry, lc)->expr);
+		*like = lappend(*like, lfirst_node(TargetEntry, lc)->expr);
 	}
 	foreach(lc, inner_plan->targetlist)
 	{
@@ -389,10 +389,15 @@ scan_tlist(RelOptInfo *rel, Plan *outer_plan, Plan *inner_plan,
 
 		*sources = lappend(*sources,
 						   makeInteger(-1 - foreach_current_index(lc)));
-		tlist = lappend(tlist, nulling_like_mutator(expr, output));
+		*like = lappend(*like, nulling_like_mutator(expr, output));
 	}
-	*like = tlist;
-	return add_to_flat_tlist(NIL, tlist);
+	/* one column per source, duplicates included: they hold equal values */
+	foreach(lc, *like)
+		tlist = lappend(tlist,
+						makeTargetEntry(lfirst(lc),
+										foreach_current_index(lc) + 1,
+										NULL, false));
+	return tlist;
 }
 
 /*
@@ -427,8 +432,7 @@ plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	while (IsA(column, RelabelType))
 		column = (Node *) ((RelabelType *) column)->arg;
 	inner_id = input_column(inner_plan->targetlist, column);
-	if (inner_id < 0 || list_length(outer_plan->targetlist) +
-		list_length(inner_plan->targetlist) == 0)
+	if (inner_id < 0)
 		elog(ERROR, "mixpeek: the document id is not among the columns of a batched join's inner scan");
 
 	cscan->scan.plan.targetlist = tlist;
