@@ -428,6 +428,33 @@ class BatchJoin(mx.TestCase):
         mx.check("Batches: 1" in p and "Ids Sent: 1500" in p, "ANALYZE: one batch, 1,500 ids", p)
         mx.check(re.search(r"Remote Requests: 2\b", p) is not None, "ANALYZE: two requests", p)
 
+    def test_10_timeout_and_parallel(self):
+        """statement_timeout while a batch is in flight; parallel query forced"""
+        ids = spread(2500)
+        load_ids(self.c, [(x, k) for k, x in enumerate(ids)])
+        with mx.case("statement_timeout mid-batch: 57014, the session goes on"):
+            mx.mock_config(latency_ms=3000)
+            try:
+                mx.query(self.c, "SET statement_timeout = '300ms'")
+                with mx.Timer() as t:
+                    mx.expect_error(self.c, JOIN, None, "57014")
+                mx.log("  cancelled after %.2f s" % t.elapsed)
+                mx.query(self.c, "RESET statement_timeout")
+            finally:
+                mx.mock_config(latency_ms=0)
+            got, reqs = self.same(JOIN)
+            check_requests(reqs, ids, 3, "after the timeout")
+        with mx.case("parallel query forced: the join runs in the leader"):
+            guc = "debug_parallel_query" if int(mx.scalar(self.c, "SHOW server_version_num")) >= 160000 \
+                else "force_parallel_mode"
+            mx.query(self.c, "SET %s = on" % guc)
+            mx.query(self.c, "SET parallel_setup_cost = 0")
+            mx.query(self.c, "SET parallel_tuple_cost = 0")
+            got, reqs = self.same("SELECT b.category, count(*) FROM bj.ids i JOIN bj.big b "
+                                  "ON b.document_id = i.id GROUP BY b.category")
+            check_requests(reqs, ids, 3, "parallel forced")
+            mx.query(self.c, "RESET %s" % guc)
+
 
 class Api:
     """A collection of ids doc_00000.. whose list requests fail on demand:
