@@ -22,7 +22,10 @@ list requests (a single id is one GET), each "document_id in" list at most
 - a prepared statement's generic plan executed 6 times, a cursor fetched
   in parts (a SCROLL cursor too), the join under an Aggregate, a Sort, a
   LATERAL subquery and a correlated subquery (rescanned with a new
-  parameter), EXPLAIN VERBOSE and ANALYZE;
+  parameter), two batched joins stacked, EXPLAIN VERBOSE and ANALYZE;
+- statement_timeout with a batch in flight (57014, the session goes on),
+  parallel query forced (the join stays in the leader), a savepoint rolled
+  back under a cursor between batches;
 - faults, against a capture listener: a batch's request answered 500 once
   (retried, every row) and always (an ERROR, never a short result), a
   missing collection (an ERROR).
