@@ -42,8 +42,6 @@ SELECT r.reader, a.title FROM join_reading_list r LEFT JOIN join_articles a ON a
 ORDER BY r.reader;
 -- without batched joins: one GET per row in a nested loop
 SET mixpeek.batch_join = off;
-EXPLAIN (VERBOSE, COSTS OFF)
-SELECT r.reader, a.title FROM join_reading_list r JOIN join_articles a ON a.document_id = r.id;
 SELECT pg_temp.mock_reset() \gset
 SELECT r.reader, a.title FROM join_reading_list r JOIN join_articles a ON a.document_id = r.id
 ORDER BY r.reader;
