@@ -369,6 +369,23 @@ mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
+ * Is relids in the list?  Not list_member(): a Bitmapset is a Node only
+ * from PostgreSQL 16 on, and equal() refuses it before.
+ */
+static bool
+relids_listed(List *list, Relids relids)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		if (bms_equal(lfirst(lc), relids))
+			return true;
+	}
+	return false;
+}
+
+/*
  * "document_id = outer.x": one GET per outer row in a nested loop.  The
  * clause comes from an equivalence class (inner joins) or from joininfo
  * (outer joins).
@@ -396,7 +413,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		id.clause = ri;
 		required_outer = bms_union(ri->clause_relids, baserel->lateral_relids);
 		required_outer = bms_del_member(required_outer, baserel->relid);
-		if (bms_is_empty(required_outer) || list_member(done, required_outer))
+		if (bms_is_empty(required_outer) || relids_listed(done, required_outer))
 			continue;
 		done = lappend(done, required_outer);
 
