@@ -264,6 +264,9 @@ class BatchJoin(mx.TestCase):
                         "each outer row once")
             mx.check("Join Type: Semi" in plan(self.c, sql), "a semi-join")
             mx.check_eq(rows_of(self.c, sql), unbatched(self.c, sql), "equal to nothing batched or sent")
+        with mx.case("EXISTS with a clause of both sides"):
+            self.same("SELECT i.n FROM bj.ids i WHERE EXISTS (SELECT 1 FROM bj.big b "
+                      "WHERE b.document_id = i.id AND b.word_count > i.n)")
         with mx.case("NOT EXISTS"):
             self.same(sql.replace("WHERE EXISTS", "WHERE NOT EXISTS").replace(" AND b.category = 'tech'", ""),
                       batched=False)
@@ -283,7 +286,9 @@ class BatchJoin(mx.TestCase):
                           ("an outer condition in ON", base + " AND i.n % 2 = 0"),
                           ("a clause of both in ON", base + " AND b.word_count > i.n"),
                           ("a WHERE over both", base + " WHERE coalesce(b.word_count, -1) < i.n"),
-                          ("a WHERE on the outer side", base + " WHERE i.n > 100")):
+                          ("a WHERE on the outer side", base + " WHERE i.n > 100"),
+                          ("written as a RIGHT JOIN", "SELECT i.n, b.document_id, b.word_count FROM bj.big b "
+                                                     "RIGHT JOIN bj.ids i ON b.document_id = i.id")):
             with mx.case(what):
                 got, reqs = self.same(sql)
                 mx.check_eq(len([r for r in got if r[1] is None]) > 0, True, "rows with NULLs")
