@@ -12,9 +12,11 @@
  * lets run at once), hands the text[] of their distinct ids to its inner
  * side and rescans it: a foreign scan of the collection that looks that
  * array up as it does "document_id = ANY($1)" (id_fetch.c), 1,000 ids a
- * list request.  The documents that come back go into a hash
- * table by id; then each outer row of the batch, in its order, gives its
- * joined rows: INNER one per matching document that passes the join's
+ * list request.  The array goes by mx_scan_set_batch_ids(), not by a
+ * PARAM_EXEC: the planner checks that every such parameter of a subplan
+ * comes from a node it knows to set it, and a custom node is none.  The
+ * documents that come back go into a hash table by id; then each outer row
+ * of the batch, in its order, gives its joined rows: INNER one per matching document that passes the join's
  * other clauses, SEMI the outer row once if one does, LEFT also the outer
  * row with NULLs when none does.  Ids match byte for byte, which is what
  * equality of text under a deterministic collation is (the only id clause
@@ -24,7 +26,8 @@
  * without row locks, when the inner relation is a collection table that
  * does not look its documents up by id already, and the outer side needs
  * no parameter; costed so that the planner takes it over a scan of the
- * whole collection only while it sends fewer requests.
+ * whole collection only while its rounds of concurrent requests are fewer
+ * than the pages of that scan.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,7 +35,6 @@
 
 #include <math.h>
 
-#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
