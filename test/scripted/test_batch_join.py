@@ -141,6 +141,7 @@ class BatchJoin(mx.TestCase):
         global su
         su = mx.fdw_superuser()
         # the local copy reads all of col_big with nothing sent
+        cls.result_cap = mx._mock("GET", "/config").get("result_cap")
         mx.mock_config(result_cap=None)
         mx.query(su, "DROP SCHEMA IF EXISTS bj CASCADE")
         mx.query(su, "DROP SERVER IF EXISTS mx_bj CASCADE")
@@ -158,7 +159,7 @@ class BatchJoin(mx.TestCase):
     def tearDownClass(cls):
         mx.query(su, "DROP SCHEMA IF EXISTS bj CASCADE")
         mx.query(su, "DROP SERVER IF EXISTS mx_bj CASCADE")
-        mx.mock_config(result_cap=10000)
+        mx.mock_config(result_cap=cls.result_cap)
 
     def setUp(self):
         super().setUp()
