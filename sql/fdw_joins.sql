@@ -195,7 +195,7 @@ SELECT count(*) FROM join_batch j
 WHERE EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id AND b.category = 'tech');
 SELECT count(*), count(DISTINCT j.id) FROM join_batch j
 WHERE EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id AND b.category = 'tech');
--- NOT EXISTS is an anti-join: not batched
+-- NOT EXISTS: an anti-join, batched too
 CREATE FUNCTION pg_temp.batched(query text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -210,6 +210,8 @@ BEGIN
 END $$;
 SELECT pg_temp.batched($$SELECT count(*) FROM join_batch j
   WHERE NOT EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id)$$) AS batched;
+SELECT count(*), count(j.id) FROM join_batch j
+WHERE NOT EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id AND b.category = 'tech');
 -- LEFT JOIN: NULLs for the rows without a document
 EXPLAIN (VERBOSE, COSTS OFF)
 SELECT j.i, b.document_id, b.word_count FROM join_batch j

@@ -16,14 +16,15 @@
  * PARAM_EXEC: the planner checks that every such parameter of a subplan
  * comes from a node it knows to set it, and a custom node is none.  The
  * documents that come back go into a hash table by id; then each outer row
- * of the batch, in its order, gives its joined rows: INNER one per matching document that passes the join's
- * other clauses, SEMI the outer row once if one does, LEFT also the outer
- * row with NULLs when none does.  Ids match byte for byte, which is what
- * equality of text under a deterministic collation is (the only id clause
- * deparse.c accepts).
+ * of the batch, in its order, gives its joined rows: INNER one per
+ * matching document that passes the join's other clauses, SEMI the outer
+ * row once if one does, LEFT also the outer row with NULLs when none does,
+ * ANTI the outer row alone when none does.  Ids match byte for byte, which
+ * is what equality of text under a deterministic collation is (the only id
+ * clause deparse.c accepts).
  *
- * Offered for INNER, SEMI (EXISTS) and LEFT joins of SELECT statements
- * without row locks, when the inner relation is a collection table that
+ * Offered for INNER, SEMI (EXISTS), LEFT and ANTI (NOT EXISTS) joins of
+ * SELECT statements without row locks, when the inner relation is a collection table that
  * does not look its documents up by id already, and the outer side needs
  * no parameter; costed so that the planner takes it over a scan of the
  * whole collection only while its rounds of concurrent requests are fewer
@@ -174,7 +175,7 @@ find_id_clause(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 		if (ri->pseudoconstant)
 			return false;
 		if (*id_clause != NULL || !IsA(ri->clause, OpExpr) ||
-			(jointype == JOIN_LEFT &&
+			((jointype == JOIN_LEFT || jointype == JOIN_ANTI) &&
 			 RINFO_IS_PUSHED_DOWN(ri, joinrel->relids)) ||
 			!mx_is_id_condition(rel, innerrel->relid, ri->clause, &id) ||
 			id.many ||
@@ -249,7 +250,7 @@ batch_join_paths(PlannerInfo *root, RelOptInfo *joinrel,
 								extra);
 	if (!mx_batch_join || !mx_pushdown ||
 		(jointype != JOIN_INNER && jointype != JOIN_SEMI &&
-		 jointype != JOIN_LEFT) ||
+		 jointype != JOIN_LEFT && jointype != JOIN_ANTI) ||
 		root->parse->commandType != CMD_SELECT || root->rowMarks != NIL ||
 		outer_path == NULL || PATH_REQ_OUTER(outer_path) != NULL ||
 		!bms_is_empty(innerrel->lateral_relids) ||
@@ -426,7 +427,7 @@ plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	List	   *like;
 	int			inner_id;
 
-	if (jointype == JOIN_LEFT)
+	if (jointype == JOIN_LEFT || jointype == JOIN_ANTI)
 		extract_actual_join_clauses(quals, rel->relids, &join_quals,
 									&other_quals);
 	else
@@ -694,21 +695,29 @@ next_batch(BatchJoinState *state)
 	return state->nrows > 0;
 }
 
+/* Does the row of an outer row and a document pass the join's clauses? */
+static bool
+passes_join(BatchJoinState *state, TupleTableSlot *scan)
+{
+	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
+
+	ResetExprContext(econtext);
+	econtext->ecxt_scantuple = scan;
+	return ExecQual(state->join_qual, econtext);
+}
+
 /*
- * Does the candidate row pass the join's clauses (check_join) and a LEFT
- * join's clauses from WHERE?  Then it is the node's next row, projected.
+ * A joined row, if it passes a LEFT or anti join's clauses from WHERE:
+ * then it is the node's next row, projected.
  */
 static TupleTableSlot *
-candidate(BatchJoinState *state, TupleTableSlot *scan, bool check_join)
+emit(BatchJoinState *state, TupleTableSlot *scan)
 {
 	ExprContext *econtext = state->css.ss.ps.ps_ExprContext;
 	ExprState  *qual = state->css.ss.ps.qual;
 
 	ResetExprContext(econtext);
 	econtext->ecxt_scantuple = scan;
-	if (check_join && !ExecQual(state->join_qual, econtext))
-		return NULL;
-	state->row_matched = true;
 	if (qual != NULL && !ExecQual(qual, econtext))
 	{
 		InstrCountFiltered1(&state->css.ss.ps, 1);
@@ -721,8 +730,9 @@ candidate(BatchJoinState *state, TupleTableSlot *scan, bool check_join)
 
 /*
  * The next joined row of the current outer row, or NULL when it has no
- * more: its documents that pass the join's clauses (SEMI: the first), then
- * for a LEFT join without one the row with NULLs.
+ * more: INNER and LEFT its documents that pass the join's clauses, SEMI
+ * the row at the first such document; then LEFT the row with NULLs and
+ * ANTI the row alone, when there was none.
  */
 static TupleTableSlot *
 next_of_row(BatchJoinState *state)
@@ -745,21 +755,28 @@ next_of_row(BatchJoinState *state)
 	ExecStoreMinimalTuple(state->rows[state->row], outer, false);
 	while (state->match != NULL)
 	{
-		MinimalTuple doc = lfirst(state->match);
+		TupleTableSlot *scan;
 
+		ExecStoreMinimalTuple(lfirst(state->match), state->inner_slot, false);
 		state->match = lnext(state->match_rows, state->match);
-		ExecStoreMinimalTuple(doc, state->inner_slot, false);
-		result = candidate(state, scan_tuple(state, outer, state->inner_slot),
-						   true);
-		if (state->jointype == JOIN_SEMI && state->row_matched)
+		scan = scan_tuple(state, outer, state->inner_slot);
+		if (!passes_join(state, scan))
+			continue;
+		state->row_matched = true;
+		/* one document decides a semi or anti join */
+		if (state->jointype == JOIN_SEMI || state->jointype == JOIN_ANTI)
 			state->match = NULL;
+		if (state->jointype == JOIN_ANTI)
+			break;
+		result = emit(state, scan);
 		if (result != NULL)
 			return result;
 	}
-	if (state->jointype == JOIN_LEFT && !state->row_matched)
+	if ((state->jointype == JOIN_LEFT || state->jointype == JOIN_ANTI) &&
+		!state->row_matched)
 	{
 		state->row_matched = true;
-		return candidate(state, scan_tuple(state, outer, NULL), false);
+		return emit(state, scan_tuple(state, outer, NULL));
 	}
 	return NULL;
 }
@@ -839,6 +856,8 @@ join_type_name(JoinType jointype)
 			return "Semi";
 		case JOIN_LEFT:
 			return "Left";
+		case JOIN_ANTI:
+			return "Anti";
 		default:
 			return "?";
 	}

@@ -15,8 +15,8 @@ list requests (a single id is one GET), each "document_id in" list at most
 - duplicates, NULLs, empty strings, ids not in the collection, varchar ids
   and ids computed by an expression; a further join clause; a WHERE on the
   foreign side that can be sent and one that cannot;
-- EXISTS (a semi-join: 500 ids, 1 request), NOT EXISTS (an anti-join: not
-  batched), LEFT JOIN (NULLs for ids without a document, a clause of the
+- EXISTS (a semi-join: 500 ids, 1 request), NOT EXISTS (an anti-join, 1
+  request too), LEFT JOIN (NULLs for ids without a document, a clause of the
   ON on either side, a WHERE over the join), the foreign table on the
   outer side (not batched), mixpeek.batch_join = off;
 - a prepared statement's generic plan executed 6 times, a cursor fetched
@@ -251,7 +251,7 @@ class BatchJoin(mx.TestCase):
             check_requests(reqs, [doc(k) for k in range(0, 1500, 3)], 1, "expression")
 
     def test_03_exists(self):
-        """EXISTS is a batched semi-join (500 ids, 1 request); NOT EXISTS is not batched"""
+        """EXISTS and NOT EXISTS: a batched semi- and anti-join (500 ids, 1 request)"""
         ids = spread(500)
         rows = [(x, k) for k, x in enumerate(ids)] + [(ids[0], 777), ("nope", 778), (None, 779)]
         load_ids(self.c, rows)
@@ -268,9 +268,13 @@ class BatchJoin(mx.TestCase):
         with mx.case("EXISTS with a clause of both sides"):
             self.same("SELECT i.n FROM bj.ids i WHERE EXISTS (SELECT 1 FROM bj.big b "
                       "WHERE b.document_id = i.id AND b.word_count > i.n)")
-        with mx.case("NOT EXISTS"):
-            self.same(sql.replace("WHERE EXISTS", "WHERE NOT EXISTS").replace(" AND b.category = 'tech'", ""),
-                      batched=False)
+        with mx.case("NOT EXISTS: a batched anti-join"):
+            for cond in ("", " AND b.category = 'tech'", " AND b.word_count > i.n"):
+                anti = sql.replace("WHERE EXISTS", "WHERE NOT EXISTS").replace(" AND b.category = 'tech'", cond)
+                got, reqs = self.same(anti)
+                check_requests(reqs, [r[0] for r in rows], 1, "NOT EXISTS" + cond)
+                mx.check("Join Type: Anti" in plan(self.c, anti), "an anti-join")
+            mx.check_eq(rows_of(self.c, anti), unbatched(self.c, anti), "equal to nothing batched or sent")
         with mx.case("IN (subquery)"):
             got, reqs = self.same("SELECT i.n FROM bj.ids i WHERE i.id IN (SELECT b.document_id FROM bj.big b "
                                   "WHERE b.word_count < 500)")
@@ -294,8 +298,9 @@ class BatchJoin(mx.TestCase):
                 got, reqs = self.same(sql)
                 mx.check_eq(len([r for r in got if r[1] is None]) > 0, True, "rows with NULLs")
                 mx.check_eq(rows_of(self.c, sql), unbatched(self.c, sql), "equal to nothing batched or sent")
-        with mx.case("IS NULL over a LEFT JOIN is an anti-join: not batched"):
-            self.same(base + " WHERE b.document_id IS NULL", batched=False)
+        with mx.case("IS NULL over a LEFT JOIN is an anti-join"):
+            got, reqs = self.same(base + " WHERE b.document_id IS NULL")
+            mx.check_eq(len(got), 2, "the rows without a document (a NULL id and one not in the collection)")
 
     def test_05_not_offered(self):
         """the foreign table on the outer side, batch_join off, pushdown off: no batched join"""
