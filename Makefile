@@ -4,6 +4,7 @@ MODULE_big = mixpeek
 OBJS = \
 	src/analyze.o \
 	src/api.o \
+	src/batch_join.o \
 	src/budget.o \
 	src/check.o \
 	src/columns.o \

@@ -25,7 +25,7 @@ CREATE FOREIGN TABLE join_frames (
 CREATE FOREIGN TABLE join_big (document_id text, category text, word_count int)
   SERVER mx_join OPTIONS (collection 'col_big');
 
--- a few local rows: one GET per row in a nested loop
+-- a few local rows: their ids in one list request (a batched join)
 CREATE TABLE join_reading_list (id text PRIMARY KEY, reader text);
 INSERT INTO join_reading_list VALUES
   ('doc_flat_01', 'ana'), ('doc_nested_02', 'bo'), ('doc/with/slash', 'cy'),
@@ -40,14 +40,21 @@ SELECT method, path FROM pg_temp.mock_requests() ORDER BY path;
 -- outer join: the missing document gives NULLs
 SELECT r.reader, a.title FROM join_reading_list r LEFT JOIN join_articles a ON a.document_id = r.id
 ORDER BY r.reader;
+-- without batched joins: one GET per row in a nested loop
+SET mixpeek.batch_join = off;
+SELECT pg_temp.mock_reset() \gset
+SELECT r.reader, a.title FROM join_reading_list r JOIN join_articles a ON a.document_id = r.id
+ORDER BY r.reader;
+SELECT method, path FROM pg_temp.mock_requests() ORDER BY path;
+RESET mixpeek.batch_join;
 
--- many local rows: one list scan and a hash join are cheaper than GETs
+-- many local rows: 5 list requests of 1,000 ids, sent at once
 CREATE TABLE join_many AS
   SELECT format('doc_%s', lpad(i::text, 6, '0')) AS id, i FROM generate_series(1, 5000) i;
 ANALYZE join_many;
 EXPLAIN (COSTS OFF)
 SELECT count(*) FROM join_many m JOIN join_articles a ON a.document_id = m.id;
--- ... unless the foreign side is filtered down to a few documents
+-- a few of them: one list request
 EXPLAIN (COSTS OFF)
 SELECT m.i FROM join_many m JOIN join_big b ON b.document_id = m.id
 WHERE m.i < 3;
@@ -133,6 +140,7 @@ CREATE FOREIGN TABLE join_paged (document_id text OPTIONS (indexed 'true') COLLA
   SERVER mx_join OPTIONS (collection 'col_articles', page_size '3');
 SET enable_hashjoin = off;
 SET enable_nestloop = off;
+SET mixpeek.batch_join = off;
 EXPLAIN (COSTS OFF)
 SELECT a.document_id, b.word_count
 FROM join_paged a JOIN join_paged b ON a.document_id = b.document_id
@@ -142,6 +150,7 @@ FROM join_paged a JOIN join_paged b ON a.document_id = b.document_id
 ORDER BY a.document_id;
 RESET enable_hashjoin;
 RESET enable_nestloop;
+RESET mixpeek.batch_join;
 SELECT count(*) FILTER (WHERE mixpeek_document('col_articles', document_id)
                               ->> 'document_id' = document_id) AS same
 FROM join_paged;
@@ -156,6 +165,66 @@ EXPLAIN (COSTS OFF) SELECT count(*) FROM join_articles WHERE category = 'news';
 SELECT count(*) FROM join_articles WHERE category = 'news';
 SELECT mixpeek_document('col_articles', 'doc_flat_02') ->> 'category' AS category;
 RESET :parallel_guc;
+
+-- batched joins: 1,503 local rows (a NULL, a missing id, a duplicate), a
+-- further join clause; their 1,501 distinct ids in two list requests
+CREATE TABLE join_batch AS
+  SELECT format('doc_%s', lpad((i * 37)::text, 6, '0')) AS id, i
+  FROM generate_series(0, 1499) i;
+INSERT INTO join_batch VALUES (NULL, 1500), ('nope', 1501), ('doc_000037', 1502);
+ANALYZE join_batch;
+-- the planner knows the collection's size: a scan of it is 1,000 requests
+ALTER FOREIGN TABLE join_big OPTIONS (ADD rows '100000');
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT j.i, b.category FROM join_batch j
+JOIN join_big b ON b.document_id = j.id AND b.word_count > j.i;
+SELECT pg_temp.mock_reset() \gset
+SELECT count(*), sum(b.word_count), count(DISTINCT b.document_id)
+FROM join_batch j JOIN join_big b ON b.document_id = j.id AND b.word_count > j.i;
+SELECT method, path, jsonb_array_length(body->'filters'->'AND'->0->'value') AS ids
+FROM pg_temp.mock_requests() ORDER BY ids;
+-- the same as with the ids handed over as an array
+SET mixpeek.batch_join = off;
+SELECT count(*), sum(b.word_count), count(DISTINCT b.document_id)
+FROM join_batch j JOIN join_big b ON b.document_id = j.id AND b.word_count > j.i
+WHERE b.document_id = ANY (ARRAY(SELECT id FROM join_batch));
+RESET mixpeek.batch_join;
+-- EXISTS: a semi-join, each local row once
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT count(*) FROM join_batch j
+WHERE EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id AND b.category = 'tech');
+SELECT count(*), count(DISTINCT j.id) FROM join_batch j
+WHERE EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id AND b.category = 'tech');
+-- NOT EXISTS: an anti-join, batched too
+CREATE FUNCTION pg_temp.batched(query text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+    IF line LIKE '%MixpeekBatchJoin%' THEN
+      RETURN true;
+    END IF;
+  END LOOP;
+  RETURN false;
+END $$;
+SELECT pg_temp.batched($$SELECT count(*) FROM join_batch j
+  WHERE NOT EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id)$$) AS batched;
+SELECT count(*), count(j.id) FROM join_batch j
+WHERE NOT EXISTS (SELECT 1 FROM join_big b WHERE b.document_id = j.id AND b.category = 'tech');
+-- LEFT JOIN: NULLs for the rows without a document
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT j.i, b.document_id, b.word_count FROM join_batch j
+LEFT JOIN join_big b ON b.document_id = j.id AND b.category <> 'news'
+WHERE j.i >= 1496;
+SELECT j.i, b.document_id, b.word_count FROM join_batch j
+LEFT JOIN join_big b ON b.document_id = j.id AND b.category <> 'news'
+WHERE j.i >= 1496 ORDER BY j.i;
+-- EXPLAIN ANALYZE: the batches and the distinct ids sent
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF)
+SELECT count(*) FROM join_batch j JOIN join_big b ON b.document_id = j.id;
+DROP TABLE join_batch;
+ALTER FOREIGN TABLE join_big OPTIONS (DROP rows);
 
 DROP MATERIALIZED VIEW join_enriched;
 DROP TABLE join_reading_list, join_many;

@@ -572,6 +572,7 @@ mx_is_id_condition(MxRelation *rel, Index relid, Expr *clause,
 		return false;
 	id->value = value;
 	id->many = (cond.op == MX_OP_IN);
+	id->batched = false;
 	id->attnum = cond.attnum;
 	return true;
 }

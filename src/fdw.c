@@ -5,8 +5,8 @@
  *
  * A scan is one of three kinds (deparse.c decides): a GET for
  * "document_id = v" (also once per outer row of a nested loop), list
- * requests filtered by the ids for "document_id = ANY(...)" (both through
- * id_fetch.c), or a list request followed page by page, along the cursor
+ * requests filtered by the ids for "document_id = ANY(...)" or for the ids
+ * a batched join hands over (batch_join.c; all through id_fetch.c), or a list request followed page by page, along the cursor
  * or by offset (paging.c, which also refuses a list that ends short of the
  * total it reported).  List pages are pipelined: once a page is split
  * into its documents' text (api.c) the next one is requested, and
@@ -22,6 +22,7 @@
 
 #include "access/table.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_operator.h"
 #include "commands/explain.h"
 #if PG_VERSION_NUM >= 180000
 /* PostgreSQL 18 split these out of commands/explain.h */
@@ -40,6 +41,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/planmain.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -131,6 +133,10 @@ typedef struct MxScanState
 	int			nids;
 	MxIdFetch  *fetch;			/* in request_cxt, once started */
 	const char *row_id;			/* the id the current row was asked for */
+
+	/* a batched join's inner scan: its ids, for the next scan */
+	bool		batched;
+	Datum		batch_ids;		/* text[], or 0 before the first */
 } MxScanState;
 
 /* ---------- planning ---------- */
@@ -334,6 +340,7 @@ path_private(AttrNumber sort_attnum, bool sort_desc, MxTies ties,
 	private = lappend(private, id ? id->clause : NULL);
 	private = lappend(private, id ? id->value : NULL);
 	private = lappend(private, makeInteger(id ? id->attnum : 0));
+	private = lappend(private, makeBoolean(id ? id->batched : false));
 	Assert(list_length(private) == MxPathPrivateCount);
 	return private;
 }
@@ -348,6 +355,8 @@ path_id_lookup(List *private, MxIdLookup *id)
 	id->clause = list_nth_node(RestrictInfo, private, MxPathPrivateIdClause);
 	id->value = list_nth(private, MxPathPrivateIdValue);
 	id->attnum = intVal(list_nth(private, MxPathPrivateIdAttnum));
+	id->batched = boolVal(list_nth(private, MxPathPrivateIdBatched));
+	id->many = id->batched;
 	return true;
 }
 
@@ -386,6 +395,23 @@ mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
+ * Is relids in the list?  Not list_member(): a Bitmapset is a Node only
+ * from PostgreSQL 16 on, and equal() refuses it before.
+ */
+static bool
+relids_listed(List *list, Relids relids)
+{
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		if (bms_equal(lfirst(lc), relids))
+			return true;
+	}
+	return false;
+}
+
+/*
  * "document_id = outer.x": one GET per outer row in a nested loop.  The
  * clause comes from an equivalence class (inner joins) or from joininfo
  * (outer joins).
@@ -413,7 +439,7 @@ add_parameterized_paths(PlannerInfo *root, RelOptInfo *baserel,
 		id.clause = ri;
 		required_outer = bms_union(ri->clause_relids, baserel->lateral_relids);
 		required_outer = bms_del_member(required_outer, baserel->relid);
-		if (bms_is_empty(required_outer) || list_member(done, required_outer))
+		if (bms_is_empty(required_outer) || relids_listed(done, required_outer))
 			continue;
 		done = lappend(done, required_outer);
 
@@ -544,6 +570,78 @@ mixpeekGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
 
 	if (mx_pushdown)
 		add_parameterized_paths(root, baserel, info);
+}
+
+/* ---------- the inner side of a batched join (batch_join.c) ---------- */
+
+/*
+ * mx_batch_inner_relation
+ *		The columns of rel when it is a collection table scanned here that
+ *		does not look its documents up by id already; else NULL.
+ */
+MxRelation *
+mx_batch_inner_relation(PlannerInfo *root, RelOptInfo *rel)
+{
+	MxPlanInfo *info;
+
+	if (rel->reloptkind != RELOPT_BASEREL || rel->rtekind != RTE_RELATION ||
+		rel->fdwroutine == NULL ||
+		rel->fdwroutine->GetForeignRelSize != mixpeekGetForeignRelSize ||
+		mx_is_retriever_table(planner_rt_fetch(rel->relid, root)->relid))
+		return NULL;
+	info = rel->fdw_private;
+	if (info == NULL || info->id.value != NULL)
+		return NULL;
+	return info->rel;
+}
+
+/*
+ * mx_batch_inner_path
+ *		A scan of rel's documents whose ids are a text[] that the join gives
+ *		before each rescan (mx_scan_set_batch_ids): the lookup of
+ *		"id_column = ANY(ids)", classified as any such condition is, so that
+ *		GetForeignPlan sends it through id_fetch.c.  nids ids a scan; NULL
+ *		when the condition is no id lookup.
+ */
+Path *
+mx_batch_inner_path(PlannerInfo *root, RelOptInfo *rel, Expr *id_column,
+					Oid collid, double nids)
+{
+	MxPlanInfo *info = rel->fdw_private;
+	ScalarArrayOpExpr *any = makeNode(ScalarArrayOpExpr);
+	MxIdLookup	id;
+	double		fetched = clamp_row_est(Min(nids, rel->tuples));
+	Cost		startup,
+				total;
+	Path	   *path;
+
+	if (exprType((Node *) id_column) != TEXTOID)
+		id_column = (Expr *) makeRelabelType(id_column, TEXTOID, -1, collid,
+											 COERCE_IMPLICIT_CAST);
+	any->opno = TextEqualOperator;
+	any->opfuncid = get_opcode(TextEqualOperator);
+	any->useOr = true;
+	any->inputcollid = collid;
+	/* the array is no expression of the plan: see mx_scan_set_batch_ids */
+	any->args = list_make2(id_column,
+						   makeNullConst(TEXTARRAYOID, -1, InvalidOid));
+	any->location = -1;
+	if (!mx_is_id_condition(info->rel, rel->relid, (Expr *) any, &id) ||
+		!id.many)
+		return NULL;
+	id.batched = true;
+	id.clause = make_simple_restrictinfo(root, (Expr *) any);
+
+	estimate_costs(root, rel, info, fetched, mx_id_fetch_requests(fetched),
+				   rel->baserestrictinfo, &startup, &total);
+	path = (Path *) mx_create_foreignscan_path(root, rel, NULL,
+											   clamp_row_est(fetched * rel->rows /
+															 Max(rel->tuples, 1)),
+											   startup, total, NIL, NULL, NULL,
+											   path_private(0, false, false,
+															&id));
+	path->parallel_safe = false;
+	return path;
 }
 
 /*
@@ -732,8 +830,9 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 							extract_actual_clauses(checked, false),
 							baserel->relid,
 							fdw_exprs,
-							list_make2(mx_spec_to_list(spec),
-									   attrs_to_list(attrs)),
+							list_make3(mx_spec_to_list(spec),
+									   attrs_to_list(attrs),
+									   makeBoolean(id.batched)),
 							NIL, NIL, outer_plan);
 }
 
@@ -830,6 +929,7 @@ mixpeekBeginForeignScan(ForeignScanState *node, int eflags)
 	s->spec = mx_spec_from_list(list_nth(plan->fdw_private,
 										 MxScanPrivateSpec));
 	attrs = list_nth(plan->fdw_private, MxScanPrivateAttrs);
+	s->batched = boolVal(list_nth(plan->fdw_private, MxScanPrivateBatched));
 	foreach(lc, attrs)
 		s->attrs_used = bms_add_member(s->attrs_used, lfirst_int(lc));
 	s->nexprs = mx_scan_values(plan, &s->values, &s->isnull, &s->types);
@@ -949,6 +1049,11 @@ start_scan(ForeignScanState *node, MxScanState *s)
 	MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
 
 	mx_scan_evaluate(node, s->expr_states, s->values, s->isnull);
+	if (s->batched)
+	{
+		s->values[0] = s->batch_ids;
+		s->isnull[0] = (s->batch_ids == (Datum) 0);
+	}
 	if (s->spec->kind == MX_SCAN_LIST)
 	{
 		s->body = mx_list_body(s->rel, s->spec, s->values, s->isnull,
@@ -1438,6 +1543,22 @@ next_row(ForeignScanState *node)
 }
 
 /*
+ * mx_scan_set_batch_ids
+ *		The ids the next scan of a batched join's inner side looks up: a
+ *		text[] that outlives that scan, given before the join rescans it.
+ *		Not a Param: a value set by a node the planner does not know of
+ *		fails SS_finalize_plan's check of a subplan's parameters.
+ */
+void
+mx_scan_set_batch_ids(ForeignScanState *node, Datum ids)
+{
+	MxScanState *s = node->fdw_state;
+
+	Assert(s->batched);
+	s->batch_ids = ids;
+}
+
+/*
  * mixpeekReScanForeignScan
  *		Restart the scan, as for each outer row of a nested loop.
  *
@@ -1633,8 +1754,9 @@ explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 
 	if (s->spec->kind == MX_SCAN_GET_MANY)
 	{
-		explain_id_lists(s, IsA(expr, Const) && !s->isnull[0],
-						 shown[0] ? shown[0]
+		explain_id_lists(s, !s->batched && IsA(expr, Const) && !s->isnull[0],
+						 s->batched ? "the outer rows', a batch at a time"
+						 : shown[0] ? shown[0]
 						 : deparse_expression(expr, es->deparse_cxt, false, false),
 						 es);
 		return;

@@ -14,7 +14,10 @@
 enum MxFdwScanPrivateIndex
 {
 	MxScanPrivateSpec,			/* the MxScanSpec, from mx_spec_to_list() */
-	MxScanPrivateAttrs			/* attrs_used, as offset attnums */
+	MxScanPrivateAttrs,			/* attrs_used, as offset attnums */
+	MxScanPrivateBatched		/* Boolean: the ids of a batched join's inner
+								 * scan, given before each rescan
+								 * (mx_scan_set_batch_ids), not fdw_exprs */
 };
 
 /*
@@ -33,7 +36,32 @@ enum MxFdwPathPrivateIndex
 								 * value, of a parameterized path, or NULL */
 	MxPathPrivateIdValue,		/* Expr: that outer value */
 	MxPathPrivateIdAttnum,		/* Integer: the document_id column */
+	MxPathPrivateIdBatched,		/* Boolean: the ids are a batched join's
+								 * (batch_join.c), an array */
 	MxPathPrivateCount
+};
+
+/* custom_private of a batched join's CustomPath (batch_join.c) */
+enum MxBatchPathPrivateIndex
+{
+	MxBatchPathIdValue,			/* Expr: the outer side of the id clause */
+	MxBatchPathIdColumn,		/* Expr: its inner side, the document_id */
+	MxBatchPathQuals,			/* RestrictInfos the join checks itself */
+	MxBatchPathJoinType,		/* Integer: JOIN_INNER, JOIN_SEMI, JOIN_LEFT */
+	MxBatchPathCount
+};
+
+/* custom_private of a batched join's CustomScan plan */
+enum MxBatchPlanPrivateIndex
+{
+	MxBatchPlanJoinType,		/* Integer: JOIN_INNER, JOIN_SEMI, JOIN_LEFT */
+	MxBatchPlanInnerId,			/* Integer: the inner plan's output column
+								 * of document_id, from 0 */
+	MxBatchPlanSources,			/* Integers: for each column of the scan
+								 * tuple, the input column it copies: i >= 0
+								 * the outer plan's i, else the inner plan's
+								 * -1 - i */
+	MxBatchPlanCount
 };
 
 /* fdw_private of a retriever scan's plan (retriever.c) */

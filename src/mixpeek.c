@@ -9,6 +9,7 @@
 
 #include "fmgr.h"
 
+#include "batch_join.h"
 #include "http.h"
 #include "mixpeek_fdw.h"
 #include "settings.h"
@@ -25,4 +26,5 @@ _PG_init(void)
 	mx_http_init();
 	mx_stats_init();
 	mx_modify_init();
+	mx_batch_join_init();
 }

@@ -137,6 +137,8 @@ typedef struct MxIdLookup
 	RestrictInfo *clause;		/* the condition */
 	Expr	   *value;			/* the id or the array; NULL: no lookup */
 	bool		many;			/* an array */
+	bool		batched;		/* the array a batched join gives at each
+								 * rescan (batch_join.c) */
 	AttrNumber	attnum;			/* the document_id column */
 } MxIdLookup;
 
@@ -222,6 +224,11 @@ extern MxTarget *mx_scan_prepare(ForeignScanState *node, MxRelation *rel,
 								 MxConverter **conv, List **expr_states);
 extern List *mx_join_clauses(PlannerInfo *root, RelOptInfo *baserel,
 							 ec_matches_callback_type matches, void *arg);
+extern MxRelation *mx_batch_inner_relation(PlannerInfo *root,
+											RelOptInfo *rel);
+extern Path *mx_batch_inner_path(PlannerInfo *root, RelOptInfo *rel,
+								 Expr *id_column, Oid collid, double nids);
+extern void mx_scan_set_batch_ids(ForeignScanState *node, Datum ids);
 extern const char **mx_explain_values(ForeignScanState *node, Datum *values,
 									 bool *isnull, int nexprs,
 									 struct ExplainState *es);

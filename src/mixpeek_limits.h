@@ -254,6 +254,13 @@
 #define MX_IDS_PER_REQUEST 1000
 
 /*
+ * Outer rows a batched join (batch_join.c) reads per batch, for each
+ * request it may have in flight (mixpeek.max_concurrency): a batch's
+ * distinct ids fill at most that many id lookups, sent at once.
+ */
+#define MX_BATCH_JOIN_ROWS_PER_REQUEST MX_IDS_PER_REQUEST
+
+/*
  * Rows assumed for a collection; the API does not tell us its size cheaply
  * and there is no table option for it.
  */

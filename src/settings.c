@@ -46,6 +46,7 @@ int			mx_max_response_kb = MX_DEFAULT_MAX_RESPONSE_KB;
 int			mx_count_cache_ms = MX_DEFAULT_COUNT_CACHE_MS;
 int			mx_pushdown = MX_PUSHDOWN_SAFE;
 bool		mx_aggregate_pushdown = true;
+bool		mx_batch_join = true;
 char	   *mx_allowed_hosts = NULL;
 
 /*
@@ -537,6 +538,12 @@ mx_settings_init(void)
 							 "Sends exact aggregates of a foreign table to Mixpeek's aggregate endpoint.",
 							 "Off: foreign scans return the documents and PostgreSQL aggregates them.",
 							 &mx_aggregate_pushdown, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("mixpeek.batch_join",
+							 "Joins local rows with a foreign table's documents by id in batched list requests.",
+							 "Off: such joins scan the collection or look up one document per row.",
+							 &mx_batch_join, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mixpeek");

@@ -37,6 +37,7 @@ typedef enum MxPushdown
 
 extern int	mx_pushdown;
 extern bool mx_aggregate_pushdown;	/* upper.c; also off with pushdown off */
+extern bool mx_batch_join;		/* batch_join.c; also off with pushdown off */
 extern char *mx_allowed_hosts;
 
 extern void mx_settings_init(void);

@@ -153,6 +153,12 @@ class Analyze(mx.TestCase):
     def test_05_join_plans(self):
         """known sizes: ten ids join by GETs; 10,000 ids and a report by paged scans"""
         mx.query(su, "ANALYZE mx_an_big")
+        for ids in ("mx_an_ids", "mx_an_many"):
+            batched = plan_text(su, "SELECT b.* FROM %s l JOIN mx_an_big b ON b.document_id = l.id" % ids)
+            mx.check("Custom Scan (MixpeekBatchJoin)" in batched,
+                     "%s against 100,000 documents: a batched join" % ids, batched)
+        # without batched joins, GETs or a paged scan
+        mx.query(su, "SET mixpeek.batch_join = off")
         few = plan_text(su, "SELECT b.* FROM mx_an_ids l JOIN mx_an_big b ON b.document_id = l.id")
         mx.check(re.search(r"Remote Request: GET /v1/collections/col_big/documents/\{document_id\}", few) and
                  re.search(r"Remote Document Id: l\.id", few),
@@ -166,6 +172,7 @@ class Analyze(mx.TestCase):
         huge = plan_text(su, "SELECT b.* FROM mx_an_many l JOIN mx_an_fixed b ON b.document_id = l.id")
         mx.check("Remote Document Id: l.id" in huge,
                  "10,000 ids against 100,000,000 documents: a GET per id", huge)
+        mx.query(su, "RESET mixpeek.batch_join")
         report = plan_text(su, "SELECT category, count(*) FROM mx_an_big GROUP BY 1")
         mx.check("Remote Request: POST /v1/collections/col_big/documents/list" in report,
                  "a whole report: paged list requests", report)

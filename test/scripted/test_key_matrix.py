@@ -295,12 +295,18 @@ JOIN = "SELECT x.document_id, y.category, y.word_count FROM %s x JOIN %s y ON y.
 
 def shape_nestloop(x, y):
     return (JOIN % (x.rel, y.rel), join_rows(),
-            (("enable_hashjoin", "off"), ("enable_mergejoin", "off")))
+            (("enable_hashjoin", "off"), ("enable_mergejoin", "off"), ("mixpeek.batch_join", "off")))
 
 
 def shape_hashjoin(x, y):
     return (JOIN % (x.rel, y.rel), join_rows(),
-            (("enable_nestloop", "off"), ("enable_mergejoin", "off")))
+            (("enable_nestloop", "off"), ("enable_mergejoin", "off"), ("mixpeek.batch_join", "off")))
+
+
+def shape_batched(x, y):
+    """The join as planned by default: a batched join where y is a
+    collection table."""
+    return (JOIN % (x.rel, y.rel), join_rows(), ())
 
 
 def shape_lateral(x, y):
@@ -470,7 +476,8 @@ class KeyMatrix(mx.TestCase):
         x, y = SOURCES[5], SOURCES[2]
         conn = alice.get()
         for name, fn, node in (("nested loop", shape_nestloop, "Nested Loop"),
-                               ("hash join", shape_hashjoin, "Hash Join")):
+                               ("hash join", shape_hashjoin, "Hash Join"),
+                               ("batched join", shape_batched, "MixpeekBatchJoin")):
             sql, _, settings = fn(x, y)
             for k, v in settings:
                 mx.query(conn, "SET %s = %s" % (k, v))
@@ -524,6 +531,11 @@ class KeyMatrix(mx.TestCase):
     def test_10_prepared_statements(self):
         """prepared statements: every pair of key sources in one statement"""
         self.every_pair(7)
+
+    def test_11_batched_join(self):
+        """batched join: every pair of key sources in one statement"""
+        for x, y in pairs(0):
+            run_shape("batched join", shape_batched, x, y)
 
 
 if __name__ == "__main__":
