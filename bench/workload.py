@@ -220,9 +220,9 @@ def plain_jobs(log):
         if _is_list(r) and _continues(r):
             continue
         path = r["path"].split("?")[0]
-        followed = _is_list(r) and any(
-            _is_list(n) and _continues(n) and n["path"].split("?")[0] == path
-            for n in log[i + 1:i + 2])
+        nxt = log[i + 1] if i + 1 < len(log) else None
+        followed = (_is_list(r) and nxt is not None and _is_list(nxt) and _continues(nxt)
+                    and nxt["path"].split("?")[0] == path)
         if followed:
             jobs.append(lambda r=r: _walk(r))
         else:

@@ -62,6 +62,7 @@
 
 #include "batch_join.h"
 #include "fdw_private.h"
+#include "id_fetch.h"
 #include "mixpeek_fdw.h"
 #include "mixpeek_limits.h"
 #include "settings.h"
@@ -205,7 +206,7 @@ batch_join_costs(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *innerrel,
 				 Path *outer_path, List *quals, Cost *startup, Cost *total)
 {
 	double		outer_rows = outer_path->rows;
-	double		requests = ceil(outer_rows / MX_IDS_PER_REQUEST);
+	double		requests = mx_id_fetch_requests(outer_rows);
 	double		rounds = Max(1.0, ceil(requests / Max(1, mx_max_concurrency)));
 	double		fetched = Min(outer_rows, innerrel->tuples);
 	double		first = Min(1.0, batch_rows() / Max(outer_rows, 1.0));

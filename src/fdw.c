@@ -6,7 +6,8 @@
  * A scan is one of three kinds (deparse.c decides): a GET for
  * "document_id = v" (also once per outer row of a nested loop), list
  * requests filtered by the ids for "document_id = ANY(...)" or for the ids
- * a batched join hands over (batch_join.c; all through id_fetch.c), or a list request followed page by page, along the cursor
+ * a batched join hands over (batch_join.c; all through id_fetch.c), or a
+ * list request followed page by page, along the cursor
  * or by offset (paging.c, which also refuses a list that ends short of the
  * total it reported).  List pages are pipelined: once a page is split
  * into its documents' text (api.c) the next one is requested, and
@@ -150,9 +151,8 @@ page_size_of(MxRelation *rel)
 /*
  * The limit of a scan's list requests: a pushed LIMIT, one more row for a
  * top-N scan (to see whether the tie group goes on without asking for
- * another page), else the page size.  When ties are expected, each
- * further page is a round trip: the first page is the table's page_size,
- * else what the statistics expect of the tie group (expected_ties_page).
+ * another page), else the page size; when ties are expected, the first
+ * page planned for them (expected_ties_page).
  */
 static int
 request_limit_of(MxScanSpec *spec, MxRelation *rel)
@@ -160,9 +160,7 @@ request_limit_of(MxScanSpec *spec, MxRelation *rel)
 	if (spec->limit <= 0)
 		return page_size_of(rel);
 	if (spec->limit_ties == MX_TIES_EXPECTED)
-		return Max(Min(spec->limit + 1, MX_PAGE_SIZE_MAX),
-				   rel->page_size > 0 ? rel->page_size :
-				   spec->first_page > 0 ? spec->first_page : MX_PAGE_SIZE_MAX);
+		return spec->first_page;
 	if (spec->limit_ties)
 		return Min(spec->limit + 1, MX_PAGE_SIZE_MAX);
 	return spec->limit;
@@ -638,7 +636,7 @@ mx_batch_inner_path(PlannerInfo *root, RelOptInfo *rel, Expr *id_column,
 											   clamp_row_est(fetched * rel->rows /
 															 Max(rel->tuples, 1)),
 											   startup, total, NIL, NULL, NULL,
-											   path_private(0, false, false,
+											   path_private(0, false, MX_TIES_NONE,
 															&id));
 	path->parallel_safe = false;
 	return path;
@@ -720,29 +718,34 @@ clauses_without(List *scan_clauses, MxRelation *rel, Index relid,
 }
 
 /*
- * The first page of a top-N scan on the first of several keys: n + 1 rows
- * and MX_TIES_MARGIN times the tie group that the column's statistics
- * expect (its rows / its distinct values); 0 (as many as the API gives)
- * when nothing is known of the column.
+ * The first page of a top-N scan on the first of several keys, where ties
+ * are expected and each further page is a round trip: the table's
+ * page_size (at least n + 1 rows), else n + 1 rows and MX_TIES_MARGIN
+ * times the tie group that the column's statistics expect (its rows / its
+ * distinct values), else, when nothing is known of the column, as many as
+ * the API gives.
  */
 static int
 expected_ties_page(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
 				   MxScanSpec *spec)
 {
 	MxColumn   *col = &rel->columns[spec->sort_attnum - 1];
-	Var		   *var = makeVar(baserel->relid, col->attnum, col->typid,
-							  col->typmod, InvalidOid, 0);
+	int			n1 = Min(spec->limit + 1, MX_PAGE_SIZE_MAX);
+	Var		   *var;
 	VariableStatData vardata;
 	bool		isdefault;
 	double		ndistinct;
 
+	if (rel->page_size > 0)
+		return Max(n1, rel->page_size);
+	var = makeVar(baserel->relid, col->attnum, col->typid, col->typmod,
+				  InvalidOid, 0);
 	examine_variable(root, (Node *) var, 0, &vardata);
 	ndistinct = get_variable_numdistinct(&vardata, &isdefault);
 	ReleaseVariableStats(vardata);
 	if (isdefault || ndistinct < 1)
-		return 0;
-	return (int) Min(spec->limit + 1.0 +
-					 MX_TIES_MARGIN * ceil(baserel->rows / ndistinct),
+		return MX_PAGE_SIZE_MAX;
+	return (int) Min(n1 + MX_TIES_MARGIN * ceil(baserel->rows / ndistinct),
 					 (double) MX_PAGE_SIZE_MAX);
 }
 

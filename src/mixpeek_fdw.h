@@ -167,7 +167,7 @@ typedef struct MxScanSpec
 								 * on while rows tie with the limit-th as
 								 * doubles (fdw.c) */
 	int			first_page;		/* a top-N scan's first page when ties are
-								 * expected (fdw.c), 0: MX_PAGE_SIZE_MAX */
+								 * expected (fdw.c) */
 	List	   *select;			/* String paths; NIL: whole documents */
 	bool		return_vectors;
 	bool		return_url;
