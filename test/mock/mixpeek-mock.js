@@ -230,6 +230,9 @@
  *        "beta", "gamma", "forbidden", or null when the key is missing/unknown;
  *        never the key), "accept_encoding", "user_agent",
  *        "headers" (all but Authorization), "received_ms" (ms since start),
+ *        "answered_ms" (when the last byte of the answer was handed to the
+ *        socket, null until then: a client sees its answer after this, so
+ *        [received_ms, answered_ms] intervals show how many were in flight),
  *        "status" (null until answered), "aborted" (client left first)}
  *   POST /_mock/reset   clears the log, flaky counters and stats; config back to
  *                       the command-line values
@@ -1886,8 +1889,10 @@ async function handleApi(ctx) {
       seq: ++seq, method: req.method, path: ctx.rawPath, raw_query: ctx.rawQuery,
       query: query ? Object.assign({}, query) : null, body, namespace: ctx.namespace, identity,
       accept_encoding: hdr['accept-encoding'] || null, user_agent: hdr['user-agent'] || null,
-      headers, received_ms: Number(process.hrtime.bigint() - START) / 1e6, status: null, aborted: false,
+      headers, received_ms: Number(process.hrtime.bigint() - START) / 1e6, answered_ms: null, status: null, aborted: false,
     };
+    const entry = ctx.entry;
+    ctx.res.on('finish', () => { entry.answered_ms = Number(process.hrtime.bigint() - START) / 1e6; });
     requestLog.push(ctx.entry);
     if (requestLog.length > LOG_MAX + 1000) requestLog = requestLog.slice(-LOG_MAX);
   }

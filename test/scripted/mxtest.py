@@ -345,13 +345,30 @@ def _mock(method, path, body=None):
 
 def mock_requests(since=None, path_contains=None):
     """The mock's request log, oldest first: dicts with seq, method, path
-    (raw, as received), raw_query, identity, received_ms, status, aborted."""
+    (raw, as received), raw_query, identity, received_ms, answered_ms, status,
+    aborted."""
     q = []
     if since is not None:
         q.append("since=%d" % since)
     if path_contains is not None:
         q.append("path_contains=" + urllib.parse.quote(path_contains, safe=""))
     return _mock("GET", "/requests" + ("?" + "&".join(q) if q else ""))
+
+
+def max_in_flight(log):
+    """The most requests of log the mock held at once, from their
+    [received_ms, answered_ms] intervals.  A client's next request can only
+    arrive after it read an answer, which the mock finished sending before, so
+    this never exceeds the client's concurrency, however slow the machine."""
+    events = []
+    for r in log:
+        assert r["answered_ms"] is not None, "request %d not answered" % r["seq"]
+        events += [(r["received_ms"], 1), (r["answered_ms"], -1)]
+    most = held = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+        held += step
+        most = max(most, held)
+    return most
 
 
 def mock_last_seq():
