@@ -931,6 +931,21 @@ mx_api_list_result(MxHttpRequest *req)
 	return page;
 }
 
+MxAggAnswer *
+mx_api_aggregate_result(MxHttpRequest *req)
+{
+	ErrorContextCallback errcb;
+	MxAggAnswer *answer = palloc(sizeof(MxAggAnswer));
+
+	enter_request(&errcb, req);
+	if (req->outcome != MX_HTTP_DONE || req->status < 200 || req->status > 299)
+		report_failure(req);
+	if (!mx_json_read_aggregate(req->response.data, req->response.len, answer))
+		mx_json_aggregate_whole(object_result(req), answer);
+	leave_request(&errcb);
+	return answer;
+}
+
 JsonbValue *
 mx_api_list_document(MxHttpRequest *req, MxListPage *page, int i)
 {

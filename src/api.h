@@ -198,6 +198,13 @@ extern Jsonb *mx_api_object_result(MxHttpRequest *req);
 extern MxListPage *mx_api_list_result(MxHttpRequest *req);
 
 /*
+ * Read a finished aggregate request: its members (json.h), with the same
+ * ERRORs as mx_api_object_result.  The usual shape is read without
+ * building jsonb (its groups may number 100,000).
+ */
+extern MxAggAnswer *mx_api_aggregate_result(MxHttpRequest *req);
+
+/*
  * The i-th document of a list page, in CurrentMemoryContext; an ERROR
  * when it is not valid JSON or not an object.
  */

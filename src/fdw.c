@@ -770,7 +770,7 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	List	   *private = best_path->fdw_private;
 	List	   *remote = NIL;
 	List	   *local = NIL;
-	MxIdLookup	id = info->id;
+	MxIdLookup	id;
 	MxIdLookup	path_id;
 	Bitmapset  *attrs;
 	List	   *fdw_exprs = NIL;
@@ -784,6 +784,8 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (mx_is_retriever_table(foreigntableid))
 		return mx_retriever_plan(root, baserel, foreigntableid, best_path,
 								 tlist, scan_clauses, outer_plan);
+	/* only now is fdw_private a collection table's: upper rels keep theirs */
+	id = info->id;
 	foreach(lc, scan_clauses)
 	{
 		RestrictInfo *ri = lfirst_node(RestrictInfo, lc);

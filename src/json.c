@@ -17,6 +17,12 @@
  * per byte than its documents do one by one, and it would hold up the
  * request for the next page.
  *
+ * An aggregate answer is read in one pass too, without building jsonb:
+ * only its scalars are wanted, and building a jsonb of a 100,000-group
+ * answer (to look up two members of each group) costs several times the
+ * scan.  Strings with escapes, numbers with exponents and any unusual
+ * shape go to the whole parse, which judges them as it always did.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -349,6 +355,404 @@ split_body(const char *data, size_t len, MxListPage *page)
 	skip_space(&sc);
 	/* the body's own object is one level more */
 	return sc.p == sc.end && deepest + 1 <= MX_JSON_MAX_DEPTH;
+}
+
+/* ---------- an aggregate answer read without building jsonb ---------- */
+
+/* A new member of pool, which grows by doubling; obj counts it. */
+static MxJsonMember *
+new_member(MxJsonPool *pool, MxJsonObject *obj)
+{
+	if (pool->n == pool->room)
+	{
+		pool->room = Max(16, pool->room * 2);
+		pool->members = pool->members == NULL
+			? palloc(pool->room * sizeof(MxJsonMember))
+			: repalloc_huge(pool->members, pool->room * sizeof(MxJsonMember));
+	}
+	obj->n++;
+	return &pool->members[pool->n++];
+}
+
+/* A string without escapes or control characters, pointing into the text. */
+static bool
+scan_plain_string(SplitScan *sc, JsonbValue *v)
+{
+	const char *q;
+
+	for (q = sc->p + 1; q < sc->end && *q != '"'; q++)
+		if (*q == '\\' || (unsigned char) *q < 0x20)
+			return false;
+	if (q == sc->end)
+		return false;
+	v->type = jbvString;
+	v->val.string.val = (char *) sc->p + 1;
+	v->val.string.len = (int) (q - sc->p - 1);
+	sc->p = q + 1;
+	return true;
+}
+
+static bool
+scan_literal(SplitScan *sc, const char *word, int len)
+{
+	if (sc->end - sc->p < len || memcmp(sc->p, word, len) != 0)
+		return false;
+	sc->p += len;
+	return true;
+}
+
+static const char *
+scan_digits(const char *p, const char *end)
+{
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+/*
+ * A number of JSON's grammar without an exponent, as numeric_in reads it
+ * (as jsonb_in does).
+ */
+static bool
+scan_number(SplitScan *sc, JsonbValue *v)
+{
+	const char *p = sc->p;
+	char		text[MX_JSON_FAST_NUMBER_LEN + 1];
+
+	if (p < sc->end && *p == '-')
+		p++;
+	if (p == sc->end || *p < '0' || *p > '9')
+		return false;
+	p = *p == '0' ? p + 1 : scan_digits(p, sc->end);
+	if (p < sc->end && *p == '.')
+	{
+		const char *digits = p + 1;
+
+		p = scan_digits(digits, sc->end);
+		if (p == digits)
+			return false;
+	}
+	if ((p < sc->end && (*p == 'e' || *p == 'E')) ||
+		p - sc->p > MX_JSON_FAST_NUMBER_LEN)
+		return false;
+	memcpy(text, sc->p, p - sc->p);
+	text[p - sc->p] = '\0';
+	v->type = jbvNumeric;
+	v->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+														 CStringGetDatum(text),
+														 ObjectIdGetDatum(InvalidOid),
+														 Int32GetDatum(-1)));
+	sc->p = p;
+	return true;
+}
+
+static bool
+scan_scalar(SplitScan *sc, JsonbValue *v)
+{
+	if (at(sc, '"'))
+		return scan_plain_string(sc, v);
+	if (scan_literal(sc, "true", 4) || scan_literal(sc, "false", 5))
+	{
+		v->type = jbvBool;
+		v->val.boolean = sc->p[-4] == 't';
+		return true;
+	}
+	if (scan_literal(sc, "null", 4))
+	{
+		v->type = jbvNull;
+		return true;
+	}
+	return scan_number(sc, v);
+}
+
+/* A member's key and the colon after it; *key its text. */
+static bool
+scan_key(SplitScan *sc, JsonbValue *key)
+{
+	if (!at(sc, '"') || !scan_plain_string(sc, key))
+		return false;
+	skip_space(sc);
+	if (!at(sc, ':'))
+		return false;
+	sc->p++;
+	skip_space(sc);
+	return true;
+}
+
+/*
+ * Past the ',' or the closing bracket after a member or an element: *done
+ * when it was the bracket.
+ */
+static bool
+scan_next(SplitScan *sc, char close, bool *done)
+{
+	skip_space(sc);
+	*done = at(sc, close);
+	if (!*done && !at(sc, ','))
+		return false;
+	sc->p++;
+	skip_space(sc);
+	return true;
+}
+
+/* Past an opening bracket; *done when the object or array is empty. */
+static bool
+scan_open(SplitScan *sc, char open, char close, bool *done)
+{
+	if (!at(sc, open))
+		return false;
+	sc->p++;
+	skip_space(sc);
+	*done = at(sc, close);
+	if (*done)
+		sc->p++;
+	return true;
+}
+
+static bool
+is_key(JsonbValue *key, const char *word)
+{
+	return key->val.string.len == (int) strlen(word) &&
+		memcmp(key->val.string.val, word, key->val.string.len) == 0;
+}
+
+/* An object of scalars (a result's "group" or "metrics") into obj. */
+static bool
+scan_scalars(SplitScan *sc, MxAggAnswer *a, MxJsonObject *obj)
+{
+	bool		done;
+
+	obj->first = a->pool.n;
+	obj->n = 0;
+	if (!scan_open(sc, '{', '}', &done))
+		return false;
+	while (!done)
+	{
+		JsonbValue	key;
+		MxJsonMember *m;
+
+		if (!scan_key(sc, &key))
+			return false;
+		m = new_member(&a->pool, obj);
+		m->key = key.val.string.val;
+		m->keylen = key.val.string.len;
+		if (!scan_scalar(sc, &m->value) || !scan_next(sc, '}', &done))
+			return false;
+	}
+	return true;
+}
+
+/* One result: an object of "group" and "metrics", each once, and nothing else. */
+static bool
+scan_result(SplitScan *sc, MxAggAnswer *a, MxAggResult *r)
+{
+	bool		done;
+
+	r->object = true;
+	r->group.n = r->metrics.n = -1;
+	if (!scan_open(sc, '{', '}', &done))
+		return false;
+	while (!done)
+	{
+		JsonbValue	key;
+		MxJsonObject *obj;
+
+		if (!scan_key(sc, &key))
+			return false;
+		obj = is_key(&key, "group") ? &r->group
+			: is_key(&key, "metrics") ? &r->metrics : NULL;
+		if (obj == NULL || obj->n >= 0 || !scan_scalars(sc, a, obj) ||
+			!scan_next(sc, '}', &done))
+			return false;
+	}
+	return true;
+}
+
+/* The "results" array at sc->p. */
+static bool
+scan_results(SplitScan *sc, MxAggAnswer *a)
+{
+	int			room = 64;
+	bool		done;
+
+	a->results = palloc(room * sizeof(MxAggResult));
+	a->nresults = 0;
+	if (!scan_open(sc, '[', ']', &done))
+		return false;
+	while (!done)
+	{
+		if (a->nresults == room)
+		{
+			room *= 2;
+			a->results = repalloc_huge(a->results, room * sizeof(MxAggResult));
+		}
+		if (!scan_result(sc, a, &a->results[a->nresults++]) ||
+			!scan_next(sc, ']', &done))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A member of the body's object: "results" read, a scalar kept, anything
+ * else checked by parsing it (as a list page's members are) and kept as
+ * a nested value.
+ */
+static bool
+scan_top_member(SplitScan *sc, MxAggAnswer *a)
+{
+	JsonbValue	key;
+	MxJsonMember *m;
+	const char *value;
+	char	   *why;
+
+	if (!scan_key(sc, &key))
+		return false;
+	if (is_key(&key, "results"))
+		return a->nresults == MX_AGG_RESULTS_ABSENT && scan_results(sc, a);
+	m = new_member(&a->top_pool, &a->top);
+	m->key = key.val.string.val;
+	m->keylen = key.val.string.len;
+	value = sc->p;
+	if (!at(sc, '{') && !at(sc, '['))
+		return scan_scalar(sc, &m->value);
+	sc->deepest = 0;
+	m->value.type = jbvBinary;
+	m->value.val.binary.data = NULL;
+	/* the body's own object is one level more */
+	return skip_value(sc) && sc->deepest + 1 <= MX_JSON_MAX_DEPTH &&
+		parse_checked(value, sc->p - value, &why) != NULL;
+}
+
+/* Point each object at its members, now that the pool is whole. */
+static void
+fix_members(MxAggAnswer *a)
+{
+	int			i;
+
+	a->top.members = a->top_pool.members;
+	for (i = 0; i < a->nresults; i++)
+	{
+		a->results[i].group.members = a->pool.members + a->results[i].group.first;
+		a->results[i].metrics.members = a->pool.members + a->results[i].metrics.first;
+	}
+}
+
+/* mx_json_read_aggregate, on a copy of the text it may point into */
+static bool
+scan_aggregate(SplitScan *sc, MxAggAnswer *a)
+{
+	bool		done;
+
+	if (!scan_open(sc, '{', '}', &done))
+		return false;
+	while (!done)
+	{
+		if (!scan_top_member(sc, a) || !scan_next(sc, '}', &done))
+			return false;
+	}
+	skip_space(sc);
+	return sc->p == sc->end;
+}
+
+bool
+mx_json_read_aggregate(const char *data, size_t len, MxAggAnswer *a)
+{
+	char	   *text;
+	SplitScan	sc;
+
+	memset(a, 0, sizeof(MxAggAnswer));
+	a->nresults = MX_AGG_RESULTS_ABSENT;
+	if (len == 0 || GetDatabaseEncoding() != PG_UTF8 ||
+		!pg_verify_mbstr(PG_UTF8, data, (int) len, true))
+		return false;
+	text = palloc(len + 1);
+	memcpy(text, data, len);
+	text[len] = '\0';
+	sc.p = text;
+	sc.end = text + len;
+	sc.deepest = 0;
+	skip_space(&sc);
+	if (!scan_aggregate(&sc, a))
+		return false;
+	fix_members(a);
+	return true;
+}
+
+/* The members of object container c, into pool as obj. */
+static void
+add_members(MxJsonPool *pool, JsonbContainer *c, MxJsonObject *obj)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	obj->first = pool->n;
+	obj->n = 0;
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		MxJsonMember *m;
+
+		if (tok != WJB_KEY)
+			continue;
+		m = new_member(pool, obj);
+		m->key = v.val.string.val;
+		m->keylen = v.val.string.len;
+		(void) JsonbIteratorNext(&it, &m->value, true);
+	}
+}
+
+/* The members of v into pool as obj, when v is an object. */
+static void
+add_object(MxJsonPool *pool, JsonbValue *v, MxJsonObject *obj)
+{
+	obj->n = -1;
+	if (v != NULL && v->type == jbvBinary &&
+		JsonContainerIsObject(v->val.binary.data))
+		add_members(pool, v->val.binary.data, obj);
+}
+
+void
+mx_json_aggregate_whole(Jsonb *body, MxAggAnswer *a)
+{
+	JsonbValue *results = mx_json_get(&body->root, "results");
+	int			i;
+
+	memset(a, 0, sizeof(MxAggAnswer));
+	add_members(&a->top_pool, &body->root, &a->top);
+	a->nresults = results == NULL || results->type != jbvBinary
+		? MX_AGG_RESULTS_ABSENT
+		: !JsonContainerIsArray(results->val.binary.data)
+		? MX_AGG_RESULTS_NOT_ARRAY
+		: (int) JsonContainerSize(results->val.binary.data);
+	if (a->nresults > 0)
+		a->results = palloc_extended(a->nresults * sizeof(MxAggResult),
+									 MCXT_ALLOC_HUGE);
+	for (i = 0; i < a->nresults; i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(results->val.binary.data, i);
+		JsonbContainer *c = r->type == jbvBinary ? r->val.binary.data : NULL;
+
+		a->results[i].object = c != NULL && JsonContainerIsObject(c);
+		add_object(&a->pool, a->results[i].object ? mx_json_get(c, "group") : NULL,
+				   &a->results[i].group);
+		add_object(&a->pool, a->results[i].object ? mx_json_get(c, "metrics") : NULL,
+				   &a->results[i].metrics);
+	}
+	fix_members(a);
+}
+
+JsonbValue *
+mx_json_member(MxJsonObject *obj, const char *key)
+{
+	int			len = strlen(key);
+	int			i;
+
+	for (i = obj->n - 1; i >= 0; i--)
+		if (obj->members[i].keylen == len &&
+			memcmp(obj->members[i].key, key, len) == 0)
+			return &obj->members[i].value;
+	return NULL;
 }
 
 JsonbValue *

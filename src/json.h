@@ -52,6 +52,71 @@ extern bool mx_json_split_list_page(const char *data, size_t len,
  */
 extern Jsonb *mx_json_parse_element(const char *text, int len, char **why);
 
+/*
+ * An aggregate answer read without building jsonb: the members of its
+ * objects that matter, in one pool.  An object is a run of members (n -1:
+ * absent or not an object); a value is a scalar, or jbvBinary for a nested
+ * one (val.binary.data NULL on the fast read), which no reader accepts.
+ */
+typedef struct MxJsonMember
+{
+	const char *key;
+	int			keylen;
+	JsonbValue	value;
+} MxJsonMember;
+
+typedef struct MxJsonObject
+{
+	int			n;
+	int			first;			/* in the pool, while it may still move */
+	MxJsonMember *members;
+} MxJsonObject;
+
+typedef struct MxAggResult
+{
+	bool		object;			/* the result is an object */
+	MxJsonObject group;
+	MxJsonObject metrics;
+} MxAggResult;
+
+#define MX_AGG_RESULTS_ABSENT (-2)	/* "results" absent, null or a scalar */
+#define MX_AGG_RESULTS_NOT_ARRAY (-1)
+
+typedef struct MxJsonPool
+{
+	MxJsonMember *members;
+	int			n;
+	int			room;
+} MxJsonPool;
+
+typedef struct MxAggAnswer
+{
+	MxJsonObject top;			/* the body's members ("total_groups", ...) */
+	int			nresults;		/* or MX_AGG_RESULTS_* */
+	MxAggResult *results;
+	MxJsonPool	top_pool;
+	MxJsonPool	pool;			/* the results' members */
+} MxAggAnswer;
+
+/*
+ * Read an aggregate answer in one pass over its text, where it has the
+ * usual shape: valid UTF-8 in a UTF-8 database, an object whose "results"
+ * (once) is an array of objects with only "group" and "metrics", objects
+ * of scalars (strings without escapes, numbers without exponents); the
+ * body's other members valid JSON.  False, with answer to be discarded,
+ * for anything else: mx_json_aggregate_whole then reads the parsed body,
+ * which reports what is wrong with it.  The strings point into a copy of
+ * the text in CurrentMemoryContext.
+ */
+extern bool mx_json_read_aggregate(const char *data, size_t len,
+								   MxAggAnswer *answer);
+
+/* The same from a body parsed whole (an object). */
+extern void mx_json_aggregate_whole(Jsonb *body, MxAggAnswer *answer);
+
+/* The value of key in obj (its last, as jsonb keeps), or NULL. */
+extern JsonbValue *mx_json_member(MxJsonObject *obj, const char *key);
+
 /* Value of key in an object container, or NULL. */
 extern JsonbValue *mx_json_get(JsonbContainer *container, const char *key);
 

@@ -202,6 +202,13 @@
  */
 #define MX_JSON_MAX_DEPTH 512
 
+/*
+ * Longest number (without an exponent) an aggregate answer's fast read
+ * takes as it is; longer ones, and any with an exponent, send the answer
+ * to the whole parse, whose errors name what is out of range.
+ */
+#define MX_JSON_FAST_NUMBER_LEN 40
+
 /* ---------- foreign tables (fdw.c, convert.c, import.c) ---------- */
 
 /*

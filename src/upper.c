@@ -63,6 +63,7 @@
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
+#include "common/hashfn.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -1379,9 +1380,11 @@ typedef struct MxMergeRow
 {
 	char	   *key;			/* its group keys, canonical */
 	int			keylen;
+	uint64		hash;			/* of key, which the merge compares first */
 	char	   *dkey;			/* its DISTINCT_ALIAS value, canonical; NULL
 								 * when null or none */
 	int			dkeylen;
+	uint64		dhash;
 	JsonbValue **values;		/* per output column (NULL: a distinct count
 								 * or a sum) */
 	MxSumParts *sums;			/* per output column: a sum's parts */
@@ -1408,7 +1411,7 @@ typedef struct MxUpperScan
 	MxHttpStats stats;
 	MxHttpRequest *req;			/* the answer's request, for messages */
 	bool		fetched;
-	JsonbContainer *results;	/* NULL: no group */
+	MxAggAnswer *answer;		/* NULL: no group */
 	int			nresults;
 	int			next;
 	List	   *kinds;			/* answers merged locally: UM_KINDS, else NIL */
@@ -1572,23 +1575,24 @@ upper_body(MxUpperScan *s, const char **shown, bool *none, int k)
 	return body.data;
 }
 
+/* The ERROR for an aggregate answer without a valid key. */
+mx_noreturn static void
+no_valid(MxUpperScan *s, const char *key)
+{
+	mx_api_report_unexpected(s->req,
+							 psprintf("The aggregate answer has no valid \"%s\".",
+									  key));
+}
+
 /* A JSON object's member, or an error naming the request. */
 static JsonbValue *
-member_of(MxUpperScan *s, JsonbContainer *object, const char *key,
+member_of(MxUpperScan *s, MxJsonObject *object, const char *key,
 		  enum jbvType type)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = object->n < 0 ? NULL : mx_json_member(object, key);
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = object == NULL || !JsonContainerIsObject(object) ? NULL
-		: findJsonbValueFromContainer(object, JB_FOBJECT, &k);
 	if (v == NULL || (type != jbvNull && v->type != type))
-		mx_api_report_unexpected(s->req,
-								 psprintf("The aggregate answer has no valid \"%s\".",
-										  key));
+		no_valid(s, key);
 	return v;
 }
 
@@ -1615,29 +1619,28 @@ check_refusal(MxHttpRequest *req)
 }
 
 /*
- * The results of the answer to s->req, after the errors of a refusal, an
- * answer that is not one, or one that does not hold every group it counts
- * (never silently partial).
+ * The answer to s->req, after the errors of a refusal, an answer that is
+ * not one, or one that does not hold every group it counts (never silently
+ * partial).
  */
-static JsonbContainer *
+static MxAggAnswer *
 answer_results(MxUpperScan *s, int *n)
 {
-	Jsonb	   *answer;
+	MxAggAnswer *answer;
 	JsonbValue *v;
-	JsonbContainer *results;
 
 	check_refusal(s->req);
-	answer = mx_api_object_result(s->req);
-	v = member_of(s, &answer->root, "results", jbvBinary);
-	if (!JsonContainerIsArray(v->val.binary.data))
+	answer = mx_api_aggregate_result(s->req);
+	if (answer->nresults == MX_AGG_RESULTS_ABSENT)
+		no_valid(s, "results");
+	if (answer->nresults == MX_AGG_RESULTS_NOT_ARRAY)
 		mx_api_report_unexpected(s->req, "The aggregate answer's \"results\" is not an array.");
-	results = v->val.binary.data;
-	*n = JsonContainerSize(results);
-	v = member_of(s, &answer->root, "total_groups", jbvNumeric);
+	*n = answer->nresults;
+	v = member_of(s, &answer->top, "total_groups", jbvNumeric);
 	if (DatumGetInt64(DirectFunctionCall1(numeric_int8,
 										  NumericGetDatum(v->val.numeric))) != *n)
 		mx_api_report_unexpected(s->req, "The aggregate answer does not hold every group it counts.");
-	return results;
+	return answer;
 }
 
 /* Send the aggregate request and keep its results. */
@@ -1652,7 +1655,7 @@ fetch_groups(ForeignScanState *node, MxUpperScan *s)
 	mx_scan_evaluate(node, s->expr_states, s->values, s->isnull);
 	body = upper_body(s, NULL, &none, 0);
 	s->fetched = true;
-	s->results = NULL;
+	s->answer = NULL;
 	s->nresults = 0;
 	s->next = 0;
 	if (!none)
@@ -1662,7 +1665,7 @@ fetch_groups(ForeignScanState *node, MxUpperScan *s)
 		s->req = mx_api_aggregate(s->target, s->rel->collection, body);
 		mx_batch_add(batch, s->req);
 		s->req = mx_batch_next(batch);
-		s->results = answer_results(s, &s->nresults);
+		s->answer = answer_results(s, &s->nresults);
 		if (s->nogroup && s->nresults > 1)
 			mx_api_report_unexpected(s->req, "The aggregate answer does not hold every group it counts.");
 		mx_api_batch_drop(&s->batch_cxt);
@@ -1773,7 +1776,7 @@ magnitude(int64 v)
  * the API's avg.  No number: none (the API's sum of none may be 0).
  */
 static void
-sum_parts(MxUpperScan *s, JsonbContainer *metrics, int i, MxSumParts *p)
+sum_parts(MxUpperScan *s, MxJsonObject *metrics, int i, MxSumParts *p)
 {
 	MxUpperOutput kind = list_nth_int(s->grouped, i);
 	const char *alias = strVal(list_nth(s->aliases, i));
@@ -1881,29 +1884,33 @@ sum_result(MxUpperScan *s, int i, MxSumParts *p, Oid type, Datum *value,
 
 /* The group and metrics of result k of an answer (s->req's). */
 static void
-result_parts(MxUpperScan *s, JsonbContainer *results, int k,
-			 JsonbContainer **group, JsonbContainer **metrics)
+result_parts(MxUpperScan *s, MxAggAnswer *answer, int k,
+			 MxJsonObject **group, MxJsonObject **metrics)
 {
-	JsonbValue *result = getIthJsonbValueFromContainer(results, k);
+	MxAggResult *result = &answer->results[k];
 
-	if (result == NULL || result->type != jbvBinary)
+	if (!result->object)
 		mx_api_report_unexpected(s->req, "An aggregate result is not an object.");
-	*group = member_of(s, result->val.binary.data, "group", jbvBinary)->val.binary.data;
-	*metrics = member_of(s, result->val.binary.data, "metrics", jbvBinary)->val.binary.data;
+	if (result->group.n < 0)
+		no_valid(s, "group");
+	if (result->metrics.n < 0)
+		no_valid(s, "metrics");
+	*group = &result->group;
+	*metrics = &result->metrics;
 }
 
 /* Fill the slot from group k. */
 static void
 store_group(MxUpperScan *s, TupleTableSlot *slot, int k)
 {
-	JsonbContainer *group,
+	MxJsonObject *group,
 			   *metrics;
 	ErrorContextCallback errcb;
 	ListCell   *la,
 			   *lg;
 	int			i = 0;
 
-	result_parts(s, s->results, k, &group, &metrics);
+	result_parts(s, s->answer, k, &group, &metrics);
 	mx_api_enter_request(&errcb, s->req);
 	forboth(la, s->aliases, lg, s->grouped)
 	{
@@ -2006,53 +2013,77 @@ append_key(StringInfo buf, JsonbValue *v, Form_pg_attribute att)
 	appendStringInfo(buf, "v%zu:%s", strlen(text), text);
 }
 
+/* A canonical key kept in cxt, and its hash. */
 static char *
-copy_bytes(StringInfo buf, int *len)
+copy_key(MemoryContext cxt, StringInfo buf, int *len, uint64 *hash)
 {
-	char	   *copy = palloc(buf->len + 1);
+	char	   *copy = MemoryContextAlloc(cxt, buf->len + 1);
 
 	memcpy(copy, buf->data, buf->len + 1);
 	*len = buf->len;
+	*hash = hash_bytes_extended((const unsigned char *) buf->data, buf->len, 0);
 	return copy;
+}
+
+/* A new row of all, in CurrentMemoryContext. */
+static MxMergeRow *
+new_row(MxMergeRows *all, int ncols)
+{
+	MxMergeRow *row;
+
+	if (all->n == all->size)
+	{
+		all->size = Max(64, all->size * 2);
+		all->rows = all->rows == NULL ? palloc(all->size * sizeof(MxMergeRow))
+			: repalloc_huge(all->rows, all->size * sizeof(MxMergeRow));
+	}
+	row = &all->rows[all->n++];
+	memset(row, 0, sizeof(MxMergeRow));
+	row->values = palloc0(ncols * sizeof(JsonbValue *));
+	return row;
 }
 
 /*
  * The groups of one answer (s->req's), added to all; neither: the answer
  * for the documents without the split column, whose group key is null.
- * desc: the scan's output columns.
+ * desc: the scan's output columns.  What a row's keys are made from (the
+ * values through their types' input and output) is thrown away with each
+ * row: an answer may hold 100,000 groups.
  */
 static void
-collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
+collect_rows(MxUpperScan *s, MxAggAnswer *answer, int n, MxMergeRows *all,
 			 bool neither, TupleDesc desc)
 {
+	MemoryContext keep = CurrentMemoryContext;
+	MemoryContext scratch = AllocSetContextCreate(keep, "mixpeek merge keys",
+												  ALLOCSET_SMALL_SIZES);
 	ErrorContextCallback errcb;
-	JsonbValue	null_value = {.type = jbvNull};
+	/* the rows keep pointing at it after this returns */
+	static JsonbValue null_value = {.type = jbvNull};
+	int			ncols = list_length(s->kinds);
 	StringInfoData buf;
+	StringInfoData dbuf;
 	int			i;
 
 	initStringInfo(&buf);
+	initStringInfo(&dbuf);
 	for (i = 0; i < n; i++)
 	{
-		JsonbContainer *group,
+		MxJsonObject *group,
 				   *metrics;
-		MxMergeRow *row;
+		MxMergeRow *row = new_row(all, ncols);
 		ListCell   *la,
 				   *lk;
 		int			c = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		result_parts(s, results, i, &group, &metrics);
+		result_parts(s, answer, i, &group, &metrics);
+		if (list_member_int(s->kinds, MX_MERGE_SUMS))
+			row->sums = palloc0(ncols * sizeof(MxSumParts));
 		mx_api_enter_request(&errcb, s->req);
-		if (all->n == all->size)
-		{
-			all->size = Max(64, all->size * 2);
-			all->rows = all->rows == NULL ? palloc(all->size * sizeof(MxMergeRow))
-				: repalloc_huge(all->rows, all->size * sizeof(MxMergeRow));
-		}
-		row = &all->rows[all->n++];
-		memset(row, 0, sizeof(MxMergeRow));
-		row->values = palloc0(list_length(s->kinds) * sizeof(JsonbValue *));
 		resetStringInfo(&buf);
+		resetStringInfo(&dbuf);
+		MemoryContextSwitchTo(scratch);
 		forboth(la, s->aliases, lk, s->kinds)
 		{
 			int			kind = lfirst_int(lk);
@@ -2062,21 +2093,11 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
 			{
 				v = member_of(s, group, DISTINCT_ALIAS, jbvNull);
 				/* a null group (a lenient API's) counts no value */
-				if (v->type != jbvNull && row->dkey == NULL)
-				{
-					StringInfoData d;
-
-					initStringInfo(&d);
-					append_canonical(s, &d, v);
-					row->dkey = copy_bytes(&d, &row->dkeylen);
-				}
+				if (v->type != jbvNull && dbuf.len == 0)
+					append_canonical(s, &dbuf, v);
 			}
 			else if (kind == MX_MERGE_SUMS)
-			{
-				if (row->sums == NULL)
-					row->sums = palloc0(list_length(s->kinds) * sizeof(MxSumParts));
 				sum_parts(s, metrics, c, &row->sums[c]);
-			}
 			else
 			{
 				v = neither && c == s->null_key ? &null_value :
@@ -2088,9 +2109,14 @@ collect_rows(MxUpperScan *s, JsonbContainer *results, int n, MxMergeRows *all,
 			}
 			c++;
 		}
+		MemoryContextSwitchTo(keep);
+		MemoryContextReset(scratch);
 		error_context_stack = errcb.previous;
-		row->key = copy_bytes(&buf, &row->keylen);
+		row->key = copy_key(keep, &buf, &row->keylen, &row->hash);
+		if (dbuf.len > 0)
+			row->dkey = copy_key(keep, &dbuf, &row->dkeylen, &row->dhash);
 	}
+	MemoryContextDelete(scratch);
 }
 
 static int
@@ -2101,18 +2127,33 @@ compare_bytes(const char *a, int alen, const char *b, int blen)
 	return c != 0 ? c : (alen > blen) - (alen < blen);
 }
 
+/*
+ * The order that brings rows of one key together: by the key's hash, then
+ * its bytes (the groups' order does not matter: the rows go up to
+ * PostgreSQL, which sorts them if asked).
+ */
+static int
+compare_keys(const MxMergeRow *x, const MxMergeRow *y)
+{
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return compare_bytes(x->key, x->keylen, y->key, y->keylen);
+}
+
 /* qsort order of merged rows: by key, then distinct value (none first). */
 static int
 compare_rows(const void *a, const void *b)
 {
 	const MxMergeRow *x = a;
 	const MxMergeRow *y = b;
-	int			c = compare_bytes(x->key, x->keylen, y->key, y->keylen);
+	int			c = compare_keys(x, y);
 
 	if (c != 0)
 		return c;
 	if (x->dkey == NULL || y->dkey == NULL)
 		return (x->dkey != NULL) - (y->dkey != NULL);
+	if (x->dhash != y->dhash)
+		return x->dhash < y->dhash ? -1 : 1;
 	return compare_bytes(x->dkey, x->dkeylen, y->dkey, y->dkeylen);
 }
 
@@ -2224,9 +2265,7 @@ merge_rows(MxUpperScan *s, MxMergeRows *all)
 		MxMergeRow *out = &s->merged[s->nresults++];
 		ListCell   *lk;
 
-		while (last < all->n &&
-			   compare_bytes(all->rows[first].key, all->rows[first].keylen,
-							 all->rows[last].key, all->rows[last].keylen) == 0)
+		while (last < all->n && compare_keys(&all->rows[first], &all->rows[last]) == 0)
 			last++;
 		out->values = palloc0(ncols * sizeof(JsonbValue *));
 		out->sums = palloc0(ncols * sizeof(MxSumParts));
@@ -2278,12 +2317,12 @@ fetch_merged(ForeignScanState *node, MxUpperScan *s)
 		}
 		for (k = 0; k < nrequests; k++)
 		{
-			JsonbContainer *results;
+			MxAggAnswer *answer;
 			int			n;
 
 			s->req = mx_batch_next(batch);
-			results = answer_results(s, &n);
-			collect_rows(s, results, n, &all,
+			answer = answer_results(s, &n);
+			collect_rows(s, answer, n, &all,
 						 s->req->arg == (void *) (intptr_t) SP_NEITHER,
 						 node->ss.ss_ScanTupleSlot->tts_tupleDescriptor);
 		}

@@ -25,7 +25,8 @@
 # unless MX_ASAN_STRICT=1.
 #
 #   MX_ASAN_TESTS  the scripted tests (default: test_key_matrix.py,
-#                  test_keys.py, test_fdw.py, test_batch.py)
+#                  test_keys.py, test_fdw.py, test_batch.py,
+#                  test_aggregates.py, test_batch_join.py)
 #   MX_ASAN_SRC    the source tree to build (default: this one)
 #   MX_ASAN_LOGS   where the reports and the server log are kept
 #                  (default /tmp/pg_mixpeek-asan)
@@ -109,7 +110,8 @@ if [ -n "${MX_ASAN_TESTS:-}" ]; then
   read -r -a scripted <<<"$MX_ASAN_TESTS"
 else
   scripted=(test/scripted/test_key_matrix.py test/scripted/test_keys.py
-            test/scripted/test_fdw.py test/scripted/test_batch.py)
+            test/scripted/test_fdw.py test/scripted/test_batch.py
+            test/scripted/test_aggregates.py test/scripted/test_batch_join.py)
 fi
 tests_failed=()
 judged_failed=()

@@ -123,13 +123,15 @@ echo "== test/fuzz/run.sh $fuzz_s"
 echo "== test/load.sh $load_s"
 "$MX_TOP/test/load.sh" "$load_s" || { echo "FAILED: load"; status=1; }
 # the AddressSanitizer build (its own private installation and cluster):
-# the key matrix (about 15 s); with --long the scripted tests asan.sh lists
+# the key matrix, the aggregate merges and the batched joins (about 80 s);
+# with --long the scripted tests asan.sh lists
 if [ "$MX_LONG" = 1 ]; then
   echo "== test/asan.sh"
   "$MX_TOP/test/asan.sh" || { echo "FAILED: asan"; status=1; }
 else
-  echo "== test/asan.sh (test_key_matrix.py)"
-  MX_ASAN_TESTS=test/scripted/test_key_matrix.py "$MX_TOP/test/asan.sh" || { echo "FAILED: asan"; status=1; }
+  asan_tests="test/scripted/test_key_matrix.py test/scripted/test_aggregates.py test/scripted/test_batch_join.py"
+  echo "== test/asan.sh ($asan_tests)"
+  MX_ASAN_TESTS=$asan_tests "$MX_TOP/test/asan.sh" || { echo "FAILED: asan"; status=1; }
 fi
 if [ "$MX_LONG" = 1 ]; then
   echo "== test/memcheck.sh"

@@ -445,6 +445,74 @@ class Aggregates(mx.TestCase):
             finally:
                 mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_cap CASCADE")
 
+    def test_09b_answer_spellings(self):
+        """an answer in any JSON spelling gives the same rows (read in one pass or parsed whole); broken ones are errors"""
+        state = {"answer": None}
+
+        def handler(method, path, query, headers, body):
+            if not path.endswith("/documents/aggregate"):
+                return None
+            return 200, {}, state["answer"]
+
+        good = [
+            ("compact", '{"results":[{"group":{"g1":"news"},"metrics":{"a1":2}},'
+                        '{"group":{"g1":"tech"},"metrics":{"a1":3}}],"total_groups":2}'),
+            ("white space everywhere", ' \r\n{ "results" : [ {\t"group" : { "g1" : "news" } , "metrics" : '
+                                       '{ "a1" : 2 } } ,\n{ "metrics":{"a1":3},"group":{"g1":"tech"}} ] ,'
+                                       ' "total_groups" : 2 }\n'),
+            ("total_groups and query_info first", '{"total_groups":2,"query_info":{"stages":[1,{"a":null}],'
+                                                  '"ms":3.5e1},"results":[{"group":{"g1":"news"},"metrics":'
+                                                  '{"a1":2}},{"group":{"g1":"tech"},"metrics":{"a1":3}}]}'),
+            ("escapes in strings and keys", '{"results":[{"group":{"g\\u0031":"n\\u0065ws"},"metrics":'
+                                            '{"a1":2}},{"group":{"g1":"te\\u0063h"},"metrics":{"a\\u0031":3}}],'
+                                            '"total_groups":2}'),
+            ("numbers with exponents", '{"results":[{"group":{"g1":"news"},"metrics":{"a1":2e0}},'
+                                       '{"group":{"g1":"tech"},"metrics":{"a1":0.03E+2}}],'
+                                       '"total_groups":2E0}'),
+            ("a key twice: the last one counts", '{"results":[{"group":{"g1":"old","g1":"news"},"metrics":'
+                                                 '{"a1":9,"a1":2}},{"group":{"g1":"tech"},"metrics":{"a1":3}}],'
+                                                 '"total_groups":5,"total_groups":2}'),
+            ("a result with another member", '{"results":[{"group":{"g1":"news"},"metrics":{"a1":2},'
+                                             '"extra":[1,{"x":"y"}]},{"group":{"g1":"tech"},"metrics":'
+                                             '{"a1":3}}],"total_groups":2}'),
+            ("other members in groups and metrics", '{"results":[{"group":{"g1":"news","g9":{"deep":[1]}},'
+                                                    '"metrics":{"a1":2,"a9":[null]}},{"group":{"g1":"tech"},'
+                                                    '"metrics":{"a1":3,"a8":true,"a7":false}}],"total_groups":2}'),
+        ]
+        broken = [
+            ("text after the object", '{"results":[],"total_groups":0} x'),
+            ("a member of query_info cut short", '{"results":[],"total_groups":0,"query_info":{"a":[1,2}}'),
+            ("a control character in a string", '{"results":[{"group":{"g1":"ne\x01ws"},"metrics":{"a1":2}}],'
+                                                '"total_groups":1}'),
+            ("a number JSON does not have", '{"results":[{"group":{"g1":"news"},"metrics":{"a1":02}}],'
+                                            '"total_groups":1}'),
+            ("an unterminated string", '{"results":[{"group":{"g1":"news}'),
+            ("not valid UTF-8", b'{"results":[{"group":{"g1":"n\xffws"},"metrics":{"a1":2}}],"total_groups":1}'),
+            ("a NUL byte", b'{"results":[{"group":{"g1":"n\x00ws"},"metrics":{"a1":2}}],"total_groups":1}'),
+            ("results twice", '{"results":[],"results":[{"group":{"g1":"news"},"metrics":{"a1":2}}],'
+                              '"total_groups":0}'),
+        ]
+        sql = "SELECT category, count(*) FROM agg_cap GROUP BY 1 ORDER BY 1"
+        with capture.CaptureServer(handler=handler) as cap:
+            capture_table(self.c, cap, "mx_agg_cap", "agg_cap (category text NOT NULL)")
+            try:
+                for what, answer in good:
+                    state["answer"] = answer
+                    try:
+                        rows = mx.query(self.c, sql)
+                    except Exception as e:  # noqa: BLE001 - reported as the check's value
+                        rows = str(e).strip()
+                    mx.check_eq(rows, [("news", 2), ("tech", 3)], what)
+                for what, answer in broken:
+                    state["answer"] = answer
+                    err = mx.run_error(self.c, sql)
+                    mx.check_eq(err.sqlstate if err else None, "HV00A", what)
+                    mx.check(err is not None and "documents/aggregate" in (err.context or ""),
+                             what + ": the request in the context", err)
+                mx.check_eq(mx.scalar(self.c, "SELECT 1"), 1, "the session is alive")
+            finally:
+                mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_cap CASCADE")
+
     def test_10_cursor_and_timeout(self):
         """through a cursor; statement_timeout while the answer stalls"""
         c = mx.connect(autocommit=False, options="-c mixpeek.aggregate_pushdown=on")
