@@ -232,8 +232,11 @@ def plain_jobs(log):
 
 
 def plain_time(log, parallel):
-    """Wall time of plain_jobs: one after another, or CONCURRENCY at a time."""
+    """Wall time of plain_jobs: one after another, or CONCURRENCY at a time;
+    and the mock's own work on those requests (the time its one thread
+    spent computing aggregate answers, which no client can overlap)."""
     jobs = plain_jobs(log)
+    seq = mx.mock_last_seq()
     t0 = time.monotonic()
     if parallel and len(jobs) > 1:
         with ThreadPoolExecutor(CONCURRENCY) as pool:
@@ -241,7 +244,9 @@ def plain_time(log, parallel):
     else:
         for j in jobs:
             j()
-    return time.monotonic() - t0
+    elapsed = time.monotonic() - t0
+    work_ms = sum(r.get("work_ms") or 0 for r in mx.mock_requests(since=seq))
+    return elapsed, work_ms / 1000.0
 
 
 def run_once(conn, sql):
@@ -303,10 +308,11 @@ def cost_pass(conn):
     for n, (name, sql, min_req, parallel, min_docs) in selected():
         seq = mx.mock_last_seq()
         result, requests, elapsed = run_once(conn, sql)
-        plain = plain_time(mx.mock_requests(since=seq), parallel)
-        out[n] = (requests, elapsed, result[1], plain)
-        log("cost  %2d %-40s %6d requests (min %d)  %8.2f s (floor %.2f s, plain client %.2f s)"
-            % (n, name, requests, min_req, elapsed, floor_s(min_req, parallel, min_docs), plain))
+        plain, work = plain_time(mx.mock_requests(since=seq), parallel)
+        out[n] = (requests, elapsed, result[1], plain, work)
+        log("cost  %2d %-40s %6d requests (min %d)  %8.2f s (floor %.2f s + server work %.2f s, "
+            "plain client %.2f s)"
+            % (n, name, requests, min_req, elapsed, floor_s(min_req, parallel, min_docs), work, plain))
     mx.mock_config(latency_ms=0, **profile_config(off=True))
     return out
 
@@ -320,17 +326,19 @@ def profile_config(off=False):
 
 
 def table(equal, cost):
-    lines = ["| # | query | requests | minimum | ratio | time | floor | ratio | plain client | ratio | equal to pushdown off |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| # | query | requests | minimum | ratio | time | floor | server work | ratio to floor + work "
+             "| ratio to floor | plain client | ratio | equal to pushdown off |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for n, (name, _, min_req, parallel, min_docs) in selected():
-        requests, elapsed, rows, plain = cost[n]
+        requests, elapsed, rows, plain, work = cost[n]
         fl = floor_s(min_req, parallel, min_docs)
         rr = requests / min_req
+        tw = elapsed / (fl + work) if fl + work > 0 else float("nan")
         tr = elapsed / fl if fl > 0 else float("nan")
         pr = elapsed / plain if plain > 0 else float("nan")
-        lines.append("| %d | %s | %d | %d | %.1f× %s | %.2f s | %.2f s | %.1f× %s | %.2f s | %.2f× | %s |" % (
+        lines.append("| %d | %s | %d | %d | %.1f× %s | %.2f s | %.2f s | %.2f s | %.2f× %s | %.1f× | %.2f s | %.2f× | %s |" % (
             n, name, requests, min_req, rr, "" if rr <= TARGET_REQUESTS else "(**over**)",
-            elapsed, fl, tr, "" if tr <= TARGET_TIME else "(**over**)", plain, pr,
+            elapsed, fl, work, tw, "" if tw <= TARGET_TIME else "(**over**)", tr, plain, pr,
             {True: "yes", False: "**no**", None: "not checked"}[equal.get(n)]))
     return lines
 
@@ -355,8 +363,11 @@ def main():
         "(%d in flight where they are independent) plus the serving of the documents the answer "
         "needs, or %d requests a minute; the mock's 10,000-result cap lifted"
         % (LATENCY_MS, DOC_US, CONCURRENCY, RATE_PER_MIN),
-        "- targets: requests ≤ %.1f× the minimum, time ≤ %.1f× the floor, results equal to "
-        "pushdown off" % (TARGET_REQUESTS, TARGET_TIME),
+        "- server work: the time the mock's one thread spent computing the aggregate answers "
+        "of those requests (as the plain client sent them), which the profile's latency leaves out "
+        "and no client can overlap",
+        "- targets: requests ≤ %.1f× the minimum, time ≤ %.1f× the floor plus the server's work, "
+        "results equal to pushdown off" % (TARGET_REQUESTS, TARGET_TIME),
         "",
     ]
     text = "\n".join(head + table(equal, cost)) + "\n"

@@ -233,6 +233,8 @@
  *        "answered_ms" (when the last byte of the answer was handed to the
  *        socket, null until then: a client sees its answer after this, so
  *        [received_ms, answered_ms] intervals show how many were in flight),
+ *        "work_ms" (an aggregate's: the time spent computing its answer, which
+ *        the mock's one thread spends on no other request; else absent),
  *        "status" (null until answered), "aborted" (client left first)}
  *   POST /_mock/reset   clears the log, flaky counters and stats; config back to
  *                       the command-line values
