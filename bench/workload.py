@@ -234,7 +234,8 @@ def plain_jobs(log):
 def plain_time(log, parallel):
     """Wall time of plain_jobs: one after another, or CONCURRENCY at a time;
     and the mock's own work on those requests (the time its one thread
-    spent computing aggregate answers, which no client can overlap)."""
+    spent computing their answers, list pages and aggregates, which no
+    client can overlap)."""
     jobs = plain_jobs(log)
     seq = mx.mock_last_seq()
     t0 = time.monotonic()
@@ -363,9 +364,9 @@ def main():
         "(%d in flight where they are independent) plus the serving of the documents the answer "
         "needs, or %d requests a minute; the mock's 10,000-result cap lifted"
         % (LATENCY_MS, DOC_US, CONCURRENCY, RATE_PER_MIN),
-        "- server work: the time the mock's one thread spent computing the aggregate answers "
-        "of those requests (as the plain client sent them), which the profile's latency leaves out "
-        "and no client can overlap",
+        "- server work: the time the mock's one thread spent computing the answers to those "
+        "requests as the plain client sent them (list pages, aggregates), which the profile's latency "
+        "leaves out and no client can overlap",
         "- targets: requests ≤ %.1f× the minimum, time ≤ %.1f× the floor plus the server's work, "
         "results equal to pushdown off" % (TARGET_REQUESTS, TARGET_TIME),
         "",

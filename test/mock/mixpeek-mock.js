@@ -233,8 +233,9 @@
  *        "answered_ms" (when the last byte of the answer was handed to the
  *        socket, null until then: a client sees its answer after this, so
  *        [received_ms, answered_ms] intervals show how many were in flight),
- *        "work_ms" (an aggregate's: the time spent computing its answer, which
- *        the mock's one thread spends on no other request; else absent),
+ *        "work_ms" (a list page's or an aggregate's: the time spent computing
+ *        its answer, which the mock's one thread spends on no other request;
+ *        else absent),
  *        "status" (null until answered), "aborted" (client left first)}
  *   POST /_mock/reset   clears the log, flaky counters and stats; config back to
  *                       the command-line values
@@ -1633,6 +1634,7 @@ function* positionsFrom(cand, pos, N) {
 }
 
 async function listDocuments(ctx, seg) {
+  const started = process.hrtime.bigint();
   const target = resolveCollection(ctx, seg);
   const limit = queryLimit(ctx.query);
   const body = parseBodyObject(ctx);
@@ -1726,8 +1728,15 @@ async function listDocuments(ctx, seg) {
   const out = Buffer.concat(parts);
   if (target.kind === 'faultpage' && page === target.k)
     return serveFault(ctx, target.spec, 'list', out, 'list:' + target.seg, target.seg);
+  noteWork(ctx, started);
   await serverCost(ctx, results.length);
   return send(ctx, 200, out);
+}
+
+/* The time since started, which the mock's one thread spent on this
+ * request's answer alone, as its log's work_ms. */
+function noteWork(ctx, started) {
+  if (ctx.entry) ctx.entry.work_ms = Number(process.hrtime.bigint() - started) / 1e6;
 }
 
 /* The real service's time grows with the documents it serves: the
@@ -1857,7 +1866,7 @@ const retrieverRoutes = require('./retrievers')({
 /* POST /v1/collections/{c}/documents/aggregate: see aggregate.js */
 const aggregateRoute = require('./aggregate')({
   MISSING, getPath, splitPath, compileFilter, isNum, numCmp, utf8Cmp, stringify, badRequest, send,
-  methodNotAllowed, parseBodyObject, serveFault,
+  methodNotAllowed, parseBodyObject, serveFault, noteWork,
 }).route;
 
 async function handleApi(ctx) {
