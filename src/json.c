@@ -31,6 +31,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 #include "json.h"
 #include "json_depth.h"
@@ -359,13 +360,24 @@ split_body(const char *data, size_t len, MxListPage *page)
 
 /* ---------- an aggregate answer read without building jsonb ---------- */
 
+/* room doubled, for arrays of a body of at most 1 GB */
+static int
+doubled(int room)
+{
+	if (room > INT_MAX / 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("aggregate answer has too many members")));
+	return Max(16, room * 2);
+}
+
 /* A new member of pool, which grows by doubling; obj counts it. */
 static MxJsonMember *
 new_member(MxJsonPool *pool, MxJsonObject *obj)
 {
 	if (pool->n == pool->room)
 	{
-		pool->room = Max(16, pool->room * 2);
+		pool->room = doubled(pool->room);
 		pool->members = pool->members == NULL
 			? palloc(pool->room * sizeof(MxJsonMember))
 			: repalloc_huge(pool->members, pool->room * sizeof(MxJsonMember));
@@ -410,9 +422,25 @@ scan_digits(const char *p, const char *end)
 }
 
 /*
- * A number of JSON's grammar without an exponent, as numeric_in reads it
- * (as jsonb_in does).
+ * Past the exponent of a number at p, if any: NULL when it is not JSON's
+ * or has more than MX_JSON_FAST_EXPONENT_DIGITS digits.
  */
+static const char *
+scan_exponent(const char *p, const char *end)
+{
+	const char *digits;
+
+	if (p == end || (*p != 'e' && *p != 'E'))
+		return p;
+	p++;
+	if (p < end && (*p == '+' || *p == '-'))
+		p++;
+	digits = p;
+	p = scan_digits(digits, end);
+	return p == digits || p - digits > MX_JSON_FAST_EXPONENT_DIGITS ? NULL : p;
+}
+
+/* A number of JSON's grammar, as numeric_in reads it (as jsonb_in does). */
 static bool
 scan_number(SplitScan *sc, JsonbValue *v)
 {
@@ -432,8 +460,8 @@ scan_number(SplitScan *sc, JsonbValue *v)
 		if (p == digits)
 			return false;
 	}
-	if ((p < sc->end && (*p == 'e' || *p == 'E')) ||
-		p - sc->p > MX_JSON_FAST_NUMBER_LEN)
+	p = scan_exponent(p, sc->end);
+	if (p == NULL || p - sc->p > MX_JSON_FAST_NUMBER_LEN)
 		return false;
 	memcpy(text, sc->p, p - sc->p);
 	text[p - sc->p] = '\0';
@@ -550,6 +578,7 @@ scan_result(SplitScan *sc, MxAggAnswer *a, MxAggResult *r)
 
 	r->object = true;
 	r->group.n = r->metrics.n = -1;
+	r->group.first = r->metrics.first = 0;
 	if (!scan_open(sc, '{', '}', &done))
 		return false;
 	while (!done)
@@ -583,7 +612,7 @@ scan_results(SplitScan *sc, MxAggAnswer *a)
 	{
 		if (a->nresults == room)
 		{
-			room *= 2;
+			room = doubled(room);
 			a->results = repalloc_huge(a->results, room * sizeof(MxAggResult));
 		}
 		if (!scan_result(sc, a, &a->results[a->nresults++]) ||
@@ -624,17 +653,23 @@ scan_top_member(SplitScan *sc, MxAggAnswer *a)
 		parse_checked(value, sc->p - value, &why) != NULL;
 }
 
+static void
+fix_object(MxJsonPool *pool, MxJsonObject *obj)
+{
+	obj->members = obj->n > 0 ? pool->members + obj->first : NULL;
+}
+
 /* Point each object at its members, now that the pool is whole. */
 static void
 fix_members(MxAggAnswer *a)
 {
 	int			i;
 
-	a->top.members = a->top_pool.members;
+	fix_object(&a->top_pool, &a->top);
 	for (i = 0; i < a->nresults; i++)
 	{
-		a->results[i].group.members = a->pool.members + a->results[i].group.first;
-		a->results[i].metrics.members = a->pool.members + a->results[i].metrics.first;
+		fix_object(&a->pool, &a->results[i].group);
+		fix_object(&a->pool, &a->results[i].metrics);
 	}
 }
 
@@ -655,26 +690,43 @@ scan_aggregate(SplitScan *sc, MxAggAnswer *a)
 	return sc->p == sc->end;
 }
 
+/*
+ * The answer's text, pools and numbers go in a context of their own,
+ * deleted when the answer is not of the usual shape, so that the whole
+ * parse does not come on top of them.
+ */
 bool
 mx_json_read_aggregate(const char *data, size_t len, MxAggAnswer *a)
 {
+	MemoryContext cxt;
+	MemoryContext old;
 	char	   *text;
 	SplitScan	sc;
+	bool		ok;
 
 	memset(a, 0, sizeof(MxAggAnswer));
 	a->nresults = MX_AGG_RESULTS_ABSENT;
 	if (len == 0 || GetDatabaseEncoding() != PG_UTF8 ||
 		!pg_verify_mbstr(PG_UTF8, data, (int) len, true))
 		return false;
-	text = palloc(len + 1);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "mixpeek aggregate answer",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	text = palloc_extended(len + 1, MCXT_ALLOC_HUGE);
 	memcpy(text, data, len);
 	text[len] = '\0';
 	sc.p = text;
 	sc.end = text + len;
 	sc.deepest = 0;
 	skip_space(&sc);
-	if (!scan_aggregate(&sc, a))
+	ok = scan_aggregate(&sc, a);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+	{
+		MemoryContextDelete(cxt);
+		memset(a, 0, sizeof(MxAggAnswer));
 		return false;
+	}
 	fix_members(a);
 	return true;
 }
@@ -707,6 +759,7 @@ static void
 add_object(MxJsonPool *pool, JsonbValue *v, MxJsonObject *obj)
 {
 	obj->n = -1;
+	obj->first = 0;
 	if (v != NULL && v->type == jbvBinary &&
 		JsonContainerIsObject(v->val.binary.data))
 		add_members(pool, v->val.binary.data, obj);
@@ -742,6 +795,7 @@ mx_json_aggregate_whole(Jsonb *body, MxAggAnswer *a)
 	fix_members(a);
 }
 
+/* A linear search: groups and metrics hold a few members each. */
 JsonbValue *
 mx_json_member(MxJsonObject *obj, const char *key)
 {

@@ -102,11 +102,14 @@ typedef struct MxAggAnswer
  * Read an aggregate answer in one pass over its text, where it has the
  * usual shape: valid UTF-8 in a UTF-8 database, an object whose "results"
  * (once) is an array of objects with only "group" and "metrics", objects
- * of scalars (strings without escapes, numbers without exponents); the
- * body's other members valid JSON.  False, with answer to be discarded,
- * for anything else: mx_json_aggregate_whole then reads the parsed body,
- * which reports what is wrong with it.  The strings point into a copy of
- * the text in CurrentMemoryContext.
+ * of scalars (strings without escapes, numbers of at most
+ * MX_JSON_FAST_NUMBER_LEN characters); the body's other members valid
+ * JSON.  False, with answer empty, for anything else:
+ * mx_json_aggregate_whole then reads the parsed body, which reports what
+ * is wrong with it.  The strings point into a copy of the text in a child
+ * of CurrentMemoryContext.  One difference: an answer too large for jsonb
+ * (its 256 MB, some 3 million groups) is read here, where the whole parse
+ * fails.
  */
 extern bool mx_json_read_aggregate(const char *data, size_t len,
 								   MxAggAnswer *answer);

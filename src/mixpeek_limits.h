@@ -203,11 +203,13 @@
 #define MX_JSON_MAX_DEPTH 512
 
 /*
- * Longest number (without an exponent) an aggregate answer's fast read
- * takes as it is; longer ones, and any with an exponent, send the answer
- * to the whole parse, whose errors name what is out of range.
+ * Longest number an aggregate answer's fast read takes as it is, and the
+ * most digits of its exponent (a double's are at most 3: 1e-05, 1.2e+20);
+ * within both numeric_in cannot fail.  Others send the answer to the
+ * whole parse, whose errors name what is out of range.
  */
 #define MX_JSON_FAST_NUMBER_LEN 40
+#define MX_JSON_FAST_EXPONENT_DIGITS 3
 
 /* ---------- foreign tables (fdw.c, convert.c, import.c) ---------- */
 

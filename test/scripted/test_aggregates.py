@@ -40,6 +40,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mxtest as mx  # noqa: E402
 import capture  # noqa: E402
+import psycopg2  # noqa: E402
 
 TABLE = """CREATE FOREIGN TABLE {name} (document_id text, collection_id text,
   category text NOT NULL, word_count int NOT NULL, published boolean NOT NULL,
@@ -491,24 +492,47 @@ class Aggregates(mx.TestCase):
             ("a NUL byte", b'{"results":[{"group":{"g1":"n\x00ws"},"metrics":{"a1":2}}],"total_groups":1}'),
             ("results twice", '{"results":[],"results":[{"group":{"g1":"news"},"metrics":{"a1":2}}],'
                               '"total_groups":0}'),
+            ("a result that is an array", '{"results":[[1]],"total_groups":1}',
+             "An aggregate result is not an object."),
+            ("a group that is an array", '{"results":[{"group":[],"metrics":{"a1":2}}],"total_groups":1}',
+             'The aggregate answer has no valid "group".'),
+            ("metrics that are an array", '{"results":[{"group":{"g1":"news"},"metrics":[2]}],"total_groups":1}',
+             'The aggregate answer has no valid "metrics".'),
         ]
+        # an exponent of 4 digits is past the one-pass read: parsed whole, as any number
+        odd = [("a count of 1e1000", '{"results":[{"group":{"g1":"news"},"metrics":{"a1":1e1000}}],'
+                                     '"total_groups":1}')]
         sql = "SELECT category, count(*) FROM agg_cap GROUP BY 1 ORDER BY 1"
+
+        def outcome(answer):
+            state["answer"] = answer
+            try:
+                return mx.query(self.c, sql)
+            except psycopg2.Error as e:
+                return (e.pgcode, e.diag.message_primary, e.diag.message_detail)
+
+        def whole(answer):
+            """The same answer with an escape in a member of its own, which the
+            one-pass read leaves to the whole parse."""
+            lead = b'{"zz":"\\u0041",' if isinstance(answer, bytes) else '{"zz":"\\u0041",'
+            at = answer.index(lead[:1])
+            return answer[:at] + lead + answer[at + 1:]
         with capture.CaptureServer(handler=handler) as cap:
             capture_table(self.c, cap, "mx_agg_cap", "agg_cap (category text NOT NULL)")
             try:
                 for what, answer in good:
-                    state["answer"] = answer
-                    try:
-                        rows = mx.query(self.c, sql)
-                    except Exception as e:  # noqa: BLE001 - reported as the check's value
-                        rows = str(e).strip()
-                    mx.check_eq(rows, [("news", 2), ("tech", 3)], what)
-                for what, answer in broken:
+                    mx.check_eq(outcome(answer), [("news", 2), ("tech", 3)], what)
+                for what, answer, *detail in broken:
                     state["answer"] = answer
                     err = mx.run_error(self.c, sql)
                     mx.check_eq(err.sqlstate if err else None, "HV00A", what)
                     mx.check(err is not None and "documents/aggregate" in (err.context or ""),
                              what + ": the request in the context", err)
+                    if detail and err is not None:
+                        mx.check_eq(err.detail, detail[0], what + ": detail")
+                # either way of reading: the same rows, or the same error
+                for what, answer, *_ in good + broken + odd:
+                    mx.check_eq(outcome(answer), outcome(whole(answer)), what + ": read whole, the same")
                 mx.check_eq(mx.scalar(self.c, "SELECT 1"), 1, "the session is alive")
             finally:
                 mx.query(self.c, "DROP SERVER IF EXISTS mx_agg_cap CASCADE")
