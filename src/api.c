@@ -876,14 +876,21 @@ mx_api_report_unexpected(MxHttpRequest *req, const char *detail)
 			 errdetail_internal("%s", detail)));
 }
 
+/* The ERROR of a request that failed or was answered other than 2xx. */
+static void
+require_success(MxHttpRequest *req)
+{
+	if (req->outcome != MX_HTTP_DONE || req->status < 200 || req->status > 299)
+		report_failure(req);
+}
+
 static Jsonb *
 object_result(MxHttpRequest *req)
 {
 	Jsonb	   *jb;
 	char	   *why;
 
-	if (req->outcome != MX_HTTP_DONE || req->status < 200 || req->status > 299)
-		report_failure(req);
+	require_success(req);
 	jb = mx_json_parse(req->response.data, req->response.len, &why);
 	if (jb == NULL)
 		report_bad_body(req, why);
@@ -923,8 +930,7 @@ mx_api_list_result(MxHttpRequest *req)
 	MxListPage *page = palloc0(sizeof(MxListPage));
 
 	enter_request(&errcb, req);
-	if (req->outcome != MX_HTTP_DONE || req->status < 200 || req->status > 299)
-		report_failure(req);
+	require_success(req);
 	if (!mx_json_split_list_page(req->response.data, req->response.len, page))
 		whole_list_page(req, page);
 	leave_request(&errcb);
@@ -938,8 +944,7 @@ mx_api_aggregate_result(MxHttpRequest *req)
 	MxAggAnswer *answer = palloc(sizeof(MxAggAnswer));
 
 	enter_request(&errcb, req);
-	if (req->outcome != MX_HTTP_DONE || req->status < 200 || req->status > 299)
-		report_failure(req);
+	require_success(req);
 	if (!mx_json_read_aggregate(req->response.data, req->response.len, answer))
 		mx_json_aggregate_whole(object_result(req), answer);
 	leave_request(&errcb);

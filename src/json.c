@@ -544,57 +544,79 @@ is_key(JsonbValue *key, const char *word)
 		memcmp(key->val.string.val, word, key->val.string.len) == 0;
 }
 
-/* An object of scalars (a result's "group" or "metrics") into obj. */
+/* What reads the value of one member of an object, after its key. */
+typedef bool (*MemberScan) (SplitScan *sc, JsonbValue *key, void *arg);
+
+/* The answer a member goes to, and the object or result it is in. */
+typedef struct ScanTarget
+{
+	MxAggAnswer *answer;
+	void	   *into;
+} ScanTarget;
+
+/* The object at sc->p, each member read by scan. */
 static bool
-scan_scalars(SplitScan *sc, MxAggAnswer *a, MxJsonObject *obj)
+scan_object(SplitScan *sc, MemberScan scan, void *arg)
 {
 	bool		done;
 
-	obj->first = a->pool.n;
-	obj->n = 0;
 	if (!scan_open(sc, '{', '}', &done))
 		return false;
 	while (!done)
 	{
 		JsonbValue	key;
-		MxJsonMember *m;
 
-		if (!scan_key(sc, &key))
-			return false;
-		m = new_member(&a->pool, obj);
-		m->key = key.val.string.val;
-		m->keylen = key.val.string.len;
-		if (!scan_scalar(sc, &m->value) || !scan_next(sc, '}', &done))
+		if (!scan_key(sc, &key) || !scan(sc, &key, arg) ||
+			!scan_next(sc, '}', &done))
 			return false;
 	}
 	return true;
 }
 
-/* One result: an object of "group" and "metrics", each once, and nothing else. */
+/* A member of a group or metrics: a scalar, kept. */
+static bool
+scalar_member(SplitScan *sc, JsonbValue *key, void *arg)
+{
+	ScanTarget *t = arg;
+	MxJsonMember *m = new_member(&t->answer->pool, t->into);
+
+	m->key = key->val.string.val;
+	m->keylen = key->val.string.len;
+	return scan_scalar(sc, &m->value);
+}
+
+/* An object of scalars (a result's "group" or "metrics") into obj. */
+static bool
+scan_scalars(SplitScan *sc, MxAggAnswer *a, MxJsonObject *obj)
+{
+	ScanTarget	t = {a, obj};
+
+	obj->first = a->pool.n;
+	obj->n = 0;
+	return scan_object(sc, scalar_member, &t);
+}
+
+/* A member of a result: "group" or "metrics", each once, nothing else. */
+static bool
+result_member(SplitScan *sc, JsonbValue *key, void *arg)
+{
+	ScanTarget *t = arg;
+	MxAggResult *r = t->into;
+	MxJsonObject *obj = is_key(key, "group") ? &r->group
+		: is_key(key, "metrics") ? &r->metrics : NULL;
+
+	return obj != NULL && obj->n < 0 && scan_scalars(sc, t->answer, obj);
+}
+
 static bool
 scan_result(SplitScan *sc, MxAggAnswer *a, MxAggResult *r)
 {
-	bool		done;
+	ScanTarget	t = {a, r};
 
 	r->object = true;
 	r->group.n = r->metrics.n = -1;
 	r->group.first = r->metrics.first = 0;
-	if (!scan_open(sc, '{', '}', &done))
-		return false;
-	while (!done)
-	{
-		JsonbValue	key;
-		MxJsonObject *obj;
-
-		if (!scan_key(sc, &key))
-			return false;
-		obj = is_key(&key, "group") ? &r->group
-			: is_key(&key, "metrics") ? &r->metrics : NULL;
-		if (obj == NULL || obj->n >= 0 || !scan_scalars(sc, a, obj) ||
-			!scan_next(sc, '}', &done))
-			return false;
-	}
-	return true;
+	return scan_object(sc, result_member, &t);
 }
 
 /* The "results" array at sc->p. */
@@ -628,20 +650,18 @@ scan_results(SplitScan *sc, MxAggAnswer *a)
  * a nested value.
  */
 static bool
-scan_top_member(SplitScan *sc, MxAggAnswer *a)
+top_member(SplitScan *sc, JsonbValue *key, void *arg)
 {
-	JsonbValue	key;
+	MxAggAnswer *a = arg;
 	MxJsonMember *m;
 	const char *value;
 	char	   *why;
 
-	if (!scan_key(sc, &key))
-		return false;
-	if (is_key(&key, "results"))
+	if (is_key(key, "results"))
 		return a->nresults == MX_AGG_RESULTS_ABSENT && scan_results(sc, a);
 	m = new_member(&a->top_pool, &a->top);
-	m->key = key.val.string.val;
-	m->keylen = key.val.string.len;
+	m->key = key->val.string.val;
+	m->keylen = key->val.string.len;
 	value = sc->p;
 	if (!at(sc, '{') && !at(sc, '['))
 		return scan_scalar(sc, &m->value);
@@ -677,15 +697,8 @@ fix_members(MxAggAnswer *a)
 static bool
 scan_aggregate(SplitScan *sc, MxAggAnswer *a)
 {
-	bool		done;
-
-	if (!scan_open(sc, '{', '}', &done))
+	if (!scan_object(sc, top_member, a))
 		return false;
-	while (!done)
-	{
-		if (!scan_top_member(sc, a) || !scan_next(sc, '}', &done))
-			return false;
-	}
 	skip_space(sc);
 	return sc->p == sc->end;
 }
