@@ -1699,6 +1699,13 @@ mx_body_with_cursor(const char *body, const char *cursor)
 	return buf.data;
 }
 
+/* The fields a scan asks for, as a JSON array, or NULL: whole documents. */
+char *
+mx_spec_select(MxScanSpec *spec)
+{
+	return select_text(spec->select);
+}
+
 /*
  * Parts of a list body for EXPLAIN, each NULL when absent; shown[i], when
  * not NULL, stands for value i (a parameter, known only at run time).

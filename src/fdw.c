@@ -1129,34 +1129,11 @@ queue_next_page(MxScanState *s)
 static void
 read_page(MxScanState *s, MxHttpRequest *req)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-
 	s->page = mx_api_list_result(req);
 	s->nresults = s->page->nresults;
 	s->next = 0;
 	s->pages++;
-	PG_TRY();
-	{
-		mx_paging_read(&s->paging, req, s->page->pagination, s->nresults);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		int			i;
-
-		/*
-		 * A page that ends the list wrongly may be wrong in its documents
-		 * too: what is wrong with the body comes first, as it would were
-		 * the page parsed whole.
-		 */
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		for (i = 0; i < s->nresults; i++)
-			(void) mx_api_list_document(req, s->page, i);
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
+	mx_paging_read_page(&s->paging, req, s->page);
 }
 
 static TupleTableSlot *next_row(ForeignScanState *node);
@@ -1295,6 +1272,7 @@ next_fetched_document(MxScanState *s)
 		s->fetch = mx_id_fetch_begin(s->target, s->rel->collection,
 									 s->ids, s->nids, s->spec->return_url,
 									 s->spec->return_vectors,
+									 mx_spec_select(s->spec),
 									 &s->stats, &s->pages);
 		MemoryContextSwitchTo(old);
 	}
@@ -1744,6 +1722,8 @@ explain_id_lists(MxScanState *s, bool known, const char *ids_text,
 						mx_id_fetch_filters(known && s->nids <= MX_IDS_PER_REQUEST
 											? s->ids : NULL, s->nids),
 						es);
+	if (mx_spec_select(s->spec) != NULL)
+		ExplainPropertyText("Remote Select", mx_spec_select(s->spec), es);
 	ExplainPropertyText("Remote Document Ids", ids_text, es);
 	ExplainPropertyInteger("Remote Ids Per Request", NULL,
 						   MX_IDS_PER_REQUEST, es);

@@ -17,6 +17,10 @@
  * offset, and a chunk whose pages end short of the total its first page
  * reported is an ERROR, never a silently short result.
  *
+ * A reply's documents are found in its text and parsed one at a time as
+ * they are returned (json.c), each in a context emptied for the next: a
+ * page of 1,000 is not built into one jsonb first.
+ *
  * Memory: everything lives under the fetch's context.  The batch has a
  * context of its own, always younger than the one holding the requests:
  * when an error deletes the fetch's memory, children go youngest first,
@@ -65,6 +69,7 @@ struct MxIdFetch
 	bool	   *returned;		/* per id: its document came */
 	bool		return_url;
 	bool		return_vectors;
+	const char *select;			/* JSON array, or NULL: whole documents */
 	int			concurrency;
 	MxHttpStats *stats;
 	uint64	   *pages;
@@ -83,7 +88,8 @@ struct MxIdFetch
 	MemoryContext reply_cxt;
 	MxHttpRequest *reply;
 	IdChunk    *reply_chunk;
-	JsonbContainer *results;	/* a list reply's, or NULL */
+	MxListPage *page;			/* a list reply's, or NULL */
+	MemoryContext doc_cxt;		/* the document last parsed from it */
 	Jsonb	   *single;			/* a GET's document, or NULL */
 	int			nresults;
 	int			next;
@@ -98,7 +104,7 @@ struct MxIdFetch
 MxIdFetch *
 mx_id_fetch_begin(const MxTarget *target, const char *collection,
 				  char **ids, int nids, bool return_url, bool return_vectors,
-				  MxHttpStats *stats, uint64 *pages)
+				  const char *select, MxHttpStats *stats, uint64 *pages)
 {
 	MemoryContext cxt;
 	MxIdFetch  *f;
@@ -117,6 +123,7 @@ mx_id_fetch_begin(const MxTarget *target, const char *collection,
 	f->collection = collection;
 	f->return_url = return_url;
 	f->return_vectors = return_vectors;
+	f->select = select;
 	f->concurrency = Max(1, mx_max_concurrency);
 	f->stats = stats;
 	f->pages = pages;
@@ -137,6 +144,8 @@ mx_id_fetch_begin(const MxTarget *target, const char *collection,
 	/* made before any batch context: see the header comment */
 	f->requests_cxt = AllocSetContextCreate(cxt, "mixpeek id requests",
 											ALLOCSET_SMALL_SIZES);
+	f->doc_cxt = AllocSetContextCreate(cxt, "mixpeek id document",
+									   ALLOCSET_DEFAULT_SIZES);
 	return f;
 }
 
@@ -210,6 +219,8 @@ chunk_body(MxIdFetch *f, IdChunk *c)
 		appendStringInfoString(&buf, ",\"return_url\":true,\"return_presigned_urls\":true");
 	if (f->return_vectors)
 		appendStringInfoString(&buf, ",\"return_vectors\":true");
+	if (f->select != NULL)
+		appendStringInfo(&buf, ",\"select\":%s", f->select);
 	appendStringInfoChar(&buf, '}');
 	if (c->paging.cursor == NULL)
 		return buf.data;
@@ -312,22 +323,12 @@ resend_lost(MxIdFetch *f)
 static void
 read_list_reply(MxIdFetch *f, IdChunk *c, MxHttpRequest *req)
 {
-	Jsonb	   *page = mx_api_object_result(req);
-	JsonbValue *results = mx_json_get(&page->root, "results");
-
-	if (results != NULL && results->type == jbvBinary &&
-		JsonContainerIsArray(results->val.binary.data))
-	{
-		f->results = results->val.binary.data;
-		f->nresults = JsonContainerSize(f->results);
-	}
-	else if (results != NULL && results->type != jbvNull)
-		mx_api_report_unexpected(req, "\"results\" is not an array.");
+	f->page = mx_api_list_result(req);
+	f->nresults = f->page->nresults;
 	if (f->pages)
 		(*f->pages)++;
 	/* more, by cursor or offset; short of the reported total: an ERROR */
-	mx_paging_read(&c->paging, req, mx_json_get(&page->root, "pagination"),
-				   f->nresults);
+	mx_paging_read_page(&c->paging, req, f->page);
 	if (c->paging.more)
 		send_chunk(f, c);
 }
@@ -349,7 +350,7 @@ take_reply(MxIdFetch *f, MxHttpRequest *req)
 	f->in_flight--;
 	f->reply = req;
 	f->reply_chunk = c;
-	f->results = NULL;
+	f->page = NULL;
 	f->single = NULL;
 	f->nresults = 0;
 	f->next = 0;
@@ -430,7 +431,14 @@ next_in_reply(MxIdFetch *f, const char **id)
 			v = &f->document;
 		}
 		else
-			v = getIthJsonbValueFromContainer(f->results, f->next++);
+		{
+			MemoryContext old;
+
+			MemoryContextReset(f->doc_cxt);
+			old = MemoryContextSwitchTo(f->doc_cxt);
+			v = mx_api_list_document(f->reply, f->page, f->next++);
+			MemoryContextSwitchTo(old);
+		}
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 			mx_api_report_unexpected(f->reply,
 									 "An element of \"results\" is not an object.");

@@ -23,7 +23,9 @@ typedef struct MxIdFetch MxIdFetch;
 /*
  * Start fetching the documents of ids (sorted and distinct, as
  * mx_api_distinct_ids leaves them; an empty id is an ERROR).  target,
- * collection and ids must outlive the fetch.  stats (may be NULL) counts
+ * collection and ids must outlive the fetch.  select, when not NULL, is
+ * the JSON array of the fields the list requests ask for (it names
+ * document_id); NULL asks for whole documents.  stats (may be NULL) counts
  * the requests, *pages (may be NULL) the list replies read.  Nothing is
  * sent before the first mx_id_fetch_next().  The fetch belongs to
  * CurrentMemoryContext, and goes with it if not ended before.
@@ -32,6 +34,7 @@ extern MxIdFetch *mx_id_fetch_begin(const MxTarget *target,
 									const char *collection,
 									char **ids, int nids,
 									bool return_url, bool return_vectors,
+									const char *select,
 									MxHttpStats *stats, uint64 *pages);
 
 /*

@@ -204,6 +204,7 @@ extern MxScanSpec *mx_spec_from_list(List *list);
 extern char *mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values,
 						  bool *isnull, Oid *types, const char **shown);
 extern char *mx_body_with_cursor(const char *body, const char *cursor);
+extern char *mx_spec_select(MxScanSpec *spec);
 extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
 							 Datum *values, bool *isnull, Oid *types,
 							 const char **shown, char **filters,

@@ -134,6 +134,37 @@ report_incomplete(MxHttpRequest *req, const MxPaging *paging, const char *why)
 }
 
 /*
+ * mx_paging_read_page
+ *		mx_paging_read for a page that mx_api_list_result split: a page
+ *		that ends the list wrongly may be wrong in its documents too, and
+ *		what is wrong with the body comes first, as it would were the page
+ *		parsed whole.
+ */
+void
+mx_paging_read_page(MxPaging *paging, MxHttpRequest *req, MxListPage *page)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		mx_paging_read(paging, req, page->pagination, page->nresults);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			i;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		for (i = 0; i < page->nresults; i++)
+			(void) mx_api_list_document(req, page, i);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * A cursor is followed whenever there is one; otherwise the next page goes
  * by offset while has_more, or without it the total, says that more
  * remain.  Each way out that leaves documents behind is an ERROR.

@@ -19,6 +19,7 @@
 
 #include "cursor_set.h"
 #include "http.h"
+#include "json.h"
 #include "utils/jsonb.h"
 
 typedef struct MxPaging
@@ -43,6 +44,13 @@ extern void mx_paging_start(MxPaging *paging);
  */
 extern void mx_paging_read(MxPaging *paging, MxHttpRequest *req,
 						   JsonbValue *pagination, int nresults);
+
+/*
+ * The same for a page mx_api_list_result split; when it ends the list
+ * wrongly, an error in any of its documents is reported first.
+ */
+extern void mx_paging_read_page(MxPaging *paging, MxHttpRequest *req,
+								MxListPage *page);
 
 /*
  * The limit of the page after one of limit documents: twice as many, up

@@ -16,7 +16,10 @@ demand):
   view of another role, the settings for the function);
 - ROLLBACK TO SAVEPOINT under a cursor mid-lookup: exact rows, the lost
   request sent again once (with its cursor), nothing returned asked again;
-- 500 and 429 are retried, a 404 of the collection is an ERROR.
+- 500 and 429 are retried, a 404 of the collection is an ERROR;
+- the list requests of a table ask only for the fields the query reads
+  ("select"), whole documents for the document column, the whole row and
+  mixpeek_documents().
 """
 import base64
 import json
@@ -447,6 +450,30 @@ class IdBatches(mx.TestCase):
             (r,) = cap.requests()
             mx.check_eq(r["raw_query"], "return_url=true&return_presigned_urls=true&return_vectors=true", "query")
         mx.query(su, "DROP FOREIGN TABLE ib.flags")
+
+    def test_11_fields_asked_for(self):
+        """id lists ask only for the fields the query reads; whole documents where it needs them"""
+        mx.query(su, "CREATE FOREIGN TABLE IF NOT EXISTS ib.whole (document_id text, n int, document jsonb) "
+                     "SERVER mx_ib OPTIONS (collection 'col_ids')")
+        two = ["doc_00001", "doc_00002"]
+        for what, sql, want, rows in (
+                ("a column", "SELECT document_id, n FROM ib.t WHERE document_id = ANY(%s) ORDER BY 1",
+                 ["document_id", "n"], [("doc_00001", 1), ("doc_00002", 2)]),
+                ("count(*)", "SELECT count(*) FROM ib.t WHERE document_id = ANY(%s)", ["document_id"], [(2,)]),
+                ("a condition checked locally", "SELECT document_id FROM ib.t WHERE document_id = ANY(%s) "
+                 "AND n + 0 = 2", ["document_id", "n"], [("doc_00002",)]),
+                ("the document column", "SELECT document->>'n' FROM ib.whole WHERE document_id = ANY(%s) "
+                 "ORDER BY 1", None, [("1",), ("2",)]),
+                ("the whole row", "SELECT w.* IS NOT NULL FROM ib.whole w WHERE document_id = ANY(%s)",
+                 None, [(True,), (True,)]),
+                ("mixpeek_documents()", "SELECT d->>'n' FROM mixpeek_documents('col_ids', %s) d ORDER BY 1",
+                 None, [("1",), ("2",)])):
+            with mx.case(what):
+                cap.clear()
+                mx.check_eq(mx.query(self.c, sql, (two,)), rows, "rows")
+                (r,) = cap.requests()
+                mx.check_eq(r["json"].get("select"), want, "select in the body")
+        mx.query(su, "DROP FOREIGN TABLE ib.whole")
 
 
 if __name__ == "__main__":
