@@ -714,9 +714,12 @@ mx_build_scan_spec(PlannerInfo *root, RelOptInfo *baserel, MxRelation *rel,
 		spec->kind = id->many ? MX_SCAN_GET_MANY : MX_SCAN_GET;
 		spec->id_attnum = id->attnum;
 		*fdw_exprs = lappend(*fdw_exprs, id->value);
-		return spec;
+		/* a GET has no filters; id lists carry the others (id_fetch.c) */
+		if (!id->many)
+			return spec;
 	}
-	spec->kind = MX_SCAN_LIST;
+	else
+		spec->kind = MX_SCAN_LIST;
 	foreach(lc, remote_clauses)
 	{
 		MxRemoteClause *rc = lfirst(lc);
@@ -1584,23 +1587,32 @@ append_comparison(StringInfo buf, MxPreparedCond *pc)
 	append_group_end(buf);
 }
 
+static void append_condition(StringInfo buf, MxPreparedCond *pc);
+
+/* The conditions of an AND or OR, comma-separated. */
 static void
-append_condition(StringInfo buf, MxPreparedCond *pc)
+append_members(StringInfo buf, MxPreparedCond *pc)
 {
 	ListCell   *lc;
 
-	if (pc->op != MX_OP_AND && pc->op != MX_OP_OR)
-	{
-		append_comparison(buf, pc);
-		return;
-	}
-	append_group_start(buf, pc->op == MX_OP_AND ? "AND" : "OR");
 	foreach(lc, pc->args)
 	{
 		if (lc != list_head(pc->args))
 			appendStringInfoChar(buf, ',');
 		append_condition(buf, lfirst(lc));
 	}
+}
+
+static void
+append_condition(StringInfo buf, MxPreparedCond *pc)
+{
+	if (pc->op != MX_OP_AND && pc->op != MX_OP_OR)
+	{
+		append_comparison(buf, pc);
+		return;
+	}
+	append_group_start(buf, pc->op == MX_OP_AND ? "AND" : "OR");
+	append_members(buf, pc);
 	append_group_end(buf);
 }
 
@@ -1696,6 +1708,28 @@ mx_body_with_cursor(const char *body, const char *cursor)
 	appendStringInfoString(&buf, len > 2 ? ",\"cursor\":" : "\"cursor\":");
 	escape_json(&buf, cursor);
 	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * The scan's conditions to send, comma-separated (the members of its
+ * filters' AND), or NULL when there are none; *never when they can never
+ * be true.  For id lists, which AND them with the ids.
+ */
+char *
+mx_spec_filters(MxRelation *rel, MxScanSpec *spec, Datum *values,
+				bool *isnull, Oid *types, const char **shown, bool *never)
+{
+	MxValues	vals = {values, isnull, types, shown};
+	MxPreparedCond *filters = prepare_filters(rel, spec, &vals);
+	StringInfoData buf;
+
+	*never = (filters->truth == MX_NEVER);
+	if (filters->truth != MX_SEND)
+		return NULL;
+	Assert(filters->op == MX_OP_AND);
+	initStringInfo(&buf);
+	append_members(&buf, filters);
 	return buf.data;
 }
 

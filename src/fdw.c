@@ -675,6 +675,27 @@ attrs_to_list(Bitmapset *attrs)
 	return list;
 }
 
+/*
+ * The remote clauses other than lookups by id, which go with the ids of
+ * an id lookup (the lookup's own ids are its chunks').
+ */
+static List *
+without_id_conditions(MxPlanInfo *info, RelOptInfo *baserel, List *remote)
+{
+	List	   *others = NIL;
+	ListCell   *lc;
+
+	foreach(lc, remote)
+	{
+		MxRemoteClause *rc = lfirst(lc);
+		MxIdLookup	id;
+
+		if (!mx_is_id_condition(info->rel, baserel->relid, rc->ri->clause, &id))
+			others = lappend(others, rc);
+	}
+	return others;
+}
+
 /* The classification of a clause sent as a filter, or NULL */
 static MxRemoteClause *
 remote_clause_of(MxPlanInfo *info, RestrictInfo *ri)
@@ -802,7 +823,9 @@ mixpeekGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
 	if (path_id_lookup(private, &path_id) && (id.value == NULL || id.many))
 		id = path_id;
 
-	spec = mx_build_scan_spec(root, baserel, info->rel, remote,
+	spec = mx_build_scan_spec(root, baserel, info->rel,
+							  id.value != NULL ? without_id_conditions(info, baserel, remote)
+							  : remote,
 							  &id, attrs, &fdw_exprs);
 	if (id.value != NULL)
 	{
@@ -1268,11 +1291,17 @@ next_fetched_document(MxScanState *s)
 	if (s->fetch == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
+		bool		never;
+		char	   *filters = mx_spec_filters(s->rel, s->spec, s->values,
+											  s->isnull, s->types, NULL,
+											  &never);
 
+		/* conditions that can never be true leave no id to ask for */
 		s->fetch = mx_id_fetch_begin(s->target, s->rel->collection,
-									 s->ids, s->nids, s->spec->return_url,
+									 s->ids, never ? 0 : s->nids,
+									 s->spec->return_url,
 									 s->spec->return_vectors,
-									 mx_spec_select(s->spec),
+									 mx_spec_select(s->spec), filters,
 									 &s->stats, &s->pages);
 		MemoryContextSwitchTo(old);
 	}
@@ -1703,8 +1732,12 @@ explain_returns(MxScanState *s, ExplainState *es)
  */
 static void
 explain_id_lists(MxScanState *s, bool known, const char *ids_text,
-				 ExplainState *es)
+				 const char **shown, ExplainState *es)
 {
+	bool		never;
+	char	   *also = mx_spec_filters(s->rel, s->spec, s->values, s->isnull,
+									   s->types, shown, &never);
+
 	if (known)
 		collect_ids(s);
 	if (known && s->nids == 1)
@@ -1720,7 +1753,7 @@ explain_id_lists(MxScanState *s, bool known, const char *ids_text,
 						es);
 	ExplainPropertyText("Remote Filters",
 						mx_id_fetch_filters(known && s->nids <= MX_IDS_PER_REQUEST
-											? s->ids : NULL, s->nids),
+											? s->ids : NULL, s->nids, also),
 						es);
 	if (mx_spec_select(s->spec) != NULL)
 		ExplainPropertyText("Remote Select", mx_spec_select(s->spec), es);
@@ -1743,7 +1776,7 @@ explain_gets(ForeignScanState *node, MxScanState *s, const char **shown,
 						 s->batched ? "the outer rows', a batch at a time"
 						 : shown[0] ? shown[0]
 						 : deparse_expression(expr, es->deparse_cxt, false, false),
-						 es);
+						 shown, es);
 		return;
 	}
 	if (IsA(expr, Const) && !s->isnull[0])

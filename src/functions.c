@@ -83,7 +83,7 @@ documents_lookup(FunctionCallInfo fcinfo, MemoryContext cxt)
 
 	fetch = mx_id_fetch_begin(target, collection, ids, nids,
 							  PG_GETARG_BOOL(2), PG_GETARG_BOOL(3),
-							  NULL, NULL, NULL);
+							  NULL, NULL, NULL, NULL);
 	MemoryContextSwitchTo(old);
 	return fetch;
 }

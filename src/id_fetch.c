@@ -57,6 +57,7 @@ typedef struct IdChunk
 	int			count;
 	MemoryContext cxt;			/* its request in flight, or NULL */
 	bool		started;		/* paging set up (on the first send) */
+	bool		with_filters;	/* its request carries the fetch's filters */
 	MxPaging	paging;			/* the page that request asks for */
 } IdChunk;
 
@@ -70,6 +71,7 @@ struct MxIdFetch
 	bool		return_url;
 	bool		return_vectors;
 	const char *select;			/* JSON array, or NULL: whole documents */
+	const char *filters;		/* sent with the ids, or NULL */
 	int			concurrency;
 	MxHttpStats *stats;
 	uint64	   *pages;
@@ -104,7 +106,8 @@ struct MxIdFetch
 MxIdFetch *
 mx_id_fetch_begin(const MxTarget *target, const char *collection,
 				  char **ids, int nids, bool return_url, bool return_vectors,
-				  const char *select, MxHttpStats *stats, uint64 *pages)
+				  const char *select, const char *filters,
+				  MxHttpStats *stats, uint64 *pages)
 {
 	MemoryContext cxt;
 	MxIdFetch  *f;
@@ -124,6 +127,7 @@ mx_id_fetch_begin(const MxTarget *target, const char *collection,
 	f->return_url = return_url;
 	f->return_vectors = return_vectors;
 	f->select = select;
+	f->filters = filters;
 	f->concurrency = Max(1, mx_max_concurrency);
 	f->stats = stats;
 	f->pages = pages;
@@ -180,7 +184,7 @@ mx_id_fetch_requests(double nids)
  *		is byte for byte.
  */
 char *
-mx_id_fetch_filters(char **ids, int nids)
+mx_id_fetch_filters(char **ids, int nids, const char *also)
 {
 	StringInfoData buf;
 	int			i;
@@ -198,7 +202,10 @@ mx_id_fetch_filters(char **ids, int nids)
 		/* the body is UTF-8, whatever the server's encoding */
 		escape_json(&buf, pg_server_to_any(ids[i], strlen(ids[i]), PG_UTF8));
 	}
-	appendStringInfoString(&buf, "]}],\"case_sensitive\":true}");
+	appendStringInfoString(&buf, "]}");
+	if (also != NULL)
+		appendStringInfo(&buf, ",%s", also);
+	appendStringInfoString(&buf, "],\"case_sensitive\":true}");
 	return buf.data;
 }
 
@@ -214,7 +221,7 @@ chunk_body(MxIdFetch *f, IdChunk *c)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"filters\":%s",
-					 mx_id_fetch_filters(f->ids + c->first, c->count));
+					 mx_id_fetch_filters(f->ids + c->first, c->count, f->filters));
 	if (f->return_url)
 		appendStringInfoString(&buf, ",\"return_url\":true,\"return_presigned_urls\":true");
 	if (f->return_vectors)
@@ -273,10 +280,13 @@ send_chunk(MxIdFetch *f, IdChunk *c)
 		req = mx_api_get_document(f->target, f->collection, f->ids[0],
 								  f->return_url, f->return_vectors);
 	else
+	{
+		c->with_filters = (f->filters != NULL);
 		req = mx_api_list_page(f->target, f->collection,
 							   MX_IDS_PER_REQUEST, chunk_body(f, c),
 							   c->paging.pages == 0,
 							   c->paging.cursor ? 0 : mx_paging_offset(&c->paging));
+	}
 	req->arg = c;
 	mx_batch_add(fetch_batch(f), req);
 	f->in_flight++;
@@ -364,6 +374,34 @@ take_reply(MxIdFetch *f, MxHttpRequest *req)
 	else
 		read_list_reply(f, c, req);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * A list request refused (400, 422) while it carried filters besides the
+ * ids: the API may not take a condition the scan sent, which the scan
+ * checks itself anyway.  The filters go, for this request and every later
+ * one, as a list scan drops what a refusal names; the request is sent
+ * again from its first page (what of it came before is not returned
+ * twice: see claim).
+ */
+static bool
+refused_filters(MxIdFetch *f, MxHttpRequest *req)
+{
+	IdChunk    *c = req->arg;
+	MxRejection *rej;
+
+	if (!c->with_filters || (rej = mx_api_rejection(req)) == NULL)
+		return false;
+	if (f->filters != NULL)
+		ereport(NOTICE,
+				(errmsg("Mixpeek refused the request with HTTP %ld, retrying without the conditions sent with the ids",
+						rej->status),
+				 rej->words ? errdetail_internal("%s", rej->words) : 0));
+	f->filters = NULL;
+	f->in_flight--;
+	c->started = false;
+	send_chunk(f, c);
+	return true;
 }
 
 /* Byte order on (text, length), as strcmp sorts the ids. */
@@ -479,6 +517,8 @@ mx_id_fetch_next(MxIdFetch *fetch, const char **id)
 		req = mx_batch_next(fetch->batch);
 		if (req == NULL)
 			elog(ERROR, "mixpeek: id lookup requests vanished from their batch");
+		if (refused_filters(fetch, req))
+			continue;
 		take_reply(fetch, req);
 	}
 }

@@ -25,7 +25,11 @@ typedef struct MxIdFetch MxIdFetch;
  * mx_api_distinct_ids leaves them; an empty id is an ERROR).  target,
  * collection and ids must outlive the fetch.  select, when not NULL, is
  * the JSON array of the fields the list requests ask for (it names
- * document_id); NULL asks for whole documents.  stats (may be NULL) counts
+ * document_id); NULL asks for whole documents.  filters, when not NULL,
+ * are conditions the documents must match too (comma-separated filter
+ * conditions), sent ANDed with the ids
+ * (the caller checks it again); a request refused for it (400, 422) is
+ * sent again without it, and so are the rest.  stats (may be NULL) counts
  * the requests, *pages (may be NULL) the list replies read.  Nothing is
  * sent before the first mx_id_fetch_next().  The fetch belongs to
  * CurrentMemoryContext, and goes with it if not ended before.
@@ -34,7 +38,7 @@ extern MxIdFetch *mx_id_fetch_begin(const MxTarget *target,
 									const char *collection,
 									char **ids, int nids,
 									bool return_url, bool return_vectors,
-									const char *select,
+									const char *select, const char *filters,
 									MxHttpStats *stats, uint64 *pages);
 
 /*
@@ -51,9 +55,10 @@ extern void mx_id_fetch_end(MxIdFetch *fetch);
 extern double mx_id_fetch_requests(double nids);
 
 /*
- * The filters of a list request for ids, as sent; ids NULL: the ids
- * shown as "...", for EXPLAIN when they are known only at run time.
+ * The filters of a list request for ids, as sent, with the conditions of
+ * also (comma-separated, or NULL) ANDed; ids NULL: the ids shown as "...",
+ * for EXPLAIN when they are known only at run time.
  */
-extern char *mx_id_fetch_filters(char **ids, int nids);
+extern char *mx_id_fetch_filters(char **ids, int nids, const char *also);
 
 #endif							/* MIXPEEK_ID_FETCH_H */

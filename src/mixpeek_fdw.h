@@ -205,6 +205,9 @@ extern char *mx_list_body(MxRelation *rel, MxScanSpec *spec, Datum *values,
 						  bool *isnull, Oid *types, const char **shown);
 extern char *mx_body_with_cursor(const char *body, const char *cursor);
 extern char *mx_spec_select(MxScanSpec *spec);
+extern char *mx_spec_filters(MxRelation *rel, MxScanSpec *spec,
+							 Datum *values, bool *isnull, Oid *types,
+							 const char **shown, bool *never);
 extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
 							 Datum *values, bool *isnull, Oid *types,
 							 const char **shown, char **filters,

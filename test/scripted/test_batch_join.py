@@ -96,10 +96,15 @@ def id_lists(reqs):
     out = []
     for r in reqs:
         if r["method"] == "POST":
-            (cond,) = r["body"]["filters"]["AND"]
+            cond = r["body"]["filters"]["AND"][0]
             assert cond["field"] == "document_id" and cond["operator"] == "in", r["body"]
             out.append(cond["value"])
     return out
+
+
+def sent_with_ids(reqs):
+    """The conditions each list request sent besides its ids."""
+    return [r["body"]["filters"]["AND"][1:] for r in reqs if r["method"] == "POST"]
 
 
 def gets(reqs):
@@ -110,11 +115,13 @@ def distinct_ids(ids):
     return sorted(set(i for i in ids if i))
 
 
-def check_requests(reqs, ids, want_lists, what):
+def check_requests(reqs, ids, want_lists, what, also=()):
     """want_lists list requests (0: one GET for a single id, or none) that
-    ask for every distinct id of ids once, at most 1,000 each."""
+    ask for every distinct id of ids once, at most 1,000 each, and send the
+    conditions also with them."""
     ls = id_lists(reqs)
     want = distinct_ids(ids)
+    mx.check_eq(sent_with_ids(reqs), [list(also)] * len(ls), what + ": the conditions sent with the ids")
     mx.check_eq(len(reqs) - len(ls) - len(gets(reqs)), 0, what + ": only id lookups")
     mx.check_eq(len(ls), want_lists, what + ": list requests")
     if want_lists == 0:
@@ -130,6 +137,7 @@ def check_requests(reqs, ids, want_lists, what):
              [len(l) for l in ls])
 
 
+TECH = {"field": "category", "operator": "eq", "value": "tech"}
 JOIN = ("SELECT i.n, b.document_id, b.category, b.word_count "
         "FROM bj.ids i JOIN bj.big b ON b.document_id = i.id")
 
@@ -234,10 +242,11 @@ class BatchJoin(mx.TestCase):
             p = plan(self.c, sql, options="VERBOSE, COSTS OFF")
             mx.check("Join Filter: (b.word_count > i.n)" in p, "the clause in EXPLAIN", p)
         with mx.case("a WHERE on the foreign side that can be sent, and one that cannot"):
-            for cond in ("b.category = 'tech'", "b.word_count % 7 = 3", "lower(b.category) LIKE 't%%'"):
+            for cond, also in (("b.category = 'tech'", [TECH]), ("b.word_count % 7 = 3", []),
+                               ("lower(b.category) LIKE 't%%'", [])):
                 got, reqs = self.same(JOIN + " WHERE " + cond)
                 mx.check(0 < len(got) < 1203, cond + ": some rows", len(got))
-                check_requests(reqs, want_ids, 2, cond)
+                check_requests(reqs, want_ids, 2, cond, also)
         with mx.case("varchar ids"):
             mx.query(self.c, "CREATE TEMP TABLE vids AS SELECT id::varchar(20) AS id, n FROM bj.ids")
             mx.query(self.c, "ANALYZE vids")
@@ -259,7 +268,7 @@ class BatchJoin(mx.TestCase):
                "(SELECT 1 FROM bj.big b WHERE b.document_id = i.id AND b.category = 'tech')")
         with mx.case("EXISTS"):
             got, reqs = self.same(sql)
-            check_requests(reqs, [r[0] for r in rows], 1, "EXISTS")
+            check_requests(reqs, [r[0] for r in rows], 1, "EXISTS", [TECH])
             mx.check_eq(len(got), len(mx.query(self.c, "SELECT 1 FROM bj.big_local b JOIN bj.ids i "
                                                       "ON b.document_id = i.id WHERE b.category = 'tech'")),
                         "each outer row once")
@@ -272,7 +281,8 @@ class BatchJoin(mx.TestCase):
             for cond in ("", " AND b.category = 'tech'", " AND b.word_count > i.n"):
                 anti = sql.replace("WHERE EXISTS", "WHERE NOT EXISTS").replace(" AND b.category = 'tech'", cond)
                 got, reqs = self.same(anti)
-                check_requests(reqs, [r[0] for r in rows], 1, "NOT EXISTS" + cond)
+                check_requests(reqs, [r[0] for r in rows], 1, "NOT EXISTS" + cond,
+                               [TECH] if "tech" in cond else [])
                 mx.check("Join Type: Anti" in plan(self.c, anti), "an anti-join")
             mx.check_eq(rows_of(self.c, anti), unbatched(self.c, anti), "equal to nothing batched or sent")
         with mx.case("IN (subquery)"):

@@ -475,6 +475,29 @@ class IdBatches(mx.TestCase):
                 mx.check_eq(r["json"].get("select"), want, "select in the body")
         mx.query(su, "DROP FOREIGN TABLE ib.whole")
 
+    def test_12_conditions_with_the_ids(self):
+        """the table's other conditions go with the ids; refused (400): sent again without them, exact rows"""
+        ids = [doc_id(i) for i in range(2000)]
+        sql = "SELECT document_id, n FROM ib.t WHERE document_id = ANY(%s) AND n = 1234"
+        notices_before = len(self.c.notices)
+        mx.check_eq(mx.query(self.c, sql, (ids,)), [("doc_01234", 1234)], "rows")
+        sent = [r["json"]["filters"] for r in cap.requests() if r["method"] == "POST"]
+        with_n = {"AND": [{"field": "document_id", "operator": "in", "value": ids[:1000]},
+                          {"field": "n", "operator": "eq", "value": 1234}], "case_sensitive": True}
+        mx.check_eq(len(sent), 4, "two requests refused, two sent again")
+        mx.check(with_n in sent, "the condition went with the ids", sent[:1])
+        mx.check_eq(sorted(len(f["AND"]) for f in sent), [1, 1, 2, 2],
+                    "the requests sent again carry the ids alone")
+        notices = [n for n in self.c.notices[notices_before:] if "retrying without" in n]
+        mx.check(len(notices) == 1, "one NOTICE", notices)
+        mx.check(notices and "HTTP 400, retrying without the conditions sent with the ids" in notices[0],
+                 "the NOTICE says what was dropped", notices)
+        api.bad_filters = []
+        cap.clear()
+        mx.check_eq(mx.query(self.c, "SELECT count(*) FROM ib.t WHERE document_id = ANY(%s) AND n = NULL",
+                             (ids,)), [(0,)], "a condition never true: no rows")
+        mx.check_eq(cap.requests(), [], "and no request")
+
 
 if __name__ == "__main__":
     mx.main("test_id_batches")
