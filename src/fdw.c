@@ -696,6 +696,9 @@ without_id_conditions(MxPlanInfo *info, RelOptInfo *baserel, List *remote)
 	return others;
 }
 
+/* What an id scan whose conditions were refused shows it left out. */
+#define ID_CONDITIONS_DROPPED "the conditions sent with the ids"
+
 /* The classification of a clause sent as a filter, or NULL */
 static MxRemoteClause *
 remote_clause_of(MxPlanInfo *info, RestrictInfo *ri)
@@ -1283,11 +1286,14 @@ next_listed_document(MxScanState *s)
 /*
  * The next document of an id scan, from id_fetch.c, which owns its
  * requests (and sends again what a rolled-back savepoint lost).  The
- * lookup lives in request_cxt, so a rescan's reset ends it.
+ * lookup lives in request_cxt, so a rescan's reset ends it; conditions
+ * refused once are not sent again by the lookups of later rescans.
  */
 static JsonbValue *
 next_fetched_document(MxScanState *s)
 {
+	JsonbValue *doc;
+
 	if (s->fetch == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->request_cxt);
@@ -1301,11 +1307,15 @@ next_fetched_document(MxScanState *s)
 									 s->ids, never ? 0 : s->nids,
 									 s->spec->return_url,
 									 s->spec->return_vectors,
-									 mx_spec_select(s->spec), filters,
+									 mx_spec_select(s->spec),
+									 s->retried_without ? NULL : filters,
 									 &s->stats, &s->pages);
 		MemoryContextSwitchTo(old);
 	}
-	return mx_id_fetch_next(s->fetch, &s->row_id);
+	doc = mx_id_fetch_next(s->fetch, &s->row_id);
+	if (s->retried_without == NULL && mx_id_fetch_dropped_filters(s->fetch))
+		s->retried_without = (char *) ID_CONDITIONS_DROPPED;
+	return doc;
 }
 
 /*
@@ -1737,6 +1747,17 @@ explain_id_lists(MxScanState *s, bool known, const char *ids_text,
 	bool		never;
 	char	   *also = mx_spec_filters(s->rel, s->spec, s->values, s->isnull,
 									   s->types, shown, &never);
+
+	/* parameters are shown by name, but once evaluated they are known */
+	if (s->evaluated && !never)
+		(void) mx_spec_filters(s->rel, s->spec, s->values, s->isnull,
+							   s->types, NULL, &never);
+	if (never)
+	{
+		ExplainPropertyText("Remote Request",
+							"none (the conditions can never be true)", es);
+		return;
+	}
 
 	if (known)
 		collect_ids(s);

@@ -57,7 +57,9 @@ typedef struct IdChunk
 	int			count;
 	MemoryContext cxt;			/* its request in flight, or NULL */
 	bool		started;		/* paging set up (on the first send) */
-	bool		with_filters;	/* its request carries the fetch's filters */
+	bool		with_filters;	/* its pages carry the fetch's filters: set
+								 * on its first, so that a cursor or offset
+								 * goes with the query it belongs to */
 	MxPaging	paging;			/* the page that request asks for */
 } IdChunk;
 
@@ -72,6 +74,7 @@ struct MxIdFetch
 	bool		return_vectors;
 	const char *select;			/* JSON array, or NULL: whole documents */
 	const char *filters;		/* sent with the ids, or NULL */
+	bool		dropped;		/* filters refused: chunks start without */
 	int			concurrency;
 	MxHttpStats *stats;
 	uint64	   *pages;
@@ -221,7 +224,8 @@ chunk_body(MxIdFetch *f, IdChunk *c)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"filters\":%s",
-					 mx_id_fetch_filters(f->ids + c->first, c->count, f->filters));
+					 mx_id_fetch_filters(f->ids + c->first, c->count,
+										 c->with_filters ? f->filters : NULL));
 	if (f->return_url)
 		appendStringInfoString(&buf, ",\"return_url\":true,\"return_presigned_urls\":true");
 	if (f->return_vectors)
@@ -268,6 +272,7 @@ send_chunk(MxIdFetch *f, IdChunk *c)
 		old = MemoryContextSwitchTo(f->cxt);
 		mx_paging_start(&c->paging);
 		c->started = true;
+		c->with_filters = (f->filters != NULL && !f->dropped && f->nids > 1);
 		MemoryContextSwitchTo(old);
 	}
 	old = MemoryContextSwitchTo(cxt);
@@ -280,13 +285,10 @@ send_chunk(MxIdFetch *f, IdChunk *c)
 		req = mx_api_get_document(f->target, f->collection, f->ids[0],
 								  f->return_url, f->return_vectors);
 	else
-	{
-		c->with_filters = (f->filters != NULL);
 		req = mx_api_list_page(f->target, f->collection,
 							   MX_IDS_PER_REQUEST, chunk_body(f, c),
 							   c->paging.pages == 0,
 							   c->paging.cursor ? 0 : mx_paging_offset(&c->paging));
-	}
 	req->arg = c;
 	mx_batch_add(fetch_batch(f), req);
 	f->in_flight++;
@@ -379,10 +381,11 @@ take_reply(MxIdFetch *f, MxHttpRequest *req)
 /*
  * A list request refused (400, 422) while it carried filters besides the
  * ids: the API may not take a condition the scan sent, which the scan
- * checks itself anyway.  The filters go, for this request and every later
- * one, as a list scan drops what a refusal names; the request is sent
- * again from its first page (what of it came before is not returned
- * twice: see claim).
+ * checks itself anyway.  The filters go, as a list scan drops what a
+ * refusal names: this chunk is asked for again from its first page (what
+ * of it came before is not returned twice: see claim), and chunks that
+ * start later go without; one already paging with them goes on with them,
+ * its cursor or offset being their query's.
  */
 static bool
 refused_filters(MxIdFetch *f, MxHttpRequest *req)
@@ -392,16 +395,22 @@ refused_filters(MxIdFetch *f, MxHttpRequest *req)
 
 	if (!c->with_filters || (rej = mx_api_rejection(req)) == NULL)
 		return false;
-	if (f->filters != NULL)
+	if (!f->dropped)
 		ereport(NOTICE,
 				(errmsg("Mixpeek refused the request with HTTP %ld, retrying without the conditions sent with the ids",
 						rej->status),
 				 rej->words ? errdetail_internal("%s", rej->words) : 0));
-	f->filters = NULL;
+	f->dropped = true;
 	f->in_flight--;
 	c->started = false;
 	send_chunk(f, c);
 	return true;
+}
+
+bool
+mx_id_fetch_dropped_filters(MxIdFetch *fetch)
+{
+	return fetch != NULL && fetch->dropped;
 }
 
 /* Byte order on (text, length), as strcmp sorts the ids. */

@@ -48,6 +48,12 @@ extern MxIdFetch *mx_id_fetch_begin(const MxTarget *target,
  */
 extern JsonbValue *mx_id_fetch_next(MxIdFetch *fetch, const char **id);
 
+/*
+ * Were the filters given to mx_id_fetch_begin refused, and left out since?
+ * A scan that looks ids up again need not send them.
+ */
+extern bool mx_id_fetch_dropped_filters(MxIdFetch *fetch);
+
 /* Stop the requests still running and free everything. */
 extern void mx_id_fetch_end(MxIdFetch *fetch);
 

@@ -55,6 +55,10 @@ class IdApi:
                  pagination.total above the documents sent ("total")
       fail       {status: times}: the first attempts of every request fail
       missing    the collection does not exist (404 NotFoundError collection)
+      conditions None: only the id filter is taken; a set: conditions on n
+                 besides it too, refused (400) for requests whose first id
+                 is in the set; True: refused always
+    A cursor belongs to the filters of the request it came with.
     """
 
     def __init__(self):
@@ -71,6 +75,7 @@ class IdApi:
         self.missing = False
         self.attempts = {}
         self.bad_filters = []
+        self.conditions = None
 
     def doc(self, i, collection):
         return {"document_id": i, "collection_id": collection, "n": self.docs[i]}
@@ -99,14 +104,19 @@ class IdApi:
     def list(self, collection, query, body):
         f = body.get("filters")
         try:
-            (test,) = f["AND"]
+            test, *also = f["AND"]
             assert f["case_sensitive"] is True and len(f) == 2
             assert test["field"] == "document_id" and test["operator"] == "in" and len(test) == 3
             ids = test["value"]
+            assert not also or self.conditions is not None
+            assert all(c["field"] == "n" and c["operator"] in CONDITIONS for c in also)
         except (TypeError, KeyError, ValueError, AssertionError):
             self.bad_filters.append(f)
             return 400, None, envelope(400, "unexpected filters", "BadRequestError")
-        found = [self.doc(i, collection) for i in ids if i in self.docs]
+        if also and (self.conditions is True or ids[0] in self.conditions):
+            return 400, None, envelope(400, "conditions refused", "BadRequestError")
+        found = [self.doc(i, collection) for i in ids if i in self.docs and
+                 all(CONDITIONS[c["operator"]](self.docs[i], c["value"]) for c in also)]
         if self.loose and found:
             first = found[0]
             found += [dict(first, n=-1),
@@ -116,13 +126,19 @@ class IdApi:
                       {"collection_id": collection, "n": -5},
                       {"document_id": 7, "collection_id": collection, "n": -6}]
         pos = 0
+        query_of = json.dumps(f, sort_keys=True)
         if body.get("cursor"):
-            pos = json.loads(base64.b64decode(body["cursor"]))["p"]
+            cursor = json.loads(base64.b64decode(body["cursor"]))
+            if cursor.get("q", query_of) != query_of:
+                self.bad_filters.append(f)
+                return 400, None, envelope(400, "cursor does not belong to this query", "BadRequestError")
+            pos = cursor["p"]
         size = self.page or len(found) or 1
         results = found[pos:pos + size]
         nxt = None
         if pos + size < len(found):
-            nxt = base64.b64encode(json.dumps({"p": pos + size, "r": len(ids)}).encode()).decode()
+            nxt = base64.b64encode(json.dumps({"p": pos + size, "r": len(ids),
+                                               "q": query_of}).encode()).decode()
         pagination = {"next_cursor": nxt, "has_more": nxt is not None}
         if self.more == "has_more":
             pagination["has_more"] = True
@@ -131,6 +147,7 @@ class IdApi:
         return 200, None, {"results": results, "pagination": pagination}
 
 
+CONDITIONS = {"eq": lambda n, v: n == v, "gte": lambda n, v: n >= v}
 api = IdApi()
 cap = None
 su = None
@@ -477,6 +494,7 @@ class IdBatches(mx.TestCase):
 
     def test_12_conditions_with_the_ids(self):
         """the table's other conditions go with the ids; refused (400): sent again without them, exact rows"""
+        api.conditions = True
         ids = [doc_id(i) for i in range(2000)]
         sql = "SELECT document_id, n FROM ib.t WHERE document_id = ANY(%s) AND n = 1234"
         notices_before = len(self.c.notices)
@@ -497,6 +515,54 @@ class IdBatches(mx.TestCase):
         mx.check_eq(mx.query(self.c, "SELECT count(*) FROM ib.t WHERE document_id = ANY(%s) AND n = NULL",
                              (ids,)), [(0,)], "a condition never true: no rows")
         mx.check_eq(cap.requests(), [], "and no request")
+
+    def test_13_conditions_refused_for_one_request(self):
+        """one request refused for its conditions while another pages with them: each pages with its own query"""
+        api.conditions = {doc_id(1000)}
+        api.page = 100
+        ids = [doc_id(i) for i in range(2000)]
+        mx.query(self.c, "SET mixpeek.max_concurrency = 2")
+        got = mx.query(self.c, "SELECT count(*), count(DISTINCT document_id), min(n), max(n) FROM ib.t "
+                               "WHERE document_id = ANY(%s) AND n >= 500", (ids,))
+        mx.check_eq(got, [(1500, 1500, 500, 1999)], "every row, once")
+        first, second = [], []
+        for r in cap.requests():
+            if r["method"] == "POST":
+                f = r["json"]["filters"]["AND"]
+                (first if f[0]["value"][0] == doc_id(0) else second).append((len(f), r["json"].get("cursor")))
+        mx.check(all(n == 2 for n, _ in first), "the first request's pages all carry the condition", first)
+        mx.check_eq(len(first), 5, "the first request: 500 documents in pages of 100")
+        mx.check_eq(second[0], (2, None), "the second request, refused with the condition")
+        mx.check(all(n == 1 for n, _ in second[1:]), "then without it, from its first page", second)
+        mx.check_eq(len(second), 11, "the second request again: 1,000 documents in pages of 100")
+
+    def test_14_refused_once_for_the_rescans(self):
+        """conditions refused once are not sent again when the scan runs again (a correlated subquery)"""
+        api.conditions = True
+        notices_before = len(self.c.notices)
+        rows = mx.query(self.c, "SELECT k, (SELECT count(*) FROM ib.t t WHERE t.document_id = ANY(a.ids) "
+                                "AND t.n >= 2) FROM (VALUES (1, ARRAY['doc_00001', 'doc_00002', 'doc_00003']), "
+                                "(2, ARRAY['doc_00002', 'doc_00004']), (3, ARRAY['doc_00005', 'doc_00000'])) "
+                                "a(k, ids) ORDER BY k")
+        mx.check_eq(rows, [(1, 2), (2, 2), (3, 1)], "rows")
+        sent = [len(r["json"]["filters"]["AND"]) for r in cap.requests() if r["method"] == "POST"]
+        mx.check_eq(sent, [2, 1, 1, 1], "refused once, then the ids alone, for every outer row")
+        notices = [n for n in self.c.notices[notices_before:] if "retrying without" in n]
+        mx.check(len(notices) == 1, "one NOTICE", notices)
+        plan = "\n".join(r[0] for r in mx.query(
+            self.c, "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) "
+                    "SELECT count(*) FROM ib.t WHERE document_id = ANY(ARRAY['doc_00001', 'doc_00002']) "
+                    "AND n >= 2"))
+        mx.check("Remote Retried Without: the conditions sent with the ids" in plan,
+                 "EXPLAIN ANALYZE says what was left out", plan)
+        mx.query(self.c, "SET plan_cache_mode = force_generic_plan")
+        mx.query(self.c, "PREPARE never_true(int) AS SELECT count(*) FROM ib.t "
+                         "WHERE document_id = ANY(ARRAY['doc_00001', 'doc_00002']) AND n = $1")
+        plan = "\n".join(r[0] for r in mx.query(
+            self.c, "EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE never_true(NULL)"))
+        mx.check("Remote Request: none (the conditions can never be true)" in plan and
+                 "Remote Requests: 0" in plan, "EXPLAIN of conditions never true: no request", plan)
+        api.bad_filters = []
 
 
 if __name__ == "__main__":
