@@ -366,17 +366,21 @@ input_column(List *tlist, Node *expr)
 
 /*
  * The scan tuple: every column of the outer plan, then every column of the
- * inner plan as the join's output names it, so that any projection the
- * planner puts on this node finds its columns.  *sources says where each
- * comes from (MxBatchPlanSources); *like holds its expressions.
+ * inner plan as the join's output names it (or a LEFT join's WHERE
+ * clauses, other_quals, which read inner columns nulled by the join too,
+ * even one the output does not hold), so that any projection the planner
+ * puts on this node finds its columns.  *sources says where each comes
+ * from (MxBatchPlanSources); *like holds its expressions.
  */
 static List *
 scan_tlist(RelOptInfo *rel, Plan *outer_plan, Plan *inner_plan,
-		   List **sources, List **like)
+		   List *other_quals, List **sources, List **like)
 {
 	List	   *tlist = NIL;
-	List	   *output = pull_var_clause((Node *) rel->reltarget->exprs,
-										 PVC_INCLUDE_PLACEHOLDERS);
+	List	   *output = list_concat(pull_var_clause((Node *) rel->reltarget->exprs,
+													 PVC_INCLUDE_PLACEHOLDERS),
+									 pull_var_clause((Node *) other_quals,
+													 PVC_INCLUDE_PLACEHOLDERS));
 	ListCell   *lc;
 
 	*sources = NIL;
@@ -445,7 +449,7 @@ plan_batch_join(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->flags = best_path->flags;
 	cscan->custom_plans = custom_plans;
 	cscan->custom_scan_tlist = scan_tlist(rel, outer_plan, inner_plan,
-										  &sources, &like);
+										  other_quals, &sources, &like);
 	cscan->custom_exprs = (List *)
 		nulling_like_mutator((Node *) lcons(value, join_quals), like);
 	cscan->custom_private = list_make3(makeInteger(jointype),
