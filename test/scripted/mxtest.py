@@ -371,6 +371,19 @@ def max_in_flight(log):
     return most
 
 
+# How long the mock's "gather" holds a request whose group does not fill: a
+# client that sends its requests together never waits this long, however
+# starved the machine; one that sends them one by one waits it for each.
+GATHER_MS = 10000
+
+
+def gather_config(count):
+    """The mock's "gather" setting: each request is held until count of them
+    are held together (at most GATHER_MS), so that a client that sends count
+    requests at once has them in flight together for certain."""
+    return {"count": count, "max_ms": GATHER_MS}
+
+
 def mock_last_seq():
     log_ = mock_requests()
     return log_[-1]["seq"] if log_ else 0
