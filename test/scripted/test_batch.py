@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +42,8 @@ CONCURRENCY = 4
 
 # ten list requests of 1,000 ids (sorted: "bad_first" before, "zz_bad_last"
 # after every "doc_..."); the one holding a bad id is answered with 403, the
-# others after 20..68 ms
+# others after 20..68 ms (when the failing one is the first: only after the
+# statement failed, see HOLD)
 NORMAL = ["doc_%05d" % i for i in range(9999)]
 MSG_403 = (r"^Mixpeek returned HTTP 403 \(AuthorizationError: API key is not allowed to "
            r"access this resource\)$")
@@ -58,6 +60,12 @@ ROUTES = {
 }
 
 
+# set while the failing request is the first: the others are answered only
+# once the statement has failed (an Event set then), so that whatever the
+# threads' scheduling, no answer can reach the client before the 403
+HOLD = {"until": None}
+
+
 def faulty(method, path, query, headers, body):
     """Id lookups: 403 for the request holding a bad id, else the documents."""
     ids = json.loads(body)["filters"]["AND"][0]["value"]
@@ -65,6 +73,9 @@ def faulty(method, path, query, headers, body):
         return 403, None, {"success": False, "status": 403, "error": {
             "message": "API key is not allowed to access this resource",
             "type": "AuthorizationError", "details": None}}
+    until = HOLD["until"]
+    if until is not None:
+        until.wait(60)
     time.sleep((20 + len(ids) % 49) / 1000.0)
     return 200, None, {"results": [{"document_id": i} for i in ids],
                        "pagination": {"next_cursor": None}}
@@ -147,7 +158,14 @@ class Batch(mx.TestCase):
                         pid = mx.pid(c)
                         ids = NORMAL[:5000] + [bad] + NORMAL[5000:]
                         cap.clear()
+                        HOLD["until"] = threading.Event() if where == "first" else None
                         err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
+                        if HOLD["until"] is not None:
+                            HOLD["until"].set()
+                        else:
+                            # sent before the last one, but the listener's threads
+                            # may take them in after it
+                            mx.wait_until(lambda: len(cap.requests()) >= 10, 30)
                         if err is not None:
                             mx.check(re.search(CONTEXT_403, err.context),
                                      "%s: the context names the failing request" % what, err.context)
