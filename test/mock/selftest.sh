@@ -20,7 +20,7 @@ trap cleanup EXIT
 # the lenient filter semantics first (the sections up to "contract"), then strict
 node "$HERE/mixpeek-mock.js" --port-file "$TMP/port" --semantics lenient >"$TMP/stdout" 2>"$TMP/stderr" &
 PID=$!
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -s "$TMP/port" ] && break; sleep 0.05; done
 if [ ! -s "$TMP/port" ]; then echo "mock did not start"; cat "$TMP/stderr"; exit 1; fi
 PORT=$(cat "$TMP/port")
 B=http://127.0.0.1:$PORT
