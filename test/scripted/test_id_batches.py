@@ -346,9 +346,13 @@ class IdBatches(mx.TestCase):
                            ("doc_00010", "Bearer " + BOB_KEY, "ns_bob", "col_bob")],
                    "key, namespace and collection of each request")
 
-    def rollback_mid_lookup(self, sql, params, want, concurrency=1):
+    def rollback_mid_lookup(self, sql, params, want, sent, concurrency=1):
         """Rows of a cursor over sql, with its first FETCH in a savepoint
-        rolled back; the list requests sent."""
+        rolled back; the list requests sent, once the listener has taken in
+        sent of them.  The one the rollback abandoned may reach the
+        listener's thread after every other (the connection it came on is
+        gone): read too soon, it would be missing here and show up in the
+        next case."""
         cap.clear()
         mx.query(self.c, "SET mixpeek.max_concurrency = %d" % concurrency)
         self.c.autocommit = False
@@ -363,6 +367,7 @@ class IdBatches(mx.TestCase):
         self.c.rollback()
         self.c.autocommit = True
         mx.check_eq(sorted(r[0] for r in rows), want, "rows: every document once")
+        mx.wait_until(lambda: len(lists()) >= sent, 30)
         return lists()
 
     def test_08_rollback_to_savepoint(self):
@@ -373,7 +378,7 @@ class IdBatches(mx.TestCase):
         fn = ("SELECT mixpeek_documents('col_ids', %s)->>'document_id'", (ids,))
         for name, (sql, params) in (("FDW", fdw), ("mixpeek_documents", fn)):
             with mx.case("%s, three requests, one at a time" % name):
-                ls = self.rollback_mid_lookup(sql, params, ids)
+                ls = self.rollback_mid_lookup(sql, params, ids, 4)
                 chunks = [tuple(l[0]) for l in ls]
                 order = []
                 for ch in chunks:
@@ -385,7 +390,7 @@ class IdBatches(mx.TestCase):
             with mx.case("%s, pages of one request along its cursor" % name):
                 api.page = 400
                 some = ids[:1000]
-                ls = self.rollback_mid_lookup(sql, (some,), some)
+                ls = self.rollback_mid_lookup(sql, (some,), some, 4)
                 cursors = [l[1] and json.loads(base64.b64decode(l[1]))["p"] for l in ls]
                 mx.check_eq(cursors, [None, 400, 400, 800],
                             "the page in flight asked again with its own cursor, none before it")
