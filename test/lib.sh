@@ -55,8 +55,10 @@ mx_start_mock() {
     --semantics "$MX_MOCK_SEMANTICS" "$@" \
     >"$MX_TMP/mock.log" 2>&1 &
   MX_MOCK_PID=$!
-  for _ in $(seq 1 100); do
+  # it starts in a fraction of a second; a starved machine gets a minute
+  for _ in $(seq 1 600); do
     [ -s "$MX_TMP/mock.port" ] && break
+    kill -0 "$MX_MOCK_PID" 2>/dev/null || break
     sleep 0.1
   done
   if [ ! -s "$MX_TMP/mock.port" ]; then cat "$MX_TMP/mock.log" >&2; echo "mock did not start" >&2; return 1; fi

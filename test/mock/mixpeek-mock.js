@@ -246,6 +246,12 @@
  *                       not streamed or raw faults) for clients that accept gzip
  *                       (Accept-Encoding gzip, x-gzip or *, q>0); record
  *                       turns the request log on/off.  GET /_mock/config reads it.
+ *                       Also "gather": null (the default) or {"count":N,
+ *                       "max_ms":T}: each /v1 request (before its latency)
+ *                       waits until N are waiting, then all go on together;
+ *                       one that waited T ms goes on alone (counted in
+ *                       stats' gather_timeouts): tests that need requests
+ *                       to overlap get it for certain, not by timing.
  *                       Also "rate_limit_headers": "pro" (limit 600, window
  *                       60), "free" (60, 60), null (the default: none sent,
  *                       as a client paces itself by them), or
@@ -264,7 +270,8 @@
  *                       connections that carried /v1 requests (a kept-alive one
  *                       counts again once after a reset), "accepted": every TCP
  *                       connection accepted (control ones too), "open_connections":
- *                       open now, "rate_limit": {"refused": 429s by limit,
+ *                       open now, "gather_timeouts" (requests that "gather"
+ *                       let go alone), "rate_limit": {"refused": 429s by limit,
  *                       "inflight": per key}} since start/reset
  *   GET  /_mock/health  {"ok":true}
  *   GET  /_mock/violations  {"count":n,"violations":[{"n","direction":"request"|
@@ -1130,7 +1137,7 @@ const initialConfig = () => ({
   latency_ms: opts.latencyMs, latency_per_doc_us: 0, gzip: opts.gzip, record: true, rate_limit_headers: null, rate_limit: null, pagination: {},
   semantics: opts.semantics,
   result_cap: opts.resultCap !== undefined ? opts.resultCap : defaultResultCap(opts.semantics),
-  validate: opts.validate, corrupt_responses: false, indexed_fields: null,
+  validate: opts.validate, corrupt_responses: false, indexed_fields: null, gather: null,
 });
 const limiter = ratelimit.create();
 let config = initialConfig();
@@ -1168,7 +1175,7 @@ let violations = [];		/* contract violations, kept until DELETE /_mock/violation
 let violationCount = 0;
 let flaky = new Map();
 let canned = new Map();		/* name -> {status, body (Buffer), contentType} */
-let stats = { requests: 0, connections: 0, accepted: 0 };
+let stats = { requests: 0, connections: 0, accepted: 0, gather_timeouts: 0 };
 let epoch = 0;
 let openConnections = 0;
 const gzipCache = new Map();
@@ -1259,6 +1266,27 @@ function sleep(ctx, ms) {
     if (ms <= 0 || ctx.closed) return resolve();
     const t = setTimeout(resolve, ms);
     ctx.onClose.push(() => { clearTimeout(t); resolve(); });
+  });
+}
+
+/*
+ * config.gather {"count": N, "max_ms": T}: each /v1 request is held until N
+ * requests are held together, then all of them go on at once; one held T ms
+ * without its group filling goes on alone (stats.gather_timeouts counts it).
+ * A client that sends N requests at once so has N in flight at the mock
+ * however slow the machine, and one that sends them one by one waits T each.
+ */
+let gathering = [];
+function gather(ctx, g) {
+  return new Promise((resolve) => {
+    if (ctx.closed) return resolve();
+    const w = { timer: null };
+    const go = () => { clearTimeout(w.timer); gathering = gathering.filter((x) => x !== w); resolve(); };
+    w.go = go;
+    w.timer = setTimeout(() => { stats.gather_timeouts++; go(); }, g.max_ms);
+    ctx.onClose.push(go);
+    gathering.push(w);
+    if (gathering.length >= g.count) for (const x of gathering.slice()) x.go();
   });
 }
 
@@ -1910,6 +1938,7 @@ async function handleApi(ctx) {
   checkRequestContract(ctx);
 
   if (refusal) throw apiError(429, 'Rate limit exceeded, please retry later', { limit: refusal.limit }, refusal.headers);
+  if (config.gather !== null) await gather(ctx, config.gather);
   if (config.latency_ms > 0) await sleep(ctx, config.latency_ms);
   if (ctx.closed) return;
 
@@ -1996,7 +2025,8 @@ function handleControl(ctx) {
     seq = 0;
     flaky = new Map();
     canned = new Map();
-    stats = { requests: 0, connections: 0, accepted: 0 };
+    stats = { requests: 0, connections: 0, accepted: 0, gather_timeouts: 0 };
+    for (const w of gathering.slice()) w.go();
     epoch++;
     rateWindows = new Map();
     writes.reset();
@@ -2043,16 +2073,22 @@ function handleControl(ctx) {
       } else if (k === 'rate_limit') {
         if (!ratelimit.valid(val)) return controlJSON(ctx, 400, { error: 'rate_limit: "free", "pro", null or {"per_second","per_minute","concurrent","time_scale"}' });
         next[k] = val;
+      } else if (k === 'gather') {
+        const ok = val === null || (isPlainObject(val) && Object.keys(val).every((x) => x === 'count' || x === 'max_ms') &&
+          Number.isInteger(val.count) && val.count >= 1 && val.count <= 1000 &&
+          Number.isInteger(val.max_ms) && val.max_ms >= 1 && val.max_ms <= 3600000);
+        if (!ok) return controlJSON(ctx, 400, { error: 'gather: null or {"count": 1..1000, "max_ms": 1..3600000}' });
+        next.gather = val;
       } else if (k === 'pagination') {
         if (!paging.validPagination(val)) return controlJSON(ctx, 400, { error: 'pagination: {"<collection id or name>": "cursor" | "offset", ...}' });
         next[k] = val;
-      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, latency_per_doc_us, gzip, record, rate_limit_headers, rate_limit, pagination, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
+      } else return controlJSON(ctx, 400, { error: `unknown setting ${k}; known: latency_ms, latency_per_doc_us, gather, gzip, record, rate_limit_headers, rate_limit, pagination, semantics, result_cap, validate, corrupt_responses, indexed_fields` });
     }
     config = next;
     return controlJSON(ctx, 200, config);
   }
   if (p === '/_mock/stats' && method === 'GET')
-    return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections, rate_limit: limiter.snapshot() });
+    return controlJSON(ctx, 200, { requests: stats.requests, connections: stats.connections, accepted: stats.accepted, open_connections: openConnections, gather_timeouts: stats.gather_timeouts, rate_limit: limiter.snapshot() });
   if (p === '/_mock/health' && method === 'GET') return controlJSON(ctx, 200, { ok: true });
   if (p === '/_mock/canned' && method === 'POST') {
     let v;

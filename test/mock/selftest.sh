@@ -20,7 +20,7 @@ trap cleanup EXIT
 # the lenient filter semantics first (the sections up to "contract"), then strict
 node "$HERE/mixpeek-mock.js" --port-file "$TMP/port" --semantics lenient >"$TMP/stdout" 2>"$TMP/stderr" &
 PID=$!
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -s "$TMP/port" ] && break; sleep 0.05; done
 if [ ! -s "$TMP/port" ]; then echo "mock did not start"; cat "$TMP/stderr"; exit 1; fi
 PORT=$(cat "$TMP/port")
 B=http://127.0.0.1:$PORT
@@ -307,6 +307,20 @@ TOK2=$$-$RANDOM
 curl -s -o /dev/null -H "$AUTH" "$(F flaky-500-1-$TOK2)"
 curl -s -X POST "$B/_mock/reset" >/dev/null
 t "reset: flaky counters cleared" 500 '' "$(F flaky-500-1-$TOK2)" -H "$AUTH"
+# gather: two requests held until both are there (a broken gather keeps the
+# first for its max_ms), then one alone that goes on after max_ms
+t "config: gather" 200 'd["gather"]=={"count":2,"max_ms":60000}' -X POST --data-binary '{"gather":{"count":2,"max_ms":60000}}' "$B/_mock/config"
+curl -s -o "$TMP/gather1" -H "$AUTH" "$(G col_big doc_000001)" &
+gather_pid=$!
+t "gather: the second request releases both" 200 'd["document_id"]=="doc_000002"' -H "$AUTH" "$(G col_big doc_000002)"
+wait "$gather_pid"
+$PY -c "import json,sys; sys.exit(json.load(open('$TMP/gather1'))['document_id'] != 'doc_000001')" && ok "gather: the first answered" || bad "gather: the first" "$(head -c 200 "$TMP/gather1")"
+t "gather: none let go alone" 200 'd["gather_timeouts"]==0' "$B/_mock/stats"
+curl -s -o /dev/null -X POST --data-binary '{"gather":{"count":2,"max_ms":50}}' "$B/_mock/config"
+t "gather: alone after max_ms" 200 'd["document_id"]=="doc_000003"' -H "$AUTH" "$(G col_big doc_000003)"
+t "gather: counted" 200 'd["gather_timeouts"]==1' "$B/_mock/stats"
+t "config: bad gather" 400 '' -X POST --data-binary '{"gather":{"count":0,"max_ms":50}}' "$B/_mock/config"
+t "reset: no gather" 200 'd["config"]["gather"] is None' -X POST "$B/_mock/reset"
 
 # writes (writes.js): scratch collections, limits, 422s, faults, reads see writes
 W=$B/v1/collections/scratch-selftest/documents

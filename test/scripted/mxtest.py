@@ -207,6 +207,25 @@ def setup_extension():
     return conn
 
 
+def reload_conf(conn, seconds=60):
+    """pg_reload_conf() from conn, then wait until the server has applied
+    the configuration files: in conn's own session and in a new one (the
+    postmaster reads them first), each with a later pg_conf_load_time().
+    A fixed sleep is not enough on a starved machine."""
+    before = scalar(conn, "SELECT pg_conf_load_time()")
+    query(conn, "SELECT pg_reload_conf()")
+
+    def applied():
+        fresh = connect()
+        try:
+            return scalar(fresh, "SELECT pg_conf_load_time()") > before
+        finally:
+            fresh.close()
+    check(wait_until(applied, seconds, 0.05), "a new session has the reloaded configuration")
+    check(wait_until(lambda: scalar(conn, "SELECT pg_conf_load_time()") > before, seconds, 0.05),
+          "the session that reloaded has applied the configuration")
+
+
 def query(conn, sql, params=None):
     with conn.cursor() as cur:
         cur.execute(sql, params)
@@ -256,13 +275,33 @@ def run_error(conn, sql, params=None):
 
 
 
-def run_interrupted(conn, sql, mech, wait_s, control, what, join_s=60):
+# The most a cancel, statement_timeout or mixpeek.timeout_ms may take to stop
+# a statement that waits (measured: a few ms).  The waits the tests cancel
+# (a stalled answer, a retry's back-off, a spent budget window) last 30 s or
+# more: a backend that sits them out fails, and a starved machine's
+# scheduling delays, however long, stay far below.
+PROMPT_MS = 3000
+
+
+def wait_until(pred, seconds=60, step=0.02):
+    """Poll pred() until it is true or seconds have passed; its last value.
+    Waiting for what a test needs to have happened, not for a fixed time,
+    keeps a slow machine from failing it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = pred()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(step)
+
+
+def run_interrupted(conn, sql, mech, wait_s, control, what, join_s=60, ready=None):
     """Run sql on conn until it is stopped by mech: "pg_cancel_backend"
-    (sent from control after wait_s), or a statement_timeout or
-    mixpeek.timeout_ms of wait_s that the caller has set.  Returns (Err or
-    None, ms from the cancel call or the deadline to the error reaching the
-    client), or (None, None) when the statement did not end (the backend is
-    then terminated)."""
+    (sent from control after wait_s, and once ready() is true when given),
+    or a statement_timeout or mixpeek.timeout_ms of wait_s that the caller
+    has set.  Returns (Err or None, ms from the cancel call or the deadline
+    to the error reaching the client), or (None, None) when the statement
+    did not end (the backend is then terminated)."""
     backend = pid(conn)
     out = {}
 
@@ -276,6 +315,8 @@ def run_interrupted(conn, sql, mech, wait_s, control, what, join_s=60):
     t_ref = None
     if mech == "pg_cancel_backend":
         time.sleep(wait_s)
+        if ready is not None:
+            check(wait_until(ready), "%s: the statement got to where it is cancelled" % what)
         t_ref = time.monotonic()
         query(control, "SELECT pg_cancel_backend(%s)", (backend,))
     th.join(join_s)
@@ -369,6 +410,19 @@ def max_in_flight(log):
         held += step
         most = max(most, held)
     return most
+
+
+# How long the mock's "gather" holds a request whose group does not fill: a
+# client that sends its requests together never waits this long, however
+# starved the machine; one that sends them one by one waits it for each.
+GATHER_MS = 10000
+
+
+def gather_config(count):
+    """The mock's "gather" setting: each request is held until count of them
+    are held together (at most GATHER_MS), so that a client that sends count
+    requests at once has them in flight together for certain."""
+    return {"count": count, "max_ms": GATHER_MS}
 
 
 def mock_last_seq():

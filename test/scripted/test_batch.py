@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +42,8 @@ CONCURRENCY = 4
 
 # ten list requests of 1,000 ids (sorted: "bad_first" before, "zz_bad_last"
 # after every "doc_..."); the one holding a bad id is answered with 403, the
-# others after 20..68 ms
+# others after 20..68 ms (when the failing one is the first: only after the
+# statement failed, see HOLD)
 NORMAL = ["doc_%05d" % i for i in range(9999)]
 MSG_403 = (r"^Mixpeek returned HTTP 403 \(AuthorizationError: API key is not allowed to "
            r"access this resource\)$")
@@ -58,6 +60,12 @@ ROUTES = {
 }
 
 
+# set while the failing request is the first: the others are answered only
+# once the statement has failed (an Event set then), so that whatever the
+# threads' scheduling, no answer can reach the client before the 403
+HOLD = {"until": None}
+
+
 def faulty(method, path, query, headers, body):
     """Id lookups: 403 for the request holding a bad id, else the documents."""
     ids = json.loads(body)["filters"]["AND"][0]["value"]
@@ -65,6 +73,9 @@ def faulty(method, path, query, headers, body):
         return 403, None, {"success": False, "status": 403, "error": {
             "message": "API key is not allowed to access this resource",
             "type": "AuthorizationError", "details": None}}
+    until = HOLD["until"]
+    if until is not None:
+        until.wait(60)
     time.sleep((20 + len(ids) % 49) / 1000.0)
     return 200, None, {"results": [{"document_id": i} for i in ids],
                        "pagination": {"next_cursor": None}}
@@ -132,41 +143,48 @@ class Batch(mx.TestCase):
 
     def test_01_error_in_the_middle_of_a_batch(self):
         """an error in the middle of a batch, through each route"""
-        with CaptureServer(handler=faulty) as cap:
-            mx.query(conn, "ALTER SERVER mx_tbatch_cap OPTIONS (SET base_url %s)", (cap.url,))
-            for route in ROUTES:
-                if route.startswith("FDW") and not fdw_ok:
-                    continue
-                for where, bad in (("first", ERROR_FIRST), ("last", ERROR_LAST)):
-                    what = "%s, 10,000 ids, the failing request %s in fetch order" % (route, where)
-                    with mx.case(what):
-                        c = mx.connect()
-                        mx.query(c, "SET mixpeek.base_url = %s", (cap.url,))
-                        mx.query(c, "SET mixpeek.max_concurrency = %d" % CONCURRENCY)
-                        mx.query(c, "SET mixpeek.max_retries = 0")
-                        pid = mx.pid(c)
-                        ids = NORMAL[:5000] + [bad] + NORMAL[5000:]
-                        cap.clear()
-                        err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
-                        if err is not None:
-                            mx.check(re.search(CONTEXT_403, err.context),
-                                     "%s: the context names the failing request" % what, err.context)
-                        asked = [tuple(r["json"]["filters"]["AND"][0]["value"]) for r in cap.requests()]
-                        mx.log("  list requests sent before the error: %d of 10" % len(asked))
-                        mx.check_eq(sum(1 for a in asked if bad in a), 1, "%s: the failing request sent once" % what)
-                        mx.check(len(set(asked)) == len(asked), "%s: no request sent twice" % what, len(asked))
-                        if where == "first":
-                            # at most max_concurrency requests were sent when the 403
-                            # came back: the rest of the lookup is never sent
-                            mx.check(len(asked) <= CONCURRENCY,
-                                     "%s: the rest is not sent after the error (%d requests)"
-                                     % (what, len(asked)), len(asked))
-                        else:
-                            mx.check_eq(len(asked), 10, "%s: every request was sent" % what)
-                        mx.check_eq(mx.pid(c), pid, "%s: same backend" % what)
-                        mx.query(c, "RESET mixpeek.base_url")
-                        normal_batch_after(c, route, what)
-                        c.close()
+        for route in ROUTES:
+            if route.startswith("FDW") and not fdw_ok:
+                continue
+            for where, bad in (("first", ERROR_FIRST), ("last", ERROR_LAST)):
+                what = "%s, 10,000 ids, the failing request %s in fetch order" % (route, where)
+                # a listener of each case's own: a request the error abandoned
+                # may reach its thread late, and must not count in the next case
+                with mx.case(what), CaptureServer(handler=faulty) as cap:
+                    mx.query(conn, "ALTER SERVER mx_tbatch_cap OPTIONS (SET base_url %s)", (cap.url,))
+                    c = mx.connect()
+                    mx.query(c, "SET mixpeek.base_url = %s", (cap.url,))
+                    mx.query(c, "SET mixpeek.max_concurrency = %d" % CONCURRENCY)
+                    mx.query(c, "SET mixpeek.max_retries = 0")
+                    pid = mx.pid(c)
+                    ids = NORMAL[:5000] + [bad] + NORMAL[5000:]
+                    HOLD["until"] = threading.Event() if where == "first" else None
+                    err = mx.expect_error(c, ROUTES[route][0], (ids,), "42501", MSG_403, what)
+                    if HOLD["until"] is not None:
+                        HOLD["until"].set()
+                    else:
+                        # sent before the last one, but the listener's threads
+                        # may take them in after it
+                        mx.wait_until(lambda: len(cap.requests()) >= 10, 30)
+                    if err is not None:
+                        mx.check(re.search(CONTEXT_403, err.context),
+                                 "%s: the context names the failing request" % what, err.context)
+                    asked = [tuple(r["json"]["filters"]["AND"][0]["value"]) for r in cap.requests()]
+                    mx.log("  list requests sent before the error: %d of 10" % len(asked))
+                    mx.check_eq(sum(1 for a in asked if bad in a), 1, "%s: the failing request sent once" % what)
+                    mx.check(len(set(asked)) == len(asked), "%s: no request sent twice" % what, len(asked))
+                    if where == "first":
+                        # at most max_concurrency requests were sent when the 403
+                        # came back: the rest of the lookup is never sent
+                        mx.check(len(asked) <= CONCURRENCY,
+                                 "%s: the rest is not sent after the error (%d requests)"
+                                 % (what, len(asked)), len(asked))
+                    else:
+                        mx.check_eq(len(asked), 10, "%s: every request was sent" % what)
+                    mx.check_eq(mx.pid(c), pid, "%s: same backend" % what)
+                    mx.query(c, "RESET mixpeek.base_url")
+                    normal_batch_after(c, route, what)
+                    c.close()
 
     def test_02_memory_of_large_batches(self):
         """memory: the peak RSS of large batches"""

@@ -137,9 +137,11 @@ def setUpModule():
          ["SET mixpeek.max_retries = 2"], 3, True),
         ("429 Retry-After persistent", "status-429-retry-after-1", "53400", http(429, "TooManyRequestsError"),
          r"Gave up after 1 retry\.", ["SET mixpeek.max_retries = 1"], 2, True),
+        # the 429 must come before the deadline (4 s: room for a loaded
+        # machine), its retry (5 s away) could only start after it
         ("429 retry past timeout_ms", "status-429-retry-after-5", "53400", http(429, "TooManyRequestsError"),
          r"^No retry: the next one, due in 5000 ms, would come after mixpeek\.timeout_ms runs out\.$",
-         ["SET mixpeek.max_retries = 5", "SET mixpeek.timeout_ms = 2000"], 1, True),
+         ["SET mixpeek.max_retries = 5", "SET mixpeek.timeout_ms = 4000"], 1, True),
         ("429 transient", lambda: "flaky-429-2-t%s-%d" % (RUN, next(token)), "OK", None, None,
          ["SET mixpeek.max_retries = 2"], 3, True),
         ("503 transient", lambda: "flaky-503-1-t%s-%d" % (RUN, next(token)), "OK", None, None,

@@ -195,7 +195,10 @@ class Import(mx.TestCase):
                      "context names the request", err.context)
             mx.check_eq(err.detail, "The next cursor was already followed in this import.", "detail")
         mx.check_eq(len(listener.requests), 3, "requests: the first page, A, B")
-        mx.check(elapsed < 2, "ends at once (%.2f s)" % elapsed, elapsed)
+        # three pages and no wait take milliseconds; the bound only tells an
+        # import that ends from one the statement_timeout (20 s) ends, with
+        # room for a starved machine
+        mx.check(elapsed < 10, "ends at once (%.2f s)" % elapsed, elapsed)
         mx.log("  %.3f s, backend peak grew %s kB" % (elapsed, growth))
         if growth is not None:
             mx.check(growth < 32 * 1024, "the backend grows by less than 32 MB", growth)

@@ -171,15 +171,18 @@ class Joins(mx.TestCase):
 
     def test_03_any_in_flight_together(self):
         """= ANY: one search per element, all sent before the first is answered"""
-        latency = 1000
-        mx.mock_config(latency_ms=latency)
+        # the mock holds each search until the four are there: a client that
+        # sends them together passes however slow the machine, one that
+        # sends them one by one has each wait mx.GATHER_MS alone
+        alone = mx.mock_stats()["gather_timeouts"]
+        mx.mock_config(gather=mx.gather_config(4))
         try:
             seq = mx.mock_last_seq()
             rows = mx.query(su, "SELECT query, rank, document_id FROM se.prod_search "
                                 "WHERE query = ANY(%s) ORDER BY 1, 2",
                             (["healthcare", "unicode", "category", "slash"],))
         finally:
-            mx.mock_config(latency_ms=0)
+            mx.mock_config(gather=None)
         mx.check_eq(rows, [("category", 1, "doc_flat_04"), ("category", 2, "doc_nested_04"),
                            ("healthcare", 1, "doc_flat_01"), ("healthcare", 2, "doc_nested_01"),
                            ("slash", 1, "doc/with/slash"), ("unicode", 1, "ünïcødé-ид")],
@@ -191,6 +194,7 @@ class Joins(mx.TestCase):
         mx.check(all(r["received_ms"] < first for r in log),
                  "every search was sent before the first one was answered",
                  [r["received_ms"] - first for r in log])
+        mx.check_eq(mx.mock_stats()["gather_timeouts"] - alone, 0, "no search waited alone at the mock")
 
     def test_04_any_long_array(self):
         """= ANY of 300 distinct values (with repeats and NULLs): 300 searches, rows of each"""

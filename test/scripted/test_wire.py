@@ -196,8 +196,10 @@ class Wire(mx.TestCase):
             mx.scalar(c, "SELECT mixpeek_document('col_faults', 'stall-1500') ->> 'ok'")))
         t.start()
         samples = []
-        deadline = time.monotonic() + 1.2
-        while time.monotonic() < deadline:
+        # for as long as the statement runs (the stall is 1.5 s), not for a
+        # fixed time that a slow start could leave without a sample
+        deadline = time.monotonic() + 60
+        while t.is_alive() and time.monotonic() < deadline:
             samples += mx.query(su, "SELECT wait_event_type, wait_event FROM pg_stat_activity "
                                     "WHERE pid = %s AND state = 'active'", (busy,))
             time.sleep(0.05)

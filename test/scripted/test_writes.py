@@ -341,7 +341,10 @@ class Faults(mx.TestCase):
         # the 4th write: after three creates, the batch delete stalls for a minute
         seq = fault_table("wr_stall", "writefault-4-1-stall-60000-del", 3)
         c = mx.connect()
-        mx.query(c, "SET statement_timeout = '300ms'")
+        # the DELETE must have sent its batch before the deadline (the checks
+        # below are of that request): seconds for a loaded machine, still far
+        # from the stall's minute
+        mx.query(c, "SET statement_timeout = '3s'")
         err = mx.expect_error(c, "DELETE FROM wr_stall", None, "57014")
         mx.check(any("stay written" in n for n in c.notices) is False,
                  "no WARNING: nothing was known to be written", c.notices)
