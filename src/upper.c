@@ -1332,6 +1332,23 @@ mx_upper_paths(PlannerInfo *root, UpperRelationKind stage,
 }
 
 /*
+ * A name for a column of the scan tuple, which messages about its values
+ * use: the table column of a group key, else the function computing it.
+ */
+static char *
+output_name(PlannerInfo *root, Expr *expr)
+{
+	if (IsA(expr, Var))
+		return get_attname(planner_rt_fetch(((Var *) expr)->varno, root)->relid,
+						   ((Var *) expr)->varattno, true);
+	if (IsA(expr, Aggref))
+		return get_func_name(((Aggref *) expr)->aggfnoid);
+	if (IsA(expr, FuncExpr))
+		return get_func_name(((FuncExpr *) expr)->funcid);
+	return NULL;
+}
+
+/*
  * mx_upper_plan
  *		GetForeignPlan of an aggregate path: a scan of no relation whose
  *		rows are the grouping's output columns (the order of the aliases);
@@ -1349,7 +1366,8 @@ mx_upper_plan(PlannerInfo *root, RelOptInfo *rel, ForeignPath *best_path,
 		scan_tlist = lappend(scan_tlist,
 							 makeTargetEntry(copyObject(lfirst(lc)),
 											 list_length(scan_tlist) + 1,
-											 NULL, false));
+											 output_name(root, lfirst(lc)),
+											 false));
 	/* a HAVING checked locally, on the scan's columns (setrefs.c) */
 	return make_foreignscan(tlist, copyObject(list_nth(priv, UP_QUALS)), 0,
 							list_nth(priv, UP_EXPRS),

@@ -530,6 +530,15 @@ class Aggregates(mx.TestCase):
                              what + ": the request in the context", err)
                     if detail and err is not None:
                         mx.check_eq(err.detail, detail[0], what + ": detail")
+                for what, answer, message in (
+                        ("a group value that is an object",
+                         '{"results":[{"group":{"g1":{"a":1}},"metrics":{"a1":2}}],"total_groups":1}',
+                         'aggregate value of column "category" is not a JSON scalar'),
+                        ("a count that is an array",
+                         '{"results":[{"group":{"g1":"news"},"metrics":{"a1":[2]}}],"total_groups":1}',
+                         'aggregate value of column "count" is not a JSON scalar')):
+                    mx.check_eq(outcome(answer), ("HV004", message, None), what)
+                    mx.check_eq(outcome(whole(answer)), ("HV004", message, None), what + ": read whole")
                 # either way of reading: the same rows, or the same error
                 for what, answer, *_ in good + broken + odd:
                     mx.check_eq(outcome(answer), outcome(whole(answer)), what + ": read whole, the same")
