@@ -115,9 +115,13 @@ rounds_remotely(Oid typid)
 	return typid == NUMERICOID || typid == INT8OID;
 }
 
-/* The column a node refers to, if it is a plain column of this relation. */
-static MxColumn *
-column_of(MxRelation *rel, Index relid, Node *node)
+/*
+ * mx_column_of
+ *		The column a node refers to, if it is a plain column of this
+ *		relation whose every location the API can filter on; else NULL.
+ */
+MxColumn *
+mx_column_of(MxRelation *rel, Index relid, Node *node)
 {
 	Var		   *var;
 	MxColumn   *col;
@@ -312,10 +316,10 @@ classify_opexpr(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 		return false;
 	left = linitial(expr->args);
 	right = lsecond(expr->args);
-	col = column_of(rel, relid, left);
+	col = mx_column_of(rel, relid, left);
 	if (col == NULL)
 	{
-		col = column_of(rel, relid, right);
+		col = mx_column_of(rel, relid, right);
 		swapped = true;
 		right = left;
 	}
@@ -347,7 +351,7 @@ classify_like(MxRelation *rel, Index relid, OpExpr *expr, MxCond *cond,
 
 	if (expr->opfuncid != F_TEXTLIKE || list_length(expr->args) != 2)
 		return false;
-	col = column_of(rel, relid, linitial(expr->args));
+	col = mx_column_of(rel, relid, linitial(expr->args));
 	if (col == NULL || value_kind(col->typid) != MX_VALUE_STRING ||
 		!IsA(lsecond(expr->args), Const))
 		return false;
@@ -395,7 +399,7 @@ classify_saop(MxRelation *rel, Index relid, ScalarArrayOpExpr *expr,
 
 	if (list_length(expr->args) != 2)
 		return false;
-	col = column_of(rel, relid, linitial(expr->args));
+	col = mx_column_of(rel, relid, linitial(expr->args));
 	array = lsecond(expr->args);
 	if (col == NULL || !is_scan_value(relid, array) ||
 		value_kind(col->typid) == MX_VALUE_NONE)
@@ -414,7 +418,7 @@ classify_saop(MxRelation *rel, Index relid, ScalarArrayOpExpr *expr,
 static bool
 classify_nulltest(MxRelation *rel, Index relid, NullTest *test, MxCond *cond)
 {
-	MxColumn   *col = column_of(rel, relid, (Node *) test->arg);
+	MxColumn   *col = mx_column_of(rel, relid, (Node *) test->arg);
 
 	if (col == NULL || test->argisrow)
 		return false;
@@ -438,7 +442,7 @@ classify_boolean(MxRelation *rel, Index relid, Expr *clause, MxCond *cond,
 		clause = get_notclausearg(clause);
 		negated = true;
 	}
-	col = column_of(rel, relid, (Node *) clause);
+	col = mx_column_of(rel, relid, (Node *) clause);
 	if (col == NULL || col->typid != BOOLOID)
 		return false;
 	cond->attnum = col->attnum;
@@ -547,7 +551,7 @@ is_id_column(MxColumn *col)
 bool
 mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr)
 {
-	return is_id_column(column_of(rel, relid, (Node *) expr));
+	return is_id_column(mx_column_of(rel, relid, (Node *) expr));
 }
 
 /*
@@ -745,7 +749,7 @@ mx_sort_pushable(MxRelation *rel, Index relid, Expr *expr, Oid opfamily,
 				 Oid collation, bool nulls_first, bool desc,
 				 AttrNumber *attnum, bool *coarse)
 {
-	MxColumn   *col = column_of(rel, relid, (Node *) expr);
+	MxColumn   *col = mx_column_of(rel, relid, (Node *) expr);
 
 	if (col == NULL || col->nlocations != 1 || nulls_first != desc)
 		return false;

@@ -479,10 +479,16 @@ scan_scalar(SplitScan *sc, JsonbValue *v)
 {
 	if (at(sc, '"'))
 		return scan_plain_string(sc, v);
-	if (scan_literal(sc, "true", 4) || scan_literal(sc, "false", 5))
+	if (scan_literal(sc, "true", 4))
 	{
 		v->type = jbvBool;
-		v->val.boolean = sc->p[-4] == 't';
+		v->val.boolean = true;
+		return true;
+	}
+	if (scan_literal(sc, "false", 5))
+	{
+		v->type = jbvBool;
+		v->val.boolean = false;
 		return true;
 	}
 	if (scan_literal(sc, "null", 4))

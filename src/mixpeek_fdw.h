@@ -213,6 +213,7 @@ extern void mx_explain_parts(MxRelation *rel, MxScanSpec *spec,
 							 const char **shown, char **filters,
 							 char **sort, char **select);
 extern bool mx_is_id_expr(MxRelation *rel, Index relid, Expr *expr);
+extern MxColumn *mx_column_of(MxRelation *rel, Index relid, Node *node);
 extern char *mx_output_text(Datum value, Oid typid);
 
 /* modify.c: INSERT, UPDATE and DELETE */

@@ -232,20 +232,12 @@ enum MxSplitPart
 static MxColumn *
 single_column(MxUpperBuild *b, Node *node)
 {
-	Var		   *var;
 	MxColumn   *col;
 
 	if (node == NULL || !IsA(node, Var))
 		return NULL;
-	var = (Var *) node;
-	if (var->varno != b->relid || var->varlevelsup != 0 ||
-		var->varattno <= 0 || var->varattno > b->rel->natts)
-		return NULL;
-	col = &b->rel->columns[var->varattno - 1];
-	if (col->name == NULL || col->whole_document ||
-		(col->nlocations != 1 && col != b->split) ||
-		!col->locations[0].remote_ok ||
-		col->locations[0].blob_urls != MX_BLOB_URLS_NONE)
+	col = mx_column_of(b->rel, b->relid, node);
+	if (col == NULL || (col->nlocations != 1 && col != b->split))
 		return NULL;
 	return col;
 }
@@ -277,17 +269,9 @@ find_split(MxUpperBuild *b, List *exprs)
 	foreach(lc, pull_var_clause((Node *) exprs, PVC_RECURSE_AGGREGATES |
 								PVC_RECURSE_PLACEHOLDERS))
 	{
-		Var		   *var = lfirst(lc);
-		MxColumn   *col;
+		MxColumn   *col = mx_column_of(b->rel, b->relid, lfirst(lc));
 
-		if (!IsA(var, Var) || var->varno != b->relid ||
-			var->varlevelsup != 0 || var->varattno <= 0 ||
-			var->varattno > b->rel->natts)
-			continue;
-		col = &b->rel->columns[var->varattno - 1];
-		if (col->name == NULL || col->whole_document || col->nlocations != 2 ||
-			!col->locations[1].remote_ok ||
-			col->locations[1].blob_urls != MX_BLOB_URLS_NONE)
+		if (col == NULL || col->nlocations != 2)
 			continue;
 		if (b->split != NULL && b->split != col)
 			return false;
@@ -2079,6 +2063,7 @@ collect_rows(MxUpperScan *s, MxAggAnswer *answer, int n, MxMergeRows *all,
 	/* the rows keep pointing at it after this returns */
 	static JsonbValue null_value = {.type = jbvNull};
 	int			ncols = list_length(s->kinds);
+	bool		sums = list_member_int(s->kinds, MX_MERGE_SUMS);
 	StringInfoData buf;
 	StringInfoData dbuf;
 	int			i;
@@ -2096,7 +2081,7 @@ collect_rows(MxUpperScan *s, MxAggAnswer *answer, int n, MxMergeRows *all,
 
 		CHECK_FOR_INTERRUPTS();
 		result_parts(s, answer, i, &group, &metrics);
-		if (list_member_int(s->kinds, MX_MERGE_SUMS))
+		if (sums)
 			row->sums = palloc0(ncols * sizeof(MxSumParts));
 		mx_api_enter_request(&errcb, s->req);
 		resetStringInfo(&buf);
